@@ -1,0 +1,5 @@
+//! Subcommands.
+
+pub mod run;
+pub mod serve;
+pub mod signals;

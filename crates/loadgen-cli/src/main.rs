@@ -1,0 +1,73 @@
+//! The `loadgen` binary: parse, validate, call the library, map errors to exit codes.
+//!
+//! Exit codes: 0 the run completed, 1 usage or setup error, 2 thresholds violated.
+
+mod args;
+mod cmd;
+mod target;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use clap::error::ErrorKind;
+
+fn main() -> ExitCode {
+    quiet_panics();
+    let cli = match args::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => return usage_error(e),
+    };
+    let result = match cli.command {
+        args::Command::Run(a) => cmd::run::run(a),
+        args::Command::Serve(s) => cmd::serve::serve(s),
+        args::Command::Demo(a) => cmd::run::demo(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("loadgen: {}", one_line(&format!("{e:#}")));
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Help and version print as usual; any other clap error becomes one line and exit 1.
+fn usage_error(e: clap::Error) -> ExitCode {
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            ExitCode::SUCCESS
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            ExitCode::from(1)
+        }
+        _ => {
+            let text = e.render().to_string();
+            let first = text
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("invalid arguments");
+            let msg = first.trim().strip_prefix("error: ").unwrap_or(first.trim());
+            eprintln!("loadgen: {msg} (see loadgen --help)");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Panics inside a caller are caught and counted as `fatal` (3001); their messages are in
+/// the report, so the shard threads print nothing. Anywhere else a panic is a bug: one line.
+fn quiet_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let shard = std::thread::current()
+            .name()
+            .is_some_and(|n| n.starts_with("loadgen-shard-"));
+        if !shard {
+            eprintln!("loadgen: internal error: {info}");
+        }
+    }));
+}

@@ -1,0 +1,117 @@
+//! Built-in test servers for loadgen, so it runs out of the box.
+//!
+//! Every server is `run(listener, config, shutdown)`: it takes a bound listener (tests bind
+//! `127.0.0.1:0`) and a shutdown future; when that resolves it stops accepting, lets each
+//! connection finish the request it is serving, and returns. Each has a frame cap, an idle
+//! timeout and a connection cap. [`spawn`] runs one on its own thread, for the demo and
+//! for tests.
+
+pub mod calc;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+/// Limits shared by the servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Connections served at once; more are accepted and closed at once.
+    pub max_connections: usize,
+    /// A connection idle this long is closed.
+    pub idle_timeout: Duration,
+    /// How long a shutdown waits for in-flight requests.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 10_000,
+            idle_timeout: Duration::from_secs(60),
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A server running on its own thread.
+pub struct Spawned {
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    thread: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl Spawned {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Shuts it down gracefully and waits for it.
+    pub fn stop(mut self) -> io::Result<()> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> io::Result<()> {
+        let _ = self.stop.send(true);
+        match self.thread.take() {
+            Some(t) => t
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("server thread panicked"))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+/// A future that resolves when `rx` turns true (or its sender is gone).
+pub async fn until_true(mut rx: watch::Receiver<bool>) {
+    while !*rx.borrow_and_update() {
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Binds `addr` and runs `server` on a new thread with a `threads`-worker runtime.
+pub fn spawn<S, F>(addr: SocketAddr, threads: usize, server: S) -> io::Result<Spawned>
+where
+    S: FnOnce(tokio::net::TcpListener, watch::Receiver<bool>) -> F + Send + 'static,
+    F: Future<Output = io::Result<()>> + Send + 'static,
+{
+    let rt = runtime(threads)?;
+    let listener = rt.block_on(tokio::net::TcpListener::bind(addr))?;
+    let addr = listener.local_addr()?;
+    let (stop, rx) = watch::channel(false);
+    let thread = std::thread::Builder::new()
+        .name("loadgen-server".into())
+        .spawn(move || rt.block_on(server(listener, rx)))?;
+    Ok(Spawned {
+        addr,
+        stop,
+        thread: Some(thread),
+    })
+}
+
+/// A runtime for a server: current-thread for 1, multi-thread otherwise.
+pub fn runtime(threads: usize) -> io::Result<tokio::runtime::Runtime> {
+    if threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("loadgen-server")
+            .enable_all()
+            .build()
+    }
+}

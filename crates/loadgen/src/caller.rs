@@ -1,0 +1,115 @@
+//! WHAT one call is: the protocol plug-in.
+//!
+//! A [`Caller`] builds the request for load *i*, performs it, and checks the response into
+//! an outcome — the book's `BuildReq` / `Call` / `CheckResp` trio. The engine owns
+//! everything else: when to call, how many at once, the timeout, the recording. One caller
+//! is made per shard (a single-threaded runtime) by a [`CallerFactory`], so a caller may
+//! keep `Rc`/`RefCell` state such as its connections without any lock.
+
+use std::future::Future;
+use std::time::Instant;
+
+use crate::outcome::Failure;
+
+/// One load as the caller sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Load {
+    /// Global index of the load in the run's schedule (unique across shards).
+    pub index: u64,
+    /// Index of the target this load goes to (0 when there is one target).
+    pub target: usize,
+}
+
+/// A protocol plug-in. See `examples/custom_caller.rs` for a complete one.
+///
+/// The engine cancels a call by dropping its future when the call timeout passes (the
+/// load becomes `timeout`), or when the stop grace period runs out (`cancelled`). A panic
+/// in any of the three methods makes the load `fatal` and the run goes on.
+pub trait Caller: 'static {
+    /// What [`Caller::build`] produces and [`Caller::call`] sends.
+    type Request;
+    /// What [`Caller::call`] receives and [`Caller::check`] inspects.
+    type Response;
+
+    /// Builds the request for `load`.
+    fn build(&self, load: Load) -> Self::Request;
+
+    /// Performs the call. `deadline` is when the engine will cancel it; a caller may pass
+    /// it on (to a socket option, say) but need not enforce it.
+    fn call(
+        &self,
+        request: &Self::Request,
+        deadline: Instant,
+    ) -> impl Future<Output = Result<Self::Response, Failure>>;
+
+    /// Checks a response: `Ok(())` is a success, an `Err` names the failure class
+    /// (`response_error` for a wrong answer, `callee_error` for an error of the target).
+    fn check(
+        &self,
+        load: Load,
+        request: &Self::Request,
+        response: &Self::Response,
+    ) -> Result<(), Failure>;
+}
+
+/// What a shard's caller is told about its share of the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShardContext {
+    /// This shard's index, 0-based.
+    pub index: usize,
+    /// Number of shards (threads) in this process.
+    pub count: usize,
+    /// Slots (concurrent calls) this shard may have in flight.
+    pub slots: u64,
+}
+
+impl ShardContext {
+    /// This shard's share of a process-wide `total` (e.g. connections), at least 1:
+    /// `total / count`, plus one for the first `total % count` shards.
+    pub fn share(&self, total: u64) -> u64 {
+        split(total, self.count, self.index).max(1)
+    }
+}
+
+/// Shard `index`'s part of `total` split over `count` shards.
+pub(crate) fn split(total: u64, count: usize, index: usize) -> u64 {
+    let count = count as u64;
+    total / count + u64::from((index as u64) < total % count)
+}
+
+/// Makes one [`Caller`] per shard. Implemented for every
+/// `Fn(&ShardContext) -> C + Send + Sync`.
+pub trait CallerFactory: Send + Sync + 'static {
+    /// The caller type made.
+    type Caller: Caller;
+    /// Makes the caller of one shard; runs on that shard's thread.
+    fn make(&self, shard: &ShardContext) -> Self::Caller;
+}
+
+impl<C: Caller, F: Fn(&ShardContext) -> C + Send + Sync + 'static> CallerFactory for F {
+    type Caller = C;
+    fn make(&self, shard: &ShardContext) -> C {
+        self(shard)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_add_up() {
+        for total in [1u64, 2, 7, 51, 100] {
+            for count in 1..5usize {
+                let sum: u64 = (0..count).map(|i| split(total, count, i)).sum();
+                assert_eq!(sum, total);
+            }
+        }
+        let c = ShardContext {
+            index: 1,
+            count: 2,
+            slots: 1,
+        };
+        assert_eq!(c.share(1), 1); // never zero
+    }
+}

@@ -1,0 +1,34 @@
+//! HOW it is shown: pure functions from a [`Summary`](crate::Summary) to a writer.
+//!
+//! `text` is for people, `kv` is one `key=value` per line for scripts (the peer benchmark
+//! reads it), and JSON is the summary itself (`Summary::to_json`).
+
+pub mod kv;
+pub mod text;
+
+/// Formats milliseconds for people: µs below 1 ms, s above 10 s.
+pub fn fmt_ms(ms: f64) -> String {
+    if ms <= 0.0 {
+        "0".to_string()
+    } else if ms < 1.0 {
+        format!("{:.0}µs", ms * 1000.0)
+    } else if ms < 10.0 {
+        format!("{ms:.2}ms")
+    } else if ms < 10_000.0 {
+        format!("{ms:.1}ms")
+    } else {
+        format!("{:.2}s", ms / 1000.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ms_formatting() {
+        assert_eq!(super::fmt_ms(0.0), "0");
+        assert_eq!(super::fmt_ms(0.042), "42µs");
+        assert_eq!(super::fmt_ms(1.5), "1.50ms");
+        assert_eq!(super::fmt_ms(250.0), "250.0ms");
+        assert_eq!(super::fmt_ms(12_000.0), "12.00s");
+    }
+}

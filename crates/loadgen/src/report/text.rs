@@ -1,0 +1,181 @@
+//! The report for people: parameters, counts per outcome with the accounting check,
+//! rates, latency percentiles, top errors, and self-diagnosis warnings.
+
+use std::io::{self, Write};
+
+use super::fmt_ms;
+use crate::outcome::Outcome;
+use crate::summary::{CountsJson, Percentiles, Summary};
+
+/// How many error groups the text report lists.
+pub const TOP_ERRORS: usize = 10;
+
+/// Writes the text report.
+pub fn write(s: &Summary, w: &mut dyn Write) -> io::Result<()> {
+    let mode = if s.rate > 0.0 {
+        format!("{} LPS constant", trim_num(s.rate))
+    } else {
+        "closed loop".to_string()
+    };
+    writeln!(w, "loadgen {} → {}", s.protocol, s.targets.join(", "))?;
+    writeln!(
+        w,
+        "  {mode} for {}s, timeout {}, concurrency {}, threads {}{}",
+        trim_num(s.duration_s),
+        fmt_ms(s.timeout_ms),
+        s.concurrency,
+        s.generator.threads,
+        if s.shard.count > 1 {
+            format!(", shard {}/{}", s.shard.index, s.shard.count)
+        } else {
+            String::new()
+        }
+    )?;
+    writeln!(
+        w,
+        "  started {}, elapsed {:.3}s{}",
+        s.started_at,
+        s.elapsed_s,
+        if s.interrupted {
+            " (stopped early)"
+        } else {
+            ""
+        }
+    )?;
+    writeln!(w)?;
+    write_counts(&s.counts, w)?;
+    writeln!(w)?;
+    writeln!(
+        w,
+        "Rates      offered {:.1}/s   throughput {:.1}/s   TPS {:.1}/s",
+        s.offered_rate, s.throughput, s.tps
+    )?;
+    writeln!(w)?;
+    writeln!(
+        w,
+        "{:<14}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}",
+        "", "min", "mean", "p50", "p90", "p99", "p99.9", "max"
+    )?;
+    pct_row(w, "latency", &s.latency_ms)?;
+    pct_row(w, "service time", &s.service_time_ms)?;
+    pct_row(w, "send lag", &s.lag_ms)?;
+    writeln!(
+        w,
+        "  (latency from the intended start, service time from the send; successes only)"
+    )?;
+    if !s.errors.is_empty() {
+        writeln!(w)?;
+        writeln!(w, "Errors (top {})", TOP_ERRORS.min(s.errors.len()))?;
+        for e in s.errors.iter().take(TOP_ERRORS) {
+            writeln!(
+                w,
+                "  {:>9}  {:<15} {}",
+                e.count,
+                format!("{} {}", e.code, e.outcome),
+                e.message
+            )?;
+        }
+        if s.errors.len() > TOP_ERRORS {
+            let rest: u64 = s.errors[TOP_ERRORS..].iter().map(|e| e.count).sum();
+            writeln!(
+                w,
+                "  {rest:>9}  in {} more groups",
+                s.errors.len() - TOP_ERRORS
+            )?;
+        }
+    }
+    if s.per_target.len() > 1 {
+        writeln!(w)?;
+        writeln!(w, "Per target")?;
+        for t in &s.per_target {
+            writeln!(
+                w,
+                "  {}  (weight {}): {} scheduled, {} success ({:.2}%), p50 {}, p99 {}",
+                t.target,
+                t.weight,
+                t.counts.scheduled,
+                t.counts.success,
+                pct(t.counts.success, t.counts.scheduled),
+                fmt_ms(t.latency_ms.p50),
+                fmt_ms(t.latency_ms.p99)
+            )?;
+        }
+    }
+    writeln!(w)?;
+    writeln!(
+        w,
+        "Generator  CPU {:.2}s, busiest thread {:.0}%",
+        s.generator_cpu_s,
+        s.generator.max_thread_busy * 100.0
+    )?;
+    if s.generator_bound {
+        writeln!(
+            w,
+            "WARNING: the generator, not the target, limited this run:"
+        )?;
+        for r in &s.generator.reasons {
+            writeln!(w, "  - {r}")?;
+        }
+    }
+    Ok(())
+}
+
+fn write_counts(c: &CountsJson, w: &mut dyn Write) -> io::Result<()> {
+    writeln!(w, "Loads      {:>10} scheduled", c.scheduled)?;
+    for o in Outcome::ALL {
+        let n = c.get(o);
+        if n == 0 && o != Outcome::Success {
+            continue;
+        }
+        writeln!(
+            w,
+            "  {:<16}{:>10}  {:>7.2}%   ({})",
+            o.name(),
+            n,
+            pct(n, c.scheduled),
+            o.code()
+        )?;
+    }
+    let sum: u64 = Outcome::ALL.iter().map(|&o| c.get(o)).sum();
+    writeln!(
+        w,
+        "  accounted     {:>10}  {}",
+        sum,
+        if c.invariant_holds() {
+            "= scheduled (every load accounted for)".to_string()
+        } else {
+            format!("!= scheduled {} — accounting error", c.scheduled)
+        }
+    )
+}
+
+fn pct_row(w: &mut dyn Write, name: &str, p: &Percentiles) -> io::Result<()> {
+    writeln!(
+        w,
+        "  {:<12}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}",
+        name,
+        fmt_ms(p.min),
+        fmt_ms(p.mean),
+        fmt_ms(p.p50),
+        fmt_ms(p.p90),
+        fmt_ms(p.p99),
+        fmt_ms(p.p999),
+        fmt_ms(p.max)
+    )
+}
+
+fn pct(n: u64, of: u64) -> f64 {
+    if of == 0 {
+        0.0
+    } else {
+        n as f64 * 100.0 / of as f64
+    }
+}
+
+fn trim_num(x: f64) -> String {
+    if x.fract() == 0.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x}")
+    }
+}
