@@ -73,7 +73,7 @@ impl LineReader {
                 self.start = 0;
             }
             if self.buf.len() - self.end < 4096 {
-                let want = (self.buf.len() * 2).clamp(8192, max + 4096);
+                let want = (self.buf.len() * 2).max(8192).min(max + 4096);
                 self.buf.resize(want.max(self.end + 4096), 0);
             }
             let n = r

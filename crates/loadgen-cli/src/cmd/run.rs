@@ -69,10 +69,8 @@ fn calc_options(a: &LoadArgs) -> anyhow::Result<CalcOptions> {
                 .with_context(|| format!("--operator '{s}': expected one of + - * /"))?,
         ),
     };
-    if let Some(v) = &a.operands {
-        if v.len() < 2 {
-            bail!("--operands needs at least two numbers, e.g. --operands 12,5");
-        }
+    if a.operands.as_ref().is_some_and(|v| v.len() < 2) {
+        bail!("--operands needs at least two numbers, e.g. --operands 12,5");
     }
     Ok(CalcOptions {
         dial_per_call: a.dial_per_call,

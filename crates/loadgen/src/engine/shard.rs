@@ -115,6 +115,7 @@ struct Shard<C: Caller> {
     idle: RefCell<Vec<Waker>>,
     workers: Cell<u64>,
     last_event: Cell<Instant>,
+    last_send: Cell<Instant>,
 }
 
 impl<C: Caller> Shard<C> {
@@ -343,6 +344,7 @@ async fn worker<C: Caller>(shard: Rc<Shard<C>>) {
     let mut sleep = pin!(tokio::time::sleep(Duration::from_secs(86_400)));
     while let Some((load, intended)) = shard.next_load().await {
         let send = Instant::now();
+        shard.last_send.set(send);
         shard
             .rec
             .borrow_mut()
@@ -439,6 +441,7 @@ async fn drive<C: Caller>(
         idle: RefCell::new(Vec::new()),
         workers: Cell::new(0),
         last_event: Cell::new(t0),
+        last_send: Cell::new(t0),
         plan: plan.clone(),
     });
     let mut stop = pin!(wait_level(control.stop_rx(), StopLevel::Stop));
@@ -474,11 +477,12 @@ async fn drive<C: Caller>(
     }
     shard.wake_all();
 
-    // grace: let in-flight calls (and, after a normal end, waiting loads) finish
-    let grace_end = ended_at + plan.grace();
+    // grace: in-flight calls get `grace` after the last send. After a stop nothing more is
+    // sent; after the end of the schedule waiting loads still go out until they expire.
+    let grace_end = || ended_at.max(shard.last_send.get()) + plan.grace();
     let mut tick = ended_at;
     loop {
-        tick = (tick + PUBLISH_EVERY).min(grace_end);
+        tick = (tick + PUBLISH_EVERY).min(grace_end());
         tokio::select! {
             biased;
             _ = &mut abort => break,
@@ -487,7 +491,12 @@ async fn drive<C: Caller>(
                 let now = Instant::now();
                 shard.expire(now);
                 shard.publish();
-                if now >= grace_end { break }
+                if now >= grace_end() && shard.q.borrow().waiting == 0 {
+                    // calls whose own timeout fired in the same timer tick end first
+                    tokio::task::yield_now().await;
+                    while workers.try_join_next().is_some() {}
+                    break;
+                }
             }
         }
     }

@@ -26,20 +26,15 @@ impl Pacer {
     /// shard's runtime.
     pub fn new(precise: bool) -> Pacer {
         #[cfg(target_os = "linux")]
-        if precise {
-            if let Some(fd) = linux::timerfd() {
-                // SAFETY: the AsyncFd owns the OwnedFd, so the descriptor stays open and the
-                // same for the AsyncFd's whole life.
-                let afd = unsafe {
-                    tokio::io::unix::AsyncFd::register_with_interest(
-                        fd,
-                        tokio::io::Interest::READABLE,
-                    )
-                };
-                if let Ok(afd) = afd {
-                    linux::set_timer_slack();
-                    return Pacer::TimerFd(afd);
-                }
+        if precise && let Some(fd) = linux::timerfd() {
+            // SAFETY: the AsyncFd owns the OwnedFd, so the descriptor stays open and the
+            // same for the AsyncFd's whole life.
+            let afd = unsafe {
+                tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
+            };
+            if let Ok(afd) = afd {
+                linux::set_timer_slack();
+                return Pacer::TimerFd(afd);
             }
         }
         let _ = precise;

@@ -1,0 +1,219 @@
+//! The `loadgen` binary end to end: bad input, the demo, signals, the JSON summary, and
+//! `serve` + `run` as two processes. Servers listen on 127.0.0.1:0; runs last seconds.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use loadgen::Summary;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_loadgen"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).stdin(Stdio::null()).output().unwrap()
+}
+
+fn signal(child: &Child, sig: i32) {
+    // SAFETY: sending a signal to our own child process.
+    unsafe {
+        libc::kill(child.id() as i32, sig);
+    }
+}
+
+fn wait_with_timeout(mut child: Child, limit: Duration) -> (Output, Duration) {
+    let t = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return (child.wait_with_output().unwrap(), t.elapsed());
+        }
+        if t.elapsed() > limit {
+            let _ = child.kill();
+            panic!("loadgen did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("loadgen-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+#[test]
+fn bad_input_gets_one_line_and_exit_1() {
+    let cases: &[&[&str]] = &[
+        &["run", "not-a-target"],
+        &["run", "ftp://127.0.0.1:1"],
+        &["run", "calc://127.0.0.1"],
+        &["run", "calc://no-such-host.invalid:7070"],
+        &["run", "calc://127.0.0.1:1", "-r", "-5"],
+        &["run", "calc://127.0.0.1:1", "--rate", "fast"],
+        &["run", "calc://127.0.0.1:1", "-d", "0s"],
+        &["run", "calc://127.0.0.1:1", "-d", "soon"],
+        &["run", "calc://127.0.0.1:1", "-t", "0"],
+        &["run", "calc://127.0.0.1:1", "-c", "0"],
+        &["run", "calc://127.0.0.1:1", "--bogus-flag"],
+        &["run", "calc://127.0.0.1:1", "--operator", "%"],
+        &["run", "calc://127.0.0.1:1", "--operands", "1"],
+        &["run"],
+        &["launch"],
+        &["serve", "calc", "--listen", "nonsense"],
+    ];
+    for args in cases {
+        let out = run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        let lines: Vec<_> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{args:?}: {stderr}");
+        assert!(lines[0].starts_with("loadgen: "), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+            "{stderr}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn help_lists_examples() {
+    let out = run(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Examples:") && text.contains("loadgen demo"));
+    let out = run(&["run", "--help"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--concurrency"));
+}
+
+#[test]
+fn demo_prints_the_report_and_json() {
+    let out = run(&["demo", "-d", "1s", "--json", "-"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = Summary::from_json(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    assert!(s.counts.invariant_holds());
+    assert_eq!(s.counts.scheduled, 1000);
+    assert!(s.counts.success >= 990, "{:?}", s.counts);
+    assert_eq!(s.rate, 1000.0);
+    assert_eq!(s.timeout_ms, 50.0);
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("every load accounted for"), "{text}");
+    assert!(text.contains("p99.9"), "{text}");
+}
+
+#[test]
+fn sigint_mid_run_reports_and_exits_0() {
+    let json = tmp("sigint.json");
+    let child = bin()
+        .args(["demo", "-d", "20s", "--json"])
+        .arg(&json)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    signal(&child, libc::SIGINT);
+    let (out, _) = wait_with_timeout(child, Duration::from_secs(5));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("every load accounted for"), "{text}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SIGINT: stopping"));
+    let s = Summary::from_json(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(s.interrupted);
+    assert!(s.counts.invariant_holds(), "{:?}", s.counts);
+    assert!(
+        s.counts.scheduled > 500 && s.counts.scheduled < 5000,
+        "{:?}",
+        s.counts
+    );
+}
+
+#[test]
+fn second_sigint_stops_at_once_and_still_reports() {
+    // a target that accepts and never answers
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let json = tmp("sigint2.json");
+    let target = format!("calc://{addr}");
+    let child = bin()
+        .args([
+            "run", &target, "-r", "100", "-d", "20s", "-t", "10s", "--grace", "10s", "--json",
+        ])
+        .arg(&json)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    signal(&child, libc::SIGINT);
+    std::thread::sleep(Duration::from_millis(500));
+    let t = Instant::now();
+    signal(&child, libc::SIGINT);
+    let (out, _) = wait_with_timeout(child, Duration::from_secs(5));
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "second SIGINT took {:?}",
+        t.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("every load accounted for"));
+    let s = Summary::from_json(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(s.counts.invariant_holds(), "{:?}", s.counts);
+    assert!(s.counts.cancelled >= 90, "{:?}", s.counts);
+    assert_eq!(s.counts.cancelled, s.counts.scheduled);
+}
+
+#[test]
+fn serve_and_run_as_two_processes() {
+    let mut server = bin()
+        .args(["serve", "calc", "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(server.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    let addr = line.trim().rsplit(' ').next().unwrap().to_string();
+    assert!(line.contains("listening on"), "{line}");
+    let out = run(&[
+        "run",
+        &format!("calc://{addr}"),
+        "-r",
+        "500",
+        "-d",
+        "1s",
+        "--summary",
+        "kv",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let kv = String::from_utf8_lossy(&out.stdout);
+    assert!(kv.lines().any(|l| l == "requests=500"), "{kv}");
+    assert!(kv.lines().any(|l| l == "errors=0"), "{kv}");
+    assert!(kv.lines().any(|l| l.starts_with("p99_us=")), "{kv}");
+    signal(&server, libc::SIGTERM);
+    let t = Instant::now();
+    let status = server.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(t.elapsed() < Duration::from_secs(3));
+    let mut rest = String::new();
+    err.read_to_string(&mut rest).unwrap();
+    assert!(rest.contains("stopped"), "{rest}");
+}

@@ -1,0 +1,451 @@
+//! The engine against real servers on 127.0.0.1:0: the book's scenarios, every failure
+//! class, the stop, and the accounting invariant. Each test is bounded to a few seconds.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use loadgen::calc::proto::Op;
+use loadgen::calc::{CalcCaller, CalcOptions};
+use loadgen::{
+    Caller, Failure, Load, LoadGen, Plan, Schedule, ShardContext, Status, Summary, Target,
+};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+fn calc_server() -> loadgen_servers::Spawned {
+    loadgen_servers::spawn("127.0.0.1:0".parse().unwrap(), 1, |l, stop| {
+        loadgen_servers::calc::run(l, Default::default(), loadgen_servers::until_true(stop))
+    })
+    .unwrap()
+}
+
+/// A raw TCP server whose connection handler is `handler` (one task per connection).
+fn raw_server<F, Fut>(handler: F) -> loadgen_servers::Spawned
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let handler = Arc::new(handler);
+    loadgen_servers::spawn(
+        "127.0.0.1:0".parse().unwrap(),
+        1,
+        move |l, stop| async move {
+            let mut stop = std::pin::pin!(loadgen_servers::until_true(stop));
+            loop {
+                tokio::select! {
+                    _ = &mut stop => return Ok(()),
+                    Ok((s, _)) = l.accept() => { tokio::spawn(handler(s)); }
+                }
+            }
+        },
+    )
+    .unwrap()
+}
+
+fn plan(addr: SocketAddr, rate: f64, dur: Duration, timeout: Duration) -> Plan {
+    let target = Target {
+        name: format!("calc://{addr}"),
+        weight: 1,
+    };
+    Plan::new(
+        Schedule::constant(rate, dur).unwrap(),
+        timeout,
+        vec![target],
+        "calc",
+    )
+}
+
+fn run_calc(p: Plan, addr: SocketAddr, opts: CalcOptions) -> Summary {
+    LoadGen::new(p, move |s: &ShardContext| {
+        CalcCaller::new(vec![addr], s.slots, opts.clone())
+    })
+    .unwrap()
+    .run()
+    .unwrap()
+}
+
+fn assert_invariant(s: &Summary) {
+    assert!(
+        s.counts.invariant_holds(),
+        "invariant broken: {:?}",
+        s.counts
+    );
+    let per_target: u64 = s.per_target.iter().map(|t| t.counts.scheduled).sum();
+    assert_eq!(per_target, s.counts.scheduled);
+    let timeline: u64 = s.timeline.iter().map(|b| b.scheduled).sum();
+    assert_eq!(timeline, s.counts.scheduled);
+}
+
+#[test]
+fn book_scenario_1000_lps_for_2s() {
+    let server = calc_server();
+    let s = run_calc(
+        plan(
+            server.addr(),
+            1000.0,
+            Duration::from_secs(2),
+            Duration::from_millis(50),
+        ),
+        server.addr(),
+        CalcOptions::default(),
+    );
+    assert_invariant(&s);
+    assert!(
+        (s.counts.scheduled as f64 - 2000.0).abs() <= 20.0,
+        "{:?}",
+        s.counts
+    );
+    assert!(
+        s.counts.success as f64 >= 0.99 * s.counts.scheduled as f64,
+        "{:?} {:?}",
+        s.counts,
+        s.errors
+    );
+    assert_eq!(s.concurrency, 51); // ceil(1000 × 0.05) + 1
+    assert!(s.latency_ms.p50 > 0.0 && s.latency_ms.p50 <= s.latency_ms.p99);
+    assert!(
+        s.offered_rate > 990.0 && s.offered_rate < 1010.0,
+        "{}",
+        s.offered_rate
+    );
+}
+
+#[test]
+fn book_scenario_stop_through_the_handle() {
+    let server = calc_server();
+    let timeout = Duration::from_millis(50);
+    let mut lg = LoadGen::new(
+        plan(server.addr(), 1000.0, Duration::from_secs(10), timeout),
+        {
+            let addr = server.addr();
+            move |s: &ShardContext| CalcCaller::new(vec![addr], s.slots, CalcOptions::default())
+        },
+    )
+    .unwrap();
+    assert_eq!(lg.status(), Status::Original);
+    lg.start().unwrap();
+    assert_eq!(lg.status(), Status::Started);
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(lg.call_count() > 500);
+    let stopped = Instant::now();
+    assert!(lg.stop());
+    assert!(!lg.stop(), "stop is idempotent");
+    assert_eq!(lg.status(), Status::Stopping);
+    let s = lg.wait().unwrap();
+    let took = stopped.elapsed();
+    assert!(
+        took <= timeout + Duration::from_millis(100),
+        "stop took {took:?}"
+    );
+    assert_invariant(&s);
+    assert!(s.interrupted);
+    assert!(
+        (s.counts.scheduled as f64 - 1000.0).abs() <= 60.0,
+        "{:?}",
+        s.counts
+    );
+    assert!(
+        s.counts.success >= s.counts.scheduled * 99 / 100,
+        "{:?}",
+        s.counts
+    );
+}
+
+#[test]
+fn server_that_never_answers_gives_timeouts_and_drops_none_lost() {
+    let server = raw_server(|s| async move {
+        let _hold = s;
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    });
+    let mut p = plan(
+        server.addr(),
+        200.0,
+        Duration::from_secs(1),
+        Duration::from_millis(50),
+    );
+    p.concurrency = Some(4);
+    let s = run_calc(p, server.addr(), CalcOptions::default());
+    assert_invariant(&s);
+    assert_eq!(s.counts.scheduled, 200);
+    assert_eq!(s.counts.timeout + s.counts.dropped, 200, "{:?}", s.counts);
+    assert!(
+        s.counts.timeout > 0 && s.counts.dropped > 0,
+        "{:?}",
+        s.counts
+    );
+}
+
+#[test]
+fn refused_connection_is_call_error() {
+    let addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let s = run_calc(
+        plan(
+            addr,
+            100.0,
+            Duration::from_millis(500),
+            Duration::from_millis(200),
+        ),
+        addr,
+        CalcOptions::default(),
+    );
+    assert_invariant(&s);
+    assert_eq!(s.counts.call_error, s.counts.scheduled, "{:?}", s.counts);
+    assert_eq!(s.errors[0].message, "connection refused");
+    assert_eq!(s.errors[0].code, 2001);
+}
+
+/// A calc server that answers every request with `reply(id)`.
+fn lying_server(reply: fn(i64) -> String) -> loadgen_servers::Spawned {
+    raw_server(move |s| async move {
+        let (r, mut w) = s.into_split();
+        let mut lines = BufReader::new(r).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            let id = v["id"].as_i64().unwrap();
+            if w.write_all(format!("{}\n", reply(id)).as_bytes())
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    })
+}
+
+#[test]
+fn wrong_result_or_wrong_id_is_response_error() {
+    for (reply, msg) in [
+        (
+            (|id| format!(r#"{{"id":{id},"result":123456789,"error":null}}"#)) as fn(i64) -> String,
+            "wrong result",
+        ),
+        (
+            |id| format!(r#"{{"id":{},"result":0,"error":null}}"#, id + 1),
+            "wrong id in response",
+        ),
+        (|_| "this is not json".to_string(), "bad response"),
+    ] {
+        let server = lying_server(reply);
+        let s = run_calc(
+            plan(
+                server.addr(),
+                200.0,
+                Duration::from_millis(500),
+                Duration::from_millis(200),
+            ),
+            server.addr(),
+            CalcOptions::default(),
+        );
+        assert_invariant(&s);
+        assert_eq!(
+            s.counts.response_error, s.counts.scheduled,
+            "{:?} {:?}",
+            s.counts, s.errors
+        );
+        assert!(s.errors[0].message.starts_with(msg), "{:?}", s.errors);
+    }
+}
+
+#[test]
+fn division_by_zero_is_callee_error() {
+    let server = calc_server();
+    let opts = CalcOptions {
+        operator: Some(Op::Div),
+        operands: Some(vec![1, 0]),
+        ..Default::default()
+    };
+    let s = run_calc(
+        plan(
+            server.addr(),
+            200.0,
+            Duration::from_millis(500),
+            Duration::from_millis(200),
+        ),
+        server.addr(),
+        opts,
+    );
+    assert_invariant(&s);
+    assert_eq!(s.counts.callee_error, s.counts.scheduled, "{:?}", s.counts);
+    assert_eq!(s.errors[0].message, "division by zero");
+    assert_eq!(s.errors[0].code, 2003);
+}
+
+#[test]
+fn overflow_is_callee_error_and_dial_per_call_works() {
+    let server = calc_server();
+    let opts = CalcOptions {
+        operator: Some(Op::Add),
+        operands: Some(vec![i64::MAX, 1]),
+        dial_per_call: true,
+    };
+    let s = run_calc(
+        plan(
+            server.addr(),
+            100.0,
+            Duration::from_millis(300),
+            Duration::from_millis(200),
+        ),
+        server.addr(),
+        opts,
+    );
+    assert_invariant(&s);
+    assert_eq!(s.counts.callee_error, s.counts.scheduled);
+    assert_eq!(s.errors[0].message, "integer overflow");
+}
+
+/// A caller that panics on every 10th load and succeeds otherwise.
+struct Panicky;
+
+impl Caller for Panicky {
+    type Request = u64;
+    type Response = u64;
+    fn build(&self, load: Load) -> u64 {
+        load.index
+    }
+    async fn call(&self, req: &u64, _deadline: Instant) -> Result<u64, Failure> {
+        tokio::task::yield_now().await;
+        if req.is_multiple_of(10) {
+            panic!("load {req} is cursed");
+        }
+        Ok(*req)
+    }
+    fn check(&self, _load: Load, req: &u64, resp: &u64) -> Result<(), Failure> {
+        if req == resp {
+            Ok(())
+        } else {
+            Err(Failure::response("mismatch"))
+        }
+    }
+}
+
+#[test]
+fn a_panicking_caller_is_fatal_and_the_run_goes_on() {
+    let target = Target {
+        name: "test://panicky".into(),
+        weight: 1,
+    };
+    let p = Plan::new(
+        Schedule::constant(1000.0, Duration::from_millis(500)).unwrap(),
+        Duration::from_millis(100),
+        vec![target],
+        "test",
+    );
+    let s = LoadGen::new(p, |_: &ShardContext| Panicky)
+        .unwrap()
+        .run()
+        .unwrap();
+    assert_invariant(&s);
+    assert_eq!(s.counts.scheduled, 500);
+    assert_eq!(s.counts.fatal, 50);
+    assert_eq!(s.counts.success, 450);
+    assert!(
+        s.errors[0].message.starts_with("caller panicked: load"),
+        "{:?}",
+        s.errors
+    );
+}
+
+/// A caller whose calls never end, to test the grace period and `abort`.
+struct Hang(Arc<AtomicBool>);
+
+impl Caller for Hang {
+    type Request = ();
+    type Response = ();
+    fn build(&self, _: Load) {}
+    async fn call(&self, _: &(), _: Instant) -> Result<(), Failure> {
+        self.0.store(true, Ordering::SeqCst);
+        std::future::pending().await
+    }
+    fn check(&self, _: Load, _: &(), _: &()) -> Result<(), Failure> {
+        Ok(())
+    }
+}
+
+#[test]
+fn grace_expiry_and_abort_cancel_in_flight_calls() {
+    for abort in [false, true] {
+        let target = Target {
+            name: "test://hang".into(),
+            weight: 1,
+        };
+        let mut p = Plan::new(
+            Schedule::constant(100.0, Duration::from_secs(10)).unwrap(),
+            Duration::from_secs(5),
+            vec![target],
+            "test",
+        );
+        p.grace = Some(Duration::from_millis(200));
+        let started = Arc::new(AtomicBool::new(false));
+        let flag = started.clone();
+        let mut lg = LoadGen::new(p, move |_: &ShardContext| Hang(flag.clone())).unwrap();
+        lg.start().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(started.load(Ordering::SeqCst));
+        let t = Instant::now();
+        lg.stop();
+        if abort {
+            lg.abort();
+        }
+        let s = lg.wait().unwrap();
+        let took = t.elapsed();
+        assert_invariant(&s);
+        assert_eq!(s.counts.cancelled, s.counts.scheduled, "{:?}", s.counts);
+        if abort {
+            assert!(took < Duration::from_millis(150), "abort took {took:?}");
+        } else {
+            assert!(
+                took >= Duration::from_millis(190) && took < Duration::from_millis(500),
+                "grace took {took:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn closed_loop_with_a_load_cap() {
+    let server = calc_server();
+    let mut p = plan(
+        server.addr(),
+        0.0,
+        Duration::from_secs(5),
+        Duration::from_secs(1),
+    );
+    p.schedule = p.schedule.clone().with_max_loads(Some(3000));
+    p.concurrency = Some(8);
+    let s = run_calc(p, server.addr(), CalcOptions::default());
+    assert_invariant(&s);
+    assert_eq!(s.counts.scheduled, 3000);
+    assert_eq!(s.counts.success, 3000);
+    assert_eq!(s.rate, 0.0);
+    assert_eq!(s.concurrency, 8);
+}
+
+#[test]
+fn summary_json_round_trips_exactly() {
+    let server = calc_server();
+    let s = run_calc(
+        plan(
+            server.addr(),
+            500.0,
+            Duration::from_millis(1500),
+            Duration::from_millis(100),
+        ),
+        server.addr(),
+        CalcOptions::default(),
+    );
+    let text = s.to_json();
+    let back = Summary::from_json(&text).unwrap();
+    assert_eq!(back, s);
+    // the histograms and timeline recompute to the same figures
+    let agg = back.to_aggregate().unwrap();
+    let mut again = back.clone();
+    again.fill(&agg, &[1]);
+    assert_eq!(again, s);
+    assert!(Summary::from_json(&text.replace("loadgen.summary/v1", "loadgen.summary/v0")).is_err());
+    assert!(Summary::from_json("{}").is_err());
+}
