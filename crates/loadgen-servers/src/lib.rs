@@ -88,7 +88,10 @@ where
     F: Future<Output = io::Result<()>> + Send + 'static,
 {
     let rt = runtime(threads)?;
-    let listener = rt.block_on(tokio::net::TcpListener::bind(addr))?;
+    let listener = {
+        let _g = rt.enter();
+        bind(addr)?
+    };
     let addr = listener.local_addr()?;
     let (stop, rx) = watch::channel(false);
     let thread = std::thread::Builder::new()
@@ -99,6 +102,21 @@ where
         stop,
         thread: Some(thread),
     })
+}
+
+/// Listen backlog: loopback load tests open connections in bursts.
+pub const BACKLOG: u32 = 4096;
+
+/// Binds a TCP listener with [`BACKLOG`] and `SO_REUSEADDR`. Must run inside a runtime.
+pub fn bind(addr: SocketAddr) -> io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
 }
 
 /// A runtime for a server: current-thread for 1, multi-thread otherwise.

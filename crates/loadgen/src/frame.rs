@@ -66,15 +66,15 @@ impl LineReader {
             if self.end - self.start >= max {
                 return Err(FrameError::TooLong);
             }
-            if self.start > 0 && (self.start == self.end || self.buf.len() - self.end < 4096) {
+            if self.start > 0 && (self.start == self.end || self.buf.len() - self.end < 256) {
                 self.buf.copy_within(self.start..self.end, 0);
                 self.end -= self.start;
                 self.scanned -= self.start;
                 self.start = 0;
             }
-            if self.buf.len() - self.end < 4096 {
-                let want = (self.buf.len() * 2).max(8192).min(max + 4096);
-                self.buf.resize(want.max(self.end + 4096), 0);
+            if self.buf.len() - self.end < 256 {
+                let want = (self.buf.len() * 2).max(512).min(max + 4096);
+                self.buf.resize(want.max(self.end + 512), 0);
             }
             let n = r
                 .read(&mut self.buf[self.end..])

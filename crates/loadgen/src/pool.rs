@@ -1,6 +1,10 @@
 //! A shard-local connection pool with a cap, for callers that reuse connections.
 //!
 //! Single-threaded (`Cell`/`RefCell`), so taking and returning a connection costs no lock.
+//! At most [`MAX_DIALING`] connections are being opened at once: when a burst finds no
+//! idle connection, the calls beyond that wait for the next connection to come free or
+//! open, instead of storming the target with connects (a loopback server's accept queue
+//! overflows, and SYN retries cost a second).
 //! A [`Lease`] dropped without [`Lease::put_back`] closes its connection — which is what
 //! must happen when the engine cancels a call at its timeout, because a late response
 //! would otherwise be read as the answer to the next request.
@@ -10,10 +14,14 @@ use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
 use std::task::{Poll, Waker};
 
+/// Connections being opened at once, per pool, at most.
+pub const MAX_DIALING: u64 = 8;
+
 /// Connections to one target, at most `cap` open at once.
 pub struct Pool<T> {
     idle: RefCell<Vec<T>>,
     open: Cell<u64>,
+    dialing: Cell<u64>,
     cap: u64,
     waiters: RefCell<VecDeque<Waker>>,
 }
@@ -30,6 +38,7 @@ impl<T> Pool<T> {
         Pool {
             idle: RefCell::new(Vec::new()),
             open: Cell::new(0),
+            dialing: Cell::new(0),
             cap: cap.max(1),
             waiters: RefCell::new(VecDeque::new()),
         }
@@ -51,8 +60,9 @@ impl<T> Pool<T> {
             if let Some(c) = self.idle.borrow_mut().pop() {
                 return Poll::Ready(Some(c));
             }
-            if self.open.get() < self.cap {
+            if self.open.get() < self.cap && self.dialing.get() < MAX_DIALING {
                 self.open.set(self.open.get() + 1);
+                self.dialing.set(self.dialing.get() + 1);
                 return Poll::Ready(None);
             }
             self.waiters.borrow_mut().push_back(cx.waker().clone());
@@ -70,8 +80,10 @@ impl<T> Pool<T> {
             pool: self,
             item: None,
         };
-        let conn = dial().await?;
-        place.item = Some(conn);
+        let dialing = Dialing(self);
+        let conn = dial().await;
+        drop(dialing);
+        place.item = Some(conn?);
         Ok(place)
     }
 
@@ -84,6 +96,16 @@ impl<T> Pool<T> {
         if let Some(w) = self.waiters.borrow_mut().pop_front() {
             w.wake();
         }
+    }
+}
+
+/// Counts a dial in progress; dropped when it ends (or is cancelled).
+struct Dialing<'a, T>(&'a Pool<T>);
+
+impl<T> Drop for Dialing<'_, T> {
+    fn drop(&mut self) {
+        self.0.dialing.set(self.0.dialing.get() - 1);
+        self.0.wake_one();
     }
 }
 
@@ -136,6 +158,15 @@ mod tests {
             let e = pool.get(|| async { Err::<u32, &str>("refused") }).await;
             assert!(e.is_err());
             assert_eq!(pool.open(), 0);
+            assert_eq!(pool.dialing.get(), 0);
+            // dials in flight are capped; the rest wait for a connection
+            let big: Pool<u32> = Pool::new(100);
+            let mut leases = Vec::new();
+            for i in 0..MAX_DIALING as u32 {
+                leases.push(big.get(|| async move { Ok::<u32, ()>(i) }).await.unwrap());
+            }
+            assert_eq!(big.open(), MAX_DIALING);
+            assert_eq!(big.dialing.get(), 0);
         });
     }
 }

@@ -16,8 +16,7 @@ pub fn serve(cmd: ServeCommand) -> anyhow::Result<ExitCode> {
             let limits = limits(&a);
             let rt = loadgen_servers::runtime(a.threads as usize)?;
             rt.block_on(async {
-                let listener = tokio::net::TcpListener::bind(addr)
-                    .await
+                let listener = loadgen_servers::bind(addr)
                     .with_context(|| format!("cannot listen on {addr}"))?;
                 eprintln!(
                     "loadgen: calc server listening on {}",

@@ -556,14 +556,13 @@ async fn dispatch_open<C: Caller>(
         last_wake = now;
         shard.release(now);
         shard.expire(now);
-        let mut want = shard.q.borrow().waiting;
-        {
-            let mut idle = shard.idle.borrow_mut();
-            while want > 0 {
-                let Some(w) = idle.pop() else { break };
-                w.wake();
-                want -= 1;
-            }
+        let mut want = wake_idle(shard, shard.q.borrow().waiting);
+        if want > 0 && shard.workers.get() < shard.slots {
+            // Busy workers whose responses are already in may take these loads: let them
+            // run first (yield_now polls the I/O driver before resuming us), so a short
+            // stall does not spawn a worker per load.
+            tokio::task::yield_now().await;
+            want = wake_idle(shard, shard.q.borrow().waiting);
         }
         while want > 0 && shard.workers.get() < shard.slots {
             spawn_worker(shard, workers);
@@ -574,6 +573,17 @@ async fn dispatch_open<C: Caller>(
             last_publish = now;
         }
     }
+}
+
+/// Wakes up to `n` idle workers; returns how many of the `n` found none.
+fn wake_idle<C: Caller>(shard: &Shard<C>, mut n: u64) -> u64 {
+    let mut idle = shard.idle.borrow_mut();
+    while n > 0 {
+        let Some(w) = idle.pop() else { break };
+        w.wake();
+        n -= 1;
+    }
+    n
 }
 
 /// Closed loop: workers run back to back; this only waits for the end and publishes.
