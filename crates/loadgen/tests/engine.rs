@@ -449,3 +449,77 @@ fn summary_json_round_trips_exactly() {
     assert!(Summary::from_json(&text.replace("loadgen.summary/v1", "loadgen.summary/v0")).is_err());
     assert!(Summary::from_json("{}").is_err());
 }
+
+/// A caller that answers at once, to measure the engine alone.
+struct Null;
+
+impl Caller for Null {
+    type Request = ();
+    type Response = ();
+    fn build(&self, _: Load) {}
+    async fn call(&self, _: &(), _: Instant) -> Result<(), Failure> {
+        Ok(())
+    }
+    fn check(&self, _: Load, _: &(), _: &()) -> Result<(), Failure> {
+        Ok(())
+    }
+}
+
+#[test]
+fn one_hundred_thousand_lps_are_schedulable() {
+    for precise in [true, false] {
+        let target = Target {
+            name: "test://null".into(),
+            weight: 1,
+        };
+        let mut p = Plan::new(
+            Schedule::constant(100_000.0, Duration::from_secs(1)).unwrap(),
+            Duration::from_secs(1),
+            vec![target],
+            "test",
+        );
+        p.precise_timer = precise;
+        let s = LoadGen::new(p, |_: &ShardContext| Null)
+            .unwrap()
+            .run()
+            .unwrap();
+        assert_invariant(&s);
+        assert_eq!(s.counts.scheduled, 100_000);
+        assert!(
+            s.counts.success >= 99_000,
+            "precise {precise}: {:?}",
+            s.counts
+        );
+        assert!(
+            (s.offered_rate - 100_000.0).abs() < 1000.0,
+            "{}",
+            s.offered_rate
+        );
+        assert!(s.elapsed_s < 1.5, "{}", s.elapsed_s);
+    }
+}
+
+#[test]
+fn weighted_targets_get_their_share() {
+    let target = |n: &str, weight| Target {
+        name: n.into(),
+        weight,
+    };
+    let mut p = Plan::new(
+        Schedule::constant(0.0, Duration::from_secs(5))
+            .unwrap()
+            .with_max_loads(Some(40_000)),
+        Duration::from_secs(1),
+        vec![target("test://a", 3), target("test://b", 1)],
+        "test",
+    );
+    p.concurrency = Some(16);
+    let s = LoadGen::new(p, |_: &ShardContext| Null)
+        .unwrap()
+        .run()
+        .unwrap();
+    assert_invariant(&s);
+    assert_eq!(s.per_target[0].counts.scheduled, 30_000);
+    assert_eq!(s.per_target[1].counts.scheduled, 10_000);
+    assert_eq!(s.per_target[0].weight, 3);
+}
