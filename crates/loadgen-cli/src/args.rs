@@ -11,7 +11,13 @@ Examples:
   loadgen serve calc --listen 127.0.0.1:7070         # run the calc test server
   loadgen run calc://127.0.0.1:7070 -r 2000 -d 30s -t 100ms
   loadgen run calc://127.0.0.1:7070 -c 50 -d 10s     # closed loop, 50 slots
-  loadgen run calc://127.0.0.1:7070 -r 500 --json run.json --summary kv";
+  loadgen run calc://127.0.0.1:7070 -r 500 --json run.json --summary kv
+  loadgen serve http --listen 127.0.0.1:8080 --delay normal:5ms,1ms
+  loadgen run http://127.0.0.1:8080/ -r 5000 -d 30s --connections 50
+  loadgen run https://example.test/api -m POST -H 'Content-Type: application/json' --body @req.json --http2
+  loadgen run 3*http://127.0.0.1:8080/a http://127.0.0.1:8080/b -r 1000   # 3:1 by weight
+  loadgen serve echo --tcp 127.0.0.1:9000 --udp 127.0.0.1:9001
+  loadgen run udp://127.0.0.1:9001 -r 1000 --payload ping";
 
 /// A high-concurrency load generator: precise rates, every load accounted for.
 #[derive(Debug, Parser)]
@@ -35,7 +41,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Targets: calc://HOST:PORT. Prefix WEIGHT* to weight one (e.g. 3*calc://h:1).
+    /// Targets: calc://HOST:PORT, http[s]://HOST[:PORT]/PATH, tcp://HOST:PORT, udp://HOST:PORT.
+    /// Prefix WEIGHT* to weight one (e.g. 3*http://h:8080/a).
     #[arg(required = true, value_name = "TARGET")]
     pub targets: Vec<String>,
     #[command(flatten)]
@@ -69,7 +76,7 @@ pub struct LoadArgs {
     /// Time in-flight calls get after a stop [default: the timeout]
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub grace: Option<Duration>,
-    /// calc: open a new connection for every load (as the book's client)
+    /// calc, tcp: open a new connection for every load (as the book's client)
     #[arg(long)]
     pub dial_per_call: bool,
     /// calc: always use this operator (+ - * /) [default: cycle through all four]
@@ -83,6 +90,59 @@ pub struct LoadArgs {
         allow_negative_numbers = true
     )]
     pub operands: Option<Vec<i64>>,
+    /// http: request method
+    #[arg(
+        short = 'm',
+        long,
+        value_name = "METHOD",
+        default_value = "GET",
+        help_heading = "HTTP"
+    )]
+    pub method: String,
+    /// http: extra request header 'Name: value' (repeatable)
+    #[arg(
+        short = 'H',
+        long = "header",
+        value_name = "HEADER",
+        help_heading = "HTTP"
+    )]
+    pub headers: Vec<String>,
+    /// http: request body, or @FILE to read it from a file
+    #[arg(long, value_name = "STR|@FILE", help_heading = "HTTP")]
+    pub body: Option<String>,
+    /// http: statuses that count as success, e.g. 200,204 or 2xx or 200-299 [default: 2xx,3xx]
+    #[arg(long, value_name = "LIST", help_heading = "HTTP")]
+    pub expect_status: Option<String>,
+    /// http, tcp, udp: text the response must contain (tcp, udp default: equal to the payload)
+    #[arg(long, value_name = "STR", help_heading = "HTTP")]
+    pub expect_body: Option<String>,
+    /// http: a new connection per request (Connection: close)
+    #[arg(long, help_heading = "HTTP")]
+    pub disable_keepalive: bool,
+    /// http: HTTP/2 (h2c with prior knowledge on http://, ALPN h2 on https://)
+    #[arg(long, help_heading = "HTTP")]
+    pub http2: bool,
+    /// http: concurrent streams per HTTP/2 connection
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..), help_heading = "HTTP")]
+    pub streams: u32,
+    /// http: use hyper for HTTP/1.1 too (instead of the fast built-in client)
+    #[arg(long, help_heading = "HTTP")]
+    pub hyper: bool,
+    /// https: do not verify the server certificate
+    #[arg(short = 'k', long, help_heading = "HTTP")]
+    pub insecure: bool,
+    /// https: trust the certificates in this PEM file instead of the web PKI roots
+    #[arg(long, value_name = "FILE", help_heading = "HTTP")]
+    pub cacert: Option<PathBuf>,
+    /// tcp, udp: bytes to send per load (escapes \n \r \t \\ \xHH), or @FILE
+    #[arg(long, value_name = "STR|@FILE", help_heading = "TCP/UDP")]
+    pub payload: Option<String>,
+    /// tcp: an answer ends with this (escapes allowed) [default: as long as the payload]
+    #[arg(long, value_name = "STR", help_heading = "TCP/UDP")]
+    pub delimiter: Option<String>,
+    /// tcp: an answer is exactly N bytes [default: the payload's length]
+    #[arg(long, value_name = "N", help_heading = "TCP/UDP")]
+    pub frame_length: Option<usize>,
     /// Write the JSON summary to FILE (- for stdout; the text report then goes to stderr)
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -109,6 +169,69 @@ pub enum SummaryFormat {
 pub enum ServeCommand {
     /// The book's arithmetic service (JSON lines over TCP).
     Calc(ServeArgs),
+    /// An HTTP/1.1 + h2c test server with delay, status, size and error knobs.
+    #[command(after_help = HTTP_SERVER_HELP)]
+    Http(ServeHttpArgs),
+    /// TCP and UDP echo servers.
+    Echo(ServeEchoArgs),
+}
+
+const HTTP_SERVER_HELP: &str = "\
+Per-request knobs (query parameters): delay=10ms, status=503, size=1024, close=1.
+The body of a response echoes the request body unless a size is set.";
+
+#[derive(Debug, Args)]
+pub struct ServeHttpArgs {
+    #[command(flatten)]
+    pub common: ServeArgs,
+    /// Delay before each response: 10ms, uniform:5ms-15ms, normal:10ms,2ms, exp:10ms
+    #[arg(long, value_name = "DIST", default_value = "0ms")]
+    pub delay: String,
+    /// Status of each response
+    #[arg(long, value_name = "CODE", default_value_t = 200, value_parser = clap::value_parser!(u16).range(100..600))]
+    pub status: u16,
+    /// Body size of each response [default: echo the request body]
+    #[arg(long, value_name = "BYTES")]
+    pub size: Option<usize>,
+    /// Fraction of responses (0..1) answered 503 instead
+    #[arg(long, value_name = "RATE", default_value_t = 0.0, value_parser = parse_fraction)]
+    pub error_rate: f64,
+    /// Serve TLS with this PEM certificate chain (needs --tls-key)
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeEchoArgs {
+    /// TCP address to echo on
+    #[arg(long, value_name = "ADDR")]
+    pub tcp: Option<String>,
+    /// UDP address to echo on
+    #[arg(long, value_name = "ADDR")]
+    pub udp: Option<String>,
+    /// UDP: do not answer every N-th datagram (to test loss)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub udp_drop_every: Option<u64>,
+    /// Runtime worker threads
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..1025))]
+    pub threads: u64,
+    /// TCP connections served at once; more are closed on accept
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: u64,
+    /// Close TCP connections idle this long
+    #[arg(long, value_name = "DUR", default_value = "60s", value_parser = parse_positive_duration)]
+    pub idle_timeout: Duration,
+}
+
+/// A fraction in 0..=1.
+pub fn parse_fraction(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err("expected a fraction between 0 and 1, e.g. 0.01".into()),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -163,9 +286,49 @@ pub fn parse_positive_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// Resolves C-like escapes: \\n \\r \\t \\0 \\\\ \\xHH.
+pub fn unescape(s: &str) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(s.len());
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'\\' {
+            out.push(b[i]);
+            i += 1;
+            continue;
+        }
+        let e = *b.get(i + 1).ok_or("a trailing backslash")?;
+        i += 2;
+        out.push(match e {
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            b'0' => 0,
+            b'\\' => b'\\',
+            b'x' => {
+                let hex = s.get(i..i + 2).ok_or("\\x needs two hex digits")?;
+                i += 2;
+                u8::from_str_radix(hex, 16).map_err(|_| format!("\\x{hex} is not hex"))?
+            }
+            other => return Err(format!("unknown escape \\{}", other as char)),
+        });
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escapes() {
+        assert_eq!(unescape("a\\nb\\x41\\\\"), Ok(b"a\nbA\\".to_vec()));
+        assert!(unescape("\\q").is_err());
+        assert!(unescape("x\\").is_err());
+        assert!(unescape("\\xZZ").is_err());
+        assert_eq!(parse_fraction("0.5"), Ok(0.5));
+        assert!(parse_fraction("2").is_err());
+    }
 
     #[test]
     fn durations() {

@@ -1,5 +1,5 @@
-//! Target URLs: `[WEIGHT*]SCHEME://HOST:PORT`, resolved before the run so that a bad host
-//! is a setup error (exit 1), not a run full of failures.
+//! Target URLs: `[WEIGHT*]SCHEME://HOST[:PORT][/PATH]`, resolved before the run so that a
+//! bad host is a setup error (exit 1), not a run full of failures.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 
@@ -8,12 +8,41 @@ use std::net::{SocketAddr, ToSocketAddrs};
 pub enum Scheme {
     /// The book's arithmetic service.
     Calc,
+    /// HTTP over TCP.
+    Http,
+    /// HTTP over TLS.
+    Https,
+    /// Raw TCP.
+    Tcp,
+    /// UDP datagrams.
+    Udp,
 }
 
 impl Scheme {
+    /// The scheme as written in URLs.
     pub fn name(self) -> &'static str {
         match self {
             Scheme::Calc => "calc",
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+            Scheme::Tcp => "tcp",
+            Scheme::Udp => "udp",
+        }
+    }
+
+    /// The protocol name in reports (http and https are one protocol).
+    pub fn protocol(self) -> &'static str {
+        match self {
+            Scheme::Https => "http",
+            s => s.name(),
+        }
+    }
+
+    fn default_port(self) -> Option<u16> {
+        match self {
+            Scheme::Http => Some(80),
+            Scheme::Https => Some(443),
+            _ => None,
         }
     }
 }
@@ -26,6 +55,25 @@ pub struct TargetSpec {
     pub weight: u32,
     pub scheme: Scheme,
     pub addr: SocketAddr,
+    /// Host as written (no port).
+    pub host: String,
+    pub port: u16,
+    /// Path and query (`/` when absent).
+    pub path: String,
+}
+
+impl TargetSpec {
+    /// The HTTP view of this target.
+    pub fn http(&self) -> loadgen::http::HttpTarget {
+        loadgen::http::HttpTarget {
+            url: self.url.clone(),
+            tls: self.scheme == Scheme::Https,
+            host: self.host.clone(),
+            port: self.port,
+            addr: self.addr,
+            path: self.path.clone(),
+        }
+    }
 }
 
 /// Parses and resolves one target.
@@ -45,41 +93,72 @@ pub fn parse(raw: &str) -> Result<TargetSpec, String> {
     };
     let Some((scheme, rest)) = url.split_once("://") else {
         return Err(format!(
-            "target '{raw}': expected SCHEME://HOST:PORT, e.g. calc://127.0.0.1:7070"
+            "target '{raw}': expected SCHEME://HOST:PORT, e.g. calc://127.0.0.1:7070 or http://127.0.0.1:8080/"
         ));
     };
     let scheme = match scheme.to_ascii_lowercase().as_str() {
         "calc" => Scheme::Calc,
+        "http" => Scheme::Http,
+        "https" => Scheme::Https,
+        "tcp" => Scheme::Tcp,
+        "udp" => Scheme::Udp,
         other => {
             return Err(format!(
-                "target '{raw}': unsupported scheme '{other}' (supported: calc)"
+                "target '{raw}': unsupported scheme '{other}' (supported: calc, http, https, tcp, udp)"
             ));
         }
     };
-    let hostport = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (hostport, tail) = rest.split_at(end);
     if hostport.is_empty() {
         return Err(format!("target '{raw}': no host"));
     }
-    let has_port = match hostport.rfind(']') {
-        Some(i) => hostport[i..].contains(':'),
-        None => hostport.contains(':'),
-    };
-    if !has_port {
+    if hostport.contains('@') {
         return Err(format!(
-            "target '{raw}': no port (e.g. {}://{hostport}:7070)",
-            scheme.name()
+            "target '{raw}': user info in URLs is not supported"
         ));
     }
-    let addr = hostport
+    let tail = tail.split('#').next().unwrap_or("");
+    let path = if tail.starts_with('/') {
+        tail.to_string()
+    } else {
+        format!("/{tail}")
+    };
+    let (host, port) = match hostport.rfind(':') {
+        Some(i) if !hostport[i..].contains(']') => (&hostport[..i], Some(&hostport[i + 1..])),
+        _ => (hostport, None),
+    };
+    let port: u16 = match (port, scheme.default_port()) {
+        (Some(p), _) => p
+            .parse()
+            .ok()
+            .filter(|&p| p > 0)
+            .ok_or_else(|| format!("target '{raw}': '{p}' is not a port"))?,
+        (None, Some(p)) => p,
+        (None, None) => {
+            return Err(format!(
+                "target '{raw}': no port (e.g. {}://{hostport}:7070)",
+                scheme.name()
+            ));
+        }
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if bare.is_empty() {
+        return Err(format!("target '{raw}': no host"));
+    }
+    let addr = (bare, port)
         .to_socket_addrs()
-        .map_err(|e| format!("target '{raw}': cannot resolve '{hostport}': {e}"))?
+        .map_err(|e| format!("target '{raw}': cannot resolve '{bare}': {e}"))?
         .next()
-        .ok_or_else(|| format!("target '{raw}': '{hostport}' has no address"))?;
+        .ok_or_else(|| format!("target '{raw}': '{bare}' has no address"))?;
     Ok(TargetSpec {
         url: url.to_string(),
         weight,
         scheme,
         addr,
+        host: bare.to_string(),
+        port,
+        path,
     })
 }
 
@@ -92,11 +171,32 @@ mod tests {
         let t = parse("calc://127.0.0.1:7070").unwrap();
         assert_eq!((t.weight, t.scheme, t.addr.port()), (1, Scheme::Calc, 7070));
         let t = parse("3*calc://[::1]:9").unwrap();
-        assert_eq!((t.weight, t.url.as_str()), (3, "calc://[::1]:9"));
+        assert_eq!(
+            (t.weight, t.url.as_str(), t.host.as_str()),
+            (3, "calc://[::1]:9", "::1")
+        );
+        let t = parse("http://127.0.0.1/a/b?c=1#frag").unwrap();
+        assert_eq!(
+            (t.scheme, t.port, t.path.as_str()),
+            (Scheme::Http, 80, "/a/b?c=1")
+        );
+        let t = parse("https://localhost:8443").unwrap();
+        assert_eq!(
+            (t.scheme, t.port, t.path.as_str(), t.http().tls),
+            (Scheme::Https, 8443, "/", true)
+        );
+        let t = parse("http://127.0.0.1:8080?x=1").unwrap();
+        assert_eq!(t.path, "/?x=1");
+        assert_eq!(parse("udp://127.0.0.1:53").unwrap().scheme, Scheme::Udp);
         for bad in [
             "127.0.0.1:7070",
             "ftp://h:1",
             "calc://127.0.0.1",
+            "tcp://127.0.0.1",
+            "http://:80",
+            "http://127.0.0.1:0",
+            "http://127.0.0.1:99999",
+            "http://u@127.0.0.1",
             "calc://",
             "0*calc://127.0.0.1:1",
             "x*calc://127.0.0.1:1",

@@ -5,8 +5,15 @@
 //! connection finish the request it is serving, and returns. Each has a frame cap, an idle
 //! timeout and a connection cap. [`spawn`] runs one on its own thread, for the demo and
 //! for tests.
+//!
+//! - [`calc`]: the book's arithmetic service (JSON lines);
+//! - [`http`]: HTTP/1.1 + h2c (+ TLS) with delay, status, size and error knobs;
+//! - [`echo`]: TCP and UDP echo.
 
 pub mod calc;
+pub mod echo;
+pub mod http;
+mod rng;
 
 use std::future::Future;
 use std::io;

@@ -45,11 +45,13 @@ pub mod caller;
 pub mod engine;
 pub mod error;
 pub mod frame;
+pub mod http;
 pub mod outcome;
 pub mod pool;
 pub mod record;
 pub mod report;
 pub mod schedule;
+pub mod stream;
 pub mod summary;
 
 pub use caller::{Caller, CallerFactory, Load, ShardContext};

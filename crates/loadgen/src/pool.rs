@@ -30,6 +30,7 @@ pub struct Pool<T> {
 pub struct Lease<'a, T> {
     pool: &'a Pool<T>,
     item: Option<T>,
+    reused: bool,
 }
 
 impl<T> Pool<T> {
@@ -73,12 +74,14 @@ impl<T> Pool<T> {
             return Ok(Lease {
                 pool: self,
                 item: Some(c),
+                reused: true,
             });
         }
         // we hold one of the `open` places while dialing; give it back on failure or drop
         let mut place = Lease {
             pool: self,
             item: None,
+            reused: false,
         };
         let dialing = Dialing(self);
         let conn = dial().await;
@@ -115,6 +118,12 @@ impl<T> Lease<'_, T> {
         self.item
             .as_mut()
             .expect("a lease holds a connection until it is dropped")
+    }
+
+    /// True if the connection was used before (it may have been closed by the peer
+    /// while idle).
+    pub fn reused(&self) -> bool {
+        self.reused
     }
 
     /// Returns a healthy connection to the pool for reuse.

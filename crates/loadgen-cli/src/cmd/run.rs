@@ -3,16 +3,20 @@
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use loadgen::calc::proto::Op;
 use loadgen::calc::{CalcCaller, CalcOptions};
+use loadgen::http::tls::Verify;
+use loadgen::http::{HttpCaller, HttpOptions, StatusSet};
 use loadgen::report;
+use loadgen::stream::{Framing, StreamOptions, TcpCaller, UdpCaller};
 use loadgen::{LoadGen, Plan, Schedule, ShardContext, Summary, Target};
 
 use super::signals::stop_run_on_signals;
-use crate::args::{LoadArgs, RunArgs, SummaryFormat};
+use crate::args::{LoadArgs, RunArgs, SummaryFormat, unescape};
 use crate::target::{self, Scheme, TargetSpec};
 
 /// Defaults that differ between `run` and `demo`.
@@ -79,6 +83,89 @@ fn calc_options(a: &LoadArgs) -> anyhow::Result<CalcOptions> {
     })
 }
 
+/// Text given inline, or read from a file with `@FILE`.
+fn text_or_file(flag: &str, v: &str) -> anyhow::Result<Vec<u8>> {
+    match v.strip_prefix('@') {
+        Some(path) => {
+            std::fs::read(path).with_context(|| format!("{flag} @{path}: cannot read the file"))
+        }
+        None => Ok(v.as_bytes().to_vec()),
+    }
+}
+
+fn http_options(a: &LoadArgs) -> anyhow::Result<HttpOptions> {
+    let mut headers = Vec::new();
+    for h in &a.headers {
+        let (k, v) = h
+            .split_once(':')
+            .with_context(|| format!("--header '{h}': expected 'Name: value'"))?;
+        headers.push((k.trim().to_string(), v.trim().to_string()));
+    }
+    let verify = match (&a.cacert, a.insecure) {
+        (Some(_), true) => bail!("--cacert and --insecure contradict each other"),
+        (Some(path), false) => Verify::CaPem(
+            std::fs::read(path)
+                .with_context(|| format!("--cacert {}: cannot read the file", path.display()))?,
+        ),
+        (None, true) => Verify::Insecure,
+        (None, false) => Verify::WebPki,
+    };
+    let opts = HttpOptions {
+        method: a.method.to_ascii_uppercase(),
+        headers,
+        body: a
+            .body
+            .as_deref()
+            .map(|b| text_or_file("--body", b))
+            .transpose()?
+            .unwrap_or_default(),
+        expect_status: a
+            .expect_status
+            .as_deref()
+            .map(StatusSet::parse)
+            .transpose()?
+            .unwrap_or_default(),
+        expect_body: a.expect_body.as_ref().map(|b| b.as_bytes().to_vec()),
+        disable_keepalive: a.disable_keepalive,
+        http2: a.http2,
+        streams: a.streams,
+        hyper_h1: a.hyper,
+        verify,
+    };
+    opts.validate()?;
+    Ok(opts)
+}
+
+fn stream_options(a: &LoadArgs) -> anyhow::Result<StreamOptions> {
+    let payload = match &a.payload {
+        None => b"ping\n".to_vec(),
+        Some(p) if p.starts_with('@') => text_or_file("--payload", p)?,
+        Some(p) => unescape(p).map_err(|e| anyhow::anyhow!("--payload: {e}"))?,
+    };
+    if payload.is_empty() {
+        bail!("--payload must not be empty");
+    }
+    let framing = match (&a.delimiter, a.frame_length) {
+        (Some(_), Some(_)) => bail!("--delimiter and --frame-length contradict each other"),
+        (Some(d), None) => {
+            let d = unescape(d).map_err(|e| anyhow::anyhow!("--delimiter: {e}"))?;
+            if d.is_empty() {
+                bail!("--delimiter must not be empty");
+            }
+            Framing::Delimiter(d)
+        }
+        (None, Some(0)) => bail!("--frame-length must be at least 1"),
+        (None, Some(n)) => Framing::Length(n),
+        (None, None) => Framing::Length(payload.len()),
+    };
+    Ok(StreamOptions {
+        payload,
+        framing,
+        expect: a.expect_body.as_ref().map(|b| b.as_bytes().to_vec()),
+        dial_per_call: a.dial_per_call,
+    })
+}
+
 fn execute(targets: &[TargetSpec], a: &LoadArgs, d: &Defaults) -> anyhow::Result<ExitCode> {
     let scheme = targets[0].scheme;
     if let Some(t) = targets.iter().find(|t| t.scheme != scheme) {
@@ -101,7 +188,7 @@ fn execute(targets: &[TargetSpec], a: &LoadArgs, d: &Defaults) -> anyhow::Result
                 weight: t.weight,
             })
             .collect(),
-        scheme.name(),
+        scheme.protocol(),
     );
     plan.concurrency = a.concurrency;
     plan.threads = a.threads.map(|t| t as usize);
@@ -109,12 +196,48 @@ fn execute(targets: &[TargetSpec], a: &LoadArgs, d: &Defaults) -> anyhow::Result
     plan.precise_timer = !a.coarse_timer;
     let grace = plan.grace();
     let connections = a.connections.unwrap_or_else(|| plan.slots());
+    let addrs: Vec<_> = targets.iter().map(|t| t.addr).collect();
     let summary = match scheme {
         Scheme::Calc => {
             let opts = calc_options(a)?;
-            let addrs: Vec<_> = targets.iter().map(|t| t.addr).collect();
             let lg = LoadGen::new(plan, move |s: &ShardContext| {
                 CalcCaller::new(addrs.clone(), s.share(connections), opts.clone())
+            })?;
+            run_with_signals(lg, grace)?
+        }
+        Scheme::Http | Scheme::Https => {
+            let opts = Arc::new(http_options(a)?);
+            let http_targets: Vec<_> = targets.iter().map(|t| t.http()).collect();
+            let tls = loadgen::http::tls_config(&opts, &http_targets)?;
+            let per_conn = if opts.http2 {
+                u64::from(opts.streams)
+            } else {
+                1
+            };
+            let connections = a
+                .connections
+                .unwrap_or_else(|| plan.slots().div_ceil(per_conn));
+            let lg = LoadGen::new(plan, move |s: &ShardContext| {
+                HttpCaller::new(
+                    &http_targets,
+                    s.share(connections),
+                    opts.clone(),
+                    tls.clone(),
+                )
+            })?;
+            run_with_signals(lg, grace)?
+        }
+        Scheme::Tcp => {
+            let opts = stream_options(a)?;
+            let lg = LoadGen::new(plan, move |s: &ShardContext| {
+                TcpCaller::new(addrs.clone(), s.share(connections), opts.clone())
+            })?;
+            run_with_signals(lg, grace)?
+        }
+        Scheme::Udp => {
+            let opts = stream_options(a)?;
+            let lg = LoadGen::new(plan, move |s: &ShardContext| {
+                UdpCaller::new(addrs.clone(), s.share(connections), opts.clone())
             })?;
             run_with_signals(lg, grace)?
         }

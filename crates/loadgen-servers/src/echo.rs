@@ -1,0 +1,99 @@
+//! TCP and UDP echo servers. The UDP one can drop every N-th datagram, so a test knows
+//! exactly how many loads must time out.
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+use crate::Limits;
+
+/// Echoes every byte back, per connection, until `shutdown`.
+pub async fn run_tcp(
+    listener: TcpListener,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut conns = JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            r = listener.accept() => {
+                let Ok((stream, _)) = r else {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    continue;
+                };
+                let Ok(permit) = permits.clone().try_acquire_owned() else { continue };
+                let stop = stop_rx.clone();
+                conns.spawn(async move {
+                    let _ = echo_conn(stream, limits.idle_timeout, stop).await;
+                    drop(permit);
+                });
+            }
+        }
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(limits.shutdown_grace, async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
+    Ok(())
+}
+
+async fn echo_conn(
+    mut s: TcpStream,
+    idle: Duration,
+    mut stop: watch::Receiver<bool>,
+) -> io::Result<()> {
+    let _ = s.set_nodelay(true);
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = tokio::select! {
+            r = tokio::time::timeout(idle, s.read(&mut buf)) => match r {
+                Ok(r) => r?,
+                Err(_) => return Ok(()),
+            },
+            _ = stop.changed() => return Ok(()),
+        };
+        if n == 0 {
+            return Ok(());
+        }
+        s.write_all(&buf[..n]).await?;
+    }
+}
+
+/// Echoes every datagram back to its sender until `shutdown`; with `drop_every = Some(n)`,
+/// every n-th datagram (the n-th, 2n-th, ...) is not answered.
+pub async fn run_udp(
+    socket: UdpSocket,
+    drop_every: Option<u64>,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    let mut buf = vec![0u8; 65_536];
+    let mut seen = 0u64;
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (n, peer) = tokio::select! {
+            _ = &mut shutdown => return Ok(()),
+            r = socket.recv_from(&mut buf) => match r {
+                Ok(x) => x,
+                Err(_) => continue, // e.g. ICMP errors from earlier sends
+            },
+        };
+        seen += 1;
+        if drop_every.is_some_and(|k| k > 0 && seen.is_multiple_of(k)) {
+            continue;
+        }
+        let _ = socket.send_to(&buf[..n], peer).await;
+    }
+}

@@ -1,0 +1,306 @@
+//! The HTTP test server: HTTP/1.1 and h2c on one port (TLS with ALPN when given a
+//! certificate). It echoes the request body, and lets a test choose the ground truth:
+//! per request with query knobs `delay=10ms`, `status=503`, `size=1024`, `close=1`, and by
+//! default with a delay distribution and an error rate.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::{Limits, rng};
+
+/// Largest request body accepted.
+pub const MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// How long a response waits before it is sent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Delay {
+    /// Always this long.
+    Fixed(Duration),
+    /// Uniform between the two.
+    Uniform(Duration, Duration),
+    /// Normal with this mean and standard deviation (never below zero).
+    Normal(Duration, Duration),
+    /// Exponential with this mean.
+    Exponential(Duration),
+}
+
+impl Delay {
+    /// Parses `10ms`, `fixed:10ms`, `uniform:5ms-15ms`, `normal:10ms,2ms`, `exp:10ms`.
+    pub fn parse(
+        s: &str,
+        duration: impl Fn(&str) -> Result<Duration, String>,
+    ) -> Result<Delay, String> {
+        let (kind, args) = s.split_once(':').unwrap_or(("fixed", s));
+        let two = |sep: char| -> Result<(Duration, Duration), String> {
+            let (a, b) = args
+                .split_once(sep)
+                .ok_or_else(|| format!("'{s}': expected two durations separated by '{sep}'"))?;
+            Ok((duration(a)?, duration(b)?))
+        };
+        Ok(match kind {
+            "fixed" => Delay::Fixed(duration(args)?),
+            "uniform" => {
+                let (a, b) = two('-')?;
+                if b < a {
+                    return Err(format!("'{s}': the upper bound is below the lower"));
+                }
+                Delay::Uniform(a, b)
+            }
+            "normal" => {
+                let (m, sd) = two(',')?;
+                Delay::Normal(m, sd)
+            }
+            "exp" | "exponential" => Delay::Exponential(duration(args)?),
+            other => {
+                return Err(format!(
+                    "'{other}' is not a delay distribution (fixed, uniform, normal, exp)"
+                ));
+            }
+        })
+    }
+
+    /// One sample.
+    pub fn sample(&self) -> Duration {
+        let secs = |d: Duration| d.as_secs_f64();
+        let s = match *self {
+            Delay::Fixed(d) => return d,
+            Delay::Uniform(a, b) => secs(a) + (secs(b) - secs(a)) * rng::unit(),
+            Delay::Normal(m, sd) => secs(m) + secs(sd) * rng::normal(),
+            Delay::Exponential(m) => -secs(m) * (1.0 - rng::unit()).ln(),
+        };
+        Duration::from_secs_f64(s.clamp(0.0, 3600.0))
+    }
+}
+
+/// Defaults for requests that do not set the knobs themselves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Behaviour {
+    /// Delay before each response.
+    pub delay: Delay,
+    /// Status of each response.
+    pub status: u16,
+    /// Body size; `None` echoes the request body.
+    pub size: Option<usize>,
+    /// Fraction of responses (0..1) answered `503` instead.
+    pub error_rate: f64,
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        Behaviour {
+            delay: Delay::Fixed(Duration::ZERO),
+            status: 200,
+            size: None,
+            error_rate: 0.0,
+        }
+    }
+}
+
+fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+fn parse_query_duration(s: &str) -> Option<Duration> {
+    let (num, unit) = s.split_at(
+        s.find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(s.len()),
+    );
+    let v: f64 = num.parse().ok()?;
+    let secs = match unit {
+        "" | "ms" => v / 1e3,
+        "us" | "µs" => v / 1e6,
+        "s" => v,
+        _ => return None,
+    };
+    Duration::try_from_secs_f64(secs).ok()
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    b: Arc<Behaviour>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let query = req.uri().query().unwrap_or("").to_string();
+    let q = |name| query_param(&query, name);
+    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(_) => {
+            return Ok(Response::builder()
+                .status(413)
+                .body(Full::new(Bytes::from_static(b"request body too large\n")))
+                .expect("static response"));
+        }
+    };
+    let delay = q("delay")
+        .and_then(parse_query_duration)
+        .unwrap_or_else(|| b.delay.sample());
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let mut status = q("status").and_then(|s| s.parse().ok()).unwrap_or(b.status);
+    if q("status").is_none() && b.error_rate > 0.0 && rng::unit() < b.error_rate {
+        status = 503;
+    }
+    let size = q("size").and_then(|s| s.parse().ok()).or(b.size);
+    let out = match size {
+        Some(n) => Bytes::from(vec![b'x'; n.min(MAX_BODY)]),
+        None => body,
+    };
+    let mut resp = Response::builder()
+        .status(http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK));
+    if q("close").is_some_and(|v| v == "1" || v == "true") {
+        resp = resp.header(http::header::CONNECTION, "close");
+    }
+    Ok(resp.body(Full::new(out)).expect("valid response parts"))
+}
+
+/// Serves HTTP/1.1 and h2c (or TLS with ALPN when `tls` is set) until `shutdown`.
+pub async fn run(
+    listener: TcpListener,
+    limits: Limits,
+    behaviour: Behaviour,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    let behaviour = Arc::new(behaviour);
+    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, _) = tokio::select! {
+            _ = &mut shutdown => break,
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(_) => { tokio::time::sleep(Duration::from_millis(5)).await; continue; }
+            },
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            continue; // over the cap: dropped, so closed
+        };
+        let _ = stream.set_nodelay(true);
+        let b = behaviour.clone();
+        let service = service_fn(move |req| handle(req, b.clone()));
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.idle_timeout)
+            .max_buf_size(64 * 1024);
+        builder.http2().max_header_list_size(64 * 1024);
+        match &acceptor {
+            None => {
+                let conn = builder
+                    .serve_connection(TokioIo::new(stream), service)
+                    .into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                    drop(permit);
+                });
+            }
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    let Ok(Ok(tls)) =
+                        tokio::time::timeout(limits.idle_timeout, acceptor.accept(stream)).await
+                    else {
+                        return;
+                    };
+                    let conn = builder
+                        .serve_connection(TokioIo::new(tls), service)
+                        .into_owned();
+                    let _ = watcher.watch(conn).await;
+                    drop(permit);
+                });
+            }
+        }
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(limits.shutdown_grace, graceful.shutdown()).await;
+    Ok(())
+}
+
+/// A TLS server config from PEM certificate chain and key (ALPN h2 and http/1.1).
+pub fn tls_config(cert_pem: &[u8], key_pem: &[u8]) -> Result<Arc<rustls::ServerConfig>, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("certificate: {e}"))?;
+    if certs.is_empty() {
+        return Err("certificate: no PEM certificate found".into());
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| format!("key: {e}"))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("certificate and key: {e}"))?;
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(cfg))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dur(s: &str) -> Result<Duration, String> {
+        parse_query_duration(s).ok_or_else(|| format!("bad duration {s}"))
+    }
+
+    #[test]
+    fn delays_parse_and_sample() {
+        assert_eq!(
+            Delay::parse("10ms", dur),
+            Ok(Delay::Fixed(Duration::from_millis(10)))
+        );
+        let u = Delay::parse("uniform:5ms-15ms", dur).unwrap();
+        let n = Delay::parse("normal:10ms,2ms", dur).unwrap();
+        let e = Delay::parse("exp:10ms", dur).unwrap();
+        assert!(Delay::parse("poisson:1ms", dur).is_err());
+        assert!(Delay::parse("uniform:5ms", dur).is_err());
+        let mean =
+            |d: Delay| (0..20_000).map(|_| d.sample().as_secs_f64()).sum::<f64>() / 20_000.0 * 1e3;
+        assert!((mean(u) - 10.0).abs() < 0.3, "{}", mean(u));
+        assert!((mean(n) - 10.0).abs() < 0.3, "{}", mean(n));
+        assert!((mean(e) - 10.0).abs() < 0.5, "{}", mean(e));
+        for _ in 0..1000 {
+            let s = u.sample();
+            assert!(s >= Duration::from_millis(5) && s <= Duration::from_millis(15));
+        }
+    }
+
+    #[test]
+    fn query_knobs() {
+        assert_eq!(query_param("a=1&delay=5ms&close", "delay"), Some("5ms"));
+        assert_eq!(query_param("a=1&close", "close"), Some(""));
+        assert_eq!(query_param("a=1", "b"), None);
+        assert_eq!(
+            parse_query_duration("250us"),
+            Some(Duration::from_micros(250))
+        );
+        assert_eq!(parse_query_duration("2s"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_query_duration("7"), Some(Duration::from_millis(7)));
+        assert_eq!(parse_query_duration("7h"), None);
+    }
+}

@@ -1,0 +1,446 @@
+//! HTTP/1.1 and HTTP/2 callers, over TCP or TLS.
+//!
+//! Two clients share one set of options and one response check:
+//! - [`fast`]: HTTP/1.1 keep-alive with the request rendered once into bytes and responses
+//!   parsed with `httparse` (Content-Length, chunked, or close-delimited bodies); nothing is
+//!   allocated per request;
+//! - [`via_hyper`]: hyper's `client::conn` for HTTP/1.1 and HTTP/2 (h2c with prior knowledge
+//!   on `http://`, ALPN on `https://`, `streams` concurrent streams per connection).
+//!
+//! Outcomes: a 5xx that was not expected is `callee_error` (the status in the message),
+//! any other unexpected status or body is `response_error`; connect, reset, TLS and framing
+//! failures are `call_error`.
+
+pub mod fast;
+pub mod tls;
+pub mod via_hyper;
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+use crate::error::ConfigError;
+use crate::outcome::Failure;
+
+/// One HTTP target: where to connect and what to ask for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpTarget {
+    /// The URL as given.
+    pub url: String,
+    /// `https`?
+    pub tls: bool,
+    /// Host name (for the Host header and TLS server name).
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Resolved address.
+    pub addr: SocketAddr,
+    /// Path and query, starting with `/`.
+    pub path: String,
+}
+
+impl HttpTarget {
+    /// The `Host` header value (`host` or `host:port` for a non-default port).
+    pub fn authority(&self) -> String {
+        let default = if self.tls { 443 } else { 80 };
+        let host = if self.host.contains(':') && !self.host.starts_with('[') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        if self.port == default {
+            host
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
+}
+
+/// Which HTTP statuses count as success.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusSet {
+    ranges: Vec<(u16, u16)>,
+}
+
+impl Default for StatusSet {
+    /// 2xx and 3xx.
+    fn default() -> Self {
+        StatusSet {
+            ranges: vec![(200, 399)],
+        }
+    }
+}
+
+impl StatusSet {
+    /// Parses `200,204`, `2xx`, `200-299,404`.
+    pub fn parse(s: &str) -> Result<StatusSet, ConfigError> {
+        let mut ranges = Vec::new();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let bad = || {
+                ConfigError::new(format!(
+                    "--expect-status: '{part}' is not a status, a class like 2xx, or a range like 200-299"
+                ))
+            };
+            let lower = part.to_ascii_lowercase();
+            let r = if let Some(c) = lower.strip_suffix("xx") {
+                let c: u16 = c.parse().map_err(|_| bad())?;
+                if !(1..=5).contains(&c) {
+                    return Err(bad());
+                }
+                (c * 100, c * 100 + 99)
+            } else if let Some((a, b)) = lower.split_once('-') {
+                (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?)
+            } else {
+                let v = lower.parse().map_err(|_| bad())?;
+                (v, v)
+            };
+            if r.0 < 100 || r.1 > 599 || r.0 > r.1 {
+                return Err(bad());
+            }
+            ranges.push(r);
+        }
+        if ranges.is_empty() {
+            return Err(ConfigError::new("--expect-status: empty list"));
+        }
+        Ok(StatusSet { ranges })
+    }
+
+    /// Whether `status` is expected.
+    pub fn contains(&self, status: u16) -> bool {
+        self.ranges.iter().any(|&(a, b)| (a..=b).contains(&status))
+    }
+}
+
+/// What every HTTP request of a run looks like, and how responses are checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpOptions {
+    /// Method (`GET`, `POST`, ...).
+    pub method: String,
+    /// Extra headers, in order.
+    pub headers: Vec<(String, String)>,
+    /// Request body.
+    pub body: Vec<u8>,
+    /// Statuses that count as success.
+    pub expect_status: StatusSet,
+    /// Text the response body must contain.
+    pub expect_body: Option<Vec<u8>>,
+    /// `Connection: close` on every request and a new connection each time.
+    pub disable_keepalive: bool,
+    /// HTTP/2 (hyper).
+    pub http2: bool,
+    /// Concurrent streams per HTTP/2 connection.
+    pub streams: u32,
+    /// Use hyper for HTTP/1.1 too (instead of the fast path).
+    pub hyper_h1: bool,
+    /// TLS certificate checking.
+    pub verify: tls::Verify,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            method: "GET".into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            expect_status: StatusSet::default(),
+            expect_body: None,
+            disable_keepalive: false,
+            http2: false,
+            streams: 1,
+            hyper_h1: false,
+            verify: tls::Verify::WebPki,
+        }
+    }
+}
+
+impl HttpOptions {
+    /// Checks the options once before a run.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.method.is_empty() || !self.method.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Err(ConfigError::new(format!(
+                "--method '{}' is not an HTTP method",
+                self.method
+            )));
+        }
+        for (k, v) in &self.headers {
+            if http::HeaderName::from_bytes(k.as_bytes()).is_err()
+                || http::HeaderValue::from_str(v).is_err()
+            {
+                return Err(ConfigError::new(format!(
+                    "--header '{k}: {v}' is not a valid header"
+                )));
+            }
+        }
+        if self.streams == 0 {
+            return Err(ConfigError::new("--streams must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// A finished response, reduced to what the check needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpResponse {
+    /// The status code.
+    pub status: u16,
+    /// Whether the body contained the expected text (true when nothing was expected).
+    pub body_ok: bool,
+}
+
+/// The check shared by both clients.
+pub fn check(opts: &HttpOptions, r: &HttpResponse) -> Result<(), Failure> {
+    if !opts.expect_status.contains(r.status) {
+        return Err(if r.status >= 500 {
+            Failure::callee(status_message(r.status))
+        } else {
+            Failure::response(format!("unexpected status {}", status_message(r.status)))
+        });
+    }
+    if !r.body_ok {
+        return Err(Failure::response("body does not contain the expected text"));
+    }
+    Ok(())
+}
+
+fn status_message(status: u16) -> String {
+    match http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+    {
+        Some(reason) => format!("HTTP {status} {reason}"),
+        None => format!("HTTP {status}"),
+    }
+}
+
+/// Whether `haystack` contains `needle`.
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The TLS client config for a run: `None` when no target is `https`. Offers ALPN `h2`
+/// for HTTP/2, `http/1.1` otherwise.
+pub fn tls_config(
+    opts: &HttpOptions,
+    targets: &[HttpTarget],
+) -> Result<Option<Arc<rustls::ClientConfig>>, ConfigError> {
+    if !targets.iter().any(|t| t.tls) {
+        return Ok(None);
+    }
+    let alpn: &[&[u8]] = if opts.http2 { &[b"h2"] } else { &[b"http/1.1"] };
+    tls::client_config(&opts.verify, alpn).map(Some)
+}
+
+/// Either HTTP client, chosen by the options: hyper for HTTP/2 or when asked, the fast
+/// path otherwise.
+pub enum HttpCaller {
+    /// The fast HTTP/1.1 path.
+    Fast(fast::FastCaller),
+    /// hyper (HTTP/1.1 or HTTP/2).
+    Hyper(via_hyper::HyperCaller),
+}
+
+impl HttpCaller {
+    /// A caller for `targets`, at most `connections` per target.
+    pub fn new(
+        targets: &[HttpTarget],
+        connections: u64,
+        opts: Arc<HttpOptions>,
+        tls: Option<Arc<rustls::ClientConfig>>,
+    ) -> HttpCaller {
+        if opts.http2 || opts.hyper_h1 {
+            HttpCaller::Hyper(via_hyper::HyperCaller::new(targets, connections, opts, tls))
+        } else {
+            HttpCaller::Fast(fast::FastCaller::new(targets, connections, opts, tls))
+        }
+    }
+}
+
+impl crate::Caller for HttpCaller {
+    type Request = usize;
+    type Response = HttpResponse;
+
+    fn build(&self, load: crate::Load) -> usize {
+        load.target
+    }
+
+    async fn call(
+        &self,
+        target: &usize,
+        deadline: std::time::Instant,
+    ) -> Result<HttpResponse, Failure> {
+        match self {
+            HttpCaller::Fast(c) => c.call(target, deadline).await,
+            HttpCaller::Hyper(c) => c.call(target, deadline).await,
+        }
+    }
+
+    fn check(&self, load: crate::Load, target: &usize, resp: &HttpResponse) -> Result<(), Failure> {
+        match self {
+            HttpCaller::Fast(c) => c.check(load, target, resp),
+            HttpCaller::Hyper(c) => c.check(load, target, resp),
+        }
+    }
+}
+
+/// A TCP or TLS connection.
+pub enum Stream {
+    /// Plain TCP.
+    Plain(TcpStream),
+    /// TLS over TCP.
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+/// Connects to `target`, with TLS if it is `https`; `Ok` carries the negotiated ALPN.
+pub async fn connect(
+    target: &HttpTarget,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+) -> Result<Stream, Failure> {
+    let tcp = TcpStream::connect(target.addr).await?;
+    let _ = tcp.set_nodelay(true);
+    match (target.tls, tls) {
+        (true, Some(cfg)) => {
+            let name = rustls::pki_types::ServerName::try_from(
+                target.host.trim_matches(['[', ']']).to_string(),
+            )
+            .map_err(|e| Failure::call(format!("TLS: bad server name: {e}")))?;
+            let s = tokio_rustls::TlsConnector::from(cfg.clone())
+                .connect(name, tcp)
+                .await
+                .map_err(|e| Failure::call(format!("TLS: {}", tls_reason(&e))))?;
+            Ok(Stream::Tls(Box::new(s)))
+        }
+        _ => Ok(Stream::Plain(tcp)),
+    }
+}
+
+fn tls_reason(e: &io::Error) -> String {
+    match e.get_ref().and_then(|x| x.downcast_ref::<rustls::Error>()) {
+        Some(r) => r.to_string(),
+        None => e.to_string(),
+    }
+}
+
+impl Stream {
+    /// The ALPN protocol the server chose (TLS only).
+    pub fn alpn(&self) -> Option<&[u8]> {
+        match self {
+            Stream::Plain(_) => None,
+            Stream::Tls(s) => s.get_ref().1.alpn_protocol(),
+        }
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_sets() {
+        let d = StatusSet::default();
+        assert!(d.contains(200) && d.contains(302) && !d.contains(404) && !d.contains(500));
+        let s = StatusSet::parse("200,204").unwrap();
+        assert!(s.contains(204) && !s.contains(201));
+        let s = StatusSet::parse("2xx, 404").unwrap();
+        assert!(s.contains(299) && s.contains(404) && !s.contains(300));
+        let s = StatusSet::parse("500-503").unwrap();
+        assert!(s.contains(502) && !s.contains(504));
+        for bad in ["", "abc", "6xx", "99", "600", "300-200"] {
+            assert!(StatusSet::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn outcomes_of_statuses() {
+        let o = HttpOptions::default();
+        let r = |status, body_ok| check(&o, &HttpResponse { status, body_ok });
+        assert!(r(200, true).is_ok());
+        assert_eq!(
+            r(503, true).unwrap_err().outcome,
+            crate::Outcome::CalleeError
+        );
+        assert_eq!(
+            r(503, true).unwrap_err().message,
+            "HTTP 503 Service Unavailable"
+        );
+        assert_eq!(
+            r(404, true).unwrap_err().outcome,
+            crate::Outcome::ResponseError
+        );
+        assert_eq!(
+            r(200, false).unwrap_err().outcome,
+            crate::Outcome::ResponseError
+        );
+        let o = HttpOptions {
+            expect_status: StatusSet::parse("503").unwrap(),
+            ..HttpOptions::default()
+        };
+        assert!(
+            check(
+                &o,
+                &HttpResponse {
+                    status: 503,
+                    body_ok: true
+                }
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn authority_omits_default_ports() {
+        let t = |tls, port| HttpTarget {
+            url: String::new(),
+            tls,
+            host: "example.com".into(),
+            port,
+            addr: "127.0.0.1:1".parse().unwrap(),
+            path: "/".into(),
+        };
+        assert_eq!(t(false, 80).authority(), "example.com");
+        assert_eq!(t(true, 443).authority(), "example.com");
+        assert_eq!(t(false, 8080).authority(), "example.com:8080");
+    }
+}
