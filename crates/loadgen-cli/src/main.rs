@@ -2,6 +2,15 @@
 //!
 //! Exit codes: 0 the run completed, 1 usage or setup error, 2 thresholds violated.
 
+/// Writes one line to stderr, ignoring failures (a closed stderr must not crash a run).
+#[macro_export]
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod args;
 mod cmd;
 mod target;
@@ -25,7 +34,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("loadgen: {}", one_line(&format!("{e:#}")));
+            crate::note!("loadgen: {}", one_line(&format!("{e:#}")));
             ExitCode::from(1)
         }
     }
@@ -49,7 +58,7 @@ fn usage_error(e: clap::Error) -> ExitCode {
                 .find(|l| !l.trim().is_empty())
                 .unwrap_or("invalid arguments");
             let msg = first.trim().strip_prefix("error: ").unwrap_or(first.trim());
-            eprintln!("loadgen: {msg} (see loadgen --help)");
+            crate::note!("loadgen: {msg} (see loadgen --help)");
             ExitCode::from(1)
         }
     }
@@ -67,7 +76,7 @@ fn quiet_panics() {
             .name()
             .is_some_and(|n| n.starts_with("loadgen-shard-"));
         if !shard {
-            eprintln!("loadgen: internal error: {info}");
+            crate::note!("loadgen: internal error: {info}");
         }
     }));
 }

@@ -62,6 +62,30 @@ fn bad_input_gets_one_line_and_exit_1() {
         &["run"],
         &["launch"],
         &["serve", "calc", "--listen", "nonsense"],
+        &["run", "http://127.0.0.1:1/", "-H", "no colon here"],
+        &["run", "http://127.0.0.1:1/", "--expect-status", "9xx"],
+        &["run", "http://127.0.0.1:1/", "--body", "@/no/such/file"],
+        &["run", "https://127.0.0.1:1/", "--cacert", "/no/such/file"],
+        &[
+            "run",
+            "https://127.0.0.1:1/",
+            "--insecure",
+            "--cacert",
+            "/etc/hostname",
+        ],
+        &["run", "http://127.0.0.1:1/", "calc://127.0.0.1:2"],
+        &["run", "tcp://127.0.0.1:1", "--payload", "\\q"],
+        &[
+            "run",
+            "tcp://127.0.0.1:1",
+            "--delimiter",
+            "x",
+            "--frame-length",
+            "3",
+        ],
+        &["serve", "http", "--delay", "poisson:1ms"],
+        &["serve", "http", "--error-rate", "2"],
+        &["serve", "echo"],
     ];
     for args in cases {
         let out = run(args);
@@ -216,4 +240,175 @@ fn serve_and_run_as_two_processes() {
     let mut rest = String::new();
     err.read_to_string(&mut rest).unwrap();
     assert!(rest.contains("stopped"), "{rest}");
+}
+
+/// Starts `loadgen serve ARGS` and returns the child and the addresses it printed (waiting
+/// at most 10 s for them). The receiver keeps the server's stderr open.
+fn serve(args: &[&str]) -> (Child, Vec<String>, std::sync::mpsc::Receiver<String>) {
+    let mut child = bin()
+        .arg("serve")
+        .args(args)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = BufReader::new(child.stderr.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in err.lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let want = if args[0] == "echo" {
+        args.iter()
+            .filter(|a| **a == "--tcp" || **a == "--udp")
+            .count()
+    } else {
+        1
+    };
+    let mut addrs = Vec::new();
+    while addrs.len() < want {
+        let line = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the server prints its address");
+        assert!(line.contains("listening on"), "{line}");
+        addrs.push(
+            line.split("listening on ")
+                .nth(1)
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap()
+                .trim()
+                .to_string(),
+        );
+    }
+    (child, addrs, rx)
+}
+
+fn kv(out: &Output) -> std::collections::HashMap<String, String> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            l.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn http_and_echo_servers_with_the_cli() {
+    let (mut http, addrs, _http_err) = serve(&[
+        "http",
+        "--listen",
+        "127.0.0.1:0",
+        "--delay",
+        "uniform:1ms-3ms",
+    ]);
+    let base = format!("http://{}", addrs[0]);
+    let out = run(&[
+        "run",
+        &format!("{base}/?size=10"),
+        "-r",
+        "500",
+        "-d",
+        "1s",
+        "--summary",
+        "kv",
+    ]);
+    let m = kv(&out);
+    assert_eq!(
+        (m["requests"].as_str(), m["errors"].as_str()),
+        ("500", "0"),
+        "{m:?}"
+    );
+    let p50: f64 = m["p50_us"].parse().unwrap();
+    assert!((1000.0..4000.0).contains(&p50), "{p50}");
+    let out = run(&[
+        "run",
+        &format!("{base}/?status=503"),
+        "-r",
+        "200",
+        "-d",
+        "500ms",
+        "--summary",
+        "kv",
+        "--http2",
+    ]);
+    assert_eq!(kv(&out)["callee_error"], "100");
+    let out = run(&[
+        "run",
+        &format!("3*{base}/a"),
+        &format!("{base}/b"),
+        "-r",
+        "400",
+        "-d",
+        "1s",
+        "--json",
+        "-",
+        "--summary",
+        "none",
+    ]);
+    let s = Summary::from_json(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    assert_eq!(s.protocol, "http");
+    assert_eq!(
+        (
+            s.per_target[0].counts.scheduled,
+            s.per_target[1].counts.scheduled
+        ),
+        (300, 100)
+    );
+    signal(&http, libc::SIGTERM);
+    assert_eq!(http.wait().unwrap().code(), Some(0));
+
+    let (mut echo, addrs, _echo_err) = serve(&[
+        "echo",
+        "--tcp",
+        "127.0.0.1:0",
+        "--udp",
+        "127.0.0.1:0",
+        "--udp-drop-every",
+        "4",
+    ]);
+    let out = run(&[
+        "run",
+        &format!("tcp://{}", addrs[0]),
+        "-r",
+        "300",
+        "-d",
+        "1s",
+        "--payload",
+        "hi\\n",
+        "--delimiter",
+        "\\n",
+        "--summary",
+        "kv",
+    ]);
+    assert_eq!(
+        kv(&out)["requests"],
+        "300",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&[
+        "run",
+        &format!("udp://{}", addrs[1]),
+        "-r",
+        "400",
+        "-d",
+        "1s",
+        "-t",
+        "100ms",
+        "--summary",
+        "kv",
+    ]);
+    let m = kv(&out);
+    assert_eq!(
+        (m["success"].as_str(), m["timeout"].as_str()),
+        ("300", "100"),
+        "{m:?}"
+    );
+    signal(&echo, libc::SIGINT);
+    assert_eq!(echo.wait().unwrap().code(), Some(0));
 }

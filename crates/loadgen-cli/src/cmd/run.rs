@@ -58,7 +58,7 @@ pub fn demo(args: LoadArgs) -> anyhow::Result<ExitCode> {
     })
     .context("cannot start the calc server")?;
     let url = format!("calc://{}", server.addr());
-    eprintln!("loadgen: demo: calc server on {}", server.addr());
+    crate::note!("loadgen: demo: calc server on {}", server.addr());
     let targets = vec![target::parse(&url).map_err(anyhow::Error::msg)?];
     let code = execute(&targets, &args, &DEMO_DEFAULTS)?;
     server.stop().context("calc server")?;

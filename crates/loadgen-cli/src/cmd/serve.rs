@@ -41,13 +41,13 @@ pub fn serve(cmd: ServeCommand) -> anyhow::Result<ExitCode> {
                 let listener = loadgen_servers::bind(addr)
                     .with_context(|| format!("cannot listen on {addr}"))?;
                 let scheme = if tls.is_some() { "https" } else { "http" };
-                eprintln!(
+                crate::note!(
                     "loadgen: http server listening on {} ({scheme}, h1 + h2)",
                     listener.local_addr()?
                 );
                 loadgen_servers::http::run(listener, limits, behaviour, tls, shutdown_signal())
                     .await?;
-                eprintln!("loadgen: http server stopped");
+                crate::note!("loadgen: http server stopped");
                 Ok(ExitCode::SUCCESS)
             })
         }
@@ -69,7 +69,7 @@ pub fn serve(cmd: ServeCommand) -> anyhow::Result<ExitCode> {
                 if let Some(addr) = tcp {
                     let l = loadgen_servers::bind(addr)
                         .with_context(|| format!("cannot listen on {addr}"))?;
-                    eprintln!("loadgen: tcp echo listening on {}", l.local_addr()?);
+                    crate::note!("loadgen: tcp echo listening on {}", l.local_addr()?);
                     tasks.push(tokio::spawn(loadgen_servers::echo::run_tcp(
                         l,
                         limits,
@@ -80,7 +80,7 @@ pub fn serve(cmd: ServeCommand) -> anyhow::Result<ExitCode> {
                     let s = tokio::net::UdpSocket::bind(addr)
                         .await
                         .with_context(|| format!("cannot bind {addr}"))?;
-                    eprintln!("loadgen: udp echo listening on {}", s.local_addr()?);
+                    crate::note!("loadgen: udp echo listening on {}", s.local_addr()?);
                     tasks.push(tokio::spawn(loadgen_servers::echo::run_udp(
                         s,
                         a.udp_drop_every,
@@ -92,7 +92,7 @@ pub fn serve(cmd: ServeCommand) -> anyhow::Result<ExitCode> {
                 for t in tasks {
                     let _ = t.await;
                 }
-                eprintln!("loadgen: echo server stopped");
+                crate::note!("loadgen: echo server stopped");
                 Ok(ExitCode::SUCCESS)
             })
         }
@@ -103,12 +103,12 @@ pub fn serve(cmd: ServeCommand) -> anyhow::Result<ExitCode> {
             rt.block_on(async {
                 let listener = loadgen_servers::bind(addr)
                     .with_context(|| format!("cannot listen on {addr}"))?;
-                eprintln!(
+                crate::note!(
                     "loadgen: calc server listening on {}",
                     listener.local_addr()?
                 );
                 loadgen_servers::calc::run(listener, limits, shutdown_signal()).await?;
-                eprintln!("loadgen: calc server stopped");
+                crate::note!("loadgen: calc server stopped");
                 Ok(ExitCode::SUCCESS)
             })
         }

@@ -27,13 +27,13 @@ pub fn stop_run_on_signals(stopper: Stopper, grace: Duration) -> anyhow::Result<
                     _ = quit.recv() => ("SIGQUIT", false),
                 };
                 if stopper.stop() {
-                    eprintln!(
+                    crate::note!(
                         "loadgen: {name}: stopping; in-flight calls get {} (Ctrl-C again to stop now)",
                         humantime::format_duration(grace)
                     );
                 } else if is_int {
                     stopper.abort();
-                    eprintln!("loadgen: {name} again: stopping now");
+                    crate::note!("loadgen: {name} again: stopping now");
                 }
             }
         })
