@@ -37,6 +37,42 @@ pub enum Command {
     Serve(ServeCommand),
     /// Start the calc server on 127.0.0.1:0 and run 5 s at 1000 LPS against it.
     Demo(LoadArgs),
+    /// Merge the JSON summaries of shards into one (exactly: histograms add).
+    Merge(MergeArgs),
+    /// Print the report of a saved JSON summary (and write it as HTML).
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// JSON summaries written by `run --json` (one per shard)
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A JSON summary written by `run --json` or `merge --json`
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+/// Where a summary goes.
+#[derive(Debug, Args, Default, Clone)]
+pub struct OutputArgs {
+    /// Write the JSON summary to FILE (- for stdout; the text report then goes to stderr)
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write a self-contained HTML report with charts to FILE
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// What to print on stdout
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = SummaryFormat::Text)]
+    pub summary: SummaryFormat,
 }
 
 #[derive(Debug, Args)]
@@ -55,6 +91,16 @@ pub struct LoadArgs {
     /// Loads per second; 0 = closed loop [run: 0, demo: 1000]
     #[arg(short, long, value_name = "LPS", value_parser = parse_rate)]
     pub rate: Option<f64>,
+    /// Ramp the rate through stages DUR:LPS,... (from --rate, or 0), e.g. 10s:100,30s:1000,10s:0;
+    /// the run lasts the sum of the stages
+    #[arg(long, value_name = "STAGES", conflicts_with_all = ["duration", "arrival"])]
+    pub stages: Option<String>,
+    /// Arrival process for --rate: constant spacing, or Poisson (exponential gaps)
+    #[arg(long, value_enum, value_name = "KIND", default_value_t = ArrivalKind::Constant)]
+    pub arrival: ArrivalKind,
+    /// Seed of --arrival poisson (same seed, same schedule)
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub seed: u64,
     /// Length of the run, e.g. 500ms, 10s, 2m [run: 10s, demo: 5s]
     #[arg(short, long, value_name = "DUR", value_parser = parse_positive_duration)]
     pub duration: Option<Duration>,
@@ -143,15 +189,31 @@ pub struct LoadArgs {
     /// tcp: an answer is exactly N bytes [default: the payload's length]
     #[arg(long, value_name = "N", help_heading = "TCP/UDP")]
     pub frame_length: Option<usize>,
-    /// Write the JSON summary to FILE (- for stdout; the text report then goes to stderr)
-    #[arg(long, value_name = "FILE")]
-    pub json: Option<PathBuf>,
-    /// What to print on stdout when the run ends
-    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = SummaryFormat::Text)]
-    pub summary: SummaryFormat,
+    #[command(flatten)]
+    pub out: OutputArgs,
+    /// Run shard I of N of the schedule (loads j with j mod N = I) [env: LOADGEN_SHARD;
+    /// or JOB_COMPLETION_INDEX with --shards]
+    #[arg(long, value_name = "I/N", help_heading = "Sharding", value_parser = parse_shard)]
+    pub shard: Option<(u64, u64)>,
+    /// Shard count when the index comes from JOB_COMPLETION_INDEX (Kubernetes Indexed Job)
+    #[arg(long, value_name = "N", env = "LOADGEN_SHARDS", help_heading = "Sharding", value_parser = clap::value_parser!(u64).range(1..))]
+    pub shards: Option<u64>,
+    /// Start the schedule at this wall-clock time: RFC 3339 (2026-11-26T15:00:00Z) or Unix
+    /// seconds; the same for every shard
+    #[arg(long, value_name = "TIME", help_heading = "Sharding", value_parser = parse_start_at)]
+    pub start_at: Option<std::time::SystemTime>,
     /// Pace with the 1 ms tokio timer instead of the microsecond timerfd
     #[arg(long)]
     pub coarse_timer: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ArrivalKind {
+    /// Evenly spaced: load j at j/rate
+    #[default]
+    Constant,
+    /// Exponential gaps with mean 1/rate
+    Poisson,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -224,6 +286,38 @@ pub struct ServeEchoArgs {
     /// Close TCP connections idle this long
     #[arg(long, value_name = "DUR", default_value = "60s", value_parser = parse_positive_duration)]
     pub idle_timeout: Duration,
+}
+
+/// `I/N` with I < N.
+pub fn parse_shard(s: &str) -> Result<(u64, u64), String> {
+    let bad = || format!("'{s}': expected I/N with 0 ≤ I < N, e.g. 0/4");
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (i, n): (u64, u64) = (
+        i.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if n == 0 || i >= n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+/// RFC 3339 or Unix seconds, in the future but at most a day ahead.
+pub fn parse_start_at(s: &str) -> Result<std::time::SystemTime, String> {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let t = match s.trim().parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs >= 0.0 => UNIX_EPOCH + Duration::from_secs_f64(secs),
+        Ok(_) => return Err("expected RFC 3339 or Unix seconds".into()),
+        Err(_) => humantime::parse_rfc3339_weak(s.trim()).map_err(|_| {
+            "expected RFC 3339 (e.g. 2026-11-26T15:00:00Z) or Unix seconds".to_string()
+        })?,
+    };
+    let now = SystemTime::now();
+    match t.duration_since(now) {
+        Err(_) => Err(format!("{s} is in the past")),
+        Ok(d) if d > Duration::from_secs(86_400) => Err(format!("{s} is more than a day ahead")),
+        Ok(_) => Ok(t),
+    }
 }
 
 /// A fraction in 0..=1.
@@ -327,6 +421,27 @@ mod tests {
         assert!(unescape("x\\").is_err());
         assert!(unescape("\\xZZ").is_err());
         assert_eq!(parse_fraction("0.5"), Ok(0.5));
+        assert_eq!(parse_shard("1/4"), Ok((1, 4)));
+        for bad in ["4/4", "1", "a/b", "0/0", "-1/2"] {
+            assert!(parse_shard(bad).is_err(), "{bad}");
+        }
+        let now = std::time::SystemTime::now();
+        let unix = |d: i64| {
+            ((now.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64) + d).to_string()
+        };
+        assert!(parse_start_at(&unix(60)).is_ok());
+        assert!(
+            parse_start_at(&unix(-60))
+                .unwrap_err()
+                .contains("in the past")
+        );
+        assert!(
+            parse_start_at(&unix(2 * 86_400))
+                .unwrap_err()
+                .contains("a day ahead")
+        );
+        assert!(parse_start_at("2020-01-01T00:00:00Z").is_err());
+        assert!(parse_start_at("tomorrow").is_err());
         assert!(parse_fraction("2").is_err());
     }
 

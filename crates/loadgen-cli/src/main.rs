@@ -30,6 +30,8 @@ fn main() -> ExitCode {
         args::Command::Run(a) => cmd::run::run(a),
         args::Command::Serve(s) => cmd::serve::serve(s),
         args::Command::Demo(a) => cmd::run::demo(a),
+        args::Command::Merge(a) => cmd::merge::merge(a),
+        args::Command::Report(a) => cmd::merge::report(a),
     };
     match result {
         Ok(code) => code,

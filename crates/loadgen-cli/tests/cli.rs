@@ -86,6 +86,18 @@ fn bad_input_gets_one_line_and_exit_1() {
         &["serve", "http", "--delay", "poisson:1ms"],
         &["serve", "http", "--error-rate", "2"],
         &["serve", "echo"],
+        &["run", "calc://127.0.0.1:1", "--shard", "4/4"],
+        &[
+            "run",
+            "calc://127.0.0.1:1",
+            "--start-at",
+            "2020-01-01T00:00:00Z",
+        ],
+        &["run", "calc://127.0.0.1:1", "--start-at", "4102444800"],
+        &["run", "calc://127.0.0.1:1", "--stages", "10s"],
+        &["run", "calc://127.0.0.1:1", "--arrival", "poisson"],
+        &["merge", "/no/such/file.json"],
+        &["report", "/etc/hostname"],
     ];
     for args in cases {
         let out = run(args);
@@ -411,4 +423,125 @@ fn http_and_echo_servers_with_the_cli() {
     );
     signal(&echo, libc::SIGINT);
     assert_eq!(echo.wait().unwrap().code(), Some(0));
+}
+
+#[test]
+fn four_shards_with_a_common_start_merge_to_one_run() {
+    let (mut server, addrs, _err) = serve(&["calc", "--listen", "127.0.0.1:0"]);
+    let target = format!("calc://{}", addrs[0]);
+    let start = (std::time::SystemTime::now() + Duration::from_secs(2))
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let start = format!("{start:.3}");
+    let files: Vec<_> = (0..4).map(|i| tmp(&format!("shard{i}.json"))).collect();
+    let children: Vec<Child> = (0..4)
+        .map(|i| {
+            let mut c = bin();
+            c.args([
+                "run",
+                &target,
+                "-r",
+                "2000",
+                "-d",
+                "2s",
+                "-t",
+                "200ms",
+                "--start-at",
+                &start,
+                "--summary",
+                "none",
+                "--json",
+            ])
+            .arg(&files[i]);
+            if i == 3 {
+                // the Kubernetes Indexed Job way
+                c.env("JOB_COMPLETION_INDEX", "3")
+                    .env("LOADGEN_SHARDS", "4");
+            } else {
+                c.args(["--shard", &format!("{i}/4")]);
+            }
+            c.stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let (out, _) = wait_with_timeout(c, Duration::from_secs(15));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let merged = tmp("merged.json");
+    let mut args = vec!["merge".to_string()];
+    args.extend(files.iter().map(|f| f.display().to_string()));
+    args.extend(["--json".to_string(), merged.display().to_string()]);
+    let out = bin().args(&args).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("every load accounted for"));
+    let m = Summary::from_json(&std::fs::read_to_string(&merged).unwrap()).unwrap();
+    let single = run(&[
+        "run",
+        &target,
+        "-r",
+        "2000",
+        "-d",
+        "2s",
+        "-t",
+        "200ms",
+        "--json",
+        "-",
+        "--summary",
+        "none",
+    ]);
+    let single = Summary::from_json(&String::from_utf8_lossy(&single.stdout)).unwrap();
+    assert!(m.counts.invariant_holds(), "{:?}", m.counts);
+    assert!(
+        m.counts.scheduled.abs_diff(single.counts.scheduled) <= 4,
+        "{} vs {}",
+        m.counts.scheduled,
+        single.counts.scheduled
+    );
+    assert_eq!(m.shards, vec![0, 1, 2, 3]);
+    let parts: Vec<Summary> = files
+        .iter()
+        .map(|f| Summary::from_json(&std::fs::read_to_string(f).unwrap()).unwrap())
+        .collect();
+    assert_eq!(
+        parts.iter().map(|p| p.counts.scheduled).sum::<u64>(),
+        m.counts.scheduled
+    );
+    assert!(
+        parts.iter().all(|p| p.started_at == parts[0].started_at),
+        "a common start"
+    );
+    let mut sum = loadgen::record::hist::new_hist();
+    for p in &parts {
+        sum.add(loadgen::record::hist::decode(&p.histograms.latency_us).unwrap())
+            .unwrap();
+    }
+    assert_eq!(
+        loadgen::record::hist::decode(&m.histograms.latency_us).unwrap(),
+        sum
+    );
+    // a shard given twice is refused, naming the file
+    let out = bin()
+        .args(["merge"])
+        .arg(&files[0])
+        .arg(&files[0])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("shard0.json"));
+    signal(&server, libc::SIGTERM);
+    assert_eq!(server.wait().unwrap().code(), Some(0));
 }

@@ -46,6 +46,7 @@ pub mod engine;
 pub mod error;
 pub mod frame;
 pub mod http;
+pub mod merge;
 pub mod outcome;
 pub mod pool;
 pub mod record;

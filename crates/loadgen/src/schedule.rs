@@ -24,6 +24,81 @@ pub enum Arrival {
         /// loads per second × 1000
         millirate: u64,
     },
+    /// Piecewise-linear rate (as k6's ramping-arrival-rate): from `start` LPS, the rate
+    /// moves linearly to each stage's target over the stage's duration.
+    Stages {
+        /// Rate at t0, LPS.
+        start: f64,
+        /// (stage length ns, rate at its end LPS), in order.
+        stages: Vec<(u64, f64)>,
+        /// Loads due by the end of each stage (Λ at the stage's end), cumulative.
+        cumulative: Vec<f64>,
+    },
+    /// Poisson arrivals: exponential gaps with the given mean rate, from a seed. Gap `k`
+    /// is a pure function of `(seed, k)`, so the schedule is repeatable and shards agree.
+    Poisson {
+        /// Mean LPS.
+        rate: f64,
+        /// Seed of the gaps.
+        seed: u64,
+    },
+}
+
+/// One stage of a ramp: reach `rate` LPS over `duration`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stage {
+    /// Length of the stage.
+    pub duration: Duration,
+    /// Rate at the stage's end, LPS.
+    pub rate: f64,
+}
+
+impl Stage {
+    /// Parses `10s:100,30s:1000,10s:0` (durations by `parse_duration`).
+    pub fn parse_list(
+        s: &str,
+        parse_duration: impl Fn(&str) -> Result<Duration, String>,
+    ) -> Result<Vec<Stage>, ConfigError> {
+        let mut out = Vec::new();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (d, r) = part.split_once(':').ok_or_else(|| {
+                ConfigError::new(format!(
+                    "--stages: '{part}' is not DURATION:RATE, e.g. 30s:1000"
+                ))
+            })?;
+            let duration =
+                parse_duration(d).map_err(|e| ConfigError::new(format!("--stages: '{d}': {e}")))?;
+            let rate: f64 = r
+                .trim()
+                .parse()
+                .map_err(|_| ConfigError::new(format!("--stages: '{r}' is not a rate")))?;
+            if !rate.is_finite() || !(0.0..=1e9).contains(&rate) {
+                return Err(ConfigError::new(format!(
+                    "--stages: rate '{r}' must be between 0 and 1e9"
+                )));
+            }
+            out.push(Stage { duration, rate });
+        }
+        if out.is_empty() {
+            return Err(ConfigError::new("--stages: no stage given"));
+        }
+        Ok(out)
+    }
+}
+
+/// Uniform in (0, 1] from `(seed, k)` (splitmix64).
+fn unit(seed: u64, k: u64) -> f64 {
+    let mut z = seed ^ k.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    ((z >> 11) + 1) as f64 / (1u64 << 53) as f64
+}
+
+/// Gap `k` of a Poisson schedule, ns.
+fn poisson_gap_ns(rate: f64, seed: u64, k: u64) -> f64 {
+    -unit(seed, k).ln() / rate * 1e9
 }
 
 /// The intended start times of a whole run.
@@ -83,6 +158,43 @@ impl Schedule {
         Schedule::new(arrival, duration)
     }
 
+    /// A ramp through `stages`, starting at `start` LPS; lasts the sum of the stages.
+    pub fn stages(start: f64, stages: &[Stage]) -> Result<Schedule, ConfigError> {
+        if !start.is_finite() || !(0.0..=1e9).contains(&start) {
+            return Err(ConfigError::new("the start rate must be between 0 and 1e9"));
+        }
+        let mut cumulative = Vec::with_capacity(stages.len());
+        let (mut total, mut prev, mut len) = (0.0f64, start, Duration::ZERO);
+        let mut segs = Vec::with_capacity(stages.len());
+        for st in stages {
+            let d = u64::try_from(st.duration.as_nanos())
+                .map_err(|_| ConfigError::new("a stage is too long"))?;
+            total += (prev + st.rate) / 2.0 * (d as f64 / 1e9);
+            cumulative.push(total);
+            segs.push((d, st.rate));
+            prev = st.rate;
+            len += st.duration;
+        }
+        Schedule::new(
+            Arrival::Stages {
+                start,
+                stages: segs,
+                cumulative,
+            },
+            len,
+        )
+    }
+
+    /// Poisson arrivals at a mean `rate` for `duration`, repeatable by `seed`.
+    pub fn poisson(rate: f64, seed: u64, duration: Duration) -> Result<Schedule, ConfigError> {
+        if !rate.is_finite() || rate <= 0.0 || rate > 1e9 {
+            return Err(ConfigError::new(
+                "--arrival poisson needs a rate above 0 (and at most 1e9)",
+            ));
+        }
+        Schedule::new(Arrival::Poisson { rate, seed }, duration)
+    }
+
     /// A closed-loop schedule lasting `duration`.
     pub fn closed(duration: Duration) -> Result<Schedule, ConfigError> {
         Schedule::new(Arrival::Closed, duration)
@@ -127,11 +239,37 @@ impl Schedule {
         self.max_loads
     }
 
-    /// The mean rate in loads per second (0 for closed loop).
+    /// The requested rate in loads per second: the constant or mean rate, the peak of a
+    /// ramp, 0 for closed loop.
     pub fn rate(&self) -> f64 {
-        match self.arrival {
+        match &self.arrival {
             Arrival::Closed => 0.0,
-            Arrival::Constant { millirate } => millirate as f64 / 1000.0,
+            Arrival::Constant { millirate } => *millirate as f64 / 1000.0,
+            Arrival::Stages { start, stages, .. } => {
+                stages.iter().map(|s| s.1).fold(*start, f64::max)
+            }
+            Arrival::Poisson { rate, .. } => *rate,
+        }
+    }
+
+    /// Loads that can fall due within `window` at the busiest moment: what the default
+    /// concurrency must cover.
+    pub fn peak_in(&self, window: Duration) -> f64 {
+        let mean = self.rate() * window.as_secs_f64();
+        match self.arrival {
+            // Poisson counts in a window have sd sqrt(mean): cover 4 sd
+            Arrival::Poisson { .. } => mean + 4.0 * mean.sqrt(),
+            _ => mean,
+        }
+    }
+
+    /// Name of the arrival process: `closed`, `constant`, `stages`, `poisson`.
+    pub fn arrival_name(&self) -> &'static str {
+        match self.arrival {
+            Arrival::Closed => "closed",
+            Arrival::Constant { .. } => "constant",
+            Arrival::Stages { .. } => "stages",
+            Arrival::Poisson { .. } => "poisson",
         }
     }
 
@@ -141,10 +279,26 @@ impl Schedule {
         if self.max_loads.is_some_and(|n| j >= n) {
             return None;
         }
-        let t = match self.arrival {
+        let t = match &self.arrival {
             Arrival::Closed => return None,
             Arrival::Constant { millirate } => {
-                (j as u128 * 1_000_000_000 * MILLI / millirate as u128) as u64
+                (j as u128 * 1_000_000_000 * MILLI / *millirate as u128) as u64
+            }
+            Arrival::Stages {
+                start,
+                stages,
+                cumulative,
+            } => stages_due_ns(*start, stages, cumulative, j)?,
+            Arrival::Poisson { rate, seed } => {
+                // O(j): the sum of the first j gaps. Cursors walk it incrementally.
+                let mut acc = 0.0;
+                for k in 0..j {
+                    acc += poisson_gap_ns(*rate, *seed, k);
+                    if acc >= self.duration_ns as f64 {
+                        return None;
+                    }
+                }
+                acc as u64
             }
         };
         (t < self.duration_ns).then_some(t)
@@ -153,11 +307,16 @@ impl Schedule {
     /// Number of loads in the whole schedule, when it is known in advance
     /// (closed loop: only with a load cap).
     pub fn total(&self) -> Option<u64> {
-        let by_time = match self.arrival {
-            Arrival::Closed => None,
+        let by_time = match &self.arrival {
+            Arrival::Closed | Arrival::Poisson { .. } => None,
+            Arrival::Stages { cumulative, .. } => {
+                let n = cumulative.last().copied().unwrap_or(0.0);
+                // j is due iff Λ(t_j) = j < Λ(D): n = ceil(Λ(D)), minus rounding noise
+                Some(((n - 1e-6).ceil().max(0.0)) as u64)
+            }
             // j is in the run iff j·1e12/m < D  ⟺  j < D·m/1e12, so n = ceil(D·m/1e12)
             Arrival::Constant { millirate } => {
-                let num = self.duration_ns as u128 * millirate as u128;
+                let num = self.duration_ns as u128 * *millirate as u128;
                 let den = 1_000_000_000 * MILLI;
                 Some(num.div_ceil(den) as u64)
             }
@@ -180,22 +339,52 @@ impl Schedule {
     /// A cursor at the first load of `stride`.
     pub fn cursor(&self, stride: Stride) -> Cursor {
         let mut c = Cursor {
-            j: stride.first,
+            j: 0,
             step: stride.step,
             due: None,
+            acc: 0.0,
         };
-        c.due = self.due_ns(c.j);
+        if let Arrival::Poisson { rate, seed } = self.arrival {
+            for k in 0..stride.first {
+                c.acc += poisson_gap_ns(rate, seed, k);
+            }
+        }
+        c.j = stride.first;
+        c.due = c.due_ns_at(self);
         c
     }
 }
 
+/// Due time of load `j` on a ramp: the t where Λ(t) = j, by segment.
+fn stages_due_ns(start: f64, stages: &[(u64, f64)], cumulative: &[f64], j: u64) -> Option<u64> {
+    let x = j as f64;
+    let i = cumulative.partition_point(|&c| c <= x);
+    if i >= stages.len() {
+        return None;
+    }
+    let before = if i == 0 { 0.0 } else { cumulative[i - 1] };
+    let t0: u64 = stages[..i].iter().map(|s| s.0).sum();
+    let r0 = if i == 0 { start } else { stages[i - 1].1 };
+    let (d_ns, r1) = stages[i];
+    let d = d_ns as f64 / 1e9;
+    let (a, b) = ((r1 - r0) / (2.0 * d), r0);
+    let rem = x - before;
+    // solve a·τ² + b·τ = rem for the smallest τ ≥ 0, without cancellation
+    let disc = (b * b + 4.0 * a * rem).max(0.0);
+    let denom = b + disc.sqrt();
+    let tau = if denom > 0.0 { 2.0 * rem / denom } else { 0.0 };
+    Some(t0 + ((tau * 1e9) as u64).min(d_ns.saturating_sub(1)))
+}
+
 /// A position in a schedule for one stride; `Copy`, so a shard can keep one for the
 /// oldest waiting load and one for the next load not yet due.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Cursor {
     j: u64,
     step: u64,
     due: Option<u64>,
+    /// Poisson: the due time of load `j` in ns, unrounded.
+    acc: f64,
 }
 
 impl Cursor {
@@ -211,11 +400,24 @@ impl Cursor {
 
     /// Moves to the next load of the stride.
     pub fn advance(&mut self, schedule: &Schedule) {
+        if let Arrival::Poisson { rate, seed } = schedule.arrival {
+            for k in self.j..self.j + self.step {
+                self.acc += poisson_gap_ns(rate, seed, k);
+            }
+        }
         self.j += self.step;
         self.due = self.due_ns_at(schedule);
     }
 
     fn due_ns_at(&self, schedule: &Schedule) -> Option<u64> {
+        if let Arrival::Poisson { .. } = schedule.arrival {
+            if schedule.max_loads.is_some_and(|n| self.j >= n)
+                || self.acc >= schedule.duration_ns as f64
+            {
+                return None;
+            }
+            return Some(self.acc as u64);
+        }
         schedule.due_ns(self.j)
     }
 }
@@ -318,6 +520,102 @@ mod tests {
         let m = Stride::ALL.split(1, 2).split(1, 2);
         assert_eq!(m, Stride { first: 3, step: 4 });
         assert_eq!(dues(&s, m, 100), vec![(3, 3_000_000), (7, 7_000_000)]);
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn dur(s: &str) -> Result<Duration, String> {
+        humantime::parse_duration(s).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn stages_table() {
+        // 0 → 100 LPS over 1 s, hold 100 for 1 s, 100 → 0 over 1 s: 50 + 100 + 50 loads
+        let st = Stage::parse_list("1s:100,1s:100,1s:0", dur).unwrap();
+        let s = Schedule::stages(0.0, &st).unwrap();
+        assert_eq!(s.duration(), Duration::from_secs(3));
+        assert_eq!(s.total(), Some(200));
+        assert_eq!(s.rate(), 100.0);
+        // ramp up: Λ(t) = 50 t², load j at sqrt(j/50) s
+        let table: &[(u64, u64)] = &[
+            (0, 0),
+            (1, 141_421_356),
+            (2, 200_000_000),
+            (50, 1_000_000_000),
+            (51, 1_010_000_000),
+            (149, 1_990_000_000),
+            (150, 2_000_000_000),
+            (199, 2_858_578_643),
+        ];
+        for &(j, want) in table {
+            let got = s.due_ns(j).unwrap();
+            assert!(got.abs_diff(want) <= 2, "j {j}: {got} vs {want}");
+        }
+        assert_eq!(s.due_ns(200), None);
+        // a constant "ramp" agrees with the constant schedule
+        let flat = Schedule::stages(
+            1000.0,
+            &[Stage {
+                duration: ms(2000),
+                rate: 1000.0,
+            }],
+        )
+        .unwrap();
+        let c = Schedule::constant(1000.0, ms(2000)).unwrap();
+        assert_eq!(flat.total(), c.total());
+        for j in [0, 1, 7, 999, 1999] {
+            assert!(
+                flat.due_ns(j).unwrap().abs_diff(c.due_ns(j).unwrap()) <= 1,
+                "{j}"
+            );
+        }
+        assert!(Stage::parse_list("", dur).is_err());
+        assert!(Stage::parse_list("10s", dur).is_err());
+        assert!(Stage::parse_list("10s:-1", dur).is_err());
+        assert!(Stage::parse_list("soon:10", dur).is_err());
+    }
+
+    #[test]
+    fn stages_are_monotone_and_strides_partition_them() {
+        let st = Stage::parse_list("500ms:2000,1s:500,250ms:3000", dur).unwrap();
+        let s = Schedule::stages(100.0, &st).unwrap();
+        let all = dues(&s, Stride::ALL, 1_000_000);
+        assert_eq!(all.len() as u64, s.total().unwrap());
+        assert!(all.windows(2).all(|w| w[0].1 <= w[1].1));
+        let mut merged: Vec<_> = (0..3)
+            .flat_map(|i| dues(&s, Stride::ALL.split(i, 3), 1_000_000))
+            .collect();
+        merged.sort();
+        assert_eq!(merged, all);
+    }
+
+    #[test]
+    fn poisson_is_repeatable_with_the_right_mean() {
+        let s = Schedule::poisson(1000.0, 42, Duration::from_secs(1000)).unwrap();
+        let all = dues(&s, Stride::ALL, 100_000);
+        assert_eq!(all.len(), 100_000);
+        let mean_rate = 99_999.0 / (all[99_999].1 as f64 / 1e9);
+        assert!((mean_rate - 1000.0).abs() < 10.0, "{mean_rate}");
+        // pure function of (index, seed): the same again, and random access agrees
+        assert_eq!(dues(&s, Stride::ALL, 100), all[..100]);
+        assert_eq!(s.due_ns(50), Some(all[50].1));
+        let other = Schedule::poisson(1000.0, 43, Duration::from_secs(1000)).unwrap();
+        assert_ne!(dues(&other, Stride::ALL, 10), all[..10]);
+        // shards take exactly the loads of the global schedule
+        let mut merged: Vec<_> = (0..4)
+            .flat_map(|i| dues(&s, Stride::ALL.split(i, 4), 2_500))
+            .collect();
+        merged.sort();
+        assert_eq!(merged, all[..10_000]);
+        // gaps look exponential: about 63.2 % are below the mean gap
+        let below = all
+            .windows(2)
+            .filter(|w| w[1].1 - w[0].1 < 1_000_000)
+            .count();
+        assert!((below as f64 / 99_999.0 - 0.632).abs() < 0.01, "{below}");
+        assert!(Schedule::poisson(0.0, 1, ms(10)).is_err());
     }
 
     #[test]

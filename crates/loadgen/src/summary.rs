@@ -225,12 +225,18 @@ pub struct Summary {
     pub schema: String,
     pub targets: Vec<String>,
     pub protocol: String,
-    /// Requested LPS; 0 = closed loop.
+    /// Requested LPS (the peak of a ramp, the mean of Poisson); 0 = closed loop.
     pub rate: f64,
+    /// `constant`, `stages`, `poisson` or `closed`.
+    #[serde(default)]
+    pub arrival: String,
     pub duration_s: f64,
     pub timeout_ms: f64,
     pub concurrency: u64,
     pub shard: ShardJson,
+    /// Shard indexes this summary covers (one, or several after `merge`).
+    #[serde(default)]
+    pub shards: Vec<u64>,
     pub started_at: String,
     pub elapsed_s: f64,
     /// Seconds of scheduling: the duration, or up to the stop.
@@ -307,6 +313,7 @@ impl Summary {
             targets: plan.targets.iter().map(|t| t.name.clone()).collect(),
             protocol: plan.protocol.clone(),
             rate: plan.schedule.rate(),
+            arrival: plan.schedule.arrival_name().to_string(),
             duration_s: plan.schedule.duration().as_secs_f64(),
             timeout_ms: plan.timeout.as_secs_f64() * 1000.0,
             concurrency: facts.slots,
@@ -314,6 +321,7 @@ impl Summary {
                 index: plan.process_shard.0,
                 count: plan.process_shard.1,
             },
+            shards: vec![plan.process_shard.0],
             started_at: humantime::format_rfc3339_millis(facts.t0_wall).to_string(),
             elapsed_s: (facts.elapsed.as_secs_f64() * 1e6).round() / 1e6,
             window_s: facts.window.as_secs_f64(),

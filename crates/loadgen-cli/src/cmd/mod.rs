@@ -1,5 +1,6 @@
 //! Subcommands.
 
+pub mod merge;
 pub mod run;
 pub mod serve;
 pub mod signals;

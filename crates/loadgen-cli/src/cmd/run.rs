@@ -12,11 +12,12 @@ use loadgen::calc::{CalcCaller, CalcOptions};
 use loadgen::http::tls::Verify;
 use loadgen::http::{HttpCaller, HttpOptions, StatusSet};
 use loadgen::report;
+use loadgen::schedule::Stage;
 use loadgen::stream::{Framing, StreamOptions, TcpCaller, UdpCaller};
 use loadgen::{LoadGen, Plan, Schedule, ShardContext, Summary, Target};
 
 use super::signals::stop_run_on_signals;
-use crate::args::{LoadArgs, RunArgs, SummaryFormat, unescape};
+use crate::args::{ArrivalKind, LoadArgs, OutputArgs, RunArgs, SummaryFormat, unescape};
 use crate::target::{self, Scheme, TargetSpec};
 
 /// Defaults that differ between `run` and `demo`.
@@ -166,6 +167,50 @@ fn stream_options(a: &LoadArgs) -> anyhow::Result<StreamOptions> {
     })
 }
 
+/// This process's share of a global figure (at least 1).
+fn share(total: u64, index: u64, count: u64) -> u64 {
+    (total / count + u64::from(index < total % count)).max(1)
+}
+
+/// `--shard I/N`, else LOADGEN_SHARD, else JOB_COMPLETION_INDEX with --shards/LOADGEN_SHARDS.
+fn shard(a: &LoadArgs) -> anyhow::Result<(u64, u64)> {
+    if let Some(s) = a.shard {
+        return Ok(s);
+    }
+    if let Ok(v) = std::env::var("LOADGEN_SHARD") {
+        return crate::args::parse_shard(&v).map_err(|e| anyhow::anyhow!("LOADGEN_SHARD {e}"));
+    }
+    if let Ok(v) = std::env::var("JOB_COMPLETION_INDEX") {
+        let n = a.shards.context(
+            "JOB_COMPLETION_INDEX is set: give the shard count with --shards N or LOADGEN_SHARDS",
+        )?;
+        let i: u64 = v
+            .trim()
+            .parse()
+            .map_err(|_| anyhow::anyhow!("JOB_COMPLETION_INDEX '{v}' is not a number"))?;
+        if i >= n {
+            bail!("JOB_COMPLETION_INDEX {i} is not below the shard count {n}");
+        }
+        return Ok((i, n));
+    }
+    if let Some(n) = a.shards.filter(|&n| n > 1) {
+        bail!("--shards {n} needs JOB_COMPLETION_INDEX (or use --shard I/{n})");
+    }
+    Ok((0, 1))
+}
+
+fn schedule(a: &LoadArgs, d: &Defaults, duration: Duration) -> anyhow::Result<Schedule> {
+    let rate = a.rate.unwrap_or(d.rate);
+    Ok(match (&a.stages, a.arrival) {
+        (Some(st), _) => {
+            let stages = Stage::parse_list(st, crate::args::parse_duration)?;
+            Schedule::stages(a.rate.unwrap_or(0.0), &stages)?
+        }
+        (None, ArrivalKind::Poisson) => Schedule::poisson(rate, a.seed, duration)?,
+        (None, ArrivalKind::Constant) => Schedule::constant(rate, duration)?,
+    })
+}
+
 fn execute(targets: &[TargetSpec], a: &LoadArgs, d: &Defaults) -> anyhow::Result<ExitCode> {
     let scheme = targets[0].scheme;
     if let Some(t) = targets.iter().find(|t| t.scheme != scheme) {
@@ -177,7 +222,7 @@ fn execute(targets: &[TargetSpec], a: &LoadArgs, d: &Defaults) -> anyhow::Result
     }
     let duration = a.duration.unwrap_or(d.duration);
     let timeout = a.timeout.unwrap_or(d.timeout);
-    let schedule = Schedule::constant(a.rate.unwrap_or(d.rate), duration)?.with_max_loads(a.loads);
+    let schedule = schedule(a, d, duration)?.with_max_loads(a.loads);
     let mut plan = Plan::new(
         schedule,
         timeout,
@@ -194,8 +239,20 @@ fn execute(targets: &[TargetSpec], a: &LoadArgs, d: &Defaults) -> anyhow::Result
     plan.threads = a.threads.map(|t| t as usize);
     plan.grace = a.grace;
     plan.precise_timer = !a.coarse_timer;
+    let (index, count) = shard(a)?;
+    plan.stride = loadgen::Stride {
+        first: index,
+        step: count,
+    };
+    plan.process_shard = (index, count);
+    plan.start_at = a.start_at;
+    // concurrency and connections are global figures: this shard takes its share
+    plan.concurrency = a.concurrency.map(|c| share(c, index, count));
     let grace = plan.grace();
-    let connections = a.connections.unwrap_or_else(|| plan.slots());
+    let connections = a
+        .connections
+        .map(|c| share(c, index, count))
+        .unwrap_or_else(|| plan.slots());
     let addrs: Vec<_> = targets.iter().map(|t| t.addr).collect();
     let summary = match scheme {
         Scheme::Calc => {
@@ -242,7 +299,7 @@ fn execute(targets: &[TargetSpec], a: &LoadArgs, d: &Defaults) -> anyhow::Result
             run_with_signals(lg, grace)?
         }
     };
-    output(&summary, a)?;
+    output(&summary, &a.out)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -252,7 +309,8 @@ fn run_with_signals(mut lg: LoadGen, grace: Duration) -> anyhow::Result<Summary>
     Ok(lg.wait()?)
 }
 
-fn output(s: &Summary, a: &LoadArgs) -> anyhow::Result<()> {
+/// Writes the JSON and the report where `a` says.
+pub fn output(s: &Summary, a: &OutputArgs) -> anyhow::Result<()> {
     let json_to_stdout = a.json.as_ref().is_some_and(|p| p.as_os_str() == "-");
     if let Some(path) = &a.json {
         let text = s.to_json();

@@ -96,9 +96,9 @@ impl Plan {
         if self.schedule.is_closed() {
             return CLOSED_LOOP_CONCURRENCY;
         }
-        // the book's rule, for this process's share of the rate
-        let rate = self.schedule.rate() / self.stride.step as f64;
-        (rate * self.timeout.as_secs_f64()).ceil() as u64 + 1
+        // the book's rule, ceil(rate × timeout) + 1, for this process's share of the rate
+        // (at the peak of a ramp, with room for Poisson bursts)
+        (self.schedule.peak_in(self.timeout) / self.stride.step as f64).ceil() as u64 + 1
     }
 
     /// Shards for this run.

@@ -12,10 +12,11 @@ pub const TOP_ERRORS: usize = 10;
 
 /// Writes the text report.
 pub fn write(s: &Summary, w: &mut dyn Write) -> io::Result<()> {
-    let mode = if s.rate > 0.0 {
-        format!("{} LPS constant", trim_num(s.rate))
-    } else {
-        "closed loop".to_string()
+    let mode = match s.arrival.as_str() {
+        _ if s.rate == 0.0 => "closed loop".to_string(),
+        "stages" => format!("stages up to {} LPS", trim_num(s.rate)),
+        "poisson" => format!("{} LPS Poisson", trim_num(s.rate)),
+        _ => format!("{} LPS constant", trim_num(s.rate)),
     };
     writeln!(w, "loadgen {} → {}", s.protocol, s.targets.join(", "))?;
     writeln!(
@@ -25,7 +26,10 @@ pub fn write(s: &Summary, w: &mut dyn Write) -> io::Result<()> {
         fmt_ms(s.timeout_ms),
         s.concurrency,
         s.generator.threads,
-        if s.shard.count > 1 {
+        if s.shards.len() > 1 {
+            let list: Vec<String> = s.shards.iter().map(u64::to_string).collect();
+            format!(", merged shards {} of {}", list.join(","), s.shard.count)
+        } else if s.shard.count > 1 {
             format!(", shard {}/{}", s.shard.index, s.shard.count)
         } else {
             String::new()
