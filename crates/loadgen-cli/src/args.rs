@@ -73,6 +73,14 @@ pub struct OutputArgs {
     /// What to print on stdout
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = SummaryFormat::Text)]
     pub summary: SummaryFormat,
+    /// Pass/fail criterion, e.g. 'p99<50ms', 'p99.9<200ms', 'success>99.9%', 'errors<0.1%',
+    /// 'tps>900', 'dropped==0' (repeatable); exit code 2 if one is violated
+    #[arg(long = "threshold", value_name = "EXPR", value_parser = parse_threshold)]
+    pub thresholds: Vec<loadgen::threshold::Threshold>,
+}
+
+fn parse_threshold(s: &str) -> Result<loadgen::threshold::Threshold, String> {
+    loadgen::threshold::Threshold::parse(s).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Args)]
@@ -191,6 +199,18 @@ pub struct LoadArgs {
     pub frame_length: Option<usize>,
     #[command(flatten)]
     pub out: OutputArgs,
+    /// Stream one record per load (index, target, intended/sent/end times, outcome) to FILE
+    #[arg(long, value_name = "FILE")]
+    pub results: Option<PathBuf>,
+    /// Format of --results
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = ResultsFormat::Jsonl)]
+    pub results_format: ResultsFormat,
+    /// Print a progress line every 2 s on stderr when it is not a terminal
+    #[arg(long, conflicts_with = "quiet")]
+    pub progress: bool,
+    /// No live progress
+    #[arg(short, long)]
+    pub quiet: bool,
     /// Run shard I of N of the schedule (loads j with j mod N = I) [env: LOADGEN_SHARD;
     /// or JOB_COMPLETION_INDEX with --shards]
     #[arg(long, value_name = "I/N", help_heading = "Sharding", value_parser = parse_shard)]
@@ -214,6 +234,15 @@ pub enum ArrivalKind {
     Constant,
     /// Exponential gaps with mean 1/rate
     Poisson,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ResultsFormat {
+    /// One JSON object per line
+    #[default]
+    Jsonl,
+    /// CSV with a header line
+    Csv,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]

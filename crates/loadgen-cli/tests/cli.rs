@@ -545,3 +545,164 @@ fn four_shards_with_a_common_start_merge_to_one_run() {
     signal(&server, libc::SIGTERM);
     assert_eq!(server.wait().unwrap().code(), Some(0));
 }
+
+#[test]
+fn thresholds_decide_the_exit_code() {
+    let out = run(&[
+        "demo",
+        "-d",
+        "1s",
+        "--threshold",
+        "p99<2s",
+        "--threshold",
+        "success>90%",
+        "--threshold",
+        "dropped==0",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok      p99<2s"));
+    let out = run(&[
+        "demo",
+        "-d",
+        "1s",
+        "--threshold",
+        "p50<1us",
+        "--threshold",
+        "tps>100000",
+        "--json",
+        "-",
+        "--summary",
+        "none",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let s = Summary::from_json(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    assert_eq!(s.thresholds.len(), 2);
+    assert!(s.thresholds.iter().all(|v| !v.ok));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("thresholds violated: p50<1us, tps>100000")
+    );
+    // an invalid expression is refused before any load is sent
+    let t = Instant::now();
+    let out = run(&["demo", "-d", "10s", "--threshold", "p99 is low"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(t.elapsed() < Duration::from_secs(3));
+}
+
+#[test]
+fn progress_lines_only_when_asked_and_results_per_load() {
+    let out = run(&["demo", "-d", "5s", "-r", "200", "--summary", "none"]);
+    let quiet = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !quiet.contains("offered"),
+        "no progress by default off a terminal: {quiet}"
+    );
+    let jsonl = tmp("results.jsonl");
+    let out = bin()
+        .args([
+            "demo",
+            "-d",
+            "5s",
+            "-r",
+            "200",
+            "--summary",
+            "none",
+            "--progress",
+            "--results",
+        ])
+        .arg(&jsonl)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<_> = err
+        .lines()
+        .filter(|l| l.contains("offered") && l.contains("TPS"))
+        .collect();
+    assert!(lines.len() >= 2, "{err}");
+    assert!(lines[0].starts_with("[   2.0s/5s]"), "{}", lines[0]);
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(&jsonl)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 1000);
+    let mut idx: Vec<u64> = records
+        .iter()
+        .map(|r| r["index"].as_u64().unwrap())
+        .collect();
+    idx.sort();
+    assert_eq!(idx, (0..1000).collect::<Vec<_>>());
+    let r = &records[0];
+    assert_eq!(r["outcome"], "success");
+    assert!(
+        r["end_us"].as_f64() >= r["sent_us"].as_f64()
+            && r["sent_us"].as_f64() >= r["intended_us"].as_f64()
+    );
+    let csv = tmp("results.csv");
+    let out = bin()
+        .args([
+            "demo",
+            "-d",
+            "1s",
+            "--summary",
+            "none",
+            "--results-format",
+            "csv",
+            "--results",
+        ])
+        .arg(&csv)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(
+        text.lines().next(),
+        Some("index,target,intended_us,sent_us,end_us,outcome,code")
+    );
+    assert_eq!(text.lines().count(), 1001);
+}
+
+#[test]
+fn stages_and_poisson_from_the_cli() {
+    let out = run(&[
+        "demo",
+        "--stages",
+        "1s:400,1s:400,1s:0",
+        "--json",
+        "-",
+        "--summary",
+        "none",
+    ]);
+    let s = Summary::from_json(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    assert_eq!(s.arrival, "stages");
+    assert_eq!(s.counts.scheduled, 800);
+    assert_eq!(s.duration_s, 3.0);
+    let sched = |seed: &str| {
+        let out = run(&[
+            "demo",
+            "-r",
+            "500",
+            "-d",
+            "2s",
+            "--arrival",
+            "poisson",
+            "--seed",
+            seed,
+            "--json",
+            "-",
+            "--summary",
+            "none",
+        ]);
+        Summary::from_json(&String::from_utf8_lossy(&out.stdout))
+            .unwrap()
+            .counts
+            .scheduled
+    };
+    let (a, b) = (sched("7"), sched("7"));
+    assert_eq!(a, b, "the same seed, the same schedule");
+    assert!((900..1100).contains(&a), "{a}");
+}

@@ -51,12 +51,14 @@ pub mod outcome;
 pub mod pool;
 pub mod record;
 pub mod report;
+pub mod results;
 pub mod schedule;
 pub mod stream;
 pub mod summary;
+pub mod threshold;
 
 pub use caller::{Caller, CallerFactory, Load, ShardContext};
-pub use engine::{LoadGen, Plan, Status, Stopper, Target};
+pub use engine::{LoadGen, Monitor, Plan, Snapshot, Status, Stopper, Target};
 pub use error::{ConfigError, RunError};
 pub use outcome::{Failure, Outcome};
 pub use schedule::{Schedule, Stride};

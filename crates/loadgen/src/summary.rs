@@ -259,6 +259,9 @@ pub struct Summary {
     #[serde(default)]
     pub generator: GeneratorJson,
     pub errors: Vec<ErrorJson>,
+    /// Thresholds given for the run and how they fared.
+    #[serde(default)]
+    pub thresholds: Vec<crate::threshold::Verdict>,
     pub per_target: Vec<TargetJson>,
     pub timeline: Vec<TimelineJson>,
     pub histograms: HistogramsJson,
@@ -269,22 +272,27 @@ fn per_sec(n: u64, d: f64) -> f64 {
 }
 
 /// When the generator, not the target, limited the run: the reasons (empty if it did not).
+///
+/// A generator thread that was busy ≥ 90 % of the run could not have gone faster; late
+/// dispatcher wake-ups count only when the thread was also busy (≥ 50 %), since on an idle
+/// thread they point at the machine (a noisy neighbour), not at loadgen.
 pub fn generator_bound_reasons(
-    facts_busy: f64,
+    busy: f64,
     wake_late_p99_ms: f64,
     lag: &Percentiles,
     closed: bool,
 ) -> Vec<String> {
     let mut r = Vec::new();
-    if facts_busy >= 0.9 {
+    if busy >= 0.9 {
         r.push(format!(
             "a generator thread was {:.0}% busy: add --threads or machines",
-            facts_busy * 100.0
+            busy * 100.0
         ));
     }
-    if !closed && wake_late_p99_ms > 2.0 {
+    if !closed && wake_late_p99_ms > 2.0 && busy >= 0.5 {
         r.push(format!(
-            "the dispatcher woke {wake_late_p99_ms:.1} ms late at p99: the generator could not keep the schedule"
+            "the dispatcher woke {wake_late_p99_ms:.1} ms late at p99 while {:.0}% busy: the generator could not keep the schedule",
+            busy * 100.0
         ));
     }
     if !closed && !r.is_empty() && lag.p99 > 1.0 {
@@ -344,6 +352,7 @@ impl Summary {
                 reasons,
             },
             errors: Vec::new(),
+            thresholds: Vec::new(),
             per_target: Vec::new(),
             timeline: Vec::new(),
             histograms: HistogramsJson {
@@ -484,6 +493,12 @@ impl Summary {
             }
         }
         Ok(agg)
+    }
+
+    /// Evaluates `thresholds`, records the verdicts, and returns true if all held.
+    pub fn apply_thresholds(&mut self, thresholds: &[crate::threshold::Threshold]) -> bool {
+        self.thresholds = thresholds.iter().map(|t| t.check(self)).collect();
+        self.thresholds.iter().all(|v| v.ok)
     }
 
     /// Parses a summary from JSON text, checking its schema.

@@ -523,3 +523,37 @@ fn weighted_targets_get_their_share() {
     assert_eq!(s.per_target[1].counts.scheduled, 10_000);
     assert_eq!(s.per_target[0].weight, 3);
 }
+
+#[test]
+fn self_diagnosis_flags_an_overloaded_generator_only() {
+    let run_null = |rate: f64| {
+        let target = Target {
+            name: "test://null".into(),
+            weight: 1,
+        };
+        let mut p = Plan::new(
+            Schedule::constant(rate, Duration::from_secs(2))
+                .unwrap()
+                .with_max_loads(Some(400_000)),
+            Duration::from_millis(100),
+            vec![target],
+            "test",
+        );
+        p.threads = Some(1);
+        LoadGen::new(p, |_: &ShardContext| Null)
+            .unwrap()
+            .run()
+            .unwrap()
+    };
+    let light = run_null(500.0);
+    assert!(!light.generator_bound, "{:?}", light.generator);
+    // far more than one thread can dispatch
+    let heavy = run_null(10_000_000.0);
+    assert!(
+        heavy.generator_bound,
+        "{:?} {:?}",
+        heavy.generator, heavy.counts
+    );
+    assert!(!heavy.generator.reasons.is_empty());
+    assert_invariant(&heavy);
+}

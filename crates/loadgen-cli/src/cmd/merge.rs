@@ -23,12 +23,9 @@ pub fn merge(a: MergeArgs) -> anyhow::Result<ExitCode> {
         .map(|p| Ok((p.display().to_string(), read(p)?)))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let merged = loadgen::merge::merge(&inputs).map_err(anyhow::Error::msg)?;
-    output(&merged, &a.out)?;
-    Ok(ExitCode::SUCCESS)
+    output(merged, &a.out)
 }
 
 pub fn report(a: ReportArgs) -> anyhow::Result<ExitCode> {
-    let s = read(&a.file)?;
-    output(&s, &a.out)?;
-    Ok(ExitCode::SUCCESS)
+    output(read(&a.file)?, &a.out)
 }

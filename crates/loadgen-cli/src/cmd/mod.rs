@@ -1,6 +1,7 @@
 //! Subcommands.
 
 pub mod merge;
+pub mod progress;
 pub mod run;
 pub mod serve;
 pub mod signals;

@@ -16,8 +16,11 @@ use loadgen::schedule::Stage;
 use loadgen::stream::{Framing, StreamOptions, TcpCaller, UdpCaller};
 use loadgen::{LoadGen, Plan, Schedule, ShardContext, Summary, Target};
 
+use super::progress::{self, Progress};
 use super::signals::stop_run_on_signals;
-use crate::args::{ArrivalKind, LoadArgs, OutputArgs, RunArgs, SummaryFormat, unescape};
+use crate::args::{
+    ArrivalKind, LoadArgs, OutputArgs, ResultsFormat, RunArgs, SummaryFormat, unescape,
+};
 use crate::target::{self, Scheme, TargetSpec};
 
 /// Defaults that differ between `run` and `demo`.
@@ -254,13 +257,12 @@ fn execute(targets: &[TargetSpec], a: &LoadArgs, d: &Defaults) -> anyhow::Result
         .map(|c| share(c, index, count))
         .unwrap_or_else(|| plan.slots());
     let addrs: Vec<_> = targets.iter().map(|t| t.addr).collect();
-    let summary = match scheme {
+    let lg = match scheme {
         Scheme::Calc => {
             let opts = calc_options(a)?;
-            let lg = LoadGen::new(plan, move |s: &ShardContext| {
+            LoadGen::new(plan, move |s: &ShardContext| {
                 CalcCaller::new(addrs.clone(), s.share(connections), opts.clone())
-            })?;
-            run_with_signals(lg, grace)?
+            })?
         }
         Scheme::Http | Scheme::Https => {
             let opts = Arc::new(http_options(a)?);
@@ -273,44 +275,58 @@ fn execute(targets: &[TargetSpec], a: &LoadArgs, d: &Defaults) -> anyhow::Result
             };
             let connections = a
                 .connections
+                .map(|c| share(c, index, count))
                 .unwrap_or_else(|| plan.slots().div_ceil(per_conn));
-            let lg = LoadGen::new(plan, move |s: &ShardContext| {
+            LoadGen::new(plan, move |s: &ShardContext| {
                 HttpCaller::new(
                     &http_targets,
                     s.share(connections),
                     opts.clone(),
                     tls.clone(),
                 )
-            })?;
-            run_with_signals(lg, grace)?
+            })?
         }
         Scheme::Tcp => {
             let opts = stream_options(a)?;
-            let lg = LoadGen::new(plan, move |s: &ShardContext| {
+            LoadGen::new(plan, move |s: &ShardContext| {
                 TcpCaller::new(addrs.clone(), s.share(connections), opts.clone())
-            })?;
-            run_with_signals(lg, grace)?
+            })?
         }
         Scheme::Udp => {
             let opts = stream_options(a)?;
-            let lg = LoadGen::new(plan, move |s: &ShardContext| {
+            LoadGen::new(plan, move |s: &ShardContext| {
                 UdpCaller::new(addrs.clone(), s.share(connections), opts.clone())
-            })?;
-            run_with_signals(lg, grace)?
+            })?
         }
     };
-    output(&summary, &a.out)?;
-    Ok(ExitCode::SUCCESS)
+    let summary = run_with_signals(lg, grace, a)?;
+    output(summary, &a.out)
 }
 
-fn run_with_signals(mut lg: LoadGen, grace: Duration) -> anyhow::Result<Summary> {
+fn run_with_signals(mut lg: LoadGen, grace: Duration, a: &LoadArgs) -> anyhow::Result<Summary> {
+    if let Some(path) = &a.results {
+        let file = std::fs::File::create(path)
+            .with_context(|| format!("--results {}: cannot create", path.display()))?;
+        let format = match a.results_format {
+            ResultsFormat::Jsonl => loadgen::results::Format::JsonLines,
+            ResultsFormat::Csv => loadgen::results::Format::Csv,
+        };
+        lg.with_results(Box::new(file), format)?;
+    }
+    let total = lg.plan().schedule.duration();
     stop_run_on_signals(lg.stopper(), grace)?;
     lg.start()?;
-    Ok(lg.wait()?)
+    let progress = Progress::start(progress::mode(a.progress, a.quiet), lg.monitor(), total);
+    let summary = lg.wait();
+    progress.finish();
+    Ok(summary?)
 }
 
-/// Writes the JSON and the report where `a` says.
-pub fn output(s: &Summary, a: &OutputArgs) -> anyhow::Result<()> {
+/// Applies the thresholds, writes the JSON and the reports where `a` says, and returns the
+/// exit code: 0, or 2 when a threshold was violated.
+pub fn output(mut summary: Summary, a: &OutputArgs) -> anyhow::Result<ExitCode> {
+    let held = summary.apply_thresholds(&a.thresholds);
+    let s = &summary;
     let json_to_stdout = a.json.as_ref().is_some_and(|p| p.as_os_str() == "-");
     if let Some(path) = &a.json {
         let text = s.to_json();
@@ -335,5 +351,15 @@ pub fn output(s: &Summary, a: &OutputArgs) -> anyhow::Result<()> {
         SummaryFormat::None => {}
     }
     w.flush()?;
-    Ok(())
+    if !held {
+        let failed: Vec<_> = s
+            .thresholds
+            .iter()
+            .filter(|v| !v.ok)
+            .map(|v| v.threshold.as_str())
+            .collect();
+        crate::note!("loadgen: thresholds violated: {}", failed.join(", "));
+        return Ok(ExitCode::from(2));
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,7 @@
 // The script of loadgen's HTML report pages: draws every chart spec found in the
-// <script id="data"> JSON with uPlot, then sets <body data-charts-rendered=N>, N being
-// the number of <canvas> elements holding at least one drawn (non-blank) pixel.
+// data JSON block (id "data") with uPlot, then sets document.body.dataset.chartsRendered
+// to the number of canvas elements holding at least one drawn (non-blank) pixel, so a
+// headless browser's DOM dump shows whether the charts rendered.
 //
 // A chart spec (built in Rust, src/report/html.rs): { id, title, x: "seconds" |
 // "percentile", y: axis label, xs: [x...], series: [{ label, color, dash?, values }] }.
@@ -8,6 +9,9 @@
 (function () {
   "use strict";
   var HEIGHT = 280;
+  // Tick steps of a time axis, in whole seconds.
+  var SECOND_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400,
+                      28800, 86400];
   var body = document.body;
   var plots = [];
 
@@ -45,7 +49,10 @@
         scale: { time: false, distr: 3, log: 10,
                  range: function (u, min, max) { return [1, Math.max(10, max || 10)]; } },
         axis: { label: "percentile", splits: pctSplits,
-                values: function (u, splits) { return splits.map(pctTick); } },
+                filter: function (u, splits) { return splits; },
+                values: function (u, splits) {
+                  return splits.map(function (x) { return x == null ? "" : pctTick(x); });
+                } },
         value: function (u, v) { return v == null ? "\u2013" : pctLegend(v); }
       };
     }
@@ -55,7 +62,7 @@
                  if (min == null || max == null) return [0, 1];
                  return [min, max > min ? max : min + 1];
                } },
-      axis: { label: "seconds since start" },
+      axis: { label: "seconds since start", incrs: SECOND_STEPS },
       value: function (u, v) { return v == null ? "\u2013" : v + " s"; }
     };
   }

@@ -175,6 +175,57 @@ pub(crate) struct ShardCounters {
     pub sent: AtomicU64,
     pub completed: AtomicU64,
     pub success: AtomicU64,
+    pub failed: AtomicU64,
+    pub p99_last_us: AtomicU64,
+}
+
+/// Live totals of a running generator, published by the shards a few times a second.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Snapshot {
+    /// Time since t0 (zero before the start).
+    pub elapsed: Duration,
+    /// Loads scheduled so far.
+    pub scheduled: u64,
+    /// Loads sent so far.
+    pub sent: u64,
+    /// Loads with an outcome other than `dropped` so far.
+    pub completed: u64,
+    /// Successes so far.
+    pub success: u64,
+    /// Loads with any other outcome so far (`dropped` included).
+    pub failed: u64,
+    /// p99 latency of the last whole second (the highest over shards), µs.
+    pub p99_last_us: u64,
+}
+
+/// Reads live totals from another thread (a progress display).
+#[derive(Clone)]
+pub struct Monitor {
+    control: Arc<Control>,
+    t0: Instant,
+}
+
+impl Monitor {
+    /// The totals now.
+    pub fn snapshot(&self) -> Snapshot {
+        let c = &self.control.counters;
+        let sum = |f: fn(&ShardCounters) -> &AtomicU64| {
+            c.iter().map(|x| f(x).load(Ordering::Relaxed)).sum()
+        };
+        Snapshot {
+            elapsed: Instant::now().saturating_duration_since(self.t0),
+            scheduled: sum(|x| &x.scheduled),
+            sent: sum(|x| &x.sent),
+            completed: sum(|x| &x.completed),
+            success: sum(|x| &x.success),
+            failed: sum(|x| &x.failed),
+            p99_last_us: c
+                .iter()
+                .map(|x| x.p99_last_us.load(Ordering::Relaxed))
+                .max()
+                .unwrap_or(0),
+        }
+    }
 }
 
 /// State shared between the handle and the shards.
@@ -185,6 +236,8 @@ pub(crate) struct Control {
     stop_tx: tokio::sync::watch::Sender<StopLevel>,
     pub counters: Vec<ShardCounters>,
     end_of_schedule: Mutex<Option<Instant>>,
+    /// Where shards send per-call records (`with_results`).
+    pub results_tx: Mutex<Option<std::sync::mpsc::SyncSender<Vec<crate::results::CallRecord>>>>,
 }
 
 impl Control {
@@ -219,6 +272,7 @@ pub struct LoadGen {
     threads: Vec<ShardThread>,
     t0: Option<Instant>,
     t0_wall: Option<SystemTime>,
+    results: Option<crate::results::Writer>,
 }
 
 /// A cheap, cloneable handle that can stop a run from another thread (a signal handler).
@@ -273,6 +327,7 @@ impl LoadGen {
             stop_tx,
             counters: (0..shards).map(|_| ShardCounters::default()).collect(),
             end_of_schedule: Mutex::new(None),
+            results_tx: Mutex::new(None),
         });
         let factory = Arc::new(factory);
         let launcher: Launcher = Box::new(move |control, plan| {
@@ -320,7 +375,30 @@ impl LoadGen {
             threads: Vec::new(),
             t0: None,
             t0_wall: None,
+            results: None,
         })
+    }
+
+    /// Streams one record per load to `out` (before `start`). The writer runs on its own
+    /// thread behind a bounded queue; a slow writer slows the shards rather than growing
+    /// memory. [`LoadGen::wait`] reports a write failure as an error.
+    pub fn with_results(
+        &mut self,
+        out: Box<dyn std::io::Write + Send>,
+        format: crate::results::Format,
+    ) -> Result<(), RunError> {
+        if self.control.status.load(Ordering::SeqCst) != ORIGINAL {
+            return Err(RunError::AlreadyStarted);
+        }
+        let names = self.plan.targets.iter().map(|t| t.name.clone()).collect();
+        let w = crate::results::Writer::start(out, format, names)?;
+        *self
+            .control
+            .results_tx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = w.sender();
+        self.results = Some(w);
+        Ok(())
     }
 
     /// Starts the run and returns once every shard is sending (or scheduled to start at
@@ -415,21 +493,12 @@ impl LoadGen {
             .sum()
     }
 
-    /// Live totals: (scheduled, sent, completed, success), published a few times a second.
-    pub fn progress(&self) -> (u64, u64, u64, u64) {
-        let sum = |f: fn(&ShardCounters) -> &AtomicU64| {
-            self.control
-                .counters
-                .iter()
-                .map(|c| f(c).load(Ordering::Relaxed))
-                .sum()
-        };
-        (
-            sum(|c| &c.scheduled),
-            sum(|c| &c.sent),
-            sum(|c| &c.completed),
-            sum(|c| &c.success),
-        )
+    /// A live view of the run for another thread (after `start`).
+    pub fn monitor(&self) -> Option<Monitor> {
+        self.t0.map(|t0| Monitor {
+            control: self.control.clone(),
+            t0,
+        })
     }
 
     /// The plan being run.
@@ -450,6 +519,14 @@ impl LoadGen {
                 Ok(None) => {}
                 Err(_) => return Err(RunError::Caller("a shard thread panicked".into())),
             }
+        }
+        self.control
+            .results_tx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(w) = self.results.take() {
+            w.finish().map_err(RunError::Io)?;
         }
         self.control.status.store(STOPPED, Ordering::SeqCst);
         let mut agg = Aggregate::new(self.plan.targets.len());

@@ -17,7 +17,7 @@ use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc;
+use std::sync::mpsc::{self, SyncSender};
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -30,6 +30,7 @@ use crate::caller::{Caller, CallerFactory, Load, ShardContext};
 use crate::outcome::{Failure, Outcome};
 use crate::record::Recorder;
 use crate::record::hist::{self, Hist};
+use crate::results::{self, CallRecord};
 use crate::schedule::{Cursor, Schedule, Stride};
 
 const MSG_NO_SLOT: &str = "not sent: no free slot before the load's deadline";
@@ -116,11 +117,64 @@ struct Shard<C: Caller> {
     workers: Cell<u64>,
     last_event: Cell<Instant>,
     last_send: Cell<Instant>,
+    /// The per-call results stream, if one was asked for.
+    results: Option<SyncSender<Vec<CallRecord>>>,
+    batch: RefCell<Vec<CallRecord>>,
 }
 
 impl<C: Caller> Shard<C> {
     fn schedule(&self) -> &Schedule {
         &self.plan.schedule
+    }
+
+    fn ns(&self, t: Instant) -> u64 {
+        t.saturating_duration_since(self.t0).as_nanos() as u64
+    }
+
+    /// Adds a record to the results stream (a batch at a time; blocks while the writer is
+    /// behind — the back-pressure that keeps memory bounded).
+    fn emit(
+        &self,
+        index: u64,
+        target: usize,
+        intended: Instant,
+        sent: Option<Instant>,
+        end: Instant,
+        outcome: Outcome,
+    ) {
+        let Some(tx) = &self.results else { return };
+        let mut batch = self.batch.borrow_mut();
+        batch.push(CallRecord {
+            index,
+            target: target as u32,
+            intended_ns: self.ns(intended),
+            sent_ns: sent.map(|t| self.ns(t)),
+            end_ns: self.ns(end),
+            outcome,
+        });
+        if batch.len() >= results::BATCH {
+            let full = std::mem::replace(&mut *batch, Vec::with_capacity(results::BATCH));
+            let _ = tx.send(full);
+        }
+    }
+
+    fn flush_results(&self) {
+        if let Some(tx) = &self.results {
+            let rest = std::mem::take(&mut *self.batch.borrow_mut());
+            if !rest.is_empty() {
+                let _ = tx.send(rest);
+            }
+        }
+    }
+
+    /// Counts load `j` (due at `due` ns) as dropped at `now`.
+    fn dropped(&self, j: u64, due: u64, now: Instant, message: &'static str) {
+        let target = self.picker.pick(j);
+        self.rec
+            .borrow_mut()
+            .failures(target, now, Outcome::Dropped, message, 1);
+        self.emit(j, target, self.at(due), None, now, Outcome::Dropped);
+        self.last_event.set(now);
     }
 
     fn at(&self, ns: u64) -> Instant {
@@ -158,30 +212,21 @@ impl<C: Caller> Shard<C> {
             }
             q.head.advance(&self.plan.schedule);
             q.waiting -= 1;
-            self.rec.borrow_mut().failures(
-                self.picker.pick(j),
-                now,
-                Outcome::Dropped,
-                MSG_NO_SLOT,
-                1,
-            );
-            self.last_event.set(now);
+            self.dropped(j, due, now, MSG_NO_SLOT);
         }
     }
 
     /// Counts every waiting load as dropped with `message`.
     fn drop_waiting(&self, now: Instant, message: &'static str) {
         let mut q = self.q.borrow_mut();
-        let mut rec = self.rec.borrow_mut();
         while q.waiting > 0 {
-            let (j, _) = q
+            let (j, due) = q
                 .head
                 .peek()
                 .expect("waiting loads are inside the schedule");
             q.head.advance(&self.plan.schedule);
             q.waiting -= 1;
-            rec.failures(self.picker.pick(j), now, Outcome::Dropped, message, 1);
-            self.last_event.set(now);
+            self.dropped(j, due, now, message);
         }
     }
 
@@ -212,15 +257,17 @@ impl<C: Caller> Shard<C> {
             q.head.advance(&self.plan.schedule);
             q.waiting -= 1;
             let intended = self.at(due);
-            let target = self.picker.pick(j);
             if now > intended + self.timeout {
-                self.rec
-                    .borrow_mut()
-                    .failures(target, now, Outcome::Dropped, MSG_NO_SLOT, 1);
-                self.last_event.set(now);
+                self.dropped(j, due, now, MSG_NO_SLOT);
                 continue;
             }
-            return Some((Load { index: j, target }, intended));
+            return Some((
+                Load {
+                    index: j,
+                    target: self.picker.pick(j),
+                },
+                intended,
+            ));
         }
         None
     }
@@ -256,6 +303,9 @@ impl<C: Caller> Shard<C> {
         out.completed.store(c.completed(), Ordering::Relaxed);
         out.success
             .store(c.get(Outcome::Success), Ordering::Relaxed);
+        out.failed
+            .store(c.accounted() - c.get(Outcome::Success), Ordering::Relaxed);
+        out.p99_last_us.store(rec.last_p99_us(), Ordering::Relaxed);
     }
 
     fn record(
@@ -266,11 +316,15 @@ impl<C: Caller> Shard<C> {
         end: Instant,
         r: Result<(), Failure>,
     ) {
-        let mut rec = self.rec.borrow_mut();
-        match r {
-            Ok(()) => rec.success(load.target, end, end - intended, end - send),
-            Err(f) => rec.failure(load.target, end, f.outcome, f.message),
+        let outcome = r.as_ref().map_or_else(|f| f.outcome, |()| Outcome::Success);
+        {
+            let mut rec = self.rec.borrow_mut();
+            match r {
+                Ok(()) => rec.success(load.target, end, end - intended, end - send),
+                Err(f) => rec.failure(load.target, end, f.outcome, f.message),
+            }
         }
+        self.emit(load.index, load.target, intended, Some(send), end, outcome);
         self.last_event.set(end);
     }
 
@@ -319,7 +373,9 @@ fn fatal(panic: Box<dyn Any + Send>) -> Failure {
 /// Counts the load as `cancelled` if the worker is dropped mid-call.
 struct InFlight<'a, C: Caller> {
     shard: &'a Shard<C>,
-    target: usize,
+    load: Load,
+    intended: Instant,
+    send: Instant,
     armed: bool,
 }
 
@@ -327,15 +383,26 @@ impl<C: Caller> Drop for InFlight<'_, C> {
     fn drop(&mut self) {
         if self.armed {
             let now = Instant::now();
-            if let Ok(mut rec) = self.shard.rec.try_borrow_mut() {
+            let (l, s) = (self.load, self.shard);
+            if let Ok(mut rec) = s.rec.try_borrow_mut() {
                 rec.failure(
-                    self.target,
+                    l.target,
                     now,
                     Outcome::Cancelled,
                     Cow::Borrowed(MSG_CANCELLED),
                 );
             }
-            self.shard.last_event.set(now);
+            if s.batch.try_borrow_mut().is_ok() {
+                s.emit(
+                    l.index,
+                    l.target,
+                    self.intended,
+                    Some(self.send),
+                    now,
+                    Outcome::Cancelled,
+                );
+            }
+            s.last_event.set(now);
         }
     }
 }
@@ -351,7 +418,9 @@ async fn worker<C: Caller>(shard: Rc<Shard<C>>) {
             .sent(send, send.saturating_duration_since(intended));
         let mut guard = InFlight {
             shard: &shard,
-            target: load.target,
+            load,
+            intended,
+            send,
             armed: true,
         };
         let r = shard.call(load, send, sleep.as_mut()).await;
@@ -442,6 +511,8 @@ async fn drive<C: Caller>(
         workers: Cell::new(0),
         last_event: Cell::new(t0),
         last_send: Cell::new(t0),
+        results: control.results_tx.lock().ok().and_then(|g| g.clone()),
+        batch: RefCell::new(Vec::new()),
         plan: plan.clone(),
     });
     let mut stop = pin!(wait_level(control.stop_rx(), StopLevel::Stop));
@@ -512,6 +583,7 @@ async fn drive<C: Caller>(
         },
     );
     shard.publish();
+    shard.flush_results();
     let busy_wall = now.saturating_duration_since(t0);
     let last_event = shard.last_event.get();
     let shard =

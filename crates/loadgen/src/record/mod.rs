@@ -220,6 +220,7 @@ pub struct Recorder {
     agg: Aggregate,
     cur_sec: usize,
     cur_hist: Hist,
+    last_p99_us: u64,
 }
 
 impl Recorder {
@@ -230,6 +231,7 @@ impl Recorder {
             agg: Aggregate::new(targets),
             cur_sec: 0,
             cur_hist: hist::new_interval_hist(),
+            last_p99_us: 0,
         }
     }
 
@@ -317,6 +319,7 @@ impl Recorder {
             return;
         }
         let bytes = hist::to_bytes(&self.cur_hist);
+        self.last_p99_us = self.cur_hist.value_at_quantile(0.99);
         self.cur_hist.reset();
         let sec = self.cur_sec;
         let b = self.bucket(sec);
@@ -337,6 +340,11 @@ impl Recorder {
     /// Counts so far (for progress).
     pub fn counts(&self) -> &Counts {
         &self.agg.counts
+    }
+
+    /// p99 latency (µs) of the last whole second with successes.
+    pub fn last_p99_us(&self) -> u64 {
+        self.last_p99_us
     }
 
     /// Loads sent so far.

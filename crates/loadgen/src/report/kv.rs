@@ -25,5 +25,10 @@ pub fn write(s: &Summary, w: &mut dyn Write) -> io::Result<()> {
     writeln!(w, "offered_rate={:.1}", s.offered_rate)?;
     writeln!(w, "throughput={:.1}", s.throughput)?;
     writeln!(w, "cpu_s={:.3}", s.generator_cpu_s)?;
-    writeln!(w, "generator_bound={}", s.generator_bound)
+    writeln!(w, "generator_bound={}", s.generator_bound)?;
+    writeln!(
+        w,
+        "thresholds_failed={}",
+        s.thresholds.iter().filter(|v| !v.ok).count()
+    )
 }

@@ -105,6 +105,14 @@ pub fn write(s: &Summary, w: &mut dyn Write) -> io::Result<()> {
             )?;
         }
     }
+    if !s.thresholds.is_empty() {
+        writeln!(w)?;
+        writeln!(w, "Thresholds")?;
+        for v in &s.thresholds {
+            let verdict = if v.ok { "ok    " } else { "FAILED" };
+            writeln!(w, "  {verdict}  {:<20} actual {}", v.threshold, v.actual)?;
+        }
+    }
     writeln!(w)?;
     writeln!(
         w,

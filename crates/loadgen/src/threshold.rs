@@ -1,0 +1,239 @@
+//! Pass/fail criteria on a summary, for CI: `p99<50ms`, `p99.9<200ms`, `success>99.9%`,
+//! `errors<0.1%`, `tps>900`, `timeout<=0.5%`, `dropped==0`. Parsed before the run (a bad
+//! expression is a setup error); evaluated on the summary after it.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ConfigError;
+use crate::outcome::Outcome;
+use crate::record::hist;
+use crate::summary::Summary;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Metric {
+    /// A latency quantile in 0..=1 (1 = max), ms.
+    Quantile(f64),
+    /// Mean latency, ms.
+    Mean,
+    /// Successes / scheduled, %.
+    Success,
+    /// Everything but successes / scheduled, %.
+    Errors,
+    /// Loads of one outcome: a count, or % with a `%` value.
+    Count(Outcome),
+    /// Successes per second.
+    Tps,
+    /// Completed loads per second.
+    Throughput,
+    /// Scheduled loads per second.
+    Offered,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cmp {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+}
+
+/// One criterion, e.g. `p99<50ms`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threshold {
+    text: String,
+    metric: Metric,
+    cmp: Cmp,
+    value: f64,
+    percent: bool,
+}
+
+/// How a threshold fared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// The expression as given.
+    pub threshold: String,
+    /// The measured value, in the threshold's unit.
+    pub actual: f64,
+    /// Whether it held.
+    pub ok: bool,
+}
+
+impl fmt::Display for Threshold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+fn bad(text: &str, why: &str) -> ConfigError {
+    ConfigError::new(format!(
+        "threshold '{text}': {why} (examples: p99<50ms, p99.9<200ms, success>99.9%, errors<0.1%, tps>900, dropped==0)"
+    ))
+}
+
+impl Threshold {
+    /// Parses one expression.
+    pub fn parse(text: &str) -> Result<Threshold, ConfigError> {
+        let t: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        let ops = [
+            ("<=", Cmp::Le),
+            (">=", Cmp::Ge),
+            ("==", Cmp::Eq),
+            ("<", Cmp::Lt),
+            (">", Cmp::Gt),
+        ];
+        let (pos, len, cmp) = ops
+            .iter()
+            .filter_map(|(s, c)| t.find(s).map(|p| (p, s.len(), *c)))
+            .min_by_key(|x| (x.0, std::cmp::Reverse(x.1)))
+            .ok_or_else(|| bad(text, "no comparison (<, <=, >, >=, ==)"))?;
+        let (name, value) = (&t[..pos], &t[pos + len..]);
+        let name = name.to_ascii_lowercase();
+        let metric = match name.as_str() {
+            "max" => Metric::Quantile(1.0),
+            "min" => Metric::Quantile(0.0),
+            "mean" | "avg" => Metric::Mean,
+            "success" => Metric::Success,
+            "errors" | "error" => Metric::Errors,
+            "tps" => Metric::Tps,
+            "throughput" => Metric::Throughput,
+            "offered" | "rate" => Metric::Offered,
+            p if p.starts_with('p') => {
+                let q: f64 = p[1..]
+                    .parse()
+                    .map_err(|_| bad(text, "unknown percentile"))?;
+                if !(0.0..=100.0).contains(&q) || p.len() < 2 {
+                    return Err(bad(text, "a percentile is p0..p100"));
+                }
+                // on a 1e-12 grid, so p99.9 is the same f64 as 0.999
+                Metric::Quantile((q / 100.0 * 1e12).round() / 1e12)
+            }
+            other => {
+                Metric::Count(Outcome::from_name(other).ok_or_else(|| bad(text, "unknown metric"))?)
+            }
+        };
+        let (number, unit) = value.split_at(
+            value
+                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .unwrap_or(value.len()),
+        );
+        let mut v: f64 = number
+            .parse()
+            .map_err(|_| bad(text, "no number after the comparison"))?;
+        let latency = matches!(metric, Metric::Quantile(_) | Metric::Mean);
+        let percent = unit == "%";
+        match (latency, unit) {
+            (true, "ms") => {}
+            (true, "us" | "µs") => v /= 1000.0,
+            (true, "s") => v *= 1000.0,
+            (true, _) => return Err(bad(text, "a latency needs a unit: us, ms or s")),
+            (false, "%")
+                if matches!(metric, Metric::Success | Metric::Errors | Metric::Count(_)) => {}
+            (false, "") if !matches!(metric, Metric::Success | Metric::Errors) => {}
+            (false, "") => return Err(bad(text, "a share needs %")),
+            (false, _) => return Err(bad(text, "unexpected unit")),
+        }
+        Ok(Threshold {
+            text: text.trim().to_string(),
+            metric,
+            cmp,
+            value: v,
+            percent,
+        })
+    }
+
+    /// The measured value on `s`, in the threshold's unit.
+    pub fn actual(&self, s: &Summary) -> f64 {
+        let n = s.counts.scheduled.max(1) as f64;
+        let pct = |x: u64| x as f64 * 100.0 / n;
+        match self.metric {
+            Metric::Quantile(q) => match hist::decode(&s.histograms.latency_us) {
+                Ok(h) if !h.is_empty() => {
+                    let v = if q >= 1.0 {
+                        h.max()
+                    } else if q <= 0.0 {
+                        h.min()
+                    } else {
+                        h.value_at_quantile(q)
+                    };
+                    v as f64 / 1000.0
+                }
+                _ => f64::INFINITY, // no success at all: no latency can meet a bound
+            },
+            Metric::Mean => s.latency_ms.mean,
+            Metric::Success => pct(s.counts.success),
+            Metric::Errors => pct(s.counts.scheduled - s.counts.success),
+            Metric::Count(o) if self.percent => pct(s.counts.get(o)),
+            Metric::Count(o) => s.counts.get(o) as f64,
+            Metric::Tps => s.tps,
+            Metric::Throughput => s.throughput,
+            Metric::Offered => s.offered_rate,
+        }
+    }
+
+    /// Evaluates on `s`.
+    pub fn check(&self, s: &Summary) -> Verdict {
+        let a = self.actual(s);
+        let ok = match self.cmp {
+            Cmp::Lt => a < self.value,
+            Cmp::Le => a <= self.value,
+            Cmp::Gt => a > self.value,
+            Cmp::Ge => a >= self.value,
+            Cmp::Eq => (a - self.value).abs() < 1e-9,
+        };
+        Verdict {
+            threshold: self.text.clone(),
+            actual: (a * 1000.0).round() / 1000.0,
+            ok,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_form_and_refuses_nonsense() {
+        for ok in [
+            "p99<50ms",
+            "p99.9 < 200ms",
+            "p50<=250us",
+            "max<2s",
+            "mean<10ms",
+            "success>99.9%",
+            "errors<0.1%",
+            "tps>900",
+            "throughput>=100",
+            "offered>10",
+            "dropped==0",
+            "timeout<1%",
+            "call_error<5",
+        ] {
+            assert!(Threshold::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "p99",
+            "p99<50",
+            "p99<fast",
+            "p101<1ms",
+            "pX<1ms",
+            "success>99.9",
+            "tps>9%",
+            "latency<1ms",
+            "p99<1h",
+        ] {
+            assert!(Threshold::parse(bad).is_err(), "{bad}");
+        }
+        let t = Threshold::parse("p99.9<200ms").unwrap();
+        assert_eq!(
+            (t.metric, t.cmp, t.value),
+            (Metric::Quantile(0.999), Cmp::Lt, 200.0)
+        );
+        let t = Threshold::parse("p50<=250us").unwrap();
+        assert_eq!((t.cmp, t.value), (Cmp::Le, 0.25));
+    }
+}
