@@ -2,7 +2,7 @@
 # Waits for the loadgen Indexed Job to finish, fetches each shard's JSON summary, and merges
 # them into one exact summary with `loadgen merge`.
 #
-# Usage: deploy/kubernetes/collect-and-merge.sh [options]
+# Usage: deploy/kubernetes/collect-and-merge.sh [options] [-- MERGE-OPTION...]
 #   -n, --namespace NS   the Job's namespace [kubectl's current one]
 #   -j, --job NAME       the Job [loadgen]
 #   -f, --from SOURCE    logs: each pod's stdout (RESULTS=logs, --json -);
@@ -11,16 +11,20 @@
 #   -t, --timeout DUR    how long to wait for the Job: 90s, 30m, 2h [30m]
 #   -o, --out DIR        where shard-I.json, merged.json and merged.html go
 #                        [./results-JOB-<first 8 characters of the Job uid>]
+#   -- MERGE-OPTION...   passed on to `loadgen merge`, e.g. -- --threshold 'p99<50ms'
+#                        (judge thresholds on the merged run, not in each shard)
 #
 # Needs kubectl, and loadgen to merge: on the PATH, or LOADGEN=/path/to/loadgen, or else
 # Docker and LOADGEN_IMAGE=REGISTRY/loadgen:TAG (the image the Job ran).
-# Exit status: 0 merged; 1 the Job failed or a result is missing; 2 usage.
+# Exit status: that of `loadgen merge` (0, or 2 if a --threshold was violated); 1 if the
+# Job failed or a result is missing; 64 on a usage error.
 set -euo pipefail
 
 job=loadgen namespace="" from="" timeout=30m out=""
 reader=loadgen-results-reader configmap=loadgen-args
 
-usage() { sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"; exit "${1:-2}"; }
+usage() { sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"; exit "${1:-64}"; }
+merge_args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     -n | --namespace) namespace=${2:?}; shift 2 ;;
@@ -29,7 +33,8 @@ while [ $# -gt 0 ]; do
     -t | --timeout) timeout=${2:?}; shift 2 ;;
     -o | --out) out=${2:?}; shift 2 ;;
     -h | --help) usage 0 ;;
-    *) echo "collect-and-merge.sh: unknown argument $1" >&2; usage 2 ;;
+    --) shift; merge_args=("$@"); break ;;
+    *) echo "collect-and-merge.sh: unknown argument $1" >&2; usage 64 ;;
   esac
 done
 
@@ -68,9 +73,10 @@ case "$from" in logs | volume) ;; *) die "--from must be logs or volume, not '$f
 out=${out:-results-$job-${uid:0:8}}
 mkdir -p "$out"
 
-# With --json - the pod's stdout is the pretty-printed summary: from a line "{" to the next
-# line "}". kubectl logs interleaves stderr, whose lines all start with "loadgen: ".
-extract_json() { awk '/^loadgen: /{next} /^\{$/{on=1} on{print} on && /^\}$/{exit}'; }
+# With --json - the pod's stdout is the pretty-printed summary: a line "{", lines indented
+# by spaces, a line "}". kubectl logs mixes in stderr (notes "loadgen: ...", --progress
+# lines), none of which starts with a space, so anything else inside the object is dropped.
+extract_json() { awk 'on && /^\}$/ {print; exit} on && /^ / {print} !on && /^\{$/ {on=1; print}'; }
 
 files=()
 for ((i = 0; i < n; i++)); do
@@ -100,13 +106,21 @@ for ((i = 0; i < n; i++)); do
 done
 
 # 3. Merge: counts add, HDR histograms add, one-second buckets align on the common start.
+rc=0
 if [ -n "${LOADGEN:-}" ] || command -v loadgen >/dev/null; then
-  "${LOADGEN:-loadgen}" merge "${files[@]}" --json "$out/merged.json" --html "$out/merged.html"
+  "${LOADGEN:-loadgen}" merge "${files[@]}" --json "$out/merged.json" --html "$out/merged.html" \
+    ${merge_args[@]+"${merge_args[@]}"} || rc=$?
 elif [ -n "${LOADGEN_IMAGE:-}" ] && command -v docker >/dev/null; then
   docker run --rm --user "$(id -u):$(id -g)" -v "$(cd "$out" && pwd):/results" -w /results \
-    "$LOADGEN_IMAGE" merge "${files[@]#"$out"/}" --json merged.json --html merged.html
+    "$LOADGEN_IMAGE" merge "${files[@]#"$out"/}" --json merged.json --html merged.html \
+    ${merge_args[@]+"${merge_args[@]}"} || rc=$?
 else
   die "shard files are in $out; to merge, put loadgen on the PATH (or set LOADGEN or LOADGEN_IMAGE) and run:
   loadgen merge $out/shard-*.json --json $out/merged.json --html $out/merged.html"
 fi
-say "merged $n shards: $out/merged.json $out/merged.html"
+case "$rc" in
+  0) say "merged $n shards: $out/merged.json $out/merged.html" ;;
+  2) say "merged $n shards: $out/merged.json $out/merged.html; a --threshold was violated" ;;
+  *) say "loadgen merge failed (exit status $rc)" ;;
+esac
+exit "$rc"

@@ -327,6 +327,11 @@ fn run_with_signals(mut lg: LoadGen, grace: Duration, a: &LoadArgs) -> anyhow::R
 pub fn output(mut summary: Summary, a: &OutputArgs) -> anyhow::Result<ExitCode> {
     let held = summary.apply_thresholds(&a.thresholds);
     let s = &summary;
+    if let Some(path) = &a.html {
+        let mut html = Vec::new();
+        report::html::write(s, &mut html)?;
+        std::fs::write(path, html).with_context(|| format!("cannot write {}", path.display()))?;
+    }
     let json_to_stdout = a.json.as_ref().is_some_and(|p| p.as_os_str() == "-");
     if let Some(path) = &a.json {
         let text = s.to_json();

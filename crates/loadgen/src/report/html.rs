@@ -41,6 +41,9 @@ fn run_body(s: &Summary, charts: &[Chart]) -> String {
         section("Loads", &counts_table(&s.counts)),
     );
     b.push_str(&facts);
+    if !s.thresholds.is_empty() {
+        b.push_str(&section("Thresholds", &thresholds_table(s)));
+    }
     b.push_str(&section("Latency", &latency_table(s)));
     b.push_str(&section("Charts", &charts_html(charts)));
     b.push_str(&section("Errors", &errors_table(s)));
@@ -271,6 +274,25 @@ fn generator(s: &Summary) -> Vec<(&'static str, String)> {
             if g.precise_timer { "yes" } else { "no" }.to_string(),
         ),
     ]
+}
+
+fn thresholds_table(s: &Summary) -> String {
+    let mut out =
+        String::from("<table>\n<tr><th>threshold</th><th>actual</th><th>verdict</th></tr>\n");
+    for v in &s.thresholds {
+        let (class, verdict) = if v.ok {
+            ("ok", "held")
+        } else {
+            ("bad", "VIOLATED")
+        };
+        out.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td class=\"{class}\">{verdict}</td></tr>\n",
+            esc(&v.threshold),
+            v.actual
+        ));
+    }
+    out.push_str("</table>\n");
+    out
 }
 
 fn pct(n: u64, of: u64) -> f64 {

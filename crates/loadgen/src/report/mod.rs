@@ -3,6 +3,7 @@
 //! `text` is for people, `kv` is one `key=value` per line for scripts (the peer benchmark
 //! reads it), and JSON is the summary itself (`Summary::to_json`).
 
+pub mod html;
 pub mod kv;
 pub mod text;
 
