@@ -41,6 +41,35 @@ pub enum Command {
     Merge(MergeArgs),
     /// Print the report of a saved JSON summary (and write it as HTML).
     Report(ReportArgs),
+    /// Find the highest constant rate that meets an SLO, by stepped runs.
+    Search(SearchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// Target(s), as for `run`
+    #[arg(required = true, value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// The SLO every step must meet, e.g. 'p99<10ms' (repeatable; threshold syntax)
+    #[arg(long, required = true, value_name = "EXPR", value_parser = parse_threshold)]
+    pub slo: Vec<loadgen::threshold::Threshold>,
+    /// First rate tried
+    #[arg(long, value_name = "LPS", default_value_t = 100.0, value_parser = parse_rate)]
+    pub min_rate: f64,
+    /// Highest rate tried
+    #[arg(long, value_name = "LPS", default_value_t = 100_000.0, value_parser = parse_rate)]
+    pub max_rate: f64,
+    /// Length of each stepped run
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_positive_duration)]
+    pub step_duration: Duration,
+    /// Stop bisecting when the bracket is within this fraction of the answer
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.05, value_parser = parse_fraction)]
+    pub precision: f64,
+    /// At most this many steps
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_steps: u64,
+    #[command(flatten)]
+    pub load: LoadArgs,
 }
 
 #[derive(Debug, Args)]

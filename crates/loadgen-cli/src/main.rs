@@ -32,6 +32,7 @@ fn main() -> ExitCode {
         args::Command::Demo(a) => cmd::run::demo(a),
         args::Command::Merge(a) => cmd::merge::merge(a),
         args::Command::Report(a) => cmd::merge::report(a),
+        args::Command::Search(a) => cmd::search::search(a),
     };
     match result {
         Ok(code) => code,

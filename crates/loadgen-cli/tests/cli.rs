@@ -706,3 +706,67 @@ fn stages_and_poisson_from_the_cli() {
     assert_eq!(a, b, "the same seed, the same schedule");
     assert!((900..1100).contains(&a), "{a}");
 }
+
+#[test]
+fn search_converges_where_p99_crosses_the_slo() {
+    // ground truth: 10 slots, each load held ~10 ms by the server, so about 10 / 0.010 s
+    // loads per second fit; above that loads queue and p99 explodes
+    let (mut server, addrs, _err) = serve(&["http", "--listen", "127.0.0.1:0", "--delay", "10ms"]);
+    let json = tmp("search.json");
+    let html = tmp("search.html");
+    let out = bin()
+        .args([
+            "search",
+            &format!("http://{}/", addrs[0]),
+            "--slo",
+            "p99<50ms",
+            "--min-rate",
+            "100",
+            "--max-rate",
+            "4000",
+        ])
+        .args([
+            "--step-duration",
+            "1s",
+            "-c",
+            "10",
+            "--max-steps",
+            "12",
+            "--json",
+        ])
+        .arg(&json)
+        .arg("--html")
+        .arg(&html)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("answer: "), "{text}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let steps = r["steps"].as_array().unwrap();
+    let service_ms = steps[0]["p50_ms"].as_f64().unwrap();
+    let truth = 10.0 / (service_ms / 1000.0);
+    let answer = r["answer"].as_f64().unwrap();
+    assert!(
+        (answer - truth).abs() / truth < 0.2,
+        "answer {answer}, capacity {truth:.0} ({text})"
+    );
+    let failed = r["first_failure"].as_f64().unwrap();
+    assert!(
+        failed > answer && (failed - answer) / answer <= 0.1,
+        "{failed} {answer}"
+    );
+    assert!(
+        std::fs::read_to_string(&html)
+            .unwrap()
+            .contains("Latency by offered rate")
+    );
+    signal(&server, libc::SIGTERM);
+    assert_eq!(server.wait().unwrap().code(), Some(0));
+}

@@ -53,6 +53,7 @@ pub mod record;
 pub mod report;
 pub mod results;
 pub mod schedule;
+pub mod search;
 pub mod stream;
 pub mod summary;
 pub mod threshold;

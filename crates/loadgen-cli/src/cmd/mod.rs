@@ -3,5 +3,6 @@
 pub mod merge;
 pub mod progress;
 pub mod run;
+pub mod search;
 pub mod serve;
 pub mod signals;

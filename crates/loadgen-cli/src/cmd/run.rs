@@ -24,13 +24,13 @@ use crate::args::{
 use crate::target::{self, Scheme, TargetSpec};
 
 /// Defaults that differ between `run` and `demo`.
-struct Defaults {
+pub struct Defaults {
     rate: f64,
     duration: Duration,
     timeout: Duration,
 }
 
-const RUN_DEFAULTS: Defaults = Defaults {
+pub const RUN_DEFAULTS: Defaults = Defaults {
     rate: 0.0,
     duration: Duration::from_secs(10),
     timeout: Duration::from_secs(1),
@@ -215,17 +215,34 @@ fn schedule(a: &LoadArgs, d: &Defaults, duration: Duration) -> anyhow::Result<Sc
 }
 
 fn execute(targets: &[TargetSpec], a: &LoadArgs, d: &Defaults) -> anyhow::Result<ExitCode> {
+    let duration = a.duration.unwrap_or(d.duration);
+    let plan = make_plan(targets, a, d, schedule(a, d, duration)?)?;
+    let grace = plan.grace();
+    let lg = make_loadgen(plan, targets, a)?;
+    let summary = run_with_signals(lg, grace, a)?;
+    output(summary, &a.out)
+}
+
+/// The plan of a run of `schedule` to `targets` with the options of `a`.
+pub fn make_plan(
+    targets: &[TargetSpec],
+    a: &LoadArgs,
+    d: &Defaults,
+    schedule: Schedule,
+) -> anyhow::Result<Plan> {
     let scheme = targets[0].scheme;
-    if let Some(t) = targets.iter().find(|t| t.scheme != scheme) {
+    if let Some(t) = targets
+        .iter()
+        .find(|t| t.scheme.protocol() != scheme.protocol())
+    {
         bail!(
             "all targets must use one protocol: {} is not {}",
             t.url,
             scheme.name()
         );
     }
-    let duration = a.duration.unwrap_or(d.duration);
     let timeout = a.timeout.unwrap_or(d.timeout);
-    let schedule = schedule(a, d, duration)?.with_max_loads(a.loads);
+    let schedule = schedule.with_max_loads(a.loads);
     let mut plan = Plan::new(
         schedule,
         timeout,
@@ -251,7 +268,13 @@ fn execute(targets: &[TargetSpec], a: &LoadArgs, d: &Defaults) -> anyhow::Result
     plan.start_at = a.start_at;
     // concurrency and connections are global figures: this shard takes its share
     plan.concurrency = a.concurrency.map(|c| share(c, index, count));
-    let grace = plan.grace();
+    Ok(plan)
+}
+
+/// A load generator for `plan` with the protocol of `targets`.
+pub fn make_loadgen(plan: Plan, targets: &[TargetSpec], a: &LoadArgs) -> anyhow::Result<LoadGen> {
+    let scheme = targets[0].scheme;
+    let (index, count) = plan.process_shard;
     let connections = a
         .connections
         .map(|c| share(c, index, count))
@@ -299,8 +322,7 @@ fn execute(targets: &[TargetSpec], a: &LoadArgs, d: &Defaults) -> anyhow::Result
             })?
         }
     };
-    let summary = run_with_signals(lg, grace, a)?;
-    output(summary, &a.out)
+    Ok(lg)
 }
 
 fn run_with_signals(mut lg: LoadGen, grace: Duration, a: &LoadArgs) -> anyhow::Result<Summary> {

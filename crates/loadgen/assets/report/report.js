@@ -4,7 +4,7 @@
 // headless browser's DOM dump shows whether the charts rendered.
 //
 // A chart spec (built in Rust, src/report/html.rs): { id, title, x: "seconds" |
-// "percentile", y: axis label, xs: [x...], series: [{ label, color, dash?, values }] }.
+// "percentile" | "rate", y: axis label, xs: [x...], series: [{ label, color, dash?, values }] }.
 // It is drawn into the element with id "plot-" + id.
 (function () {
   "use strict";
@@ -54,6 +54,17 @@
                   return splits.map(function (x) { return x == null ? "" : pctTick(x); });
                 } },
         value: function (u, v) { return v == null ? "\u2013" : pctLegend(v); }
+      };
+    }
+    if (spec.x === "rate") {
+      return {
+        scale: { time: false,
+                 range: function (u, min, max) {
+                   if (min == null || max == null) return [0, 1];
+                   return [0, max > 0 ? max * 1.05 : 1];
+                 } },
+        axis: { label: "offered rate (loads/s)" },
+        value: function (u, v) { return v == null ? "\u2013" : v + " /s"; }
       };
     }
     return {

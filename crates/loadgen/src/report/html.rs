@@ -7,6 +7,9 @@
 
 mod charts;
 pub(crate) mod page;
+mod search;
+
+pub use search::write as write_search;
 
 use std::io::{self, Write};
 

@@ -1,0 +1,172 @@
+//! Rate search: the highest constant rate that meets an SLO, by stepped runs — double the
+//! rate from the minimum until a step fails (bracket), then bisect between the last rate
+//! that passed and the first that failed.
+//!
+//! The search is a pure function of a `probe` (one run at one rate), so its logic is tested
+//! with a synthetic target and no network.
+
+use serde::{Deserialize, Serialize};
+
+use crate::threshold::Verdict;
+
+/// One stepped run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    /// Offered rate, LPS.
+    pub rate: f64,
+    /// Median latency, ms.
+    pub p50_ms: f64,
+    /// p99 latency, ms.
+    pub p99_ms: f64,
+    /// Successes / scheduled, %.
+    pub success_pct: f64,
+    /// Whether every SLO held.
+    pub ok: bool,
+    /// The SLO verdicts.
+    pub verdicts: Vec<Verdict>,
+}
+
+/// The curve and the answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchResult {
+    /// The SLO expressions.
+    pub slo: Vec<String>,
+    /// Steps in the order they ran.
+    pub steps: Vec<Step>,
+    /// The highest rate that met the SLO (`None`: not even the minimum did).
+    pub answer: Option<f64>,
+    /// The lowest rate that failed, if one did.
+    pub first_failure: Option<f64>,
+}
+
+/// Bounds of a search.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bounds {
+    /// First rate tried.
+    pub min: f64,
+    /// Never above this.
+    pub max: f64,
+    /// Stop bisecting when (fail − pass) ≤ precision × pass.
+    pub precision: f64,
+    /// At most this many steps.
+    pub max_steps: usize,
+}
+
+/// Runs the search; `probe(rate)` performs one step.
+pub fn search<E>(
+    slo: Vec<String>,
+    b: Bounds,
+    mut probe: impl FnMut(f64) -> Result<Step, E>,
+) -> Result<SearchResult, E> {
+    let mut steps = Vec::new();
+    let mut run = |rate: f64, steps: &mut Vec<Step>| -> Result<bool, E> {
+        let s = probe(rate)?;
+        let ok = s.ok;
+        steps.push(s);
+        Ok(ok)
+    };
+    let (mut lo, mut hi) = (None, None);
+    let mut rate = b.min;
+    // bracket
+    loop {
+        if steps.len() >= b.max_steps {
+            break;
+        }
+        if run(rate, &mut steps)? {
+            lo = Some(rate);
+            if rate >= b.max {
+                break;
+            }
+            rate = (rate * 2.0).min(b.max);
+        } else {
+            hi = Some(rate);
+            break;
+        }
+    }
+    // bisect
+    while let (Some(l), Some(h)) = (lo, hi) {
+        if steps.len() >= b.max_steps || h - l <= b.precision * l {
+            break;
+        }
+        let mid = ((l + h) / 2.0).round();
+        if mid <= l || mid >= h {
+            break;
+        }
+        if run(mid, &mut steps)? {
+            lo = Some(mid);
+        } else {
+            hi = Some(mid);
+        }
+    }
+    Ok(SearchResult {
+        slo,
+        steps,
+        answer: lo,
+        first_failure: hi,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A synthetic target: p99 grows slowly, then explodes past its capacity.
+    fn probe(capacity: f64) -> impl FnMut(f64) -> Result<Step, ()> {
+        move |rate| {
+            let p99 = if rate < capacity {
+                5.0 + rate / capacity
+            } else {
+                500.0
+            };
+            Ok(Step {
+                rate,
+                p50_ms: 1.0,
+                p99_ms: p99,
+                success_pct: 100.0,
+                ok: p99 < 10.0,
+                verdicts: Vec::new(),
+            })
+        }
+    }
+
+    fn bounds(min: f64, max: f64) -> Bounds {
+        Bounds {
+            min,
+            max,
+            precision: 0.02,
+            max_steps: 30,
+        }
+    }
+
+    #[test]
+    fn brackets_then_bisects_to_the_capacity() {
+        let r = search(
+            vec!["p99<10ms".into()],
+            bounds(100.0, 100_000.0),
+            probe(3000.0),
+        )
+        .unwrap();
+        let a = r.answer.unwrap();
+        assert!(a < 3000.0 && a >= 3000.0 * 0.97, "{a}");
+        assert!(r.first_failure.unwrap() >= 3000.0);
+        let rates: Vec<f64> = r.steps.iter().map(|s| s.rate).collect();
+        assert_eq!(rates[..6], [100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0]);
+        assert!(r.steps.len() < 15);
+    }
+
+    #[test]
+    fn edges() {
+        let r = search(vec![], bounds(100.0, 1000.0), probe(1e9)).unwrap();
+        assert_eq!((r.answer, r.first_failure), (Some(1000.0), None));
+        let r = search(vec![], bounds(100.0, 1000.0), probe(10.0)).unwrap();
+        assert_eq!(
+            (r.answer, r.first_failure, r.steps.len()),
+            (None, Some(100.0), 1)
+        );
+        let capped = Bounds {
+            max_steps: 3,
+            ..bounds(100.0, 1e6)
+        };
+        assert_eq!(search(vec![], capped, probe(1e9)).unwrap().steps.len(), 3);
+    }
+}
