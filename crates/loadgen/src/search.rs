@@ -147,7 +147,7 @@ mod tests {
         )
         .unwrap();
         let a = r.answer.unwrap();
-        assert!(a < 3000.0 && a >= 3000.0 * 0.97, "{a}");
+        assert!((3000.0 * 0.97..3000.0).contains(&a), "{a}");
         assert!(r.first_failure.unwrap() >= 3000.0);
         let rates: Vec<f64> = r.steps.iter().map(|s| s.rate).collect();
         assert_eq!(rates[..6], [100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0]);

@@ -107,7 +107,7 @@ fn show(mode: Mode, m: &Monitor, total: Duration, done: &AtomicBool) {
     while !done.load(Ordering::SeqCst) {
         std::thread::sleep(tick);
         n += 1;
-        if n % every != 0 {
+        if !n.is_multiple_of(every) {
             continue;
         }
         let now = m.snapshot();
