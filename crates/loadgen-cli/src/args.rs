@@ -251,6 +251,10 @@ pub struct LoadArgs {
     /// seconds; the same for every shard
     #[arg(long, value_name = "TIME", help_heading = "Sharding", value_parser = parse_start_at)]
     pub start_at: Option<std::time::SystemTime>,
+    /// Dispatcher wake-ups at least this far apart; loads due in between go out together.
+    /// Larger saves CPU (fewer wake-ups) and adds up to this much send lag
+    #[arg(long, value_name = "DUR", default_value = "100us", value_parser = parse_duration)]
+    pub pacing_quantum: Duration,
     /// Pace with the 1 ms tokio timer instead of the microsecond timerfd
     #[arg(long)]
     pub coarse_timer: bool,
@@ -316,6 +320,9 @@ pub struct ServeHttpArgs {
     /// Fraction of responses (0..1) answered 503 instead
     #[arg(long, value_name = "RATE", default_value_t = 0.0, value_parser = parse_fraction)]
     pub error_rate: f64,
+    /// Close the connection after every response (Connection: close)
+    #[arg(long)]
+    pub close: bool,
     /// Serve TLS with this PEM certificate chain (needs --tls-key)
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

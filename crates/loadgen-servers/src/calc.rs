@@ -6,15 +6,13 @@
 
 use std::future::Future;
 use std::io;
-use std::sync::Arc;
 use std::time::Duration;
 
 use loadgen::calc::proto::{self, MAX_FRAME};
 use loadgen::frame::{FrameError, LineReader};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
-use tokio::task::JoinSet;
+use tokio::sync::watch;
 
 use crate::Limits;
 
@@ -24,40 +22,10 @@ pub async fn run(
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
-    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut conns = JoinSet::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => break,
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
-            accepted = listener.accept() => {
-                let (stream, _) = match accepted {
-                    Ok(x) => x,
-                    // e.g. out of file descriptors: back off a little and go on
-                    Err(_) => { tokio::time::sleep(Duration::from_millis(5)).await; continue; }
-                };
-                let Ok(permit) = permits.clone().try_acquire_owned() else {
-                    drop(stream); // over the connection cap: close at once
-                    continue;
-                };
-                let stop = stop_rx.clone();
-                conns.spawn(async move {
-                    let _ = serve_conn(stream, limits.idle_timeout, stop).await;
-                    drop(permit);
-                });
-            }
-        }
-    }
-    drop(listener);
-    let _ = stop_tx.send(true);
-    let _ = tokio::time::timeout(limits.shutdown_grace, async {
-        while conns.join_next().await.is_some() {}
+    crate::serve_connections(listener, limits, shutdown, move |stream, stop| async move {
+        let _ = serve_conn(stream, limits.idle_timeout, stop).await;
     })
-    .await;
-    conns.abort_all();
-    Ok(())
+    .await
 }
 
 async fn serve_conn(
@@ -65,7 +33,6 @@ async fn serve_conn(
     idle: Duration,
     mut stop: watch::Receiver<bool>,
 ) -> io::Result<()> {
-    let _ = stream.set_nodelay(true);
     let mut reader = LineReader::new();
     let mut out = Vec::with_capacity(256);
     loop {

@@ -3,13 +3,11 @@
 
 use std::future::Future;
 use std::io;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::{Semaphore, watch};
-use tokio::task::JoinSet;
+use tokio::sync::watch;
 
 use crate::Limits;
 
@@ -19,35 +17,10 @@ pub async fn run_tcp(
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
-    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut conns = JoinSet::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => break,
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
-            r = listener.accept() => {
-                let Ok((stream, _)) = r else {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                    continue;
-                };
-                let Ok(permit) = permits.clone().try_acquire_owned() else { continue };
-                let stop = stop_rx.clone();
-                conns.spawn(async move {
-                    let _ = echo_conn(stream, limits.idle_timeout, stop).await;
-                    drop(permit);
-                });
-            }
-        }
-    }
-    drop(listener);
-    let _ = stop_tx.send(true);
-    let _ = tokio::time::timeout(limits.shutdown_grace, async {
-        while conns.join_next().await.is_some() {}
+    crate::serve_connections(listener, limits, shutdown, move |stream, stop| async move {
+        let _ = echo_conn(stream, limits.idle_timeout, stop).await;
     })
-    .await;
-    Ok(())
+    .await
 }
 
 async fn echo_conn(
@@ -55,7 +28,6 @@ async fn echo_conn(
     idle: Duration,
     mut stop: watch::Receiver<bool>,
 ) -> io::Result<()> {
-    let _ = s.set_nodelay(true);
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let n = tokio::select! {

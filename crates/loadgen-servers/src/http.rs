@@ -96,6 +96,8 @@ pub struct Behaviour {
     pub size: Option<usize>,
     /// Fraction of responses (0..1) answered `503` instead.
     pub error_rate: f64,
+    /// Close the connection after every response.
+    pub close: bool,
 }
 
 impl Default for Behaviour {
@@ -105,6 +107,7 @@ impl Default for Behaviour {
             status: 200,
             size: None,
             error_rate: 0.0,
+            close: false,
         }
     }
 }
@@ -164,7 +167,8 @@ async fn handle(
     };
     let mut resp = Response::builder()
         .status(http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK));
-    if q("close").is_some_and(|v| v == "1" || v == "true") {
+    let close = q("close").map_or(b.close, |v| v == "1" || v == "true");
+    if close {
         resp = resp.header(http::header::CONNECTION, "close");
     }
     Ok(resp.body(Full::new(out)).expect("valid response parts"))

@@ -111,6 +111,56 @@ where
     })
 }
 
+/// Accepts connections until `shutdown`, serving each with `serve(stream, stop)`: at most
+/// `limits.max_connections` at once (more are closed as soon as they are accepted). On
+/// shutdown it stops accepting, turns `stop` true so each connection ends after the request
+/// it is serving, and waits for them up to `limits.shutdown_grace`.
+pub async fn serve_connections<F, Fut>(
+    listener: tokio::net::TcpListener,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+    serve: F,
+) -> io::Result<()>
+where
+    F: Fn(tokio::net::TcpStream, watch::Receiver<bool>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut conns = tokio::task::JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else {
+                    // e.g. out of file descriptors: back off a little and go on
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    continue;
+                };
+                let Ok(permit) = permits.clone().try_acquire_owned() else {
+                    continue; // over the connection cap: dropped, so closed
+                };
+                let _ = stream.set_nodelay(true);
+                let conn = serve(stream, stop_rx.clone());
+                conns.spawn(async move {
+                    conn.await;
+                    drop(permit);
+                });
+            }
+        }
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(limits.shutdown_grace, async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
+    conns.abort_all();
+    Ok(())
+}
+
 /// Listen backlog: loopback load tests open connections in bursts.
 pub const BACKLOG: u32 = 4096;
 

@@ -194,6 +194,85 @@ impl Threshold {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::Recorder;
+    use std::time::{Duration, Instant, SystemTime};
+
+    /// 1000 loads over 1 s: 990 successes with latencies 1..=990 µs ×10 (10 µs .. 9.9 ms),
+    /// 6 timeouts, 4 dropped.
+    fn summary() -> Summary {
+        let target = crate::Target {
+            name: "t".into(),
+            weight: 1,
+        };
+        let plan = crate::Plan::new(
+            crate::Schedule::constant(1000.0, Duration::from_secs(1)).unwrap(),
+            Duration::from_millis(50),
+            vec![target],
+            "test",
+        );
+        let t0 = Instant::now();
+        let mut r = Recorder::new(t0, 1);
+        for i in 0..1000u64 {
+            let at = t0 + Duration::from_millis(i);
+            r.scheduled(0, at);
+            match i {
+                0..990 => {
+                    r.sent(at, Duration::ZERO);
+                    let lat = Duration::from_micros((i + 1) * 10);
+                    r.success(0, at + lat, lat, lat);
+                }
+                990..996 => r.failure(0, at, Outcome::Timeout, "t".into()),
+                _ => r.failures(0, at, Outcome::Dropped, "d", 1),
+            }
+        }
+        let facts = crate::summary::RunFacts {
+            t0_wall: SystemTime::now(),
+            elapsed: Duration::from_secs(1),
+            window: Duration::from_secs(1),
+            interrupted: false,
+            slots: 51,
+            shards: 1,
+            cpu: Duration::ZERO,
+            max_shard_busy: 0.0,
+            wake_late: crate::record::hist::new_hist(),
+            precise_timer: true,
+        };
+        Summary::build(&plan, &facts, &r.finish())
+    }
+
+    #[test]
+    fn every_form_held_and_violated() {
+        let s = summary();
+        // (held, violated) pairs around the known values
+        let cases = [
+            ("p50<5ms", "p50<4ms"),
+            ("p99<10ms", "p99<9ms"),
+            ("p99.9<=9.91ms", "p99.9<9.8ms"),
+            ("max<=9.91ms", "max<9ms"),
+            ("min>=10us", "min>10us"),
+            ("mean<5ms", "mean<4ms"),
+            ("success>=99%", "success>99.9%"),
+            ("errors<=1%", "errors<0.5%"),
+            ("timeout==6", "timeout==0"),
+            ("dropped<0.5%", "dropped<0.3%"),
+            ("tps>=990", "tps>1000"),
+            ("throughput>=996", "throughput>997"),
+            ("offered==1000", "offered<1000"),
+        ];
+        for (held, violated) in cases {
+            let h = Threshold::parse(held).unwrap().check(&s);
+            assert!(h.ok, "{held}: {h:?}");
+            let v = Threshold::parse(violated).unwrap().check(&s);
+            assert!(!v.ok, "{violated}: {v:?}");
+        }
+        let mut s2 = s.clone();
+        assert!(!s2.apply_thresholds(&[
+            Threshold::parse("p99<10ms").unwrap(),
+            Threshold::parse("tps>1000").unwrap()
+        ]));
+        assert_eq!(s2.thresholds.len(), 2);
+        assert!(s2.thresholds[0].ok && !s2.thresholds[1].ok);
+    }
 
     #[test]
     fn parses_every_form_and_refuses_nonsense() {

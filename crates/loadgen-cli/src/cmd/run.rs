@@ -259,6 +259,7 @@ pub fn make_plan(
     plan.threads = a.threads.map(|t| t as usize);
     plan.grace = a.grace;
     plan.precise_timer = !a.coarse_timer;
+    plan.quantum = a.pacing_quantum;
     let (index, count) = shard(a)?;
     plan.stride = loadgen::Stride {
         first: index,

@@ -22,6 +22,7 @@ pub fn serve(cmd: ServeCommand) -> anyhow::Result<ExitCode> {
                 status: a.status,
                 size: a.size,
                 error_rate: a.error_rate,
+                close: a.close,
             };
             let tls = match (&a.tls_cert, &a.tls_key) {
                 (Some(c), Some(k)) => {

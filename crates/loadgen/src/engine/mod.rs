@@ -63,6 +63,10 @@ pub struct Plan {
     pub start_at: Option<SystemTime>,
     /// Use the microsecond timer for pacing (Linux timerfd).
     pub precise_timer: bool,
+    /// Minimum spacing of two dispatcher wake-ups: every load due within it goes out in one
+    /// batch. Smaller is smoother; larger costs less CPU (each wake-up costs a few µs to tens
+    /// of µs, depending on the machine) and adds up to this much send lag.
+    pub quantum: Duration,
 }
 
 impl Plan {
@@ -85,6 +89,7 @@ impl Plan {
             process_shard: (0, 1),
             start_at: None,
             precise_timer: true,
+            quantum: timer::QUANTUM,
         }
     }
 

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 use tokio::time::Sleep;
 
-use super::timer::{Pacer, QUANTUM};
+use super::timer::Pacer;
 use super::{Control, Plan, ShardOutput, StopLevel};
 use crate::caller::{Caller, CallerFactory, Load, ShardContext};
 use crate::outcome::{Failure, Outcome};
@@ -608,13 +608,14 @@ async fn dispatch_open<C: Caller>(
 ) -> Phase {
     let mut last_wake = shard.t0;
     let mut last_publish = shard.t0;
+    let quantum = shard.plan.quantum;
     loop {
         let Some((_, due_ns)) = shard.q.borrow().tail.peek() else {
             return Phase::Draining;
         };
         let due = shard.at(due_ns);
         let wake_at = due
-            .max(last_wake + QUANTUM)
+            .max(last_wake + quantum)
             .min(last_publish + PUBLISH_EVERY);
         tokio::select! {
             biased;

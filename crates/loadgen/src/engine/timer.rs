@@ -8,8 +8,8 @@
 
 use std::time::{Duration, Instant};
 
-/// Minimum spacing of two dispatcher wake-ups: at most 10,000 wake-ups per second per
-/// shard, however high the rate.
+/// Default minimum spacing of two dispatcher wake-ups (`Plan::quantum`): at most 10,000
+/// wake-ups per second per shard, however high the rate.
 pub const QUANTUM: Duration = Duration::from_micros(100);
 
 /// A one-shot timer that the dispatcher re-arms for the next due load.

@@ -16,7 +16,7 @@ use std::io::{self, Write};
 use serde_json::json;
 
 use self::page::{Chart, chart_slots, esc, kv_table, section};
-use super::fmt_ms;
+use super::{fmt_ms, pct, trim_num};
 use crate::outcome::Outcome;
 use crate::summary::{CountsJson, Percentiles, Summary};
 
@@ -296,22 +296,6 @@ fn thresholds_table(s: &Summary) -> String {
     }
     out.push_str("</table>\n");
     out
-}
-
-fn pct(n: u64, of: u64) -> f64 {
-    if of == 0 {
-        0.0
-    } else {
-        n as f64 * 100.0 / of as f64
-    }
-}
-
-fn trim_num(x: f64) -> String {
-    if x.fract() == 0.0 {
-        format!("{x:.0}")
-    } else {
-        format!("{x}")
-    }
 }
 
 /// `25000` as `25,000`.

@@ -1,6 +1,6 @@
 //! HOW it is shown: pure functions from a [`Summary`](crate::Summary) to a writer.
 //!
-//! `text` is for people, `kv` is one `key=value` per line for scripts (the peer benchmark
+//! `text` is for people, `html` is a self-contained page with charts, `kv` is one `key=value` per line for scripts (the peer benchmark
 //! reads it), and JSON is the summary itself (`Summary::to_json`).
 
 pub mod html;
@@ -19,6 +19,24 @@ pub fn fmt_ms(ms: f64) -> String {
         format!("{ms:.1}ms")
     } else {
         format!("{:.2}s", ms / 1000.0)
+    }
+}
+
+/// `n` as a percentage of `of` (0 when `of` is 0).
+pub(crate) fn pct(n: u64, of: u64) -> f64 {
+    if of == 0 {
+        0.0
+    } else {
+        n as f64 * 100.0 / of as f64
+    }
+}
+
+/// `1000` for 1000.0, `2.5` for 2.5.
+pub(crate) fn trim_num(x: f64) -> String {
+    if x.fract() == 0.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x}")
     }
 }
 

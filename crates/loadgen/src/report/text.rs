@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use super::fmt_ms;
+use super::{fmt_ms, pct, trim_num};
 use crate::outcome::Outcome;
 use crate::summary::{CountsJson, Percentiles, Summary};
 
@@ -174,20 +174,4 @@ fn pct_row(w: &mut dyn Write, name: &str, p: &Percentiles) -> io::Result<()> {
         fmt_ms(p.p999),
         fmt_ms(p.max)
     )
-}
-
-fn pct(n: u64, of: u64) -> f64 {
-    if of == 0 {
-        0.0
-    } else {
-        n as f64 * 100.0 / of as f64
-    }
-}
-
-fn trim_num(x: f64) -> String {
-    if x.fract() == 0.0 {
-        format!("{x:.0}")
-    } else {
-        format!("{x}")
-    }
 }
