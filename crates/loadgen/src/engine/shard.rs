@@ -58,6 +58,25 @@ struct Queue {
     waiting: u64,
 }
 
+impl Queue {
+    /// The oldest waiting load: `(index, due_ns)`.
+    fn front(&self) -> Option<(u64, u64)> {
+        if self.waiting == 0 {
+            None
+        } else {
+            self.head.peek()
+        }
+    }
+
+    /// Takes the oldest waiting load.
+    fn pop(&mut self, schedule: &Schedule) -> Option<(u64, u64)> {
+        let front = self.front()?;
+        self.head.advance(schedule);
+        self.waiting -= 1;
+        Some(front)
+    }
+}
+
 /// Spreads loads over targets by weight: target of load `j` is `pattern[j % len]`.
 struct Picker {
     pattern: Vec<u16>,
@@ -202,16 +221,11 @@ impl<C: Caller> Shard<C> {
     /// Drops waiting loads whose deadline has passed.
     fn expire(&self, now: Instant) {
         let mut q = self.q.borrow_mut();
-        while q.waiting > 0 {
-            let (j, due) = q
-                .head
-                .peek()
-                .expect("waiting loads are inside the schedule");
+        while let Some((_, due)) = q.front() {
             if self.at(due) + self.timeout >= now {
                 break;
             }
-            q.head.advance(&self.plan.schedule);
-            q.waiting -= 1;
+            let (j, due) = q.pop(self.schedule()).expect("a front load");
             self.dropped(j, due, now, MSG_NO_SLOT);
         }
     }
@@ -219,13 +233,7 @@ impl<C: Caller> Shard<C> {
     /// Counts every waiting load as dropped with `message`.
     fn drop_waiting(&self, now: Instant, message: &'static str) {
         let mut q = self.q.borrow_mut();
-        while q.waiting > 0 {
-            let (j, due) = q
-                .head
-                .peek()
-                .expect("waiting loads are inside the schedule");
-            q.head.advance(&self.plan.schedule);
-            q.waiting -= 1;
+        while let Some((j, due)) = q.pop(self.schedule()) {
             self.dropped(j, due, now, message);
         }
     }
@@ -249,13 +257,7 @@ impl<C: Caller> Shard<C> {
             return None;
         }
         let mut q = self.q.borrow_mut();
-        while q.waiting > 0 {
-            let (j, due) = q
-                .head
-                .peek()
-                .expect("waiting loads are inside the schedule");
-            q.head.advance(&self.plan.schedule);
-            q.waiting -= 1;
+        while let Some((j, due)) = q.pop(self.schedule()) {
             let intended = self.at(due);
             if now > intended + self.timeout {
                 self.dropped(j, due, now, MSG_NO_SLOT);
