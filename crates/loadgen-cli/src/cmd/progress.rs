@@ -97,7 +97,7 @@ fn show(mode: Mode, m: &Monitor, total: Duration, done: &AtomicBool) {
             ProgressDrawTarget::stderr_with_hz(4),
         );
         b.set_style(
-            ProgressStyle::with_template("{bar:20} {msg}")
+            ProgressStyle::with_template("{bar:12} {wide_msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         b
