@@ -9,6 +9,16 @@
 //! - [`calc`]: the book's arithmetic service (JSON lines);
 //! - [`http`]: HTTP/1.1 + h2c (+ TLS) with delay, status, size and error knobs;
 //! - [`echo`]: TCP and UDP echo.
+//!
+//! ```
+//! // a calc server on a free loopback port, on its own thread, stopped gracefully
+//! let server = loadgen_servers::spawn("127.0.0.1:0".parse().unwrap(), 1, |listener, stop| {
+//!     loadgen_servers::calc::run(listener, Default::default(), loadgen_servers::until_true(stop))
+//! })
+//! .unwrap();
+//! assert_ne!(server.addr().port(), 0);
+//! server.stop().unwrap();
+//! ```
 
 pub mod calc;
 pub mod echo;
