@@ -770,3 +770,20 @@ fn search_converges_where_p99_crosses_the_slo() {
     signal(&server, libc::SIGTERM);
     assert_eq!(server.wait().unwrap().code(), Some(0));
 }
+
+#[test]
+fn a_results_file_that_cannot_be_written_does_not_lose_the_report() {
+    let out = run(&["demo", "-d", "1s", "--results", "/dev/full"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("every load accounted for"), "{text}");
+    assert!(
+        text.contains("WARNING: the per-call results could not all be written"),
+        "{text}"
+    );
+}

@@ -259,6 +259,10 @@ pub struct Summary {
     #[serde(default)]
     pub generator: GeneratorJson,
     pub errors: Vec<ErrorJson>,
+    /// Problems around the run that did not stop it (e.g. the results file could not be
+    /// written).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// Thresholds given for the run and how they fared.
     #[serde(default)]
     pub thresholds: Vec<crate::threshold::Verdict>,
@@ -352,6 +356,7 @@ impl Summary {
                 reasons,
             },
             errors: Vec::new(),
+            warnings: Vec::new(),
             thresholds: Vec::new(),
             per_target: Vec::new(),
             timeline: Vec::new(),

@@ -386,7 +386,7 @@ impl LoadGen {
 
     /// Streams one record per load to `out` (before `start`). The writer runs on its own
     /// thread behind a bounded queue; a slow writer slows the shards rather than growing
-    /// memory. [`LoadGen::wait`] reports a write failure as an error.
+    /// memory. A write failure becomes a warning in the summary.
     pub fn with_results(
         &mut self,
         out: Box<dyn std::io::Write + Send>,
@@ -530,9 +530,12 @@ impl LoadGen {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        if let Some(w) = self.results.take() {
-            w.finish().map_err(RunError::Io)?;
-        }
+        // a failed results file must not lose the run's summary: it becomes a warning
+        let results_error = self
+            .results
+            .take()
+            .and_then(|w| w.finish().err())
+            .map(|e| format!("the per-call results could not all be written: {e}"));
         self.control.status.store(STOPPED, Ordering::SeqCst);
         let mut agg = Aggregate::new(self.plan.targets.len());
         let mut wake_late = crate::record::hist::new_hist();
@@ -572,7 +575,9 @@ impl LoadGen {
             wake_late,
             precise_timer: precise,
         };
-        Ok(Summary::build(&self.plan, &facts, &agg))
+        let mut summary = Summary::build(&self.plan, &facts, &agg);
+        summary.warnings.extend(results_error);
+        Ok(summary)
     }
 
     /// Starts (if needed) and waits: the whole run in one call.

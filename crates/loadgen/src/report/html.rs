@@ -36,7 +36,13 @@ fn run_body(s: &Summary, charts: &[Chart]) -> String {
     let mut b = header(s);
     b.push_str(&cards(s));
     if s.generator_bound {
-        b.push_str(&warning(&s.generator.reasons));
+        b.push_str(&warning(
+            "The generator, not the target, limited this run:",
+            &s.generator.reasons,
+        ));
+    }
+    if !s.warnings.is_empty() {
+        b.push_str(&warning("Warnings:", &s.warnings));
     }
     let facts = format!(
         "<div class=\"grid2\">\n<div>{}</div>\n<div>{}</div>\n</div>\n",
@@ -92,14 +98,14 @@ fn cards(s: &Summary) -> String {
     out
 }
 
-fn warning(reasons: &[String]) -> String {
+fn warning(title: &str, reasons: &[String]) -> String {
     let items: String = reasons
         .iter()
         .map(|r| format!("<li>{}</li>", esc(r)))
         .collect();
     format!(
-        "<div class=\"warning\"><strong>The generator, not the target, limited this \
-         run:</strong>\n<ul>{items}</ul></div>\n"
+        "<div class=\"warning\"><strong>{}</strong>\n<ul>{items}</ul></div>\n",
+        esc(title)
     )
 }
 

@@ -120,6 +120,9 @@ pub fn write(s: &Summary, w: &mut dyn Write) -> io::Result<()> {
         s.generator_cpu_s,
         s.generator.max_thread_busy * 100.0
     )?;
+    for warning in &s.warnings {
+        writeln!(w, "WARNING: {warning}")?;
+    }
     if s.generator_bound {
         writeln!(
             w,
