@@ -15,7 +15,7 @@ pub fn fmt_ms(ms: f64) -> String {
         format!("{:.0}µs", ms * 1000.0)
     } else if ms < 10.0 {
         format!("{ms:.2}ms")
-    } else if ms < 10_000.0 {
+    } else if ms < 1000.0 {
         format!("{ms:.1}ms")
     } else {
         format!("{:.2}s", ms / 1000.0)
@@ -49,5 +49,6 @@ mod tests {
         assert_eq!(super::fmt_ms(1.5), "1.50ms");
         assert_eq!(super::fmt_ms(250.0), "250.0ms");
         assert_eq!(super::fmt_ms(12_000.0), "12.00s");
+        assert_eq!(super::fmt_ms(1000.0), "1.00s");
     }
 }
