@@ -14,6 +14,84 @@ use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
 use std::task::{Poll, Waker};
 
+/// Tasks waiting for a connection, woken one at a time.
+///
+/// A waiter that gives up (its call was cancelled at the timeout) takes its waker out; if
+/// it had already been woken, it passes the wake-up on, so no wake-up is ever lost on a
+/// task that stopped waiting.
+#[derive(Default)]
+pub struct WaitQueue {
+    q: RefCell<VecDeque<Waker>>,
+}
+
+impl WaitQueue {
+    /// Queues `w` once (a task polled again does not queue twice).
+    pub fn register(&self, w: &Waker) {
+        let mut q = self.q.borrow_mut();
+        if !q.iter().any(|x| x.will_wake(w)) {
+            q.push_back(w.clone());
+        }
+    }
+
+    /// Wakes the longest waiter.
+    pub fn wake_one(&self) {
+        let w = self.q.borrow_mut().pop_front();
+        if let Some(w) = w {
+            w.wake();
+        }
+    }
+
+    /// `w` got what it waited for: drop its entry, if any.
+    fn done(&self, w: &Waker) {
+        self.q.borrow_mut().retain(|x| !x.will_wake(w));
+    }
+
+    /// `w` stopped waiting: drop its entry, or pass on the wake-up it already took.
+    fn cancel(&self, w: &Waker) {
+        let mut q = self.q.borrow_mut();
+        let before = q.len();
+        q.retain(|x| !x.will_wake(w));
+        let queued = q.len() != before;
+        drop(q);
+        if !queued {
+            self.wake_one();
+        }
+    }
+
+    /// Waits until `ready` returns `Some`, queued behind earlier waiters.
+    pub async fn wait_for<R>(&self, mut ready: impl FnMut() -> Option<R>) -> R {
+        struct Waiting<'a> {
+            queue: &'a WaitQueue,
+            waker: Option<Waker>,
+        }
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                if let Some(w) = self.waker.take() {
+                    self.queue.cancel(&w);
+                }
+            }
+        }
+        let mut guard = Waiting {
+            queue: self,
+            waker: None,
+        };
+        poll_fn(|cx| match ready() {
+            Some(r) => {
+                if let Some(w) = guard.waker.take() {
+                    self.done(&w);
+                }
+                Poll::Ready(r)
+            }
+            None => {
+                self.register(cx.waker());
+                guard.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
+}
+
 /// Connections being opened at once, per pool, at most.
 pub const MAX_DIALING: u64 = 8;
 
@@ -23,7 +101,7 @@ pub struct Pool<T> {
     open: Cell<u64>,
     dialing: Cell<u64>,
     cap: u64,
-    waiters: RefCell<VecDeque<Waker>>,
+    waiters: WaitQueue,
 }
 
 /// A connection taken from a [`Pool`].
@@ -41,7 +119,7 @@ impl<T> Pool<T> {
             open: Cell::new(0),
             dialing: Cell::new(0),
             cap: cap.max(1),
-            waiters: RefCell::new(VecDeque::new()),
+            waiters: WaitQueue::default(),
         }
     }
 
@@ -57,19 +135,20 @@ impl<T> Pool<T> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let reused = poll_fn(|cx| {
-            if let Some(c) = self.idle.borrow_mut().pop() {
-                return Poll::Ready(Some(c));
-            }
-            if self.open.get() < self.cap && self.dialing.get() < MAX_DIALING {
-                self.open.set(self.open.get() + 1);
-                self.dialing.set(self.dialing.get() + 1);
-                return Poll::Ready(None);
-            }
-            self.waiters.borrow_mut().push_back(cx.waker().clone());
-            Poll::Pending
-        })
-        .await;
+        let reused = self
+            .waiters
+            .wait_for(|| {
+                if let Some(c) = self.idle.borrow_mut().pop() {
+                    return Some(Some(c));
+                }
+                if self.open.get() < self.cap && self.dialing.get() < MAX_DIALING {
+                    self.open.set(self.open.get() + 1);
+                    self.dialing.set(self.dialing.get() + 1);
+                    return Some(None);
+                }
+                None
+            })
+            .await;
         if let Some(c) = reused {
             return Ok(Lease {
                 pool: self,
@@ -96,9 +175,7 @@ impl<T> Pool<T> {
     }
 
     fn wake_one(&self) {
-        if let Some(w) = self.waiters.borrow_mut().pop_front() {
-            w.wake();
-        }
+        self.waiters.wake_one();
     }
 }
 
@@ -147,6 +224,56 @@ impl<T> Drop for Lease<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    struct Count(std::sync::atomic::AtomicUsize);
+    impl std::task::Wake for Count {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_waiter_that_gives_up_passes_its_wake_up_on() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let pool: Pool<u32> = Pool::new(1);
+            let held = pool.get(|| async { Ok::<u32, ()>(1) }).await.unwrap();
+            let (wb, wc) = (
+                Arc::new(Count(AtomicUsize::new(0))),
+                Arc::new(Count(AtomicUsize::new(0))),
+            );
+            let (kb, kc) = (Waker::from(wb.clone()), Waker::from(wc.clone()));
+            let mut fb = Box::pin(pool.get(|| async { Ok::<u32, ()>(2) }));
+            let mut fc = Box::pin(pool.get(|| async { Ok::<u32, ()>(3) }));
+            assert!(
+                fb.as_mut()
+                    .poll(&mut std::task::Context::from_waker(&kb))
+                    .is_pending()
+            );
+            assert!(
+                fb.as_mut()
+                    .poll(&mut std::task::Context::from_waker(&kb))
+                    .is_pending()
+            );
+            assert!(
+                fc.as_mut()
+                    .poll(&mut std::task::Context::from_waker(&kc))
+                    .is_pending()
+            );
+            held.put_back(); // wakes B, the longest waiter (queued once though polled twice)
+            assert_eq!((wb.0.load(SeqCst), wc.0.load(SeqCst)), (1, 0));
+            drop(fb); // B's call timed out before it took the connection
+            assert_eq!(wc.0.load(SeqCst), 1, "C is woken instead");
+            match fc.as_mut().poll(&mut std::task::Context::from_waker(&kc)) {
+                Poll::Ready(Ok(mut l)) => assert_eq!(*l.get_mut(), 1),
+                _ => panic!("C gets the idle connection"),
+            }
+        });
+    }
 
     #[test]
     fn caps_reuses_and_closes() {

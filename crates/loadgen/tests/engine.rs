@@ -557,3 +557,41 @@ fn self_diagnosis_flags_an_overloaded_generator_only() {
     assert!(!heavy.generator.reasons.is_empty());
     assert_invariant(&heavy);
 }
+
+#[test]
+fn a_stop_after_the_schedule_ended_drops_the_waiting_loads_at_once() {
+    let target = Target {
+        name: "test://hang".into(),
+        weight: 1,
+    };
+    let mut p = Plan::new(
+        Schedule::constant(100.0, Duration::from_millis(500)).unwrap(),
+        Duration::from_secs(3),
+        vec![target],
+        "test",
+    );
+    p.concurrency = Some(1);
+    p.threads = Some(1);
+    p.grace = Some(Duration::from_millis(300));
+    let flag = Arc::new(AtomicBool::new(false));
+    let mut lg = LoadGen::new(p, move |_: &ShardContext| Hang(flag.clone())).unwrap();
+    let t = Instant::now();
+    lg.start().unwrap();
+    std::thread::sleep(Duration::from_millis(700)); // the schedule ended at 0.5 s
+    lg.stop();
+    let s = lg.wait().unwrap();
+    // without the stop, waiting loads would still go out until 3 s after their due time
+    assert!(
+        t.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        t.elapsed()
+    );
+    assert_invariant(&s);
+    assert_eq!(s.counts.scheduled, 50);
+    assert_eq!(
+        (s.counts.cancelled, s.counts.dropped),
+        (1, 49),
+        "{:?}",
+        s.counts
+    );
+}

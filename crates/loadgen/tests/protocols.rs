@@ -453,3 +453,103 @@ fn udp_loss_becomes_timeouts_none_lost() {
     s.errors.retain(|e| e.outcome != "timeout");
     assert!(s.errors.is_empty(), "{:?}", s.errors);
 }
+
+/// A raw HTTP server whose connection answers request k with `replies[k]` (closing after
+/// the last one), counting every request it reads.
+fn scripted_http(
+    replies: &'static [&'static [u8]],
+    count: Arc<std::sync::atomic::AtomicU64>,
+) -> loadgen_servers::Spawned {
+    loadgen_servers::spawn("127.0.0.1:0".parse().unwrap(), 1, move |l, stop| async move {
+        let mut stop = std::pin::pin!(loadgen_servers::until_true(stop));
+        loop {
+            tokio::select! {
+                _ = &mut stop => return Ok(()),
+                Ok((mut s, _)) = l.accept() => {
+                    let count = count.clone();
+                    tokio::spawn(async move {
+                        let mut buf = vec![0u8; 4096];
+                        for reply in replies {
+                            match s.read(&mut buf).await { Ok(0) | Err(_) => return, Ok(_) => {} }
+                            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            if s.write_all(reply).await.is_err() { return; }
+                        }
+                    });
+                }
+            }
+        }
+    })
+    .unwrap()
+}
+
+#[test]
+fn a_request_is_never_sent_twice_after_part_of_its_answer_came() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    // each connection: a full answer, then a truncated one, then close
+    static REPLIES: &[&[u8]] = &[
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial",
+    ];
+    let count = Arc::new(AtomicU64::new(0));
+    let server = scripted_http(REPLIES, count.clone());
+    let opts = HttpOptions::default();
+    let target = vec![(target("http://t", server.addr(), false, "/"), 1)];
+    let plan_targets = vec![Target {
+        name: "http://t".into(),
+        weight: 1,
+    }];
+    let mut plan = Plan::new(
+        Schedule::constant(50.0, Duration::from_millis(200)).unwrap(),
+        Duration::from_secs(2),
+        plan_targets,
+        "http",
+    );
+    plan.concurrency = Some(1);
+    plan.threads = Some(1);
+    let ts: Vec<HttpTarget> = target.into_iter().map(|(t, _)| t).collect();
+    let opts = Arc::new(opts);
+    let s = LoadGen::new(plan, move |_: &ShardContext| {
+        HttpCaller::new(&ts, 1, opts.clone(), None)
+    })
+    .unwrap()
+    .run()
+    .unwrap();
+    assert!(s.counts.invariant_holds());
+    assert_eq!(
+        (s.counts.success, s.counts.call_error),
+        (5, 5),
+        "{:?} {:?}",
+        s.counts,
+        s.errors
+    );
+    assert_eq!(
+        count.load(Ordering::SeqCst),
+        10,
+        "no request was sent twice"
+    );
+}
+
+#[test]
+fn a_connection_the_server_closed_while_idle_is_retried_once() {
+    use std::sync::atomic::AtomicU64;
+    // the server answers one request per connection, then closes without saying so
+    static REPLIES: &[&[u8]] = &[b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"];
+    let server = scripted_http(REPLIES, Arc::new(AtomicU64::new(0)));
+    for hyper in [false, true] {
+        let opts = HttpOptions {
+            hyper_h1: hyper,
+            ..HttpOptions::default()
+        };
+        let s = run_http(
+            vec![(target("http://t", server.addr(), false, "/"), 1)],
+            opts,
+            50.0,
+            0.4,
+        );
+        assert_eq!(
+            s.counts.success, s.counts.scheduled,
+            "hyper {hyper}: {:?} {:?}",
+            s.counts, s.errors
+        );
+    }
+}

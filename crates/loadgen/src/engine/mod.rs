@@ -518,11 +518,17 @@ impl LoadGen {
         }
         let t0 = self.t0.ok_or(RunError::AlreadyStarted)?;
         let mut outputs = Vec::new();
+        let mut lost_shards = 0;
         for t in self.threads.drain(..) {
             match t.handle.join() {
                 Ok(Some(o)) => outputs.push(o),
                 Ok(None) => {}
-                Err(_) => return Err(RunError::Caller("a shard thread panicked".into())),
+                Err(_) => {
+                    // a bug in the engine: stop the other shards, keep what they recorded
+                    lost_shards += 1;
+                    request_stop(&self.control);
+                    self.control.stop_tx.send_replace(StopLevel::Abort);
+                }
             }
         }
         self.control
@@ -577,6 +583,11 @@ impl LoadGen {
         };
         let mut summary = Summary::build(&self.plan, &facts, &agg);
         summary.warnings.extend(results_error);
+        if lost_shards > 0 {
+            summary
+                .warnings
+                .push(format!("{lost_shards} generator thread(s) failed; their loads are missing from this summary"));
+        }
         Ok(summary)
     }
 

@@ -559,6 +559,12 @@ async fn drive<C: Caller>(
         tokio::select! {
             biased;
             _ = &mut abort => break,
+            // a stop after the end of the schedule: waiting loads no longer go out
+            _ = stop.as_mut(), if shard.phase.get() == Phase::Draining => {
+                shard.phase.set(Phase::Stopped);
+                shard.drop_waiting(Instant::now(), MSG_STOPPED);
+                shard.wake_all();
+            }
             r = workers.join_next() => if r.is_none() { break },
             _ = tokio::time::sleep_until(tick.into()) => {
                 let now = Instant::now();
@@ -578,7 +584,7 @@ async fn drive<C: Caller>(
     let now = Instant::now();
     shard.drop_waiting(
         now,
-        if phase_end == Phase::Stopped {
+        if shard.phase.get() == Phase::Stopped {
             MSG_STOPPED
         } else {
             MSG_ENDED

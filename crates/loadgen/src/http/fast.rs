@@ -58,6 +58,8 @@ pub struct Conn {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    /// Bytes read for the current request (a retry is only safe while this is 0).
+    got: usize,
 }
 
 impl Conn {
@@ -67,6 +69,7 @@ impl Conn {
             buf: vec![0; BUF],
             start: 0,
             end: 0,
+            got: 0,
         }
     }
 
@@ -91,6 +94,7 @@ impl Conn {
         }
         let n = self.stream.read(&mut self.buf[self.end..]).await?;
         self.end += n;
+        self.got += n;
         Ok(n)
     }
 }
@@ -326,10 +330,10 @@ impl FastCaller {
         let c = lease.get_mut();
         let fresh_fail = |f: Failure, c: &Conn| {
             // a kept-alive connection the server closed while idle: nothing was answered
-            let retry =
-                reused && c.start == 0 && c.end == 0 && f.outcome == crate::Outcome::CallError;
+            let retry = reused && c.got == 0 && f.outcome == crate::Outcome::CallError;
             (f, retry)
         };
+        c.got = 0;
         if let Err(err) = c.stream.write_all(&e.request).await {
             return Err(fresh_fail(err.into(), c));
         }

@@ -3,11 +3,9 @@
 //! `http://` and ALPN `h2` on `https://`; each connection carries up to `streams` calls.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::{Poll, Waker};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -18,7 +16,7 @@ use hyper_util::rt::TokioIo;
 use super::{HttpOptions, HttpResponse, HttpTarget, check, connect, contains};
 use crate::caller::{Caller, Load};
 use crate::outcome::Failure;
-use crate::pool::{MAX_DIALING, Pool};
+use crate::pool::{MAX_DIALING, Pool, WaitQueue};
 
 /// Runs hyper's connection tasks on the shard's own runtime.
 #[derive(Clone, Copy)]
@@ -53,7 +51,7 @@ struct H2Pool {
     dialing: Cell<u64>,
     cap: u64,
     streams: u32,
-    waiters: RefCell<VecDeque<Waker>>,
+    waiters: WaitQueue,
 }
 
 /// A stream slot on an HTTP/2 connection; frees the slot when dropped.
@@ -65,9 +63,7 @@ struct H2Lease<'a> {
 impl Drop for H2Lease<'_> {
     fn drop(&mut self) {
         self.conn.active.set(self.conn.active.get() - 1);
-        if let Some(w) = self.pool.waiters.borrow_mut().pop_front() {
-            w.wake();
-        }
+        self.pool.waiters.wake_one();
     }
 }
 
@@ -78,7 +74,7 @@ impl H2Pool {
             dialing: Cell::new(0),
             cap: cap.max(1),
             streams,
-            waiters: RefCell::new(VecDeque::new()),
+            waiters: WaitQueue::default(),
         }
     }
 
@@ -92,26 +88,27 @@ impl H2Pool {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<http2::SendRequest<Full<Bytes>>, Failure>>,
     {
-        let found = poll_fn(|cx| {
-            let mut conns = self.conns.borrow_mut();
-            conns.retain(|c| !c.sender.is_closed());
-            if let Some(c) = conns
-                .iter()
-                .filter(|c| c.active.get() < self.streams)
-                .min_by_key(|c| c.active.get())
-            {
-                return Poll::Ready(Some(c.clone()));
-            }
-            if (conns.len() as u64) + self.dialing.get() < self.cap
-                && self.dialing.get() < MAX_DIALING
-            {
-                self.dialing.set(self.dialing.get() + 1);
-                return Poll::Ready(None);
-            }
-            self.waiters.borrow_mut().push_back(cx.waker().clone());
-            Poll::Pending
-        })
-        .await;
+        let found = self
+            .waiters
+            .wait_for(|| {
+                let mut conns = self.conns.borrow_mut();
+                conns.retain(|c| !c.sender.is_closed());
+                if let Some(c) = conns
+                    .iter()
+                    .filter(|c| c.active.get() < self.streams)
+                    .min_by_key(|c| c.active.get())
+                {
+                    return Some(Some(c.clone()));
+                }
+                if (conns.len() as u64) + self.dialing.get() < self.cap
+                    && self.dialing.get() < MAX_DIALING
+                {
+                    self.dialing.set(self.dialing.get() + 1);
+                    return Some(None);
+                }
+                None
+            })
+            .await;
         if let Some(c) = found {
             return Ok(self.lease(c));
         }
@@ -119,9 +116,7 @@ impl H2Pool {
         impl Drop for Dialing<'_> {
             fn drop(&mut self) {
                 self.0.dialing.set(self.0.dialing.get() - 1);
-                if let Some(w) = self.0.waiters.borrow_mut().pop_front() {
-                    w.wake();
-                }
+                self.0.waiters.wake_one();
             }
         }
         let guard = Dialing(self);
@@ -285,7 +280,13 @@ impl Caller for HyperCaller {
         let req = self.request(e)?;
         match &e.conns {
             Conns::H1(pool) => {
-                let mut lease = pool.get(|| self.dial_h1(&e.target)).await?;
+                // skip kept-alive connections the server closed while they were idle
+                let mut lease = loop {
+                    let mut l = pool.get(|| self.dial_h1(&e.target)).await?;
+                    if !(l.reused() && l.get_mut().is_closed()) {
+                        break l;
+                    }
+                };
                 let sender = lease.get_mut();
                 poll_fn(|cx| sender.poll_ready(cx))
                     .await
