@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::time::SystemTime;
 
-use crate::record::merge_timelines;
+use crate::record::{Aggregate, merge_timelines};
 use crate::summary::Summary;
 
 /// Parses `started_at` (RFC 3339).
@@ -66,10 +66,7 @@ pub fn merge(inputs: &[(String, Summary)]) -> Result<Summary, String> {
         }
         seen.extend(mine);
     }
-    let mut agg = first
-        .to_aggregate()
-        .map_err(|e| format!("{first_name}: {e}"))?;
-    agg.timeline.clear();
+    let mut agg = Aggregate::new(first.per_target.len());
     let mut out = first.clone();
     let (mut elapsed, mut window) = (0.0f64, 0.0f64);
     out.concurrency = 0;
@@ -82,13 +79,9 @@ pub fn merge(inputs: &[(String, Summary)]) -> Result<Summary, String> {
         let mut a = s.to_aggregate().map_err(|e| format!("{name}: {e}"))?;
         let offset = t.duration_since(start).map_or(0.0, |d| d.as_secs_f64());
         let timeline = std::mem::take(&mut a.timeline);
-        if std::ptr::eq(s, first) {
-            merge_timelines(&mut agg.timeline, &timeline, offset.round() as usize)?;
-        } else {
-            agg.merge(&a).map_err(|e| format!("{name}: {e}"))?;
-            merge_timelines(&mut agg.timeline, &timeline, offset.round() as usize)
-                .map_err(|e| format!("{name}: {e}"))?;
-        }
+        agg.merge(&a).map_err(|e| format!("{name}: {e}"))?;
+        merge_timelines(&mut agg.timeline, &timeline, offset.round() as usize)
+            .map_err(|e| format!("{name}: {e}"))?;
         elapsed = elapsed.max(offset + s.elapsed_s);
         window = window.max(offset + s.window_s);
         out.concurrency += s.concurrency;

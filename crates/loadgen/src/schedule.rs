@@ -327,15 +327,6 @@ impl Schedule {
         }
     }
 
-    /// Number of loads of `stride` among the first `total` loads.
-    pub fn count_in(stride: Stride, total: u64) -> u64 {
-        if total <= stride.first {
-            0
-        } else {
-            (total - stride.first).div_ceil(stride.step)
-        }
-    }
-
     /// A cursor at the first load of `stride`.
     pub fn cursor(&self, stride: Stride) -> Cursor {
         let mut c = Cursor {
@@ -391,11 +382,6 @@ impl Cursor {
     /// The load at the cursor: `(index, due_ns)`, or `None` at the end of the schedule.
     pub fn peek(&self) -> Option<(u64, u64)> {
         self.due.map(|d| (self.j, d))
-    }
-
-    /// The global index at the cursor (also past the end).
-    pub fn index(&self) -> u64 {
-        self.j
     }
 
     /// Moves to the next load of the stride.
@@ -510,7 +496,7 @@ mod tests {
             let part = dues(&s, Stride::ALL.split(shard, 3), 100);
             assert_eq!(
                 part.len() as u64,
-                Schedule::count_in(Stride::ALL.split(shard, 3), 10)
+                (0..10).filter(|j| j % 3 == shard).count() as u64
             );
             merged.extend(part);
         }

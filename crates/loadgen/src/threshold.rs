@@ -222,7 +222,7 @@ mod tests {
                     r.success(0, at + lat, lat, lat);
                 }
                 990..996 => r.failure(0, at, Outcome::Timeout, "t".into()),
-                _ => r.failures(0, at, Outcome::Dropped, "d", 1),
+                _ => r.failure(0, at, Outcome::Dropped, "d".into()),
             }
         }
         let facts = crate::summary::RunFacts {

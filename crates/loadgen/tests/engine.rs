@@ -57,6 +57,15 @@ fn plan(addr: SocketAddr, rate: f64, dur: Duration, timeout: Duration) -> Plan {
     )
 }
 
+/// A plan for a test caller `name` (a `test://…` target).
+fn test_plan(name: &str, schedule: Schedule, timeout: Duration) -> Plan {
+    let target = Target {
+        name: name.into(),
+        weight: 1,
+    };
+    Plan::new(schedule, timeout, vec![target], "test")
+}
+
 fn run_calc(p: Plan, addr: SocketAddr, opts: CalcOptions) -> Summary {
     LoadGen::new(p, move |s: &ShardContext| {
         CalcCaller::new(vec![addr], s.slots, opts.clone())
@@ -325,15 +334,10 @@ impl Caller for Panicky {
 
 #[test]
 fn a_panicking_caller_is_fatal_and_the_run_goes_on() {
-    let target = Target {
-        name: "test://panicky".into(),
-        weight: 1,
-    };
-    let p = Plan::new(
+    let p = test_plan(
+        "test://panicky",
         Schedule::constant(1000.0, Duration::from_millis(500)).unwrap(),
         Duration::from_secs(2),
-        vec![target],
-        "test",
     );
     let s = LoadGen::new(p, |_: &ShardContext| Panicky)
         .unwrap()
@@ -369,15 +373,10 @@ impl Caller for Hang {
 #[test]
 fn grace_expiry_and_abort_cancel_in_flight_calls() {
     for abort in [false, true] {
-        let target = Target {
-            name: "test://hang".into(),
-            weight: 1,
-        };
-        let mut p = Plan::new(
+        let mut p = test_plan(
+            "test://hang",
             Schedule::constant(100.0, Duration::from_secs(10)).unwrap(),
             Duration::from_secs(5),
-            vec![target],
-            "test",
         );
         p.grace = Some(Duration::from_millis(200));
         let started = Arc::new(AtomicBool::new(false));
@@ -468,15 +467,10 @@ impl Caller for Null {
 #[test]
 fn one_hundred_thousand_lps_are_schedulable() {
     for precise in [true, false] {
-        let target = Target {
-            name: "test://null".into(),
-            weight: 1,
-        };
-        let mut p = Plan::new(
+        let mut p = test_plan(
+            "test://null",
             Schedule::constant(100_000.0, Duration::from_secs(1)).unwrap(),
             Duration::from_secs(1),
-            vec![target],
-            "test",
         );
         p.precise_timer = precise;
         let s = LoadGen::new(p, |_: &ShardContext| Null)
@@ -527,17 +521,12 @@ fn weighted_targets_get_their_share() {
 #[test]
 fn self_diagnosis_flags_an_overloaded_generator_only() {
     let run_null = |rate: f64| {
-        let target = Target {
-            name: "test://null".into(),
-            weight: 1,
-        };
-        let mut p = Plan::new(
+        let mut p = test_plan(
+            "test://null",
             Schedule::constant(rate, Duration::from_secs(2))
                 .unwrap()
                 .with_max_loads(Some(400_000)),
             Duration::from_millis(100),
-            vec![target],
-            "test",
         );
         p.threads = Some(1);
         LoadGen::new(p, |_: &ShardContext| Null)
@@ -560,15 +549,10 @@ fn self_diagnosis_flags_an_overloaded_generator_only() {
 
 #[test]
 fn a_stop_after_the_schedule_ended_drops_the_waiting_loads_at_once() {
-    let target = Target {
-        name: "test://hang".into(),
-        weight: 1,
-    };
-    let mut p = Plan::new(
+    let mut p = test_plan(
+        "test://hang",
         Schedule::constant(100.0, Duration::from_millis(500)).unwrap(),
         Duration::from_secs(3),
-        vec![target],
-        "test",
     );
     p.concurrency = Some(1);
     p.threads = Some(1);

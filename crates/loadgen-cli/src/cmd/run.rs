@@ -276,10 +276,13 @@ pub fn make_plan(
 pub fn make_loadgen(plan: Plan, targets: &[TargetSpec], a: &LoadArgs) -> anyhow::Result<LoadGen> {
     let scheme = targets[0].scheme;
     let (index, count) = plan.process_shard;
+    // one connection per slot by default; an HTTP/2 connection carries `--streams` slots
+    let http2 = a.http2 && matches!(scheme, Scheme::Http | Scheme::Https);
+    let per_conn = if http2 { u64::from(a.streams) } else { 1 };
     let connections = a
         .connections
         .map(|c| share(c, index, count))
-        .unwrap_or_else(|| plan.slots());
+        .unwrap_or_else(|| plan.slots().div_ceil(per_conn));
     let addrs: Vec<_> = targets.iter().map(|t| t.addr).collect();
     let lg = match scheme {
         Scheme::Calc => {
@@ -292,15 +295,6 @@ pub fn make_loadgen(plan: Plan, targets: &[TargetSpec], a: &LoadArgs) -> anyhow:
             let opts = Arc::new(http_options(a)?);
             let http_targets: Vec<_> = targets.iter().map(|t| t.http()).collect();
             let tls = loadgen::http::tls_config(&opts, &http_targets)?;
-            let per_conn = if opts.http2 {
-                u64::from(opts.streams)
-            } else {
-                1
-            };
-            let connections = a
-                .connections
-                .map(|c| share(c, index, count))
-                .unwrap_or_else(|| plan.slots().div_ceil(per_conn));
             LoadGen::new(plan, move |s: &ShardContext| {
                 HttpCaller::new(
                     &http_targets,

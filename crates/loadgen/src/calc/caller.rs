@@ -63,10 +63,11 @@ impl CalcCaller {
         }
     }
 
-    fn operands_of(&self, req: &CalcRequest) -> Vec<i64> {
+    /// The operands `req` carries: the fixed ones of the options, or its own two.
+    fn operands<'a>(&'a self, req: &'a CalcRequest) -> &'a [i64] {
         match (&self.opts.operands, req.custom) {
-            (Some(v), true) => v.clone(),
-            _ => req.operands.to_vec(),
+            (Some(v), true) => v,
+            _ => &req.operands,
         }
     }
 }
@@ -123,11 +124,7 @@ impl Caller for CalcCaller {
         let mut lease = self.pools[target].get(|| dial(addr)).await?;
         let conn = lease.get_mut();
         conn.out.clear();
-        if req.custom {
-            proto::write_request(&mut conn.out, req.id, &self.operands_of(req), req.op);
-        } else {
-            proto::write_request(&mut conn.out, req.id, &req.operands, req.op);
-        }
+        proto::write_request(&mut conn.out, req.id, self.operands(req), req.op);
         conn.stream.write_all(&conn.out).await?;
         let resp = match conn.reader.next(&mut conn.stream, MAX_FRAME).await {
             Ok(Some(frame)) => proto::parse_response(frame).map_err(Failure::response)?,
@@ -159,11 +156,7 @@ impl Caller for CalcCaller {
         if let Some(e) = &resp.error {
             return Err(Failure::callee(e.clone()));
         }
-        let want = if req.custom {
-            proto::compute(req.op, &self.operands_of(req))
-        } else {
-            proto::compute(req.op, &req.operands)
-        };
+        let want = proto::compute(req.op, self.operands(req));
         match (want, resp.result) {
             (Ok(w), Some(got)) if w == got => Ok(()),
             (_, None) => Err(Failure::response("response has no result")),

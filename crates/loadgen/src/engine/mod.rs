@@ -294,13 +294,17 @@ impl Stopper {
     }
     /// Ends the grace period now (a second Ctrl-C); in-flight calls become `cancelled`.
     pub fn abort(&self) {
-        request_stop(&self.control);
-        self.control.stop_tx.send_replace(StopLevel::Abort);
+        request_abort(&self.control);
     }
     /// True once a stop was requested.
     pub fn stop_requested(&self) -> bool {
         self.control.stop_requested.load(Ordering::Relaxed)
     }
+}
+
+fn request_abort(control: &Control) {
+    request_stop(control);
+    control.stop_tx.send_replace(StopLevel::Abort);
 }
 
 fn request_stop(control: &Control) -> bool {
@@ -526,8 +530,7 @@ impl LoadGen {
                 Err(_) => {
                     // a bug in the engine: stop the other shards, keep what they recorded
                     lost_shards += 1;
-                    request_stop(&self.control);
-                    self.control.stop_tx.send_replace(StopLevel::Abort);
+                    request_abort(&self.control);
                 }
             }
         }

@@ -191,7 +191,7 @@ impl<C: Caller> Shard<C> {
         let target = self.picker.pick(j);
         self.rec
             .borrow_mut()
-            .failures(target, now, Outcome::Dropped, message, 1);
+            .failure(target, now, Outcome::Dropped, Cow::Borrowed(message));
         self.emit(j, target, self.at(due), None, now, Outcome::Dropped);
         self.last_event.set(now);
     }
@@ -200,8 +200,8 @@ impl<C: Caller> Shard<C> {
         self.t0 + Duration::from_nanos(ns)
     }
 
-    /// Releases every load due by `now`; returns how many.
-    fn release(&self, now: Instant) -> u64 {
+    /// Releases every load due by `now`.
+    fn release(&self, now: Instant) {
         let mut q = self.q.borrow_mut();
         let mut rec = self.rec.borrow_mut();
         let mut n = 0;
@@ -215,7 +215,6 @@ impl<C: Caller> Shard<C> {
             n += 1;
         }
         q.waiting += n;
-        n
     }
 
     /// Drops waiting loads whose deadline has passed.

@@ -3,12 +3,10 @@
 //! no allocation (unless the body must be checked).
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{HttpOptions, HttpResponse, HttpTarget, Stream, check, connect, contains};
-use crate::caller::{Caller, Load};
+use super::{HttpOptions, HttpResponse, HttpTarget, Stream, connect, contains};
 use crate::outcome::Failure;
 use crate::pool::Pool;
 
@@ -351,25 +349,15 @@ impl FastCaller {
     }
 }
 
-impl Caller for FastCaller {
-    type Request = usize;
-    type Response = HttpResponse;
-
-    fn build(&self, load: Load) -> usize {
-        load.target
-    }
-
-    async fn call(&self, target: &usize, _deadline: Instant) -> Result<HttpResponse, Failure> {
-        let e = &self.endpoints[*target];
+impl FastCaller {
+    /// One request to target `target` and its response.
+    pub async fn call(&self, target: usize) -> Result<HttpResponse, Failure> {
+        let e = &self.endpoints[target];
         match self.once(e).await {
             Ok(r) => Ok(r),
             Err((_, true)) if self.retry_idle_close => self.once(e).await.map_err(|(f, _)| f),
             Err((f, _)) => Err(f),
         }
-    }
-
-    fn check(&self, _load: Load, _target: &usize, resp: &HttpResponse) -> Result<(), Failure> {
-        check(&self.opts, resp)
     }
 }
 

@@ -235,12 +235,15 @@ pub fn tls_config(
     tls::client_config(&opts.verify, alpn).map(Some)
 }
 
-/// Either HTTP client, chosen by the options: hyper for HTTP/2 or when asked, the fast
-/// path otherwise.
-pub enum HttpCaller {
-    /// The fast HTTP/1.1 path.
+/// The HTTP caller: hyper for HTTP/2 or when asked, the fast path otherwise; both share
+/// the options and the response check.
+pub struct HttpCaller {
+    opts: Arc<HttpOptions>,
+    client: Client,
+}
+
+enum Client {
     Fast(fast::FastCaller),
-    /// hyper (HTTP/1.1 or HTTP/2).
     Hyper(via_hyper::HyperCaller),
 }
 
@@ -252,11 +255,22 @@ impl HttpCaller {
         opts: Arc<HttpOptions>,
         tls: Option<Arc<rustls::ClientConfig>>,
     ) -> HttpCaller {
-        if opts.http2 || opts.hyper_h1 {
-            HttpCaller::Hyper(via_hyper::HyperCaller::new(targets, connections, opts, tls))
+        let client = if opts.http2 || opts.hyper_h1 {
+            Client::Hyper(via_hyper::HyperCaller::new(
+                targets,
+                connections,
+                opts.clone(),
+                tls,
+            ))
         } else {
-            HttpCaller::Fast(fast::FastCaller::new(targets, connections, opts, tls))
-        }
+            Client::Fast(fast::FastCaller::new(
+                targets,
+                connections,
+                opts.clone(),
+                tls,
+            ))
+        };
+        HttpCaller { opts, client }
     }
 }
 
@@ -271,19 +285,21 @@ impl crate::Caller for HttpCaller {
     async fn call(
         &self,
         target: &usize,
-        deadline: std::time::Instant,
+        _deadline: std::time::Instant,
     ) -> Result<HttpResponse, Failure> {
-        match self {
-            HttpCaller::Fast(c) => c.call(target, deadline).await,
-            HttpCaller::Hyper(c) => c.call(target, deadline).await,
+        match &self.client {
+            Client::Fast(c) => c.call(*target).await,
+            Client::Hyper(c) => c.call(*target).await,
         }
     }
 
-    fn check(&self, load: crate::Load, target: &usize, resp: &HttpResponse) -> Result<(), Failure> {
-        match self {
-            HttpCaller::Fast(c) => c.check(load, target, resp),
-            HttpCaller::Hyper(c) => c.check(load, target, resp),
-        }
+    fn check(
+        &self,
+        _load: crate::Load,
+        _target: &usize,
+        resp: &HttpResponse,
+    ) -> Result<(), Failure> {
+        check(&self.opts, resp)
     }
 }
 

@@ -6,15 +6,13 @@ use std::cell::{Cell, RefCell};
 use std::future::{Future, poll_fn};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::TokioIo;
 
-use super::{HttpOptions, HttpResponse, HttpTarget, check, connect, contains};
-use crate::caller::{Caller, Load};
+use super::{HttpOptions, HttpResponse, HttpTarget, connect, contains};
 use crate::outcome::Failure;
 use crate::pool::{MAX_DIALING, Pool, WaitQueue};
 
@@ -267,16 +265,10 @@ impl HyperCaller {
     }
 }
 
-impl Caller for HyperCaller {
-    type Request = usize;
-    type Response = HttpResponse;
-
-    fn build(&self, load: Load) -> usize {
-        load.target
-    }
-
-    async fn call(&self, target: &usize, _deadline: Instant) -> Result<HttpResponse, Failure> {
-        let e = &self.endpoints[*target];
+impl HyperCaller {
+    /// One request to target `target` and its response.
+    pub async fn call(&self, target: usize) -> Result<HttpResponse, Failure> {
+        let e = &self.endpoints[target];
         let req = self.request(e)?;
         match &e.conns {
             Conns::H1(pool) => {
@@ -312,9 +304,5 @@ impl Caller for HyperCaller {
                 self.read(resp).await
             }
         }
-    }
-
-    fn check(&self, _load: Load, _target: &usize, resp: &HttpResponse) -> Result<(), Failure> {
-        check(&self.opts, resp)
     }
 }

@@ -288,25 +288,6 @@ impl Recorder {
         self.agg.errors.add(outcome, message, 1);
     }
 
-    /// `n` loads of `target` failed alike (used for drops counted in bulk).
-    pub fn failures(
-        &mut self,
-        target: usize,
-        at: Instant,
-        outcome: Outcome,
-        message: &'static str,
-        n: u64,
-    ) {
-        if n == 0 {
-            return;
-        }
-        self.agg.counts.outcomes[outcome.index()] += n;
-        self.agg.targets[target].counts.outcomes[outcome.index()] += n;
-        let s = self.sec(at);
-        self.bucket(s).outcomes[outcome.index()] += n;
-        self.agg.errors.add(outcome, Cow::Borrowed(message), n);
-    }
-
     fn count(&mut self, target: usize, outcome: Outcome, end: Instant) {
         self.agg.counts.outcomes[outcome.index()] += 1;
         self.agg.targets[target].counts.outcomes[outcome.index()] += 1;
@@ -392,7 +373,7 @@ mod tests {
         r.success(0, t0 + ms(3), ms(3), ms(2));
         r.sent(t0 + ms(1501), ms(1));
         r.success(1, t0 + ms(1510), ms(10), ms(9));
-        r.failures(1, t0 + ms(2700), Outcome::Dropped, "no free slot", 1);
+        r.failure(1, t0 + ms(2700), Outcome::Dropped, "no free slot".into());
         let a = r.finish();
         assert!(a.counts.invariant_holds());
         assert_eq!(a.counts.get(Outcome::Success), 2);
