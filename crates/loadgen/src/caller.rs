@@ -50,6 +50,15 @@ pub trait Caller: 'static {
         request: &Self::Request,
         response: &Self::Response,
     ) -> Result<(), Failure>;
+
+    /// How many calls this caller can usefully run at once (its connections × streams
+    /// per connection, say); `None` when it has no limit of its own. The engine never runs
+    /// more calls at once than this, so loads beyond it wait in the dispatcher as a
+    /// count — and expire as `dropped` — instead of piling up as tasks waiting for a
+    /// connection.
+    fn capacity(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// What a shard's caller is told about its share of the run.

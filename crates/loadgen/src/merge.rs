@@ -75,6 +75,7 @@ pub fn merge(inputs: &[(String, Summary)]) -> Result<Summary, String> {
     out.generator.reasons.clear();
     out.generator_bound = false;
     out.interrupted = false;
+    out.saturation = Default::default();
     for ((name, s), t) in inputs.iter().zip(&t0) {
         let mut a = s.to_aggregate().map_err(|e| format!("{name}: {e}"))?;
         let offset = t.duration_since(start).map_or(0.0, |d| d.as_secs_f64());
@@ -99,6 +100,13 @@ pub fn merge(inputs: &[(String, Summary)]) -> Result<Summary, String> {
             out.generator.reasons.push(format!("{name}: {r}"));
         }
         out.generator_bound |= s.generator_bound;
+        let (o, i) = (&mut out.saturation, &s.saturation);
+        o.max_in_flight += i.max_in_flight;
+        o.peak_in_flight += i.peak_in_flight;
+        o.saturated_s = o.saturated_s.max(i.saturated_s);
+        o.target |= i.target;
+        o.reasons
+            .extend(i.reasons.iter().map(|r| format!("{name}: {r}")));
         out.interrupted |= s.interrupted;
     }
     out.started_at = humantime::format_rfc3339_millis(start).to_string();

@@ -1,107 +1,31 @@
 //! A shard-local connection pool with a cap, for callers that reuse connections.
 //!
-//! Single-threaded (`Cell`/`RefCell`), so taking and returning a connection costs no lock.
-//! At most [`MAX_DIALING`] connections are being opened at once: when a burst finds no
-//! idle connection, the calls beyond that wait for the next connection to come free or
-//! open, instead of storming the target with connects (a loopback server's accept queue
-//! overflows, and SYN retries cost a second).
+//! A call first takes a permit (tokio's [`Semaphore`]: FIFO, and a waiter that gives up
+//! leaves in O(1), so the cost per call does not grow with the number waiting); with it,
+//! it takes an idle connection or opens one. Open connections never exceed the cap: each
+//! is held by a permit or idle. At most [`MAX_DIALING`] connections are being opened at
+//! once, so a burst does not storm the target with connects (a loopback server's accept
+//! queue overflows, and SYN retries cost a second).
+//!
 //! A [`Lease`] dropped without [`Lease::put_back`] closes its connection — which is what
 //! must happen when the engine cancels a call at its timeout, because a late response
 //! would otherwise be read as the answer to the next request.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
-use std::future::{Future, poll_fn};
-use std::task::{Poll, Waker};
+use std::future::Future;
 
-/// Tasks waiting for a connection, woken one at a time.
-///
-/// A waiter that gives up (its call was cancelled at the timeout) takes its waker out; if
-/// it had already been woken, it passes the wake-up on, so no wake-up is ever lost on a
-/// task that stopped waiting.
-#[derive(Default)]
-pub struct WaitQueue {
-    q: RefCell<VecDeque<Waker>>,
-}
-
-impl WaitQueue {
-    /// Queues `w` once (a task polled again does not queue twice).
-    pub fn register(&self, w: &Waker) {
-        let mut q = self.q.borrow_mut();
-        if !q.iter().any(|x| x.will_wake(w)) {
-            q.push_back(w.clone());
-        }
-    }
-
-    /// Wakes the longest waiter.
-    pub fn wake_one(&self) {
-        let w = self.q.borrow_mut().pop_front();
-        if let Some(w) = w {
-            w.wake();
-        }
-    }
-
-    /// `w` got what it waited for: drop its entry, if any.
-    fn done(&self, w: &Waker) {
-        self.q.borrow_mut().retain(|x| !x.will_wake(w));
-    }
-
-    /// `w` stopped waiting: drop its entry, or pass on the wake-up it already took.
-    fn cancel(&self, w: &Waker) {
-        let mut q = self.q.borrow_mut();
-        let before = q.len();
-        q.retain(|x| !x.will_wake(w));
-        let queued = q.len() != before;
-        drop(q);
-        if !queued {
-            self.wake_one();
-        }
-    }
-
-    /// Waits until `ready` returns `Some`, queued behind earlier waiters.
-    pub async fn wait_for<R>(&self, mut ready: impl FnMut() -> Option<R>) -> R {
-        struct Waiting<'a> {
-            queue: &'a WaitQueue,
-            waker: Option<Waker>,
-        }
-        impl Drop for Waiting<'_> {
-            fn drop(&mut self) {
-                if let Some(w) = self.waker.take() {
-                    self.queue.cancel(&w);
-                }
-            }
-        }
-        let mut guard = Waiting {
-            queue: self,
-            waker: None,
-        };
-        poll_fn(|cx| match ready() {
-            Some(r) => {
-                if let Some(w) = guard.waker.take() {
-                    self.done(&w);
-                }
-                Poll::Ready(r)
-            }
-            None => {
-                self.register(cx.waker());
-                guard.waker = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        })
-        .await
-    }
-}
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 /// Connections being opened at once, per pool, at most.
-pub const MAX_DIALING: u64 = 8;
+pub const MAX_DIALING: usize = 8;
 
 /// Connections to one target, at most `cap` open at once.
 pub struct Pool<T> {
     idle: RefCell<Vec<T>>,
+    permits: Semaphore,
+    dialing: Semaphore,
     open: Cell<u64>,
-    dialing: Cell<u64>,
     cap: u64,
-    waiters: WaitQueue,
 }
 
 /// A connection taken from a [`Pool`].
@@ -109,17 +33,19 @@ pub struct Lease<'a, T> {
     pool: &'a Pool<T>,
     item: Option<T>,
     reused: bool,
+    _permit: SemaphorePermit<'a>,
 }
 
 impl<T> Pool<T> {
     /// An empty pool that opens at most `cap` connections (at least one).
     pub fn new(cap: u64) -> Self {
+        let cap = cap.clamp(1, Semaphore::MAX_PERMITS as u64);
         Pool {
             idle: RefCell::new(Vec::new()),
+            permits: Semaphore::new(cap as usize),
+            dialing: Semaphore::new(MAX_DIALING),
             open: Cell::new(0),
-            dialing: Cell::new(0),
-            cap: cap.max(1),
-            waiters: WaitQueue::default(),
+            cap,
         }
     }
 
@@ -128,64 +54,48 @@ impl<T> Pool<T> {
         self.open.get()
     }
 
-    /// An idle connection, or a new one from `dial` if fewer than `cap` are open, or the
-    /// next one returned.
+    /// The most connections this pool opens.
+    pub fn cap(&self) -> u64 {
+        self.cap
+    }
+
+    /// An idle connection, or a new one from `dial` if none is idle; waits (in FIFO
+    /// order) while `cap` are leased.
     pub async fn get<E, F, Fut>(&self, dial: F) -> Result<Lease<'_, T>, E>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let reused = self
-            .waiters
-            .wait_for(|| {
-                if let Some(c) = self.idle.borrow_mut().pop() {
-                    return Some(Some(c));
-                }
-                if self.open.get() < self.cap && self.dialing.get() < MAX_DIALING {
-                    self.open.set(self.open.get() + 1);
-                    self.dialing.set(self.dialing.get() + 1);
-                    return Some(None);
-                }
-                None
-            })
-            .await;
-        if let Some(c) = reused {
-            return Ok(Lease {
-                pool: self,
-                item: Some(c),
-                reused: true,
-            });
-        }
-        // we hold one of the `open` places while dialing; give it back on failure or drop
-        let mut place = Lease {
+        let permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("the pool's semaphore is never closed");
+        let mut lease = Lease {
             pool: self,
             item: None,
-            reused: false,
+            reused: true,
+            _permit: permit,
         };
-        let dialing = Dialing(self);
-        let conn = dial().await;
-        drop(dialing);
-        place.item = Some(conn?);
-        Ok(place)
-    }
-
-    fn release(&self) {
-        self.open.set(self.open.get().saturating_sub(1));
-        self.wake_one();
-    }
-
-    fn wake_one(&self) {
-        self.waiters.wake_one();
-    }
-}
-
-/// Counts a dial in progress; dropped when it ends (or is cancelled).
-struct Dialing<'a, T>(&'a Pool<T>);
-
-impl<T> Drop for Dialing<'_, T> {
-    fn drop(&mut self) {
-        self.0.dialing.set(self.0.dialing.get() - 1);
-        self.0.wake_one();
+        if let Some(c) = self.idle.borrow_mut().pop() {
+            lease.item = Some(c);
+            return Ok(lease);
+        }
+        let _dialing = self
+            .dialing
+            .acquire()
+            .await
+            .expect("the pool's semaphore is never closed");
+        // a connection may have come back while we waited for our turn to dial
+        if let Some(c) = self.idle.borrow_mut().pop() {
+            lease.item = Some(c);
+            return Ok(lease);
+        }
+        lease.reused = false;
+        let conn = dial().await?;
+        self.open.set(self.open.get() + 1);
+        lease.item = Some(conn);
+        Ok(lease)
     }
 }
 
@@ -207,102 +117,106 @@ impl<T> Lease<'_, T> {
     pub fn put_back(mut self) {
         if let Some(c) = self.item.take() {
             self.pool.idle.borrow_mut().push(c);
-            self.pool.wake_one();
-            std::mem::forget(self);
         }
     }
 }
 
 impl<T> Drop for Lease<'_, T> {
     fn drop(&mut self) {
-        // the connection (if any) is closed by dropping it
-        self.item = None;
-        self.pool.release();
+        // a connection still held is closed by dropping it; the permit goes back after
+        if self.item.take().is_some() {
+            self.pool.open.set(self.pool.open.get() - 1);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
 
-    struct Count(std::sync::atomic::AtomicUsize);
-    impl std::task::Wake for Count {
-        fn wake(self: std::sync::Arc<Self>) {
-            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        }
-    }
-
-    #[test]
-    fn a_waiter_that_gives_up_passes_its_wake_up_on() {
-        use std::sync::Arc;
-        use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-        let rt = tokio::runtime::Builder::new_current_thread()
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
             .build()
-            .unwrap();
-        rt.block_on(async {
-            let pool: Pool<u32> = Pool::new(1);
-            let held = pool.get(|| async { Ok::<u32, ()>(1) }).await.unwrap();
-            let (wb, wc) = (
-                Arc::new(Count(AtomicUsize::new(0))),
-                Arc::new(Count(AtomicUsize::new(0))),
-            );
-            let (kb, kc) = (Waker::from(wb.clone()), Waker::from(wc.clone()));
-            let mut fb = Box::pin(pool.get(|| async { Ok::<u32, ()>(2) }));
-            let mut fc = Box::pin(pool.get(|| async { Ok::<u32, ()>(3) }));
-            assert!(
-                fb.as_mut()
-                    .poll(&mut std::task::Context::from_waker(&kb))
-                    .is_pending()
-            );
-            assert!(
-                fb.as_mut()
-                    .poll(&mut std::task::Context::from_waker(&kb))
-                    .is_pending()
-            );
-            assert!(
-                fc.as_mut()
-                    .poll(&mut std::task::Context::from_waker(&kc))
-                    .is_pending()
-            );
-            held.put_back(); // wakes B, the longest waiter (queued once though polled twice)
-            assert_eq!((wb.0.load(SeqCst), wc.0.load(SeqCst)), (1, 0));
-            drop(fb); // B's call timed out before it took the connection
-            assert_eq!(wc.0.load(SeqCst), 1, "C is woken instead");
-            match fc.as_mut().poll(&mut std::task::Context::from_waker(&kc)) {
-                Poll::Ready(Ok(mut l)) => assert_eq!(*l.get_mut(), 1),
-                _ => panic!("C gets the idle connection"),
-            }
-        });
+            .unwrap()
     }
 
     #[test]
     fn caps_reuses_and_closes() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        rt.block_on(async {
+        rt().block_on(async {
             let pool: Pool<u32> = Pool::new(1);
-            let dial = || async { Ok::<u32, ()>(7) };
-            let l = pool.get(dial).await.unwrap();
+            let l = pool.get(|| async { Ok::<u32, ()>(7) }).await.unwrap();
+            assert!(!l.reused());
             assert_eq!(pool.open(), 1);
             l.put_back();
             assert_eq!(pool.open(), 1);
             let mut l = pool.get(|| async { Ok::<u32, ()>(8) }).await.unwrap();
             assert_eq!(*l.get_mut(), 7); // reused
+            assert!(l.reused());
             drop(l); // closed
             assert_eq!(pool.open(), 0);
             let e = pool.get(|| async { Err::<u32, &str>("refused") }).await;
             assert!(e.is_err());
             assert_eq!(pool.open(), 0);
-            assert_eq!(pool.dialing.get(), 0);
-            // dials in flight are capped; the rest wait for a connection
-            let big: Pool<u32> = Pool::new(100);
-            let mut leases = Vec::new();
-            for i in 0..MAX_DIALING as u32 {
-                leases.push(big.get(|| async move { Ok::<u32, ()>(i) }).await.unwrap());
+            assert_eq!(pool.permits.available_permits(), 1);
+        });
+    }
+
+    #[test]
+    fn waiters_are_served_in_order_and_a_cancelled_one_leaves_no_trace() {
+        rt().block_on(async {
+            let pool: Pool<u32> = Pool::new(1);
+            let held = pool.get(|| async { Ok::<u32, ()>(1) }).await.unwrap();
+            let mut cx = Context::from_waker(Waker::noop());
+            let mut b = Box::pin(pool.get(|| async { Ok::<u32, ()>(2) }));
+            let mut c = pin!(pool.get(|| async { Ok::<u32, ()>(3) }));
+            assert!(b.as_mut().poll(&mut cx).is_pending());
+            assert!(c.as_mut().poll(&mut cx).is_pending());
+            drop(b); // B's call timed out while it waited
+            held.put_back();
+            match c.as_mut().poll(&mut cx) {
+                Poll::Ready(Ok(mut l)) => assert_eq!(*l.get_mut(), 1, "C gets the idle one"),
+                _ => panic!("C is served"),
             }
-            assert_eq!(big.open(), MAX_DIALING);
-            assert_eq!(big.dialing.get(), 0);
+        });
+    }
+
+    #[test]
+    fn a_deep_queue_of_waiters_gives_up_cleanly() {
+        // 100,000 waiters that give up (tokio's semaphore unlinks each in O(1))
+        rt().block_on(async {
+            let pool: Pool<u32> = Pool::new(1);
+            let held = pool.get(|| async { Ok::<u32, ()>(1) }).await.unwrap();
+            let mut cx = Context::from_waker(Waker::noop());
+            let mut waiting: Vec<_> = (0..100_000)
+                .map(|_| Box::pin(pool.get(|| async { Ok::<u32, ()>(9) })))
+                .collect();
+            for w in &mut waiting {
+                assert!(w.as_mut().poll(&mut cx).is_pending());
+            }
+            waiting.clear();
+            held.put_back();
+            assert_eq!(pool.permits.available_permits(), 1);
+        });
+    }
+
+    #[test]
+    fn dials_in_flight_are_capped() {
+        rt().block_on(async {
+            let pool: Pool<u32> = Pool::new(100);
+            let mut cx = Context::from_waker(Waker::noop());
+            let mut dials: Vec<_> = (0..20)
+                .map(|_| Box::pin(pool.get(std::future::pending::<Result<u32, ()>>)))
+                .collect();
+            for d in &mut dials {
+                assert!(d.as_mut().poll(&mut cx).is_pending());
+            }
+            assert_eq!(pool.dialing.available_permits(), 0);
+            assert_eq!(pool.permits.available_permits(), 80);
+            dials.clear();
+            assert_eq!(pool.dialing.available_permits(), MAX_DIALING);
+            assert_eq!(pool.permits.available_permits(), 100);
         });
     }
 }

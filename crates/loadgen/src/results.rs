@@ -83,6 +83,39 @@ impl Writer {
     }
 }
 
+/// A shard's end of the stream: records go out a batch at a time; `push` blocks while the
+/// writer is [`QUEUE`] batches behind (the back-pressure that keeps memory bounded).
+pub struct Sink {
+    tx: SyncSender<Vec<CallRecord>>,
+    batch: Vec<CallRecord>,
+}
+
+impl Sink {
+    /// A sink sending to `tx`.
+    pub fn new(tx: SyncSender<Vec<CallRecord>>) -> Sink {
+        Sink {
+            tx,
+            batch: Vec::with_capacity(BATCH),
+        }
+    }
+
+    /// Adds one record.
+    pub fn push(&mut self, r: CallRecord) {
+        self.batch.push(r);
+        if self.batch.len() >= BATCH {
+            let full = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+            let _ = self.tx.send(full);
+        }
+    }
+
+    /// Sends what is left.
+    pub fn flush(&mut self) {
+        if !self.batch.is_empty() {
+            let _ = self.tx.send(std::mem::take(&mut self.batch));
+        }
+    }
+}
+
 fn us(ns: u64) -> f64 {
     ns as f64 / 1000.0
 }

@@ -327,6 +327,40 @@ impl Schedule {
         }
     }
 
+    /// About how many loads of the whole schedule are due before `t_ns`: exact for a
+    /// constant rate, within rounding for a ramp, `None` for Poisson (which has no closed
+    /// form). Cursors use it to skip far ahead, then correct with [`Schedule::due_ns`].
+    fn estimate_before(&self, t_ns: u64) -> Option<u64> {
+        let est = match &self.arrival {
+            Arrival::Closed | Arrival::Poisson { .. } => return None,
+            // j is due before t iff j·1e12/m < t  ⟺  j < t·m/1e12
+            Arrival::Constant { millirate } => {
+                (t_ns as u128 * *millirate as u128).div_ceil(1_000_000_000 * MILLI) as u64
+            }
+            Arrival::Stages {
+                start,
+                stages,
+                cumulative,
+            } => {
+                let (mut from, mut r0) = (0u64, *start);
+                let mut lambda = *cumulative.last().unwrap_or(&0.0);
+                for (i, &(d_ns, r1)) in stages.iter().enumerate() {
+                    if t_ns < from + d_ns {
+                        let tau = (t_ns - from) as f64 / 1e9;
+                        let d = d_ns as f64 / 1e9;
+                        let before = if i == 0 { 0.0 } else { cumulative[i - 1] };
+                        lambda = before + r0 * tau + (r1 - r0) / (2.0 * d) * tau * tau;
+                        break;
+                    }
+                    from += d_ns;
+                    r0 = r1;
+                }
+                lambda.max(0.0).ceil() as u64
+            }
+        };
+        Some(est.min(self.total().unwrap_or(u64::MAX)))
+    }
+
     /// A cursor at the first load of `stride`.
     pub fn cursor(&self, stride: Stride) -> Cursor {
         let mut c = Cursor {
@@ -393,6 +427,64 @@ impl Cursor {
         }
         self.j += self.step;
         self.due = self.due_ns_at(schedule);
+    }
+
+    /// The global index of the load at the cursor (also past the end of the schedule).
+    pub fn index(&self) -> u64 {
+        self.j
+    }
+
+    /// Moves past every load due before `t_ns`, but at most `max` loads; returns how many
+    /// it moved past. Constant rates and ramps jump in O(1) whatever the count (a run
+    /// asked for 1e9 loads per second skips them in bulk); Poisson walks load by load.
+    pub fn skip_before(&mut self, schedule: &Schedule, t_ns: u64, max: u64) -> u64 {
+        let mut n = 0;
+        // the usual case is a few loads: walk them
+        while n < max && n < 16 {
+            match self.due {
+                Some(d) if d < t_ns => {
+                    self.advance(schedule);
+                    n += 1;
+                }
+                _ => return n,
+            }
+        }
+        if n == max || self.due.is_none_or(|d| d >= t_ns) {
+            return n;
+        }
+        let Some(global) = schedule.estimate_before(t_ns) else {
+            while n < max && self.due.is_some_and(|d| d < t_ns) {
+                self.advance(schedule);
+                n += 1;
+            }
+            return n;
+        };
+        // jump to the estimate (never past `max`), then correct with the exact due times
+        let k = global
+            .saturating_sub(self.j)
+            .div_ceil(self.step)
+            .min(max - n);
+        if k > 0 {
+            self.j += k * self.step;
+            n += k;
+            self.due = self.due_ns_at(schedule);
+        }
+        while n > 0 && self.j >= self.step {
+            let prev = self.j - self.step;
+            match schedule.due_ns(prev) {
+                Some(d) if d >= t_ns => {
+                    self.j = prev;
+                    self.due = Some(d);
+                    n -= 1;
+                }
+                _ => break,
+            }
+        }
+        while n < max && self.due.is_some_and(|d| d < t_ns) {
+            self.advance(schedule);
+            n += 1;
+        }
+        n
     }
 
     fn due_ns_at(&self, schedule: &Schedule) -> Option<u64> {

@@ -149,6 +149,10 @@ impl Caller for TcpCaller {
     fn check(&self, _load: Load, _target: &usize, ok: &bool) -> Result<(), Failure> {
         if *ok { Ok(()) } else { Err(differs()) }
     }
+
+    fn capacity(&self) -> Option<u64> {
+        Some(self.pools.iter().map(|p| p.cap()).sum())
+    }
 }
 
 /// A connected UDP socket with its receive buffer.
@@ -213,5 +217,9 @@ impl Caller for UdpCaller {
 
     fn check(&self, _load: Load, _target: &usize, ok: &bool) -> Result<(), Failure> {
         if *ok { Ok(()) } else { Err(differs()) }
+    }
+
+    fn capacity(&self) -> Option<u64> {
+        Some(self.pools.iter().map(|p| p.cap()).sum())
     }
 }

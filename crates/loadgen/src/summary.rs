@@ -39,6 +39,15 @@ pub struct RunFacts {
     pub wake_late: Hist,
     /// Whether the microsecond timer paced the run.
     pub precise_timer: bool,
+    /// Calls allowed at once over every shard: the slots, or fewer when the callers'
+    /// capacity (connections × streams) is smaller.
+    pub max_workers: u64,
+    /// The most calls that ever ran at once (summed over shards).
+    pub peak_workers: u64,
+    /// True when the callers' capacity, not the slots, set `max_workers`.
+    pub capacity_bound: bool,
+    /// The longest time any shard had every allowed call busy while loads waited.
+    pub saturated: std::time::Duration,
 }
 
 /// Loads scheduled and per outcome, by name.
@@ -218,6 +227,22 @@ pub struct GeneratorJson {
     pub reasons: Vec<String>,
 }
 
+/// Whether the target could not keep up (as distinct from the generator).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct SaturationJson {
+    /// True when every allowed call was busy while loads waited and were dropped, and the
+    /// generator itself was not the bottleneck.
+    pub target: bool,
+    /// Calls allowed at once (connections × streams, or the slots if fewer).
+    pub max_in_flight: u64,
+    /// The most calls that ran at once.
+    pub peak_in_flight: u64,
+    /// Seconds during which every allowed call was busy while loads waited.
+    pub saturated_s: f64,
+    /// What was seen, in words (empty when nothing saturated).
+    pub reasons: Vec<String>,
+}
+
 /// The JSON summary of one run (or of several merged).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[allow(missing_docs)]
@@ -233,6 +258,9 @@ pub struct Summary {
     pub duration_s: f64,
     pub timeout_ms: f64,
     pub concurrency: u64,
+    /// Connections per target the callers could open (absent when not known).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections: Option<u64>,
     pub shard: ShardJson,
     /// Shard indexes this summary covers (one, or several after `merge`).
     #[serde(default)]
@@ -251,6 +279,12 @@ pub struct Summary {
     pub offered_rate: f64,
     pub throughput: f64,
     pub tps: f64,
+    /// The most successes in any one second of the timeline.
+    #[serde(default)]
+    pub peak_tps: f64,
+    /// Whether the target saturated: every allowed call busy, loads waiting and dropped.
+    #[serde(default)]
+    pub saturation: SaturationJson,
     pub latency_ms: Percentiles,
     pub service_time_ms: Percentiles,
     pub lag_ms: Percentiles,
@@ -305,6 +339,32 @@ pub fn generator_bound_reasons(
     r
 }
 
+/// Why the target (not the generator) limited the run: every allowed call busy for a
+/// good part of the run while loads waited, and loads dropped for want of a slot. Empty
+/// when the target kept up, or when the generator was the bottleneck.
+fn saturation_reasons(s: &Summary, capacity_bound: bool) -> Vec<String> {
+    let sat = &s.saturation;
+    let dropped = s.counts.dropped;
+    if s.generator_bound || dropped == 0 || sat.saturated_s < 0.1 * s.window_s.max(0.001) {
+        return Vec::new();
+    }
+    let what = if capacity_bound {
+        "connections (× streams)"
+    } else {
+        "slots"
+    };
+    let mut r = vec![format!(
+        "the target could not keep up: all {} {what} were busy for {:.1} s of the {:.1} s run while loads waited; {dropped} loads were dropped; at most {:.0} successes in one second",
+        sat.max_in_flight, sat.saturated_s, s.window_s, s.peak_tps
+    )];
+    r.push(if capacity_bound {
+        "if the target can take more calls at once, raise --connections (or --streams)".into()
+    } else {
+        "if the target can take more calls at once, raise --concurrency".into()
+    });
+    r
+}
+
 impl Summary {
     /// Builds the summary of a finished run.
     pub fn build(plan: &Plan, facts: &RunFacts, agg: &Aggregate) -> Summary {
@@ -329,6 +389,7 @@ impl Summary {
             duration_s: plan.schedule.duration().as_secs_f64(),
             timeout_ms: plan.timeout.as_secs_f64() * 1000.0,
             concurrency: facts.slots,
+            connections: plan.connections,
             shard: ShardJson {
                 index: plan.process_shard.0,
                 count: plan.process_shard.1,
@@ -343,6 +404,14 @@ impl Summary {
             offered_rate: 0.0,
             throughput: 0.0,
             tps: 0.0,
+            peak_tps: 0.0,
+            saturation: SaturationJson {
+                target: false,
+                max_in_flight: facts.max_workers,
+                peak_in_flight: facts.peak_workers,
+                saturated_s: round3(facts.saturated.as_secs_f64()),
+                reasons: Vec::new(),
+            },
             latency_ms: Percentiles::default(),
             service_time_ms: Percentiles::default(),
             lag_ms: lag,
@@ -368,6 +437,8 @@ impl Summary {
         };
         let weights: Vec<u32> = plan.targets.iter().map(|t| t.weight).collect();
         s.fill(agg, &weights);
+        s.saturation.reasons = saturation_reasons(&s, facts.capacity_bound);
+        s.saturation.target = !s.saturation.reasons.is_empty();
         s
     }
 
@@ -379,6 +450,12 @@ impl Summary {
         self.offered_rate = per_sec(agg.counts.scheduled, self.window_s);
         self.throughput = per_sec(agg.counts.completed(), self.elapsed_s);
         self.tps = per_sec(agg.counts.get(Outcome::Success), self.elapsed_s);
+        self.peak_tps = agg
+            .timeline
+            .iter()
+            .map(|b| b.outcomes[Outcome::Success.index()])
+            .max()
+            .unwrap_or(0) as f64;
         self.latency_ms = Percentiles::of(&agg.latency);
         self.service_time_ms = Percentiles::of(&agg.service);
         self.lag_ms = Percentiles::of(&agg.lag);

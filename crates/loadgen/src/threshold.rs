@@ -236,6 +236,10 @@ mod tests {
             max_shard_busy: 0.0,
             wake_late: crate::record::hist::new_hist(),
             precise_timer: true,
+            max_workers: 51,
+            peak_workers: 10,
+            capacity_bound: false,
+            saturated: Duration::ZERO,
         };
         Summary::build(&plan, &facts, &r.finish())
     }

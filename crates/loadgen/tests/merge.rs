@@ -57,6 +57,10 @@ fn shard_summary(index: u64, count: u64, loads: &[(u64, u8)]) -> Summary {
         max_shard_busy: 0.1,
         wake_late: hist::new_hist(),
         precise_timer: true,
+        max_workers: 51,
+        peak_workers: 10,
+        capacity_bound: false,
+        saturated: Duration::ZERO,
     };
     Summary::build(&plan, &facts, &r.finish())
 }

@@ -1,5 +1,6 @@
 //! Subcommands.
 
+pub mod limits;
 pub mod merge;
 pub mod progress;
 pub mod run;

@@ -143,6 +143,7 @@ mod tests {
             completed: 1980,
             success: 1970,
             failed: 20,
+            in_flight: 10,
             p99_last_us: 1500,
         };
         let l = line(&a, &b, Duration::from_secs(10));

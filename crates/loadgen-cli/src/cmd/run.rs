@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use loadgen::calc::proto::Op;
 use loadgen::calc::{CalcCaller, CalcOptions};
+use loadgen::engine::OPEN_MODEL_CONNECTIONS;
 use loadgen::http::tls::Verify;
 use loadgen::http::{HttpCaller, HttpOptions, StatusSet};
 use loadgen::report;
@@ -16,6 +17,7 @@ use loadgen::schedule::Stage;
 use loadgen::stream::{Framing, StreamOptions, TcpCaller, UdpCaller};
 use loadgen::{LoadGen, Plan, Schedule, ShardContext, Summary, Target};
 
+use super::limits;
 use super::progress::{self, Progress};
 use super::signals::stop_run_on_signals;
 use crate::args::{
@@ -272,17 +274,58 @@ pub fn make_plan(
     Ok(plan)
 }
 
-/// A load generator for `plan` with the protocol of `targets`.
-pub fn make_loadgen(plan: Plan, targets: &[TargetSpec], a: &LoadArgs) -> anyhow::Result<LoadGen> {
-    let scheme = targets[0].scheme;
+/// Connections per target for this process.
+///
+/// `--connections` when given. Otherwise, in closed loop, one per slot (`-c`, as in wrk
+/// and oha); in the open model, connections open on demand — one per call in flight — up
+/// to one per slot but at most [`OPEN_MODEL_CONNECTIONS`], so that `-r 40000` with a 1 s
+/// timeout (40,001 slots) never opens 40,001 connections at once. Past the cap, loads wait
+/// as a count and expire as `dropped`, and the report says the connections were the limit.
+/// Either way the total must fit the open-file limit.
+fn connections(plan: &Plan, a: &LoadArgs, per_conn: u64, targets: usize) -> anyhow::Result<u64> {
     let (index, count) = plan.process_shard;
-    // one connection per slot by default; an HTTP/2 connection carries `--streams` slots
+    let per_slot = plan.slots().div_ceil(per_conn);
+    let n = match a.connections {
+        Some(c) => share(c, index, count),
+        None if plan.schedule.is_closed() => per_slot,
+        None => per_slot.min(OPEN_MODEL_CONNECTIONS),
+    };
+    let nofile = limits::raise_nofile();
+    let usable = limits::usable(nofile);
+    let total = n.saturating_mul(targets as u64);
+    if total <= usable {
+        return Ok(n);
+    }
+    let why = format!(
+        "{total} connections{} are more than this process may open (open-file limit {nofile}, `ulimit -n`)",
+        if targets > 1 {
+            format!(" over {targets} targets")
+        } else {
+            String::new()
+        }
+    );
+    match a.connections {
+        Some(c) => bail!("--connections {c}: {why}; lower --connections or raise the limit"),
+        None if plan.schedule.is_closed() => bail!(
+            "-c {}: a closed loop opens one connection per slot; {why}; lower -c, or cap the connections with --connections",
+            plan.slots()
+        ),
+        None => Ok((usable / targets as u64).max(1)),
+    }
+}
+
+/// A load generator for `plan` with the protocol of `targets`.
+pub fn make_loadgen(
+    mut plan: Plan,
+    targets: &[TargetSpec],
+    a: &LoadArgs,
+) -> anyhow::Result<LoadGen> {
+    let scheme = targets[0].scheme;
+    // an HTTP/2 connection carries `--streams` calls at once
     let http2 = a.http2 && matches!(scheme, Scheme::Http | Scheme::Https);
     let per_conn = if http2 { u64::from(a.streams) } else { 1 };
-    let connections = a
-        .connections
-        .map(|c| share(c, index, count))
-        .unwrap_or_else(|| plan.slots().div_ceil(per_conn));
+    let connections = connections(&plan, a, per_conn, targets.len())?;
+    plan.connections = Some(connections);
     let addrs: Vec<_> = targets.iter().map(|t| t.addr).collect();
     let lg = match scheme {
         Scheme::Calc => {

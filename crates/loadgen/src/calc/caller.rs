@@ -166,4 +166,7 @@ impl Caller for CalcCaller {
             ))),
         }
     }
+    fn capacity(&self) -> Option<u64> {
+        Some(self.pools.iter().map(|p| p.cap()).sum())
+    }
 }

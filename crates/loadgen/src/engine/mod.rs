@@ -11,178 +11,26 @@
 //! `cancelled`. [`LoadGen::abort`] ends the grace period at once. Either way
 //! [`LoadGen::wait`] returns the full summary.
 
+mod clock;
+pub mod dispatcher;
+mod lifecycle;
+pub mod pacer;
+mod plan;
 mod shard;
-pub mod timer;
+mod worker;
 
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::caller::{CallerFactory, ShardContext, split};
 use crate::error::{ConfigError, RunError};
 use crate::record::Aggregate;
-use crate::record::hist::Hist;
-use crate::schedule::{Schedule, Stride};
 use crate::summary::{RunFacts, Summary};
-
-/// Default slots in closed loop (as oha).
-pub const CLOSED_LOOP_CONCURRENCY: u64 = 50;
-
-/// One target of a run, as named in reports.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    /// The target as the user wrote it (a URL).
-    pub name: String,
-    /// Share of the loads, relative to the other targets' weights (≥ 1).
-    pub weight: u32,
-}
-
-/// Everything the engine needs to run: when, how many, how long, where.
-#[derive(Debug, Clone)]
-pub struct Plan {
-    /// Intended start times.
-    pub schedule: Schedule,
-    /// Per-call timeout; also the deadline for a load waiting for a slot.
-    pub timeout: Duration,
-    /// Slots in flight; `None` = `ceil(rate × timeout) + 1` (closed loop: 50).
-    pub concurrency: Option<u64>,
-    /// Shards (threads); `None` = the number of cores. Never more than the slots.
-    pub threads: Option<usize>,
-    /// Time in-flight calls get after a stop; `None` = the timeout.
-    pub grace: Option<Duration>,
-    /// Where loads go, spread by weight.
-    pub targets: Vec<Target>,
-    /// Protocol name for reports (`calc`, `http`, ...).
-    pub protocol: String,
-    /// The part of the global schedule this process runs (`--shard I/N`).
-    pub stride: Stride,
-    /// Shard index and count of this process, for reports.
-    pub process_shard: (u64, u64),
-    /// Start the schedule at this wall-clock instant instead of now.
-    pub start_at: Option<SystemTime>,
-    /// Use the microsecond timer for pacing (Linux timerfd).
-    pub precise_timer: bool,
-    /// Minimum spacing of two dispatcher wake-ups: every load due within it goes out in one
-    /// batch. Smaller is smoother; larger costs less CPU (each wake-up costs a few µs to tens
-    /// of µs, depending on the machine) and adds up to this much send lag.
-    pub quantum: Duration,
-}
-
-impl Plan {
-    /// A plan with defaults for everything but the schedule, timeout and targets.
-    pub fn new(
-        schedule: Schedule,
-        timeout: Duration,
-        targets: Vec<Target>,
-        protocol: &str,
-    ) -> Plan {
-        Plan {
-            schedule,
-            timeout,
-            concurrency: None,
-            threads: None,
-            grace: None,
-            targets,
-            protocol: protocol.to_string(),
-            stride: Stride::ALL,
-            process_shard: (0, 1),
-            start_at: None,
-            precise_timer: true,
-            quantum: timer::QUANTUM,
-        }
-    }
-
-    /// Slots for the whole run (this process).
-    pub fn slots(&self) -> u64 {
-        if let Some(c) = self.concurrency {
-            return c;
-        }
-        if self.schedule.is_closed() {
-            return CLOSED_LOOP_CONCURRENCY;
-        }
-        // the book's rule, ceil(rate × timeout) + 1, for this process's share of the rate
-        // (at the peak of a ramp, with room for Poisson bursts)
-        (self.schedule.peak_in(self.timeout) / self.stride.step as f64).ceil() as u64 + 1
-    }
-
-    /// Shards for this run.
-    pub fn shard_count(&self) -> usize {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let want = self.threads.unwrap_or(cores).max(1);
-        want.min(self.slots().max(1) as usize)
-    }
-
-    /// The grace period after a stop.
-    pub fn grace(&self) -> Duration {
-        self.grace.unwrap_or(self.timeout)
-    }
-
-    fn validate(&self) -> Result<(), ConfigError> {
-        if self.timeout.is_zero() {
-            return Err(ConfigError::new("timeout must be greater than zero"));
-        }
-        if self.concurrency == Some(0) {
-            return Err(ConfigError::new("concurrency must be at least 1"));
-        }
-        if self.threads == Some(0) {
-            return Err(ConfigError::new("threads must be at least 1"));
-        }
-        if self.targets.is_empty() {
-            return Err(ConfigError::new("at least one target is needed"));
-        }
-        if self.targets.iter().any(|t| t.weight == 0) {
-            return Err(ConfigError::new("target weights must be at least 1"));
-        }
-        if self.stride.step == 0 || self.stride.first >= self.stride.step {
-            return Err(ConfigError::new(
-                "shard index must be below the shard count",
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// The lifecycle of a [`LoadGen`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    /// Made, not started.
-    Original,
-    /// Shards are being set up.
-    Starting,
-    /// Loads are being sent.
-    Started,
-    /// No new loads; in-flight calls are finishing.
-    Stopping,
-    /// Every shard has finished; the summary is ready.
-    Stopped,
-}
-
-const ORIGINAL: u8 = 0;
-const STARTING: u8 = 1;
-const STARTED: u8 = 2;
-const STOPPED: u8 = 4;
-
-/// How far a stop has gone; sent to the shards over a watch channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum StopLevel {
-    Run,
-    /// Stop scheduling; in-flight calls get the grace period.
-    Stop,
-    /// End the grace period now.
-    Abort,
-}
-
-/// Live counters a shard publishes a few times a second (never per call).
-#[derive(Debug, Default)]
-pub(crate) struct ShardCounters {
-    pub scheduled: AtomicU64,
-    pub sent: AtomicU64,
-    pub completed: AtomicU64,
-    pub success: AtomicU64,
-    pub failed: AtomicU64,
-    pub p99_last_us: AtomicU64,
-}
+pub use lifecycle::Status;
+use lifecycle::{Control, StopLevel};
+pub use plan::{CLOSED_LOOP_CONCURRENCY, MAX_TIMEOUT, OPEN_MODEL_CONNECTIONS, Plan, Target};
+use shard::ShardOutput;
 
 /// Live totals of a running generator, published by the shards a few times a second.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -199,6 +47,8 @@ pub struct Snapshot {
     pub success: u64,
     /// Loads with any other outcome so far (`dropped` included).
     pub failed: u64,
+    /// Calls in flight.
+    pub in_flight: u64,
     /// p99 latency of the last whole second (the highest over shards), µs.
     pub p99_last_us: u64,
 }
@@ -213,52 +63,23 @@ pub struct Monitor {
 impl Monitor {
     /// The totals now.
     pub fn snapshot(&self) -> Snapshot {
-        let c = &self.control.counters;
-        let sum = |f: fn(&ShardCounters) -> &AtomicU64| {
-            c.iter().map(|x| f(x).load(Ordering::Relaxed)).sum()
-        };
+        let c = &self.control;
         Snapshot {
             elapsed: Instant::now().saturating_duration_since(self.t0),
-            scheduled: sum(|x| &x.scheduled),
-            sent: sum(|x| &x.sent),
-            completed: sum(|x| &x.completed),
-            success: sum(|x| &x.success),
-            failed: sum(|x| &x.failed),
+            scheduled: c.sum(|x| &x.scheduled),
+            sent: c.sum(|x| &x.sent),
+            completed: c.sum(|x| &x.completed),
+            success: c.sum(|x| &x.success),
+            failed: c.sum(|x| &x.failed),
+            in_flight: c.sum(|x| &x.in_flight),
             p99_last_us: c
+                .counters
                 .iter()
-                .map(|x| x.p99_last_us.load(Ordering::Relaxed))
+                .map(|x| x.p99_last_us.load(std::sync::atomic::Ordering::Relaxed))
                 .max()
                 .unwrap_or(0),
         }
     }
-}
-
-/// State shared between the handle and the shards.
-pub(crate) struct Control {
-    status: AtomicU8,
-    stop_requested: AtomicBool,
-    stop_at: Mutex<Option<Instant>>,
-    stop_tx: tokio::sync::watch::Sender<StopLevel>,
-    pub counters: Vec<ShardCounters>,
-    end_of_schedule: Mutex<Option<Instant>>,
-    /// Where shards send per-call records (`with_results`).
-    pub results_tx: Mutex<Option<std::sync::mpsc::SyncSender<Vec<crate::results::CallRecord>>>>,
-}
-
-impl Control {
-    pub fn stop_rx(&self) -> tokio::sync::watch::Receiver<StopLevel> {
-        self.stop_tx.subscribe()
-    }
-}
-
-/// What a shard hands back when it ends.
-pub(crate) struct ShardOutput {
-    pub agg: Aggregate,
-    pub cpu: Duration,
-    pub busy_wall: Duration,
-    pub last_event: Instant,
-    pub wake_late: Hist,
-    pub precise: bool,
 }
 
 type Launcher =
@@ -290,37 +111,16 @@ impl Stopper {
     /// Stops the run: no new loads, in-flight calls get the grace period. Idempotent;
     /// returns true if this call initiated the stop.
     pub fn stop(&self) -> bool {
-        request_stop(&self.control)
+        self.control.request(StopLevel::Stop, Instant::now())
     }
     /// Ends the grace period now (a second Ctrl-C); in-flight calls become `cancelled`.
     pub fn abort(&self) {
-        request_abort(&self.control);
+        self.control.request(StopLevel::Abort, Instant::now());
     }
     /// True once a stop was requested.
     pub fn stop_requested(&self) -> bool {
-        self.control.stop_requested.load(Ordering::Relaxed)
+        self.control.state().stop >= StopLevel::Stop
     }
-}
-
-fn request_abort(control: &Control) {
-    request_stop(control);
-    control.stop_tx.send_replace(StopLevel::Abort);
-}
-
-fn request_stop(control: &Control) -> bool {
-    if control.stop_requested.swap(true, Ordering::SeqCst) {
-        return false;
-    }
-    *control.stop_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
-    control.stop_tx.send_if_modified(|l| {
-        if *l < StopLevel::Stop {
-            *l = StopLevel::Stop;
-            true
-        } else {
-            false
-        }
-    });
-    true
 }
 
 impl LoadGen {
@@ -328,16 +128,7 @@ impl LoadGen {
     pub fn new<F: CallerFactory>(plan: Plan, factory: F) -> Result<LoadGen, ConfigError> {
         plan.validate()?;
         let shards = plan.shard_count();
-        let (stop_tx, _) = tokio::sync::watch::channel(StopLevel::Run);
-        let control = Arc::new(Control {
-            status: AtomicU8::new(ORIGINAL),
-            stop_requested: AtomicBool::new(false),
-            stop_at: Mutex::new(None),
-            stop_tx,
-            counters: (0..shards).map(|_| ShardCounters::default()).collect(),
-            end_of_schedule: Mutex::new(None),
-            results_tx: Mutex::new(None),
-        });
+        let control = Arc::new(Control::new(shards));
         let factory = Arc::new(factory);
         let launcher: Launcher = Box::new(move |control, plan| {
             let slots = plan.slots();
@@ -363,17 +154,13 @@ impl LoadGen {
             }
             drop(ready_tx);
             for _ in 0..shards {
-                match ready_rx.recv() {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => {
-                        cancel(threads);
-                        return Err(RunError::Caller(e));
-                    }
-                    Err(_) => {
-                        cancel(threads);
-                        return Err(RunError::Caller("a shard failed to start".into()));
-                    }
-                }
+                let why = match ready_rx.recv() {
+                    Ok(Ok(())) => continue,
+                    Ok(Err(e)) => e,
+                    Err(_) => "a shard failed to start".into(),
+                };
+                cancel(threads);
+                return Err(RunError::Caller(why));
             }
             Ok(threads)
         });
@@ -396,7 +183,7 @@ impl LoadGen {
         out: Box<dyn std::io::Write + Send>,
         format: crate::results::Format,
     ) -> Result<(), RunError> {
-        if self.control.status.load(Ordering::SeqCst) != ORIGINAL {
+        if self.control.state().status != Status::Original {
             return Err(RunError::AlreadyStarted);
         }
         let names = self.plan.targets.iter().map(|t| t.name.clone()).collect();
@@ -413,19 +200,14 @@ impl LoadGen {
     /// Starts the run and returns once every shard is sending (or scheduled to start at
     /// `start_at`).
     pub fn start(&mut self) -> Result<(), RunError> {
-        if self
-            .control
-            .status
-            .compare_exchange(ORIGINAL, STARTING, Ordering::SeqCst, Ordering::SeqCst)
-            .is_err()
-        {
+        if !self.control.transition(Status::Original, Status::Starting) {
             return Err(RunError::AlreadyStarted);
         }
         let launcher = self.launcher.take().ok_or(RunError::AlreadyStarted)?;
         let threads = match launcher(&self.control, &self.plan) {
             Ok(t) => t,
             Err(e) => {
-                self.control.status.store(STOPPED, Ordering::SeqCst);
+                self.control.set_status(Status::Stopped);
                 return Err(e);
             }
         };
@@ -447,7 +229,7 @@ impl LoadGen {
         self.threads = threads;
         self.t0 = Some(t0);
         self.t0_wall = Some(t0_wall);
-        self.control.status.store(STARTED, Ordering::SeqCst);
+        self.control.transition(Status::Starting, Status::Started);
         Ok(())
     }
 
@@ -460,7 +242,7 @@ impl LoadGen {
 
     /// Stops the run (see [`Stopper::stop`]). Idempotent.
     pub fn stop(&self) -> bool {
-        request_stop(&self.control)
+        self.stopper().stop()
     }
 
     /// Ends the grace period now (see [`Stopper::abort`]).
@@ -470,36 +252,23 @@ impl LoadGen {
 
     /// Where the run is in its lifecycle.
     pub fn status(&self) -> Status {
-        match self.control.status.load(Ordering::SeqCst) {
-            ORIGINAL => Status::Original,
-            STARTING => Status::Starting,
-            STARTED => {
-                let ended = self
-                    .t0
-                    .is_some_and(|t0| Instant::now() >= t0 + self.plan.schedule.duration());
-                let drained = self
-                    .control
-                    .end_of_schedule
-                    .lock()
-                    .map(|e| e.is_some())
-                    .unwrap_or(false);
-                if self.control.stop_requested.load(Ordering::SeqCst) || ended || drained {
-                    Status::Stopping
-                } else {
-                    Status::Started
-                }
-            }
-            _ => Status::Stopped,
+        let s = self.control.state();
+        if s.status != Status::Started {
+            return s.status;
+        }
+        let ended = self
+            .t0
+            .is_some_and(|t0| Instant::now() >= t0 + self.plan.schedule.duration());
+        if s.stop >= StopLevel::Stop || ended || s.schedule_end.is_some() {
+            Status::Stopping
+        } else {
+            Status::Started
         }
     }
 
     /// Loads sent so far (published by the shards a few times a second, exact at the end).
     pub fn call_count(&self) -> u64 {
-        self.control
-            .counters
-            .iter()
-            .map(|c| c.sent.load(Ordering::Relaxed))
-            .sum()
+        self.control.sum(|c| &c.sent)
     }
 
     /// A live view of the run for another thread (after `start`).
@@ -517,7 +286,7 @@ impl LoadGen {
 
     /// Waits for the run to end and returns its summary.
     pub fn wait(mut self) -> Result<Summary, RunError> {
-        if self.control.status.load(Ordering::SeqCst) == ORIGINAL {
+        if self.control.state().status == Status::Original {
             self.start()?;
         }
         let t0 = self.t0.ok_or(RunError::AlreadyStarted)?;
@@ -530,7 +299,7 @@ impl LoadGen {
                 Err(_) => {
                     // a bug in the engine: stop the other shards, keep what they recorded
                     lost_shards += 1;
-                    request_abort(&self.control);
+                    self.control.request(StopLevel::Abort, Instant::now());
                 }
             }
         }
@@ -545,14 +314,23 @@ impl LoadGen {
             .take()
             .and_then(|w| w.finish().err())
             .map(|e| format!("the per-call results could not all be written: {e}"));
-        self.control.status.store(STOPPED, Ordering::SeqCst);
+        self.control.set_status(Status::Stopped);
+        let mut summary = self.summarize(t0, &outputs)?;
+        summary.warnings.extend(results_error);
+        if lost_shards > 0 {
+            summary.warnings.push(format!(
+                "{lost_shards} generator thread(s) failed; their loads are missing from this summary"
+            ));
+        }
+        Ok(summary)
+    }
+
+    fn summarize(&self, t0: Instant, outputs: &[ShardOutput]) -> Result<Summary, RunError> {
         let mut agg = Aggregate::new(self.plan.targets.len());
         let mut wake_late = crate::record::hist::new_hist();
-        let mut cpu = Duration::ZERO;
-        let mut max_busy = 0.0f64;
-        let mut last = t0;
-        let mut precise = true;
-        for o in &outputs {
+        let mut facts_load = shard::LoadFacts::default();
+        let (mut cpu, mut max_busy, mut last, mut precise) = (Duration::ZERO, 0.0f64, t0, true);
+        for o in outputs {
             agg.merge(&o.agg).map_err(RunError::Caller)?;
             crate::record::hist::add(&mut wake_late, &o.wake_late);
             cpu += o.cpu;
@@ -561,13 +339,13 @@ impl LoadGen {
             }
             last = last.max(o.last_event);
             precise &= o.precise;
+            facts_load.max_workers += o.load.max_workers;
+            facts_load.peak_workers += o.load.peak_workers;
+            facts_load.capacity_bound |= o.load.capacity_bound;
+            facts_load.saturated = facts_load.saturated.max(o.load.saturated);
         }
         let duration = self.plan.schedule.duration();
-        let stop_at = *self
-            .control
-            .stop_at
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let stop_at = self.control.state().stop_at;
         let window = match stop_at {
             Some(s) => s.saturating_duration_since(t0).min(duration),
             None => duration,
@@ -583,15 +361,12 @@ impl LoadGen {
             max_shard_busy: max_busy,
             wake_late,
             precise_timer: precise,
+            max_workers: facts_load.max_workers,
+            peak_workers: facts_load.peak_workers,
+            capacity_bound: facts_load.capacity_bound,
+            saturated: facts_load.saturated,
         };
-        let mut summary = Summary::build(&self.plan, &facts, &agg);
-        summary.warnings.extend(results_error);
-        if lost_shards > 0 {
-            summary
-                .warnings
-                .push(format!("{lost_shards} generator thread(s) failed; their loads are missing from this summary"));
-        }
-        Ok(summary)
+        Ok(Summary::build(&self.plan, &facts, &agg))
     }
 
     /// Starts (if needed) and waits: the whole run in one call.
@@ -620,3 +395,6 @@ impl Drop for LoadGen {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -350,6 +350,11 @@ impl FastCaller {
 }
 
 impl FastCaller {
+    /// Calls this caller can run at once: its connections over every target.
+    pub fn capacity(&self) -> u64 {
+        self.endpoints.iter().map(|e| e.pool.cap()).sum()
+    }
+
     /// One request to target `target` and its response.
     pub async fn call(&self, target: usize) -> Result<HttpResponse, Failure> {
         let e = &self.endpoints[target];

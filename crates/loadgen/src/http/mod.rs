@@ -301,6 +301,13 @@ impl crate::Caller for HttpCaller {
     ) -> Result<(), Failure> {
         check(&self.opts, resp)
     }
+
+    fn capacity(&self) -> Option<u64> {
+        Some(match &self.client {
+            Client::Fast(c) => c.capacity(),
+            Client::Hyper(c) => c.capacity(),
+        })
+    }
 }
 
 /// A TCP or TLS connection.

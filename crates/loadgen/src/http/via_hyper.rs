@@ -4,6 +4,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::future::{Future, poll_fn};
+use std::pin::pin;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -14,7 +15,8 @@ use hyper_util::rt::TokioIo;
 
 use super::{HttpOptions, HttpResponse, HttpTarget, connect, contains};
 use crate::outcome::Failure;
-use crate::pool::{MAX_DIALING, Pool, WaitQueue};
+use crate::pool::{MAX_DIALING, Pool};
+use tokio::sync::{Notify, Semaphore, SemaphorePermit};
 
 /// Runs hyper's connection tasks on the shard's own runtime.
 #[derive(Clone, Copy)]
@@ -43,42 +45,44 @@ struct H2Conn {
     active: Cell<u32>,
 }
 
-/// HTTP/2 connections to one target.
+/// HTTP/2 connections to one target: a call takes a stream permit (tokio's semaphore,
+/// `cap × streams` of them, FIFO, O(1) to give up), then the least busy connection with a
+/// free stream, or opens one.
 struct H2Pool {
     conns: RefCell<Vec<Rc<H2Conn>>>,
-    dialing: Cell<u64>,
+    streams_free: Semaphore,
+    dialing: Cell<usize>,
+    /// A dial ended (a connection was added, or it failed).
+    dialed: Notify,
     cap: u64,
     streams: u32,
-    waiters: WaitQueue,
 }
 
 /// A stream slot on an HTTP/2 connection; frees the slot when dropped.
 struct H2Lease<'a> {
-    pool: &'a H2Pool,
     conn: Rc<H2Conn>,
+    _permit: SemaphorePermit<'a>,
 }
 
 impl Drop for H2Lease<'_> {
     fn drop(&mut self) {
         self.conn.active.set(self.conn.active.get() - 1);
-        self.pool.waiters.wake_one();
     }
 }
 
 impl H2Pool {
     fn new(cap: u64, streams: u32) -> Self {
+        let permits = cap
+            .saturating_mul(u64::from(streams))
+            .clamp(1, Semaphore::MAX_PERMITS as u64);
         H2Pool {
             conns: RefCell::new(Vec::new()),
+            streams_free: Semaphore::new(permits as usize),
             dialing: Cell::new(0),
+            dialed: Notify::new(),
             cap: cap.max(1),
             streams,
-            waiters: WaitQueue::default(),
         }
-    }
-
-    fn lease(&self, conn: Rc<H2Conn>) -> H2Lease<'_> {
-        conn.active.set(conn.active.get() + 1);
-        H2Lease { pool: self, conn }
     }
 
     async fn get<F, Fut>(&self, dial: F) -> Result<H2Lease<'_>, Failure>
@@ -86,46 +90,60 @@ impl H2Pool {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<http2::SendRequest<Full<Bytes>>, Failure>>,
     {
-        let found = self
-            .waiters
-            .wait_for(|| {
+        let permit = self
+            .streams_free
+            .acquire()
+            .await
+            .expect("the pool's semaphore is never closed");
+        let lease = |conn: Rc<H2Conn>, permit| {
+            conn.active.set(conn.active.get() + 1);
+            H2Lease {
+                conn,
+                _permit: permit,
+            }
+        };
+        loop {
+            let mut dialed = pin!(self.dialed.notified());
+            dialed.as_mut().enable();
+            let free = {
                 let mut conns = self.conns.borrow_mut();
                 conns.retain(|c| !c.sender.is_closed());
-                if let Some(c) = conns
+                conns
                     .iter()
                     .filter(|c| c.active.get() < self.streams)
                     .min_by_key(|c| c.active.get())
-                {
-                    return Some(Some(c.clone()));
-                }
-                if (conns.len() as u64) + self.dialing.get() < self.cap
-                    && self.dialing.get() < MAX_DIALING
-                {
-                    self.dialing.set(self.dialing.get() + 1);
-                    return Some(None);
-                }
-                None
-            })
-            .await;
-        if let Some(c) = found {
-            return Ok(self.lease(c));
-        }
-        struct Dialing<'a>(&'a H2Pool);
-        impl Drop for Dialing<'_> {
-            fn drop(&mut self) {
-                self.0.dialing.set(self.0.dialing.get() - 1);
-                self.0.waiters.wake_one();
+                    .cloned()
+            };
+            if let Some(c) = free {
+                return Ok(lease(c, permit));
             }
+            let open = self.conns.borrow().len() as u64 + self.dialing.get() as u64;
+            if open >= self.cap || self.dialing.get() >= MAX_DIALING {
+                // every stream is taken or about to be: wait for a dial to end
+                dialed.await;
+                continue;
+            }
+            struct Dialing<'a>(&'a H2Pool);
+            impl Drop for Dialing<'_> {
+                fn drop(&mut self) {
+                    self.0.dialing.set(self.0.dialing.get() - 1);
+                    self.0.dialed.notify_waiters();
+                }
+            }
+            self.dialing.set(self.dialing.get() + 1);
+            let guard = Dialing(self);
+            let sender = dial().await;
+            let conn = sender.map(|sender| {
+                let c = Rc::new(H2Conn {
+                    sender,
+                    active: Cell::new(0),
+                });
+                self.conns.borrow_mut().push(c.clone());
+                c
+            });
+            drop(guard);
+            return Ok(lease(conn?, permit));
         }
-        let guard = Dialing(self);
-        let sender = dial().await;
-        drop(guard);
-        let conn = Rc::new(H2Conn {
-            sender: sender?,
-            active: Cell::new(0),
-        });
-        self.conns.borrow_mut().push(conn.clone());
-        Ok(self.lease(conn))
     }
 }
 
@@ -266,6 +284,18 @@ impl HyperCaller {
 }
 
 impl HyperCaller {
+    /// Calls this caller can run at once: connections (× streams for HTTP/2) over every
+    /// target.
+    pub fn capacity(&self) -> u64 {
+        self.endpoints
+            .iter()
+            .map(|e| match &e.conns {
+                Conns::H1(p) => p.cap(),
+                Conns::H2(p) => p.cap.saturating_mul(u64::from(p.streams)),
+            })
+            .sum()
+    }
+
     /// One request to target `target` and its response.
     pub async fn call(&self, target: usize) -> Result<HttpResponse, Failure> {
         let e = &self.endpoints[target];

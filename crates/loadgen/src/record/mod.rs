@@ -248,10 +248,15 @@ impl Recorder {
 
     /// A load of `target` became due at `intended`.
     pub fn scheduled(&mut self, target: usize, intended: Instant) {
-        self.agg.counts.scheduled += 1;
-        self.agg.targets[target].counts.scheduled += 1;
         let s = self.sec(intended);
-        self.bucket(s).scheduled += 1;
+        self.scheduled_n(target, s, 1);
+    }
+
+    /// `n` loads of `target` became due in second `sec` of the run.
+    pub fn scheduled_n(&mut self, target: usize, sec: usize, n: u64) {
+        self.agg.counts.scheduled += n;
+        self.agg.targets[target].counts.scheduled += n;
+        self.bucket(sec).scheduled += n;
     }
 
     /// A load was sent at `sent`, `lag` after its intended start.
@@ -264,7 +269,7 @@ impl Recorder {
 
     /// A load succeeded at `end`.
     pub fn success(&mut self, target: usize, end: Instant, latency: Duration, service: Duration) {
-        self.count(target, Outcome::Success, end);
+        self.count(target, Outcome::Success, end, 1);
         hist::record(&mut self.agg.latency, latency);
         hist::record(&mut self.agg.service, service);
         hist::record(&mut self.agg.targets[target].latency, latency);
@@ -284,15 +289,27 @@ impl Recorder {
         outcome: Outcome,
         message: Cow<'static, str>,
     ) {
-        self.count(target, outcome, end);
-        self.agg.errors.add(outcome, message, 1);
+        self.failures(target, end, outcome, message, 1);
     }
 
-    fn count(&mut self, target: usize, outcome: Outcome, end: Instant) {
-        self.agg.counts.outcomes[outcome.index()] += 1;
-        self.agg.targets[target].counts.outcomes[outcome.index()] += 1;
+    /// `n` loads of `target` failed at `end` with `outcome` and `message`.
+    pub fn failures(
+        &mut self,
+        target: usize,
+        end: Instant,
+        outcome: Outcome,
+        message: Cow<'static, str>,
+        n: u64,
+    ) {
+        self.count(target, outcome, end, n);
+        self.agg.errors.add(outcome, message, n);
+    }
+
+    fn count(&mut self, target: usize, outcome: Outcome, end: Instant, n: u64) {
+        self.agg.counts.outcomes[outcome.index()] += n;
+        self.agg.targets[target].counts.outcomes[outcome.index()] += n;
         let s = self.sec(end);
-        self.bucket(s).outcomes[outcome.index()] += 1;
+        self.bucket(s).outcomes[outcome.index()] += n;
     }
 
     fn flush_interval(&mut self) {

@@ -1,0 +1,457 @@
+//! The dispatcher: which loads are due, which wait for a slot, which expire — as counts.
+//!
+//! Pure: it reads no clock (every method takes `now`, in ns since t0), so its tests are
+//! tables. Waiting loads are not objects: they are the loads between two cursors of the
+//! schedule (`head`, the oldest waiting, and `next`, the first not yet due), so a backlog
+//! of any depth costs no memory, and releasing or expiring a million loads at once costs
+//! about what one costs (constant rates and ramps skip in bulk; see
+//! [`Cursor::skip_before`]). Workers [`take`](Dispatcher::take) the oldest waiting load;
+//! its latency still counts from its intended time.
+
+use crate::schedule::{Cursor, Schedule, Stride};
+
+/// `count` loads of one stride that share a fate, from global index `first` on
+/// (`first`, `first + step`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// Global index of the first load.
+    pub first: u64,
+    /// How many loads.
+    pub count: u64,
+}
+
+/// One shard's view of the schedule: released, waiting, taken, expired.
+#[derive(Debug, Clone)]
+pub struct Dispatcher {
+    schedule: Schedule,
+    step: u64,
+    timeout_ns: u64,
+    /// First load not yet due (open model).
+    next: Cursor,
+    /// Oldest waiting load (open model).
+    head: Cursor,
+    waiting: u64,
+    /// Closed loop: the next index to hand out.
+    closed_next: u64,
+    /// False once a stop or the end of the schedule closed it.
+    open: bool,
+}
+
+const SEC: u64 = 1_000_000_000;
+
+impl Dispatcher {
+    /// A dispatcher over the loads of `stride`; a waiting load expires `timeout_ns` after
+    /// its intended start.
+    pub fn new(schedule: &Schedule, stride: Stride, timeout_ns: u64) -> Dispatcher {
+        let cursor = schedule.cursor(stride);
+        Dispatcher {
+            schedule: schedule.clone(),
+            step: stride.step,
+            timeout_ns,
+            next: cursor,
+            head: cursor,
+            waiting: 0,
+            closed_next: stride.first,
+            open: true,
+        }
+    }
+
+    /// The distance between two loads of this shard.
+    pub fn step(&self) -> u64 {
+        self.step
+    }
+
+    /// True for a closed-loop schedule (loads start when slots free, not at set times).
+    pub fn is_closed_loop(&self) -> bool {
+        self.schedule.is_closed()
+    }
+
+    /// Due time of the next load not yet released; `None` once the schedule has no more.
+    pub fn next_due(&self) -> Option<u64> {
+        if !self.open {
+            return None;
+        }
+        self.next.peek().map(|(_, d)| d)
+    }
+
+    /// Loads due and not yet taken.
+    pub fn waiting(&self) -> u64 {
+        self.waiting
+    }
+
+    /// When the oldest waiting load expires (its intended time + the timeout).
+    pub fn next_expiry(&self) -> Option<u64> {
+        self.front()
+            .map(|(_, due)| due.saturating_add(self.timeout_ns))
+    }
+
+    fn front(&self) -> Option<(u64, u64)> {
+        if self.waiting == 0 {
+            None
+        } else {
+            self.head.peek()
+        }
+    }
+
+    /// Releases every load due at or before `now`: `f(span, second)` for each run of
+    /// loads whose intended start falls in one second of the run.
+    pub fn release(&mut self, now: u64, mut f: impl FnMut(Span, u64)) {
+        if !self.open {
+            return;
+        }
+        while let Some((first, due)) = self.next.peek() {
+            if due > now {
+                break;
+            }
+            let sec = due / SEC;
+            let limit = now.saturating_add(1).min((sec + 1).saturating_mul(SEC));
+            let count = self.next.skip_before(&self.schedule, limit, u64::MAX);
+            self.waiting += count;
+            f(Span { first, count }, sec);
+        }
+    }
+
+    /// Drops the waiting loads whose deadline (intended start + timeout) is before `now`:
+    /// `f(span)` once with all of them.
+    pub fn expire(&mut self, now: u64, f: impl FnOnce(Span)) {
+        let Some((first, _)) = self.front() else {
+            return;
+        };
+        // a load expires when due + timeout < now, i.e. due < now − timeout
+        let Some(cutoff) = now.checked_sub(self.timeout_ns) else {
+            return;
+        };
+        let count = self.head.skip_before(&self.schedule, cutoff, self.waiting);
+        if count > 0 {
+            self.waiting -= count;
+            f(Span { first, count });
+        }
+    }
+
+    /// The oldest waiting load still within its deadline, as `(index, due)`; expired
+    /// loads in front of it go to `expired` first.
+    pub fn take(&mut self, now: u64, expired: impl FnOnce(Span)) -> Option<(u64, u64)> {
+        if self.is_closed_loop() {
+            return self.take_closed().map(|j| (j, now));
+        }
+        self.expire(now, expired);
+        let front = self.front()?;
+        self.head.advance(&self.schedule);
+        self.waiting -= 1;
+        Some(front)
+    }
+
+    fn take_closed(&mut self) -> Option<u64> {
+        if !self.open {
+            return None;
+        }
+        let j = self.closed_next;
+        if self.schedule.max_loads().is_some_and(|n| j >= n) {
+            return None;
+        }
+        self.closed_next += self.step;
+        Some(j)
+    }
+
+    /// Stops releasing loads (a stop, or the end of the schedule); loads already waiting
+    /// may still be taken until they expire.
+    pub fn close(&mut self) {
+        self.open = false;
+    }
+
+    /// Takes every waiting load out (to be counted as dropped).
+    pub fn drain(&mut self) -> Option<Span> {
+        let (first, _) = self.front()?;
+        let count = self.waiting;
+        self.head = self.next;
+        self.waiting = 0;
+        Some(Span { first, count })
+    }
+}
+
+/// Spreads loads over targets by weight: the target of load `j` is `pattern[j % len]`
+/// (smooth weighted round robin, as nginx: targets interleave evenly).
+#[derive(Debug, Clone)]
+pub struct Picker {
+    pattern: Vec<u16>,
+}
+
+/// The longest pattern kept; weights with a longer cycle are approximated.
+const MAX_PATTERN: i64 = 100_000;
+
+impl Picker {
+    /// A picker for targets with these weights (each ≥ 1).
+    pub fn new(weights: &[u32]) -> Picker {
+        if weights.len() <= 1 {
+            return Picker { pattern: vec![0] };
+        }
+        let g = weights.iter().fold(0u32, |a, &b| gcd(a, b)).max(1);
+        let w: Vec<i64> = weights.iter().map(|&x| i64::from(x / g)).collect();
+        let total: i64 = w.iter().sum();
+        let len = total.min(MAX_PATTERN) as usize;
+        let mut current = vec![0i64; w.len()];
+        let mut pattern = Vec::with_capacity(len);
+        for _ in 0..len {
+            for (c, wi) in current.iter_mut().zip(&w) {
+                *c += wi;
+            }
+            let best = (0..w.len())
+                .max_by_key(|&i| (current[i], std::cmp::Reverse(i)))
+                .unwrap_or(0);
+            current[best] -= total;
+            pattern.push(best as u16);
+        }
+        Picker { pattern }
+    }
+
+    /// The target of load `j`.
+    pub fn pick(&self, j: u64) -> usize {
+        self.pattern[(j % self.pattern.len() as u64) as usize] as usize
+    }
+
+    /// Splits `span` (loads `first + i·step`) by target: `f(target, count)` for each
+    /// target that gets any. O(1) for one target; at most one cycle of the pattern else.
+    pub fn split(&self, span: Span, step: u64, mut f: impl FnMut(usize, u64)) {
+        if span.count == 0 {
+            return;
+        }
+        let len = self.pattern.len() as u64;
+        if len == 1 {
+            return f(self.pattern[0] as usize, span.count);
+        }
+        // j mod len repeats with period len / gcd(step mod len, len)
+        let period = len / gcd64(step % len, len);
+        let (cycles, rest) = (span.count / period, span.count % period);
+        let mut counts =
+            vec![0u64; self.pattern.iter().map(|&t| t as usize).max().unwrap_or(0) + 1];
+        for i in 0..period.min(span.count) {
+            let t = self.pick(span.first.wrapping_add(i.wrapping_mul(step)));
+            counts[t] += cycles + u64::from(i < rest);
+        }
+        for (t, &n) in counts.iter().enumerate() {
+            if n > 0 {
+                f(t, n);
+            }
+        }
+    }
+}
+
+fn gcd(a: u32, b: u32) -> u32 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+fn gcd64(a: u64, b: u64) -> u64 {
+    if b == 0 { a.max(1) } else { gcd64(b, a % b) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const MS: u64 = 1_000_000;
+
+    fn constant(rate: f64, secs: u64) -> Schedule {
+        Schedule::constant(rate, Duration::from_secs(secs)).unwrap()
+    }
+
+    fn released(d: &mut Dispatcher, now: u64) -> Vec<(Span, u64)> {
+        let mut v = Vec::new();
+        d.release(now, |s, sec| v.push((s, sec)));
+        v
+    }
+
+    #[test]
+    fn release_take_expire_table() {
+        // 1000 LPS, timeout 50 ms: load j is due at j ms
+        let mut d = Dispatcher::new(&constant(1000.0, 10), Stride::ALL, 50 * MS);
+        assert_eq!(d.next_due(), Some(0));
+        // (now ms, released, waiting after, taken)
+        assert_eq!(released(&mut d, 0), [(Span { first: 0, count: 1 }, 0)]);
+        assert_eq!(d.take(0, |_| panic!("nothing expires")), Some((0, 0)));
+        assert_eq!(d.take(0, |_| panic!()), None);
+        assert_eq!(
+            released(&mut d, 10 * MS),
+            [(
+                Span {
+                    first: 1,
+                    count: 10
+                },
+                0
+            )]
+        );
+        assert_eq!(d.waiting(), 10);
+        assert_eq!(d.next_expiry(), Some(51 * MS));
+        assert_eq!(d.take(10 * MS, |_| panic!()), Some((1, MS)));
+        // at 60 ms loads 2..=9 (due 2..9 ms) are past due + 50 ms; load 10 is not (60 = 60)
+        let mut dropped = None;
+        assert_eq!(d.take(60 * MS, |s| dropped = Some(s)), Some((10, 10 * MS)));
+        assert_eq!(dropped, Some(Span { first: 2, count: 8 }));
+        assert_eq!(d.waiting(), 0);
+    }
+
+    #[test]
+    fn release_splits_at_second_boundaries() {
+        let mut d = Dispatcher::new(&constant(10.0, 10), Stride::ALL, 50 * MS);
+        // loads every 100 ms: 0..=9 in second 0, 10..=24 up to 2.4 s
+        assert_eq!(
+            released(&mut d, 2400 * MS),
+            [
+                (
+                    Span {
+                        first: 0,
+                        count: 10
+                    },
+                    0
+                ),
+                (
+                    Span {
+                        first: 10,
+                        count: 10
+                    },
+                    1
+                ),
+                (
+                    Span {
+                        first: 20,
+                        count: 5
+                    },
+                    2
+                )
+            ]
+        );
+        assert_eq!(d.next_due(), Some(2500 * MS));
+    }
+
+    #[test]
+    fn a_deep_backlog_is_two_cursors_and_expires_in_bulk() {
+        // 1e9 LPS for 1 s on shard 1 of 4: 250,000,000 loads, released and expired in O(1)
+        let s = constant(1e9, 1);
+        let mut d = Dispatcher::new(&s, Stride::ALL.split(1, 4), 100 * MS);
+        let r = released(&mut d, 999_999_999);
+        assert_eq!(
+            r,
+            [(
+                Span {
+                    first: 1,
+                    count: 250_000_000
+                },
+                0
+            )]
+        );
+        assert_eq!(d.next_due(), None);
+        let mut dropped = 0;
+        assert_eq!(d.take(2 * SEC, |s| dropped = s.count), None);
+        assert_eq!(dropped, 250_000_000);
+        // partly expired: due < now − timeout
+        let mut d = Dispatcher::new(&s, Stride::ALL, 100 * MS);
+        released(&mut d, 999_999_999);
+        let mut span = None;
+        d.expire(600 * MS, |s| span = Some(s));
+        assert_eq!(
+            span,
+            Some(Span {
+                first: 0,
+                count: 500_000_000
+            })
+        );
+        assert_eq!(
+            d.take(600 * MS, |_| panic!()),
+            Some((500_000_000, 500_000_000))
+        );
+    }
+
+    #[test]
+    fn close_and_drain() {
+        let mut d = Dispatcher::new(&constant(1000.0, 10), Stride::ALL, 50 * MS);
+        released(&mut d, 4 * MS);
+        d.close();
+        assert_eq!(d.next_due(), None);
+        assert!(released(&mut d, 9 * MS).is_empty());
+        assert_eq!(d.take(4 * MS, |_| {}), Some((0, 0)));
+        assert_eq!(d.drain(), Some(Span { first: 1, count: 4 }));
+        assert_eq!(d.drain(), None);
+    }
+
+    #[test]
+    fn closed_loop_hands_out_indexes_up_to_the_cap() {
+        let s = Schedule::closed(Duration::from_secs(1))
+            .unwrap()
+            .with_max_loads(Some(5));
+        let mut d = Dispatcher::new(&s, Stride::ALL.split(0, 2), 0);
+        let got: Vec<_> = std::iter::from_fn(|| d.take(7, |_| {})).collect();
+        assert_eq!(got, [(0, 7), (2, 7), (4, 7)]);
+        let mut d = Dispatcher::new(
+            &Schedule::closed(Duration::from_secs(1)).unwrap(),
+            Stride::ALL,
+            0,
+        );
+        assert_eq!(d.take(0, |_| {}), Some((0, 0)));
+        d.close();
+        assert_eq!(d.take(0, |_| {}), None);
+    }
+
+    #[test]
+    fn bulk_skips_agree_with_walking() {
+        let st = crate::schedule::Stage::parse_list("700ms:5000,1s:100,300ms:20000", |s| {
+            humantime::parse_duration(s).map_err(|e| e.to_string())
+        })
+        .unwrap();
+        for s in [
+            constant(1234.5, 3),
+            Schedule::stages(10.0, &st).unwrap(),
+            Schedule::poisson(3000.0, 7, Duration::from_secs(2)).unwrap(),
+        ] {
+            for stride in [Stride::ALL, Stride::ALL.split(2, 3)] {
+                for t in [
+                    0,
+                    1,
+                    333 * MS,
+                    700 * MS,
+                    1_700_000_001,
+                    2_999_999_999,
+                    10 * SEC,
+                ] {
+                    let mut walk = s.cursor(stride);
+                    let mut n = 0;
+                    while walk.peek().is_some_and(|(_, d)| d < t) {
+                        walk.advance(&s);
+                        n += 1;
+                    }
+                    let mut jump = s.cursor(stride);
+                    assert_eq!(jump.skip_before(&s, t, u64::MAX), n, "{s:?} {t}");
+                    assert_eq!(jump.index(), walk.index());
+                    let mut capped = s.cursor(stride);
+                    assert_eq!(capped.skip_before(&s, t, n / 2), n / 2);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn picker_spreads_by_weight_and_splits_spans() {
+        let p = Picker::new(&[1]);
+        assert!((0..10).all(|j| p.pick(j) == 0));
+        let p = Picker::new(&[1, 1, 1]);
+        assert_eq!(
+            (0..6).map(|j| p.pick(j)).collect::<Vec<_>>(),
+            [0, 1, 2, 0, 1, 2]
+        );
+        let p = Picker::new(&[3, 1]);
+        let v: Vec<_> = (0..8).map(|j| p.pick(j)).collect();
+        assert_eq!(v.iter().filter(|&&t| t == 0).count(), 6);
+        assert_eq!(v[..4], [0, 0, 1, 0]);
+        assert_eq!(Picker::new(&[200, 100]).pattern.len(), 3);
+        // split agrees with picking one by one
+        let p = Picker::new(&[3, 1, 2]);
+        for (first, step, count) in [(0, 1, 0), (5, 1, 17), (1, 4, 1000), (2, 6, 31), (3, 3, 7)] {
+            let mut want = [0u64; 3];
+            for i in 0..count {
+                want[p.pick(first + i * step)] += 1;
+            }
+            let mut got = [0u64; 3];
+            p.split(Span { first, count }, step, |t, n| got[t] += n);
+            assert_eq!(got, want, "{first} {step} {count}");
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! The plan of a run: when (schedule), how many at once (slots), how long each call may
+//! take, where loads go, and which part of a sharded run this process is.
+
+use std::time::{Duration, SystemTime};
+
+use super::pacer;
+use crate::error::ConfigError;
+use crate::schedule::{Schedule, Stride};
+
+/// Default slots in closed loop (as oha).
+pub const CLOSED_LOOP_CONCURRENCY: u64 = 50;
+
+/// Connections per target that the open model opens on demand, at most, unless told
+/// otherwise (the CLI's default for `--connections` with a rate): enough for 25,000 calls
+/// per second at 10 ms each, few enough that a rate past what the target takes does not
+/// become a connection storm.
+pub const OPEN_MODEL_CONNECTIONS: u64 = 256;
+
+/// The longest call timeout accepted: one day (latency histograms stop there).
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
+
+/// One target of a run, as named in reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The target as the user wrote it (a URL).
+    pub name: String,
+    /// Share of the loads, relative to the other targets' weights (≥ 1).
+    pub weight: u32,
+}
+
+/// Everything the engine needs to run: when, how many, how long, where.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Intended start times.
+    pub schedule: Schedule,
+    /// Per-call timeout; also the deadline for a load waiting for a slot.
+    pub timeout: Duration,
+    /// Slots (calls in flight at most); `None` = `ceil(rate × timeout) + 1` (closed loop:
+    /// 50). Slots are permissions, not tasks or connections: a worker task exists only
+    /// for a call that can run, so a large figure costs nothing until it is used.
+    pub concurrency: Option<u64>,
+    /// Connections per target the callers were given, for reports (`None`: not known).
+    pub connections: Option<u64>,
+    /// Shards (threads); `None` = the number of cores. Never more than the slots.
+    pub threads: Option<usize>,
+    /// Time in-flight calls get after a stop; `None` = the timeout.
+    pub grace: Option<Duration>,
+    /// Where loads go, spread by weight.
+    pub targets: Vec<Target>,
+    /// Protocol name for reports (`calc`, `http`, ...).
+    pub protocol: String,
+    /// The part of the global schedule this process runs (`--shard I/N`).
+    pub stride: Stride,
+    /// Shard index and count of this process, for reports.
+    pub process_shard: (u64, u64),
+    /// Start the schedule at this wall-clock instant instead of now.
+    pub start_at: Option<SystemTime>,
+    /// Use the microsecond timer for pacing (Linux timerfd).
+    pub precise_timer: bool,
+    /// Minimum spacing of two dispatcher wake-ups: every load due within it goes out in one
+    /// batch. Smaller is smoother; larger costs less CPU (each wake-up costs a few µs to tens
+    /// of µs, depending on the machine) and adds up to this much send lag.
+    pub quantum: Duration,
+}
+
+impl Plan {
+    /// A plan with defaults for everything but the schedule, timeout and targets.
+    pub fn new(
+        schedule: Schedule,
+        timeout: Duration,
+        targets: Vec<Target>,
+        protocol: &str,
+    ) -> Plan {
+        Plan {
+            schedule,
+            timeout,
+            concurrency: None,
+            connections: None,
+            threads: None,
+            grace: None,
+            targets,
+            protocol: protocol.to_string(),
+            stride: Stride::ALL,
+            process_shard: (0, 1),
+            start_at: None,
+            precise_timer: true,
+            quantum: pacer::QUANTUM,
+        }
+    }
+
+    /// Slots for the whole run (this process).
+    pub fn slots(&self) -> u64 {
+        if let Some(c) = self.concurrency {
+            return c;
+        }
+        if self.schedule.is_closed() {
+            return CLOSED_LOOP_CONCURRENCY;
+        }
+        // the book's rule, ceil(rate × timeout) + 1, for this process's share of the rate
+        // (at the peak of a ramp, with room for Poisson bursts); saturating, never wrapping
+        let share = (self.schedule.peak_in(self.timeout) / self.stride.step as f64).ceil();
+        (share as u64).saturating_add(1)
+    }
+
+    /// Shards for this run.
+    pub fn shard_count(&self) -> usize {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let want = self.threads.unwrap_or(cores).max(1);
+        want.min(usize::try_from(self.slots().max(1)).unwrap_or(usize::MAX))
+    }
+
+    /// The grace period after a stop.
+    pub fn grace(&self) -> Duration {
+        self.grace.unwrap_or(self.timeout)
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        if self.timeout.is_zero() {
+            return Err(ConfigError::new("timeout must be greater than zero"));
+        }
+        if self.timeout > MAX_TIMEOUT {
+            return Err(ConfigError::new("timeout must be at most a day"));
+        }
+        if self.grace.is_some_and(|g| g > MAX_TIMEOUT) {
+            return Err(ConfigError::new("grace period must be at most a day"));
+        }
+        if self.concurrency == Some(0) {
+            return Err(ConfigError::new("concurrency must be at least 1"));
+        }
+        if self.threads == Some(0) {
+            return Err(ConfigError::new("threads must be at least 1"));
+        }
+        if self.targets.is_empty() {
+            return Err(ConfigError::new("at least one target is needed"));
+        }
+        if self.targets.len() > usize::from(u16::MAX) {
+            return Err(ConfigError::new("at most 65535 targets"));
+        }
+        if self.targets.iter().any(|t| t.weight == 0) {
+            return Err(ConfigError::new("target weights must be at least 1"));
+        }
+        if self.stride.step == 0 || self.stride.first >= self.stride.step {
+            return Err(ConfigError::new(
+                "shard index must be below the shard count",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(rate: f64, timeout: Duration) -> Plan {
+        let s = Schedule::constant(rate, Duration::from_secs(1)).unwrap();
+        let t = vec![Target {
+            name: "x".into(),
+            weight: 1,
+        }];
+        Plan::new(s, timeout, t, "x")
+    }
+
+    #[test]
+    fn slots_follow_the_book_and_never_wrap() {
+        assert_eq!(plan(1000.0, Duration::from_millis(50)).slots(), 51);
+        assert_eq!(plan(0.0, Duration::from_secs(1)).slots(), 50);
+        let huge = plan(10.0, Duration::from_secs(5_000_000_000_000_000_000));
+        assert_eq!(huge.slots(), u64::MAX);
+        assert!(huge.validate().is_err());
+        assert!(plan(10.0, MAX_TIMEOUT).validate().is_ok());
+    }
+}

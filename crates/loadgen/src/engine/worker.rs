@@ -1,0 +1,117 @@
+//! Workers: the tasks that run calls. A worker takes the oldest waiting load, calls the
+//! caller before an absolute deadline, records the outcome, and takes the next; when none
+//! is waiting it parks (its waker on the shard's idle list) until the dispatcher wakes it.
+//!
+//! The deadline is enforced here, whatever the caller does: the clock is read at every
+//! poll of the call, so a call whose read loop always finds data still ends at its
+//! timeout within one scheduler tick (tokio's cooperative budget makes such a loop
+//! yield). A panic in `build`, `call` or `check` becomes `fatal`; a worker dropped
+//! mid-call (the grace period ran out) counts its load `cancelled`.
+
+use std::any::Any;
+use std::borrow::Cow;
+use std::future::{Future, poll_fn};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::{Pin, pin};
+use std::rc::Rc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use tokio::time::Sleep;
+
+use super::clock;
+use super::shard::Shard;
+use crate::caller::{Caller, Load};
+use crate::outcome::{Failure, Outcome};
+
+const MSG_TIMEOUT: &str = "no response within the timeout";
+const MSG_CANCELLED: &str = "in flight when the stop grace period ran out";
+
+/// One worker: calls until the shard has no more loads for it.
+pub(crate) async fn run<C: Caller>(shard: Rc<Shard<C>>) {
+    let mut sleep = pin!(tokio::time::sleep(Duration::from_secs(86_400)));
+    while let Some((load, intended)) = shard.next_load().await {
+        let send = clock::now();
+        shard.sent(send, intended);
+        let mut guard = InFlight {
+            shard: &shard,
+            load,
+            intended,
+            send,
+            armed: true,
+        };
+        let r = call(&shard.caller, load, send + shard.timeout, sleep.as_mut()).await;
+        guard.armed = false;
+        shard.record(load, intended, send, clock::now(), r);
+    }
+    shard.worker_ended();
+}
+
+/// One call: build, call before `deadline`, check. Panics become `fatal`.
+async fn call<C: Caller>(
+    caller: &C,
+    load: Load,
+    deadline: Instant,
+    mut sleep: Pin<&mut Sleep>,
+) -> Result<(), Failure> {
+    let req = catch_unwind(AssertUnwindSafe(|| caller.build(load))).map_err(fatal)?;
+    sleep.as_mut().reset(deadline.into());
+    let mut call = pin!(caller.call(&req, deadline));
+    let resp = poll_fn(|cx| {
+        // the clock decides, not only the timer: a busy call is polled again and again
+        // without the timer's turn coming (both draw on one cooperative budget)
+        if clock::now() >= deadline {
+            return Poll::Ready(Err(Failure::new(Outcome::Timeout, MSG_TIMEOUT)));
+        }
+        match catch_unwind(AssertUnwindSafe(|| call.as_mut().poll(cx))) {
+            Ok(Poll::Ready(r)) => return Poll::Ready(r),
+            Ok(Poll::Pending) => {}
+            Err(p) => return Poll::Ready(Err(fatal(p))),
+        }
+        match sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(Failure::new(Outcome::Timeout, MSG_TIMEOUT))),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await?;
+    catch_unwind(AssertUnwindSafe(|| caller.check(load, &req, &resp))).map_err(fatal)?
+}
+
+/// A caught panic as a `fatal` failure.
+pub(crate) fn fatal(panic: Box<dyn Any + Send>) -> Failure {
+    let msg = if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic payload".to_string()
+    };
+    Failure::new(
+        Outcome::Fatal,
+        Cow::Owned(format!("caller panicked: {msg}")),
+    )
+}
+
+/// Counts the load as `cancelled` if the worker is dropped mid-call.
+struct InFlight<'a, C: Caller> {
+    shard: &'a Shard<C>,
+    load: Load,
+    intended: Instant,
+    send: Instant,
+    armed: bool,
+}
+
+impl<C: Caller> Drop for InFlight<'_, C> {
+    fn drop(&mut self) {
+        if self.armed {
+            let failure = Failure::new(Outcome::Cancelled, MSG_CANCELLED);
+            self.shard.record(
+                self.load,
+                self.intended,
+                self.send,
+                clock::now(),
+                Err(failure),
+            );
+        }
+    }
+}
