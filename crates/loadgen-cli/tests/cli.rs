@@ -191,7 +191,19 @@ fn second_sigint_stops_at_once_and_still_reports() {
     let target = format!("calc://{addr}");
     let child = bin()
         .args([
-            "run", &target, "-r", "100", "-d", "20s", "-t", "10s", "--grace", "10s", "--json",
+            "run",
+            &target,
+            "-r",
+            "100",
+            "-d",
+            "20s",
+            "-t",
+            "10s",
+            "--grace",
+            "10s",
+            "--connections",
+            "200",
+            "--json",
         ])
         .arg(&json)
         .stdout(Stdio::piped())
@@ -786,4 +798,147 @@ fn a_results_file_that_cannot_be_written_does_not_lose_the_report() {
         text.contains("WARNING: the per-call results could not all be written"),
         "{text}"
     );
+}
+
+/// Runs `loadgen ARGS` to the end and returns its exit code, stderr and peak RSS (KiB).
+fn run_measured(args: &[&str]) -> (Option<i32>, String, u64) {
+    let mut child = bin()
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let mut status = 0;
+    // SAFETY: wait4 on our own child fills the status and the rusage we own.
+    let ru = unsafe {
+        let mut ru = std::mem::zeroed::<libc::rusage>();
+        let pid = libc::wait4(child.id() as i32, &mut status, 0, &mut ru);
+        assert_eq!(pid, child.id() as i32);
+        ru
+    };
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    (code, reader.join().unwrap(), ru.ru_maxrss as u64)
+}
+
+#[test]
+fn three_times_what_a_slow_server_takes_plateaus_at_what_it_takes() {
+    // the server takes 10 connections × 10 ms: about 1000 requests a second
+    let (mut server, addrs, _err) = serve(&["http", "--listen", "127.0.0.1:0", "--delay", "10ms"]);
+    let url = format!("http://{}/", addrs[0]);
+    let closed = tmp("closed-loop.json");
+    let (code, err, _) = run_measured(&[
+        "run",
+        &url,
+        "-c",
+        "10",
+        "-d",
+        "1s",
+        "--json",
+        closed.to_str().unwrap(),
+        "--summary",
+        "none",
+        "-q",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let capacity = Summary::from_json(&std::fs::read_to_string(&closed).unwrap())
+        .unwrap()
+        .tps;
+    let rate = format!("{}", (3.0 * capacity).round());
+    let over = tmp("overload.json");
+    let (code, err, rss_kb) = run_measured(&[
+        "run",
+        &url,
+        "-r",
+        &rate,
+        "--connections",
+        "10",
+        "-d",
+        "2s",
+        "-t",
+        "200ms",
+        "--json",
+        over.to_str().unwrap(),
+        "--summary",
+        "none",
+        "-q",
+    ]);
+    server.kill().unwrap();
+    let _ = server.wait();
+    assert_eq!(code, Some(0), "{err}");
+    let s = Summary::from_json(&std::fs::read_to_string(&over).unwrap()).unwrap();
+    assert!(s.counts.invariant_holds(), "{:?}", s.counts);
+    // successes per second while loads were offered (the drain after it is not counted)
+    let in_window: u64 = s
+        .timeline
+        .iter()
+        .filter(|b| b.t_s < 2)
+        .map(|b| b.success)
+        .sum();
+    let tps = in_window as f64 / 2.0;
+    assert!(
+        tps >= 0.8 * capacity,
+        "offered {rate}/s: {tps} TPS against a closed-loop {capacity}/s"
+    );
+    assert!(s.counts.dropped > 0, "{:?}", s.counts);
+    assert_eq!(s.counts.cancelled, 0, "{:?}", s.counts);
+    assert!(s.saturation.target, "{:?}", s.saturation);
+    assert!(rss_kb < 32 * 1024, "max RSS {rss_kb} KiB");
+    // the end: duration, then waiting loads go out until their deadline (+ timeout), then
+    // the grace period of in-flight calls (+ timeout); a second of slack for the machine
+    assert!(s.elapsed_s <= 2.0 + 0.4 + 1.0, "elapsed {} s", s.elapsed_s);
+}
+
+#[test]
+fn absurd_figures_are_refused_or_work_lazily() {
+    let out = run(&[
+        "run",
+        "calc://127.0.0.1:1",
+        "-r",
+        "10",
+        "-t",
+        "5000000000000000000s",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("timeout"));
+    let out = run(&["run", "calc://127.0.0.1:1", "-c", "10000000", "-d", "1s"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("open-file limit"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // a billion loads a second: the schedule is walked in bulk, the unsendable are dropped
+    let (mut server, addrs, _err) = serve(&["calc", "--listen", "127.0.0.1:0"]);
+    let json = tmp("billion.json");
+    let (code, err, rss_kb) = run_measured(&[
+        "run",
+        &format!("calc://{}", addrs[0]),
+        "-r",
+        "1e9",
+        "-d",
+        "1s",
+        "-t",
+        "100ms",
+        "--json",
+        json.to_str().unwrap(),
+        "--summary",
+        "none",
+        "-q",
+    ]);
+    server.kill().unwrap();
+    let _ = server.wait();
+    assert_eq!(code, Some(0), "{err}");
+    let s = Summary::from_json(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(s.counts.scheduled, 1_000_000_000);
+    assert!(s.counts.invariant_holds());
+    assert!(s.counts.dropped > 990_000_000, "{:?}", s.counts);
+    assert!(rss_kb < 64 * 1024, "max RSS {rss_kb} KiB");
+    assert!(s.generator_cpu_s < 20.0, "CPU {} s", s.generator_cpu_s);
 }

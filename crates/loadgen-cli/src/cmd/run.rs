@@ -19,7 +19,7 @@ use loadgen::{LoadGen, Plan, Schedule, ShardContext, Summary, Target};
 
 use super::limits;
 use super::progress::{self, Progress};
-use super::signals::stop_run_on_signals;
+use super::signals::Signals;
 use crate::args::{
     ArrivalKind, LoadArgs, OutputArgs, ResultsFormat, RunArgs, SummaryFormat, unescape,
 };
@@ -45,16 +45,18 @@ const DEMO_DEFAULTS: Defaults = Defaults {
 };
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let signals = Signals::listen()?;
     let targets = args
         .targets
         .iter()
         .map(|t| target::parse(t))
         .collect::<Result<Vec<_>, _>>()
         .map_err(anyhow::Error::msg)?;
-    execute(&targets, &args.load, &RUN_DEFAULTS)
+    execute(&targets, &args.load, &RUN_DEFAULTS, &signals)
 }
 
 pub fn demo(args: LoadArgs) -> anyhow::Result<ExitCode> {
+    let signals = Signals::listen()?;
     let server = loadgen_servers::spawn("127.0.0.1:0".parse()?, 1, |listener, stop| {
         loadgen_servers::calc::run(
             listener,
@@ -66,7 +68,7 @@ pub fn demo(args: LoadArgs) -> anyhow::Result<ExitCode> {
     let url = format!("calc://{}", server.addr());
     crate::note!("loadgen: demo: calc server on {}", server.addr());
     let targets = vec![target::parse(&url).map_err(anyhow::Error::msg)?];
-    let code = execute(&targets, &args, &DEMO_DEFAULTS)?;
+    let code = execute(&targets, &args, &DEMO_DEFAULTS, &signals)?;
     server.stop().context("calc server")?;
     Ok(code)
 }
@@ -216,12 +218,17 @@ fn schedule(a: &LoadArgs, d: &Defaults, duration: Duration) -> anyhow::Result<Sc
     })
 }
 
-fn execute(targets: &[TargetSpec], a: &LoadArgs, d: &Defaults) -> anyhow::Result<ExitCode> {
+fn execute(
+    targets: &[TargetSpec],
+    a: &LoadArgs,
+    d: &Defaults,
+    signals: &Signals,
+) -> anyhow::Result<ExitCode> {
     let duration = a.duration.unwrap_or(d.duration);
     let plan = make_plan(targets, a, d, schedule(a, d, duration)?)?;
     let grace = plan.grace();
     let lg = make_loadgen(plan, targets, a)?;
-    let summary = run_with_signals(lg, grace, a)?;
+    let summary = run_with_signals(lg, grace, a, signals)?;
     output(summary, &a.out)
 }
 
@@ -363,7 +370,12 @@ pub fn make_loadgen(
     Ok(lg)
 }
 
-fn run_with_signals(mut lg: LoadGen, grace: Duration, a: &LoadArgs) -> anyhow::Result<Summary> {
+fn run_with_signals(
+    mut lg: LoadGen,
+    grace: Duration,
+    a: &LoadArgs,
+    signals: &Signals,
+) -> anyhow::Result<Summary> {
     if let Some(path) = &a.results {
         let file = std::fs::File::create(path)
             .with_context(|| format!("--results {}: cannot create", path.display()))?;
@@ -374,7 +386,7 @@ fn run_with_signals(mut lg: LoadGen, grace: Duration, a: &LoadArgs) -> anyhow::R
         lg.with_results(Box::new(file), format)?;
     }
     let total = lg.plan().schedule.duration();
-    stop_run_on_signals(lg.stopper(), grace)?;
+    signals.attach(lg.stopper(), grace);
     lg.start()?;
     let progress = Progress::start(progress::mode(a.progress, a.quiet), lg.monitor(), total);
     let summary = lg.wait();

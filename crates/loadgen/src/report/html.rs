@@ -41,6 +41,9 @@ fn run_body(s: &Summary, charts: &[Chart]) -> String {
             &s.generator.reasons,
         ));
     }
+    if s.saturation.target {
+        b.push_str(&warning("The target saturated:", &s.saturation.reasons));
+    }
     if !s.warnings.is_empty() {
         b.push_str(&warning("Warnings:", &s.warnings));
     }
@@ -80,6 +83,7 @@ fn cards(s: &Summary) -> String {
         ("offered", format!("{:.1}/s", s.offered_rate)),
         ("throughput", format!("{:.1}/s", s.throughput)),
         ("TPS", format!("{:.1}/s", s.tps)),
+        ("peak TPS (1 s)", format!("{:.0}/s", s.peak_tps)),
         (
             "success",
             format!("{:.2}%", pct(s.counts.success, s.counts.scheduled)),

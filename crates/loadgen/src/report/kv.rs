@@ -17,6 +17,7 @@ pub fn write(s: &Summary, w: &mut dyn Write) -> io::Result<()> {
     writeln!(w, "p99_us={:.0}", s.latency_ms.p99 * 1000.0)?;
     writeln!(w, "p999_us={:.0}", s.latency_ms.p999 * 1000.0)?;
     writeln!(w, "max_us={:.0}", s.latency_ms.max * 1000.0)?;
+    writeln!(w, "lag_p99_us={:.0}", s.lag_ms.p99 * 1000.0)?;
     writeln!(w, "errors={errors}")?;
     writeln!(w, "scheduled={}", c.scheduled)?;
     for o in Outcome::ALL {
@@ -24,6 +25,8 @@ pub fn write(s: &Summary, w: &mut dyn Write) -> io::Result<()> {
     }
     writeln!(w, "offered_rate={:.1}", s.offered_rate)?;
     writeln!(w, "throughput={:.1}", s.throughput)?;
+    writeln!(w, "peak_tps={:.0}", s.peak_tps)?;
+    writeln!(w, "target_saturated={}", s.saturation.target)?;
     writeln!(w, "cpu_s={:.3}", s.generator_cpu_s)?;
     writeln!(w, "generator_bound={}", s.generator_bound)?;
     writeln!(

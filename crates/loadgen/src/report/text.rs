@@ -21,10 +21,12 @@ pub fn write(s: &Summary, w: &mut dyn Write) -> io::Result<()> {
     writeln!(w, "loadgen {} → {}", s.protocol, s.targets.join(", "))?;
     writeln!(
         w,
-        "  {mode} for {}s, timeout {}, concurrency {}, threads {}{}",
+        "  {mode} for {}s, timeout {}, concurrency {}{}, threads {}{}",
         trim_num(s.duration_s),
         fmt_ms(s.timeout_ms),
         s.concurrency,
+        s.connections
+            .map_or(String::new(), |c| format!(", connections ≤ {c} per target")),
         s.generator.threads,
         if s.shards.len() > 1 {
             let list: Vec<String> = s.shards.iter().map(u64::to_string).collect();
@@ -51,8 +53,8 @@ pub fn write(s: &Summary, w: &mut dyn Write) -> io::Result<()> {
     writeln!(w)?;
     writeln!(
         w,
-        "Rates      offered {:.1}/s   throughput {:.1}/s   TPS {:.1}/s",
-        s.offered_rate, s.throughput, s.tps
+        "Rates      offered {:.1}/s   throughput {:.1}/s   TPS {:.1}/s   (peak {:.0}/s in one second)",
+        s.offered_rate, s.throughput, s.tps, s.peak_tps
     )?;
     writeln!(w)?;
     writeln!(
@@ -122,6 +124,15 @@ pub fn write(s: &Summary, w: &mut dyn Write) -> io::Result<()> {
     )?;
     for warning in &s.warnings {
         writeln!(w, "WARNING: {warning}")?;
+    }
+    if s.saturation.target {
+        writeln!(
+            w,
+            "SATURATED: the target, not the generator, limited this run:"
+        )?;
+        for r in &s.saturation.reasons {
+            writeln!(w, "  - {r}")?;
+        }
     }
     if s.generator_bound {
         writeln!(
