@@ -258,6 +258,11 @@ pub struct LoadArgs {
     /// Pace with the 1 ms tokio timer instead of the microsecond timerfd
     #[arg(long)]
     pub coarse_timer: bool,
+    /// Wake for every response as it arrives, instead of sleeping to the next pacing tick
+    /// and reading the responses that came meanwhile in one batch (batches are dated by
+    /// the kernel's receive time, so latency is the same; this costs a wake-up per load)
+    #[arg(long)]
+    pub eager_reads: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]

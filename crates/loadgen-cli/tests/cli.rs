@@ -801,6 +801,8 @@ fn a_results_file_that_cannot_be_written_does_not_lose_the_report() {
 }
 
 /// Runs `loadgen ARGS` to the end and returns its exit code, stderr and peak RSS (KiB).
+/// The child is reaped by `wait4` (for its rusage), not by `Child::wait`.
+#[allow(clippy::zombie_processes)]
 fn run_measured(args: &[&str]) -> (Option<i32>, String, u64) {
     let mut child = bin()
         .args(args)

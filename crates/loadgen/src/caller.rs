@@ -59,6 +59,24 @@ pub trait Caller: 'static {
     fn capacity(&self) -> Option<u64> {
         None
     }
+
+    /// When `response` arrived, if the caller knows it better than the moment the engine
+    /// sees the call end — the kernel's receive timestamp of its last byte (see
+    /// [`crate::net`]). The engine takes it as the completion time (bounded by the send and
+    /// the moment it saw the call end), and a response that arrived before the deadline
+    /// is in time even if it was read after it.
+    fn arrival(&self, response: &Self::Response) -> Option<Instant> {
+        let _ = response;
+        None
+    }
+
+    /// True when every response carries its [`arrival`](Caller::arrival). The engine may
+    /// then sleep between pacing ticks without waking for each response, and read the
+    /// responses in a batch at the next tick: one wake-up per tick instead of one per
+    /// response, with latency unchanged.
+    fn stamps_arrivals(&self) -> bool {
+        false
+    }
 }
 
 /// What a shard's caller is told about its share of the run.

@@ -47,6 +47,7 @@ pub mod error;
 pub mod frame;
 pub mod http;
 pub mod merge;
+pub mod net;
 pub mod outcome;
 pub mod pool;
 pub mod record;

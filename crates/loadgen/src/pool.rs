@@ -66,6 +66,25 @@ impl<T> Pool<T> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
+        self.take(dial, false).await
+    }
+
+    /// A new connection from `dial`, never an idle one (an idle one is closed to make
+    /// room): for a retry after the server closed an idle connection, since the others
+    /// it left idle are likely closed too.
+    pub async fn get_fresh<E, F, Fut>(&self, dial: F) -> Result<Lease<'_, T>, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.take(dial, true).await
+    }
+
+    async fn take<E, F, Fut>(&self, dial: F, fresh: bool) -> Result<Lease<'_, T>, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
         let permit = self
             .permits
             .acquire()
@@ -77,9 +96,14 @@ impl<T> Pool<T> {
             reused: true,
             _permit: permit,
         };
-        if let Some(c) = self.idle.borrow_mut().pop() {
-            lease.item = Some(c);
-            return Ok(lease);
+        let idle = self.idle.borrow_mut().pop();
+        if let Some(c) = idle {
+            if !fresh {
+                lease.item = Some(c);
+                return Ok(lease);
+            }
+            drop(c);
+            self.open.set(self.open.get() - 1);
         }
         let _dialing = self
             .dialing
@@ -87,11 +111,13 @@ impl<T> Pool<T> {
             .await
             .expect("the pool's semaphore is never closed");
         // a connection may have come back while we waited for our turn to dial
-        if let Some(c) = self.idle.borrow_mut().pop() {
+        if !fresh && let Some(c) = self.idle.borrow_mut().pop() {
             lease.item = Some(c);
             return Ok(lease);
         }
         lease.reused = false;
+        // a connect is dated by nothing but its completion: the engine must see it at once
+        let _eager = crate::engine::tick::Eager::new();
         let conn = dial().await?;
         self.open.set(self.open.get() + 1);
         lease.item = Some(conn);

@@ -8,9 +8,10 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::UdpSocket;
 
 use crate::caller::{Caller, Load};
+use crate::net::{self, StampedTcp};
 use crate::outcome::Failure;
 use crate::pool::Pool;
 
@@ -62,9 +63,18 @@ fn differs() -> Failure {
     Failure::response("answer differs from the expected bytes")
 }
 
+/// Whether an answer matched, and when it arrived (the kernel's receive time), if known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Answer {
+    /// The answer was the expected one.
+    pub ok: bool,
+    /// When its last byte arrived.
+    pub arrived: Option<Instant>,
+}
+
 /// A TCP connection with its read buffer.
 pub struct TcpConn {
-    stream: TcpStream,
+    stream: StampedTcp,
     buf: Vec<u8>,
 }
 
@@ -89,18 +99,17 @@ impl TcpCaller {
 
 impl Caller for TcpCaller {
     type Request = usize;
-    type Response = bool;
+    type Response = Answer;
 
     fn build(&self, load: Load) -> usize {
         load.target
     }
 
-    async fn call(&self, target: &usize, _deadline: Instant) -> Result<bool, Failure> {
+    async fn call(&self, target: &usize, _deadline: Instant) -> Result<Answer, Failure> {
         let addr = self.targets[*target];
         let mut lease = self.pools[*target]
             .get(|| async move {
-                let stream = TcpStream::connect(addr).await?;
-                let _ = stream.set_nodelay(true);
+                let stream = StampedTcp::connect(addr).await?;
                 Ok::<_, Failure>(TcpConn {
                     stream,
                     buf: Vec::with_capacity(1024),
@@ -140,14 +149,23 @@ impl Caller for TcpCaller {
             }
             c.buf.extend_from_slice(&chunk[..n]);
         };
+        let arrived = c.stream.arrived();
         if !self.opts.dial_per_call {
             lease.put_back();
         }
-        Ok(ok)
+        Ok(Answer { ok, arrived })
     }
 
-    fn check(&self, _load: Load, _target: &usize, ok: &bool) -> Result<(), Failure> {
-        if *ok { Ok(()) } else { Err(differs()) }
+    fn check(&self, _load: Load, _target: &usize, a: &Answer) -> Result<(), Failure> {
+        if a.ok { Ok(()) } else { Err(differs()) }
+    }
+
+    fn arrival(&self, a: &Answer) -> Option<Instant> {
+        a.arrived
+    }
+
+    fn stamps_arrivals(&self) -> bool {
+        true
     }
 
     fn capacity(&self) -> Option<u64> {
@@ -183,24 +201,18 @@ impl UdpCaller {
 
 impl Caller for UdpCaller {
     type Request = usize;
-    type Response = bool;
+    type Response = Answer;
 
     fn build(&self, load: Load) -> usize {
         load.target
     }
 
-    async fn call(&self, target: &usize, _deadline: Instant) -> Result<bool, Failure> {
+    async fn call(&self, target: &usize, _deadline: Instant) -> Result<Answer, Failure> {
         let addr = self.targets[*target];
         let size = (self.opts.payload.len() + 512).clamp(2048, MAX_ANSWER);
         let mut lease = self.pools[*target]
             .get(|| async move {
-                let local: SocketAddr = if addr.is_ipv4() {
-                    "0.0.0.0:0".parse().expect("literal address")
-                } else {
-                    "[::]:0".parse().expect("literal address")
-                };
-                let socket = UdpSocket::bind(local).await?;
-                socket.connect(addr).await?;
+                let socket = net::udp_connect(addr).await?;
                 Ok::<_, Failure>(UdpConn {
                     socket,
                     buf: vec![0; size],
@@ -209,14 +221,22 @@ impl Caller for UdpCaller {
             .await?;
         let c = lease.get_mut();
         c.socket.send(&self.opts.payload).await?;
-        let n = c.socket.recv(&mut c.buf).await?;
+        let (n, arrived) = net::udp_recv(&c.socket, &mut c.buf).await?;
         let ok = self.opts.matches(&c.buf[..n]);
         lease.put_back();
-        Ok(ok)
+        Ok(Answer { ok, arrived })
     }
 
-    fn check(&self, _load: Load, _target: &usize, ok: &bool) -> Result<(), Failure> {
-        if *ok { Ok(()) } else { Err(differs()) }
+    fn check(&self, _load: Load, _target: &usize, a: &Answer) -> Result<(), Failure> {
+        if a.ok { Ok(()) } else { Err(differs()) }
+    }
+
+    fn arrival(&self, a: &Answer) -> Option<Instant> {
+        a.arrived
+    }
+
+    fn stamps_arrivals(&self) -> bool {
+        true
     }
 
     fn capacity(&self) -> Option<u64> {

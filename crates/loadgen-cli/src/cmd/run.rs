@@ -269,6 +269,7 @@ pub fn make_plan(
     plan.grace = a.grace;
     plan.precise_timer = !a.coarse_timer;
     plan.quantum = a.pacing_quantum;
+    plan.batch_reads = !a.eager_reads;
     let (index, count) = shard(a)?;
     plan.stride = loadgen::Stride {
         first: index,

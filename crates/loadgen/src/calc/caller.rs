@@ -5,11 +5,11 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 
 use super::proto::{self, MAX_FRAME, Op};
 use crate::caller::{Caller, Load};
 use crate::frame::{FrameError, LineReader};
+use crate::net::StampedTcp;
 use crate::outcome::Failure;
 use crate::pool::Pool;
 
@@ -39,8 +39,17 @@ pub struct CalcRequest {
     custom: bool,
 }
 
+/// A calc answer and when it arrived.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CalcResponse {
+    /// The response frame.
+    pub body: proto::ResponseIn,
+    /// When its last byte arrived (the kernel's receive time), if known.
+    pub arrived: Option<Instant>,
+}
+
 struct Conn {
-    stream: TcpStream,
+    stream: StampedTcp,
     reader: LineReader,
     out: Vec<u8>,
 }
@@ -81,8 +90,7 @@ fn mix(mut z: u64) -> u64 {
 }
 
 async fn dial(addr: SocketAddr) -> Result<Conn, Failure> {
-    let stream = TcpStream::connect(addr).await?;
-    let _ = stream.set_nodelay(true);
+    let stream = StampedTcp::connect(addr).await?;
     Ok(Conn {
         stream,
         reader: LineReader::new(),
@@ -92,7 +100,7 @@ async fn dial(addr: SocketAddr) -> Result<Conn, Failure> {
 
 impl Caller for CalcCaller {
     type Request = CalcRequest;
-    type Response = proto::ResponseIn;
+    type Response = CalcResponse;
 
     fn build(&self, load: Load) -> CalcRequest {
         let r = mix(load.index);
@@ -114,11 +122,7 @@ impl Caller for CalcCaller {
         }
     }
 
-    async fn call(
-        &self,
-        req: &CalcRequest,
-        _deadline: Instant,
-    ) -> Result<proto::ResponseIn, Failure> {
+    async fn call(&self, req: &CalcRequest, _deadline: Instant) -> Result<CalcResponse, Failure> {
         let target = req.target.min(self.targets.len() - 1);
         let addr = self.targets[target];
         let mut lease = self.pools[target].get(|| dial(addr)).await?;
@@ -138,18 +142,18 @@ impl Caller for CalcCaller {
             }
             Err(FrameError::Io(e)) => return Err(e.into()),
         };
+        let arrived = conn.stream.arrived();
         if !self.opts.dial_per_call && !conn.reader.has_partial() {
             lease.put_back();
         }
-        Ok(resp)
+        Ok(CalcResponse {
+            body: resp,
+            arrived,
+        })
     }
 
-    fn check(
-        &self,
-        _load: Load,
-        req: &CalcRequest,
-        resp: &proto::ResponseIn,
-    ) -> Result<(), Failure> {
+    fn check(&self, _load: Load, req: &CalcRequest, resp: &CalcResponse) -> Result<(), Failure> {
+        let resp = &resp.body;
         if resp.id != Some(req.id) {
             return Err(Failure::response("wrong id in response"));
         }
@@ -168,5 +172,13 @@ impl Caller for CalcCaller {
     }
     fn capacity(&self) -> Option<u64> {
         Some(self.pools.iter().map(|p| p.cap()).sum())
+    }
+
+    fn arrival(&self, resp: &CalcResponse) -> Option<Instant> {
+        resp.arrived
+    }
+
+    fn stamps_arrivals(&self) -> bool {
+        true
     }
 }

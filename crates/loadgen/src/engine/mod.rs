@@ -17,6 +17,7 @@ mod lifecycle;
 pub mod pacer;
 mod plan;
 mod shard;
+pub(crate) mod tick;
 mod worker;
 
 use std::sync::{Arc, mpsc};

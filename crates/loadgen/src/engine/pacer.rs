@@ -46,6 +46,16 @@ impl Pacer {
         !matches!(self, Pacer::Tokio)
     }
 
+    /// Arms the microsecond timer to fire at `at` without waiting for it: the runtime's
+    /// next wait for events then ends at `at` at the latest. No-op for the tokio timer.
+    pub fn arm_at(&self, at: Instant) {
+        #[cfg(target_os = "linux")]
+        if let Pacer::TimerFd(afd) = self {
+            linux::arm(afd.get_ref(), at.saturating_duration_since(Instant::now()));
+        }
+        let _ = at;
+    }
+
     /// Waits until `at` (returns at once if it has passed).
     pub async fn sleep_until(&mut self, at: Instant) {
         match self {
@@ -63,10 +73,13 @@ impl Pacer {
                     let Ok(mut guard) = afd.readable().await else {
                         return tokio::time::sleep_until(at.into()).await;
                     };
-                    if linux::drain(guard.get_inner()) {
+                    let fired = linux::drain(guard.get_inner());
+                    // drained either way: the next wait needs the next expiry's edge (not a
+                    // read that would only say EAGAIN)
+                    guard.clear_ready();
+                    if fired {
                         return;
                     }
-                    guard.clear_ready();
                 }
             }
         }

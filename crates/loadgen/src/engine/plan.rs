@@ -58,8 +58,12 @@ pub struct Plan {
     pub process_shard: (u64, u64),
     /// Start the schedule at this wall-clock instant instead of now.
     pub start_at: Option<SystemTime>,
-    /// Use the microsecond timer for pacing (Linux timerfd).
+    /// Use the microsecond timer for pacing (Linux timerfd, or a clock sleep).
     pub precise_timer: bool,
+    /// Read responses in a batch at each pacing tick instead of waking for each, when the
+    /// caller knows when each arrived ([`Caller::stamps_arrivals`](crate::Caller)); one
+    /// wake-up per tick instead of one more per response, same latency. Open model only.
+    pub batch_reads: bool,
     /// Minimum spacing of two dispatcher wake-ups: every load due within it goes out in one
     /// batch. Smaller is smoother; larger costs less CPU (each wake-up costs a few µs to tens
     /// of µs, depending on the machine) and adds up to this much send lag.
@@ -87,6 +91,7 @@ impl Plan {
             process_shard: (0, 1),
             start_at: None,
             precise_timer: true,
+            batch_reads: true,
             quantum: pacer::QUANTUM,
         }
     }

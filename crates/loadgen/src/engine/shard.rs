@@ -310,7 +310,9 @@ pub(crate) fn run<F: CallerFactory>(
     go: mpsc::Receiver<Option<Instant>>,
 ) -> Option<ShardOutput> {
     let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
+        .enable_io()
+        .enable_time()
+        .on_thread_park(super::tick::before_park)
         .build()
     {
         Ok(rt) => rt,
@@ -510,18 +512,37 @@ async fn dispatch_open<C: Caller>(
     let mut last_wake = shard.t0;
     let mut last_publish = shard.t0;
     let quantum = shard.plan.quantum;
+    // batched ticks (see `tick`): read responses at the next tick instead of waking for
+    // each, when their arrival times are known; call timeouts are then seen at a tick, so
+    // ticks come at least every tenth of the timeout
+    let batched =
+        shard.plan.batch_reads && shard.plan.precise_timer && shard.caller.stamps_arrivals();
+    let max_gap = (shard.timeout / 10).clamp(Duration::from_millis(1), PUBLISH_EVERY);
+    let mut backstop = pin!(tokio::time::sleep(Duration::ZERO));
+    if batched {
+        super::tick::install_alarm();
+    }
     loop {
         let Some(due_ns) = shard.dispatch.borrow().next_due() else {
             return Phase::Draining;
         };
         let due = shard.at(due_ns);
-        let wake_at = due
+        let mut wake_at = due
             .max(last_wake + quantum)
             .min(last_publish + PUBLISH_EVERY);
-        tokio::select! {
-            biased;
-            _ = stop.as_mut() => return Phase::Stopped,
-            _ = ctl.pacer.sleep_until(wake_at) => {}
+        if batched {
+            wake_at = wake_at.min(last_wake + max_gap);
+            tokio::select! {
+                biased;
+                _ = stop.as_mut() => return Phase::Stopped,
+                _ = super::tick::until(wake_at, backstop.as_mut()) => {}
+            }
+        } else {
+            tokio::select! {
+                biased;
+                _ = stop.as_mut() => return Phase::Stopped,
+                _ = ctl.pacer.sleep_until(wake_at) => {}
+            }
         }
         let now = clock::now();
         if wake_at >= due {

@@ -40,41 +40,63 @@ pub(crate) async fn run<C: Caller>(shard: Rc<Shard<C>>) {
             send,
             armed: true,
         };
-        let r = call(&shard.caller, load, send + shard.timeout, sleep.as_mut()).await;
+        let (r, end) = call(
+            &shard.caller,
+            load,
+            send,
+            send + shard.timeout,
+            sleep.as_mut(),
+        )
+        .await;
         guard.armed = false;
-        shard.record(load, intended, send, clock::now(), r);
+        shard.record(load, intended, send, end, r);
     }
     shard.worker_ended();
 }
 
-/// One call: build, call before `deadline`, check. Panics become `fatal`.
+/// One call: build, call before `deadline`, check; returns the result and when the call
+/// ended (the response's arrival when the caller knows it). Panics become `fatal`.
 async fn call<C: Caller>(
     caller: &C,
     load: Load,
+    send: Instant,
     deadline: Instant,
     mut sleep: Pin<&mut Sleep>,
-) -> Result<(), Failure> {
-    let req = catch_unwind(AssertUnwindSafe(|| caller.build(load))).map_err(fatal)?;
+) -> (Result<(), Failure>, Instant) {
+    let req = match catch_unwind(AssertUnwindSafe(|| caller.build(load))) {
+        Ok(r) => r,
+        Err(p) => return (Err(fatal(p)), clock::now()),
+    };
     sleep.as_mut().reset(deadline.into());
     let mut call = pin!(caller.call(&req, deadline));
+    let timeout = || Failure::new(Outcome::Timeout, MSG_TIMEOUT);
     let resp = poll_fn(|cx| {
-        // the clock decides, not only the timer: a busy call is polled again and again
-        // without the timer's turn coming (both draw on one cooperative budget)
-        if clock::now() >= deadline {
-            return Poll::Ready(Err(Failure::new(Outcome::Timeout, MSG_TIMEOUT)));
-        }
         match catch_unwind(AssertUnwindSafe(|| call.as_mut().poll(cx))) {
             Ok(Poll::Ready(r)) => return Poll::Ready(r),
             Ok(Poll::Pending) => {}
             Err(p) => return Poll::Ready(Err(fatal(p))),
         }
-        match sleep.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(Failure::new(Outcome::Timeout, MSG_TIMEOUT))),
-            Poll::Pending => Poll::Pending,
+        // the clock decides, not only the timer: a busy call is polled again and again
+        // without the timer's turn coming (both draw on one cooperative budget)
+        if clock::now() >= deadline || sleep.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(timeout()));
         }
+        Poll::Pending
     })
-    .await?;
-    catch_unwind(AssertUnwindSafe(|| caller.check(load, &req, &resp))).map_err(fatal)?
+    .await;
+    let now = clock::now();
+    let resp = match resp {
+        Ok(r) => r,
+        Err(f) => return (Err(f), now),
+    };
+    // a response read after its deadline is in time if it arrived in time (read in a batch)
+    let end = caller.arrival(&resp).map_or(now, |at| at.clamp(send, now));
+    if end > deadline {
+        return (Err(timeout()), now);
+    }
+    let checked = catch_unwind(AssertUnwindSafe(|| caller.check(load, &req, &resp)))
+        .unwrap_or_else(|p| Err(fatal(p)));
+    (checked, end)
 }
 
 /// A caught panic as a `fatal` failure.

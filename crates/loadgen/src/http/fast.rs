@@ -221,6 +221,7 @@ async fn read_response(
         HttpResponse {
             status: head.status,
             body_ok,
+            arrived: c.stream.arrived(),
         },
         reusable,
     ))
@@ -318,12 +319,14 @@ impl FastCaller {
         }
     }
 
-    async fn once(&self, e: &Endpoint) -> Result<HttpResponse, (Failure, bool)> {
-        let mut lease = e
-            .pool
-            .get(|| async { Ok(Conn::new(connect(&e.target, self.tls.as_ref()).await?)) })
-            .await
-            .map_err(|f: Failure| (f, false))?;
+    async fn once(&self, e: &Endpoint, fresh: bool) -> Result<HttpResponse, (Failure, bool)> {
+        let dial = || async { Ok(Conn::new(connect(&e.target, self.tls.as_ref()).await?)) };
+        let lease = if fresh {
+            e.pool.get_fresh(dial).await
+        } else {
+            e.pool.get(dial).await
+        };
+        let mut lease = lease.map_err(|f: Failure| (f, false))?;
         let reused = lease.reused();
         let c = lease.get_mut();
         let fresh_fail = |f: Failure, c: &Conn| {
@@ -358,9 +361,9 @@ impl FastCaller {
     /// One request to target `target` and its response.
     pub async fn call(&self, target: usize) -> Result<HttpResponse, Failure> {
         let e = &self.endpoints[target];
-        match self.once(e).await {
+        match self.once(e, false).await {
             Ok(r) => Ok(r),
-            Err((_, true)) if self.retry_idle_close => self.once(e).await.map_err(|(f, _)| f),
+            Err((_, true)) if self.retry_idle_close => self.once(e, true).await.map_err(|(f, _)| f),
             Err((f, _)) => Err(f),
         }
     }

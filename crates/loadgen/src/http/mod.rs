@@ -22,7 +22,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
+
+use crate::net::StampedTcp;
 
 use crate::error::ConfigError;
 use crate::outcome::Failure;
@@ -190,6 +191,8 @@ pub struct HttpResponse {
     pub status: u16,
     /// Whether the body contained the expected text (true when nothing was expected).
     pub body_ok: bool,
+    /// When its last byte arrived (the kernel's receive time), if known.
+    pub arrived: Option<std::time::Instant>,
 }
 
 /// The check shared by both clients.
@@ -308,14 +311,23 @@ impl crate::Caller for HttpCaller {
             Client::Hyper(c) => c.capacity(),
         })
     }
+
+    fn arrival(&self, resp: &HttpResponse) -> Option<std::time::Instant> {
+        resp.arrived
+    }
+
+    fn stamps_arrivals(&self) -> bool {
+        // hyper reads on its own connection tasks; only the fast client knows its reads
+        matches!(self.client, Client::Fast(_))
+    }
 }
 
-/// A TCP or TLS connection.
+/// A TCP or TLS connection whose reads carry the kernel's receive time.
 pub enum Stream {
     /// Plain TCP.
-    Plain(TcpStream),
+    Plain(StampedTcp),
     /// TLS over TCP.
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    Tls(Box<tokio_rustls::client::TlsStream<StampedTcp>>),
 }
 
 /// Connects to `target`, with TLS if it is `https`; `Ok` carries the negotiated ALPN.
@@ -323,8 +335,7 @@ pub async fn connect(
     target: &HttpTarget,
     tls: Option<&Arc<rustls::ClientConfig>>,
 ) -> Result<Stream, Failure> {
-    let tcp = TcpStream::connect(target.addr).await?;
-    let _ = tcp.set_nodelay(true);
+    let tcp = StampedTcp::connect(target.addr).await?;
     match (target.tls, tls) {
         (true, Some(cfg)) => {
             let name = rustls::pki_types::ServerName::try_from(
@@ -349,6 +360,14 @@ fn tls_reason(e: &io::Error) -> String {
 }
 
 impl Stream {
+    /// When the bytes of the last read arrived, if the kernel said.
+    pub fn arrived(&self) -> Option<std::time::Instant> {
+        match self {
+            Stream::Plain(s) => s.arrived(),
+            Stream::Tls(s) => s.get_ref().0.arrived(),
+        }
+    }
+
     /// The ALPN protocol the server chose (TLS only).
     pub fn alpn(&self) -> Option<&[u8]> {
         match self {
@@ -418,7 +437,16 @@ mod tests {
     #[test]
     fn outcomes_of_statuses() {
         let o = HttpOptions::default();
-        let r = |status, body_ok| check(&o, &HttpResponse { status, body_ok });
+        let r = |status, body_ok| {
+            check(
+                &o,
+                &HttpResponse {
+                    status,
+                    body_ok,
+                    arrived: None,
+                },
+            )
+        };
         assert!(r(200, true).is_ok());
         assert_eq!(
             r(503, true).unwrap_err().outcome,
@@ -445,7 +473,8 @@ mod tests {
                 &o,
                 &HttpResponse {
                     status: 503,
-                    body_ok: true
+                    body_ok: true,
+                    arrived: None,
                 }
             )
             .is_ok()

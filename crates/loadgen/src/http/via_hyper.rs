@@ -257,7 +257,11 @@ impl HyperCaller {
             (Some(want), Some(got)) => contains(got, want),
             _ => true,
         };
-        Ok(HttpResponse { status, body_ok })
+        Ok(HttpResponse {
+            status,
+            body_ok,
+            arrived: None,
+        })
     }
 
     async fn dial_h1(&self, t: &HttpTarget) -> Result<http1::SendRequest<Full<Bytes>>, Failure> {

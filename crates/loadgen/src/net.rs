@@ -1,0 +1,309 @@
+//! Sockets that know when their bytes arrived.
+//!
+//! TCP and UDP sockets here are read with `recvmsg` and the kernel's receive timestamp
+//! (`SO_TIMESTAMPNS`): each read records when its last segment reached the machine. A
+//! response read late — in a batch at the next pacing tick, while the generator slept —
+//! still counts from when it arrived, so latency does not depend on when loadgen reads.
+//! (Elsewhere than Linux, or if the kernel gives no timestamp, the arrival is unknown and
+//! the engine takes the time it saw the response.)
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::{Instant, SystemTime};
+
+use tokio::io::unix::AsyncFd;
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+use tokio::net::UdpSocket;
+
+/// A TCP connection whose reads carry the kernel's receive time.
+pub struct StampedTcp {
+    fd: AsyncFd<std::net::TcpStream>,
+    arrived: Option<Instant>,
+    /// Set while a write waits for room in the socket: the engine must not sleep
+    /// through the moment it frees up.
+    blocked: Option<crate::engine::tick::Eager>,
+}
+
+impl StampedTcp {
+    /// Connects to `addr` (no Nagle delay), with receive timestamps on.
+    pub async fn connect(addr: SocketAddr) -> io::Result<StampedTcp> {
+        let s = tokio::net::TcpStream::connect(addr).await?;
+        s.set_nodelay(true)?;
+        let s = s.into_std()?;
+        s.set_nonblocking(true)?;
+        sys::enable_timestamps(&s);
+        // SAFETY: the TcpStream owns a valid descriptor, and the AsyncFd owns the stream:
+        // the descriptor is neither replaced nor closed while registered.
+        let fd = unsafe { AsyncFd::register(s) }.map_err(io::Error::from)?;
+        Ok(StampedTcp {
+            fd,
+            arrived: None,
+            blocked: None,
+        })
+    }
+
+    /// When the bytes of the last read arrived, if the kernel said.
+    pub fn arrived(&self) -> Option<Instant> {
+        self.arrived
+    }
+}
+
+impl AsyncRead for StampedTcp {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let me = self.get_mut();
+        loop {
+            let mut guard = ready!(me.fd.poll_read_ready(cx))?;
+            let unfilled = buf.initialize_unfilled();
+            let len = unfilled.len();
+            match guard.try_io(|s| sys::recv(s.get_ref(), unfilled)) {
+                Ok(Ok((n, at))) => {
+                    // a short read drained the socket: wait for the next edge (as tokio's
+                    // own streams do), instead of a read that would only say EAGAIN
+                    if n > 0 && n < len {
+                        guard.clear_ready();
+                    }
+                    buf.advance(n);
+                    if at.is_some() {
+                        me.arrived = at;
+                    }
+                    return Poll::Ready(Ok(()));
+                }
+                Ok(Err(e)) => return Poll::Ready(Err(e)),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+}
+
+impl AsyncWrite for StampedTcp {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let me = self.get_mut();
+        loop {
+            let mut guard = match me.fd.poll_write_ready(cx) {
+                Poll::Ready(g) => g?,
+                Poll::Pending => {
+                    me.blocked
+                        .get_or_insert_with(crate::engine::tick::Eager::new);
+                    return Poll::Pending;
+                }
+            };
+            match guard.try_io(|s| sys::send(s.get_ref(), buf)) {
+                Ok(r) => {
+                    me.blocked = None;
+                    return Poll::Ready(r);
+                }
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(self.fd.get_ref().shutdown(std::net::Shutdown::Write))
+    }
+}
+
+/// A connected UDP socket with receive timestamps on.
+pub async fn udp_connect(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let local: SocketAddr = if addr.is_ipv4() {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let socket = UdpSocket::bind(local).await?;
+    socket.connect(addr).await?;
+    sys::enable_timestamps(&socket);
+    Ok(socket)
+}
+
+/// Receives one datagram and when it arrived (if the kernel said).
+pub async fn udp_recv(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<(usize, Option<Instant>)> {
+    loop {
+        socket.readable().await?;
+        match socket.try_io(Interest::READABLE, || sys::recv(socket, buf)) {
+            Ok(r) => return Ok(r),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The monotonic instant of a wall-clock kernel timestamp: now, minus how long ago it was.
+fn instant_of(at: SystemTime) -> Instant {
+    let now = Instant::now();
+    let age = SystemTime::now().duration_since(at).unwrap_or_default();
+    now.checked_sub(age).unwrap_or(now)
+}
+
+#[cfg(target_os = "linux")]
+mod sys {
+    use std::io;
+    use std::os::fd::{AsFd, AsRawFd};
+    use std::time::{Duration, Instant, SystemTime};
+
+    /// Asks the kernel to timestamp every received packet of `s` (best effort).
+    pub fn enable_timestamps(s: &impl AsFd) {
+        let on: libc::c_int = 1;
+        // SAFETY: a valid socket, a valid int option of the right size.
+        unsafe {
+            libc::setsockopt(
+                s.as_fd().as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_TIMESTAMPNS,
+                (&on as *const libc::c_int).cast(),
+                size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
+
+    /// One `recvmsg`: bytes read, and the receive time of the last of them.
+    pub fn recv(s: &impl AsFd, buf: &mut [u8]) -> io::Result<(usize, Option<Instant>)> {
+        // room for one SCM_TIMESTAMPNS control message (a timespec), aligned for cmsghdr
+        #[repr(C, align(8))]
+        struct Control([u8; 64]);
+        let mut control = Control([0; 64]);
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        // SAFETY: msghdr is plain data; zero is a valid empty value.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.0.as_mut_ptr().cast();
+        msg.msg_controllen = control.0.len();
+        // SAFETY: the iovec points into `buf` and the control buffer into `control`, both
+        // alive and writable for the call; the lengths are theirs.
+        let n = unsafe { libc::recvmsg(s.as_fd().as_raw_fd(), &mut msg, libc::MSG_DONTWAIT) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut at = None;
+        // SAFETY: recvmsg filled `msg`; the CMSG macros walk the control buffer it
+        // describes, and a SCM_TIMESTAMPNS message carries one timespec.
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(&msg);
+            while !c.is_null() {
+                if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                    let ts: libc::timespec =
+                        std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::timespec>());
+                    if ts.tv_sec > 0 {
+                        let wall = SystemTime::UNIX_EPOCH
+                            + Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32);
+                        at = Some(super::instant_of(wall));
+                    }
+                }
+                c = libc::CMSG_NXTHDR(&msg, c);
+            }
+        }
+        Ok((n as usize, at))
+    }
+
+    /// One `send`, never raising SIGPIPE.
+    pub fn send(s: &impl AsFd, buf: &[u8]) -> io::Result<usize> {
+        // SAFETY: `buf` is valid for `buf.len()` bytes for the call.
+        let n = unsafe {
+            libc::send(
+                s.as_fd().as_raw_fd(),
+                buf.as_ptr().cast(),
+                buf.len(),
+                libc::MSG_NOSIGNAL,
+            )
+        };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod sys {
+    use std::io::{self, Read, Write};
+    use std::os::fd::AsFd;
+    use std::time::Instant;
+
+    pub fn enable_timestamps(_: &impl AsFd) {}
+
+    pub fn recv(s: &impl AsFd, buf: &mut [u8]) -> io::Result<(usize, Option<Instant>)> {
+        let fd = s.as_fd().try_clone_to_owned()?;
+        let mut f = std::fs::File::from(fd);
+        Ok((f.read(buf)?, None))
+    }
+
+    pub fn send(s: &impl AsFd, buf: &[u8]) -> io::Result<usize> {
+        let fd = s.as_fd().try_clone_to_owned()?;
+        std::fs::File::from(fd).write(buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn reads_carry_the_kernel_receive_time() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut b = [0u8; 4];
+            s.read_exact(&mut b).await.unwrap();
+            s.write_all(b"pong").await.unwrap();
+        });
+        let mut c = StampedTcp::connect(addr).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        c.write_all(b"ping").await.unwrap();
+        server.await.unwrap();
+        // the answer is in the socket buffer; read it a while later
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let before_read = Instant::now();
+        let mut b = [0u8; 4];
+        c.read_exact(&mut b).await.unwrap();
+        assert_eq!(&b, b"pong");
+        if cfg!(target_os = "linux") {
+            let at = c.arrived().expect("a receive timestamp");
+            assert!(at + std::time::Duration::from_millis(40) < before_read);
+        }
+    }
+
+    #[tokio::test]
+    async fn datagrams_carry_the_kernel_receive_time() {
+        let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let c = udp_connect(server.local_addr().unwrap()).await.unwrap();
+        // the kernel turns timestamping on through deferred work: give it a moment (until
+        // then a datagram is stamped when it is read, which is the read time anyway)
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        c.send(b"ping").await.unwrap();
+        let mut b = [0u8; 16];
+        let (n, from) = server.recv_from(&mut b).await.unwrap();
+        server.send_to(&b[..n], from).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let before_read = Instant::now();
+        let (n, at) = udp_recv(&c, &mut b).await.unwrap();
+        assert_eq!(&b[..n], b"ping");
+        if cfg!(target_os = "linux") {
+            let at = at.expect("a receive timestamp");
+            assert!(
+                at + std::time::Duration::from_millis(40) < before_read,
+                "{:?}",
+                before_read - at
+            );
+        }
+    }
+}
