@@ -20,6 +20,8 @@ use tokio::net::UdpSocket;
 /// A TCP connection whose reads carry the kernel's receive time.
 pub struct StampedTcp {
     fd: AsyncFd<std::net::TcpStream>,
+    /// Receive timestamps asked for (only when the engine batches reads).
+    stamped: bool,
     arrived: Option<Instant>,
     /// Set while a write waits for room in the socket: the engine must not sleep
     /// through the moment it frees up.
@@ -27,18 +29,23 @@ pub struct StampedTcp {
 }
 
 impl StampedTcp {
-    /// Connects to `addr` (no Nagle delay), with receive timestamps on.
+    /// Connects to `addr` (no Nagle delay), with receive timestamps on when this thread
+    /// batches its reads.
     pub async fn connect(addr: SocketAddr) -> io::Result<StampedTcp> {
         let s = tokio::net::TcpStream::connect(addr).await?;
         s.set_nodelay(true)?;
         let s = s.into_std()?;
         s.set_nonblocking(true)?;
-        sys::enable_timestamps(&s);
+        let stamped = crate::engine::tick::batching();
+        if stamped {
+            sys::enable_timestamps(&s);
+        }
         // SAFETY: the TcpStream owns a valid descriptor, and the AsyncFd owns the stream:
         // the descriptor is neither replaced nor closed while registered.
         let fd = unsafe { AsyncFd::register(s) }.map_err(io::Error::from)?;
         Ok(StampedTcp {
             fd,
+            stamped,
             arrived: None,
             blocked: None,
         })
@@ -61,7 +68,8 @@ impl AsyncRead for StampedTcp {
             let mut guard = ready!(me.fd.poll_read_ready(cx))?;
             let unfilled = buf.initialize_unfilled();
             let len = unfilled.len();
-            match guard.try_io(|s| sys::recv(s.get_ref(), unfilled)) {
+            let stamped = me.stamped;
+            match guard.try_io(|s| sys::recv(s.get_ref(), unfilled, stamped)) {
                 Ok(Ok((n, at))) => {
                     // a short read drained the socket: wait for the next edge (as tokio's
                     // own streams do), instead of a read that would only say EAGAIN
@@ -116,7 +124,7 @@ impl AsyncWrite for StampedTcp {
     }
 }
 
-/// A connected UDP socket with receive timestamps on.
+/// A connected UDP socket, with receive timestamps on when this thread batches its reads.
 pub async fn udp_connect(addr: SocketAddr) -> io::Result<UdpSocket> {
     let local: SocketAddr = if addr.is_ipv4() {
         (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
@@ -125,7 +133,9 @@ pub async fn udp_connect(addr: SocketAddr) -> io::Result<UdpSocket> {
     };
     let socket = UdpSocket::bind(local).await?;
     socket.connect(addr).await?;
-    sys::enable_timestamps(&socket);
+    if crate::engine::tick::batching() {
+        sys::enable_timestamps(&socket);
+    }
     Ok(socket)
 }
 
@@ -133,7 +143,8 @@ pub async fn udp_connect(addr: SocketAddr) -> io::Result<UdpSocket> {
 pub async fn udp_recv(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<(usize, Option<Instant>)> {
     loop {
         socket.readable().await?;
-        match socket.try_io(Interest::READABLE, || sys::recv(socket, buf)) {
+        let stamped = crate::engine::tick::batching();
+        match socket.try_io(Interest::READABLE, || sys::recv(socket, buf, stamped)) {
             Ok(r) => return Ok(r),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
             Err(e) => return Err(e),
@@ -169,8 +180,29 @@ mod sys {
         }
     }
 
-    /// One `recvmsg`: bytes read, and the receive time of the last of them.
-    pub fn recv(s: &impl AsFd, buf: &mut [u8]) -> io::Result<(usize, Option<Instant>)> {
+    /// One read: bytes read, and (with `stamped`, by `recvmsg`) the receive time of the
+    /// last of them.
+    pub fn recv(
+        s: &impl AsFd,
+        buf: &mut [u8],
+        stamped: bool,
+    ) -> io::Result<(usize, Option<Instant>)> {
+        if !stamped {
+            // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the call.
+            let n = unsafe {
+                libc::recv(
+                    s.as_fd().as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            return if n < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok((n as usize, None))
+            };
+        }
         // room for one SCM_TIMESTAMPNS control message (a timespec), aligned for cmsghdr
         #[repr(C, align(8))]
         struct Control([u8; 64]);
@@ -239,7 +271,11 @@ mod sys {
 
     pub fn enable_timestamps(_: &impl AsFd) {}
 
-    pub fn recv(s: &impl AsFd, buf: &mut [u8]) -> io::Result<(usize, Option<Instant>)> {
+    pub fn recv(
+        s: &impl AsFd,
+        buf: &mut [u8],
+        _stamped: bool,
+    ) -> io::Result<(usize, Option<Instant>)> {
         let fd = s.as_fd().try_clone_to_owned()?;
         let mut f = std::fs::File::from(fd);
         Ok((f.read(buf)?, None))
@@ -258,6 +294,7 @@ mod tests {
 
     #[tokio::test]
     async fn reads_carry_the_kernel_receive_time() {
+        crate::engine::tick::install();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let server = tokio::spawn(async move {
@@ -284,6 +321,7 @@ mod tests {
 
     #[tokio::test]
     async fn datagrams_carry_the_kernel_receive_time() {
+        crate::engine::tick::install();
         let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let c = udp_connect(server.local_addr().unwrap()).await.unwrap();
         // the kernel turns timestamping on through deferred work: give it a moment (until

@@ -348,6 +348,13 @@ pub(crate) async fn drive<C: Caller>(
     let stride = plan.stride.split(ctx.index as u64, ctx.count as u64);
     let weights: Vec<u32> = plan.targets.iter().map(|t| t.weight).collect();
     let capacity = caller.capacity();
+    if plan.batch_reads
+        && plan.precise_timer
+        && !plan.schedule.is_closed()
+        && caller.stamps_arrivals()
+    {
+        super::tick::install();
+    }
     let max_workers = ctx.slots.min(capacity.unwrap_or(u64::MAX)).max(1);
     let results = control
         .results_tx
@@ -515,13 +522,9 @@ async fn dispatch_open<C: Caller>(
     // batched ticks (see `tick`): read responses at the next tick instead of waking for
     // each, when their arrival times are known; call timeouts are then seen at a tick, so
     // ticks come at least every tenth of the timeout
-    let batched =
-        shard.plan.batch_reads && shard.plan.precise_timer && shard.caller.stamps_arrivals();
+    let batched = super::tick::batching();
     let max_gap = (shard.timeout / 10).clamp(Duration::from_millis(1), PUBLISH_EVERY);
     let mut backstop = pin!(tokio::time::sleep(Duration::ZERO));
-    if batched {
-        super::tick::install_alarm();
-    }
     loop {
         let Some(due_ns) = shard.dispatch.borrow().next_due() else {
             return Phase::Draining;

@@ -24,6 +24,7 @@ use super::clock;
 use super::pacer::Pacer;
 
 thread_local! {
+    static BATCHING: Cell<bool> = const { Cell::new(false) };
     static TICK: Tick = const {
         Tick {
             at: Cell::new(None),
@@ -62,13 +63,21 @@ impl Drop for Eager {
     }
 }
 
-/// Gives this thread the timer that ends the runtime's waits at the tick while an
-/// [`Eager`] wait is in progress. Call inside the shard's runtime.
-pub(crate) fn install_alarm() {
+/// Makes this thread batch its reads: gives it the timer that ends the runtime's waits at
+/// the tick while an [`Eager`] wait is in progress. Call inside the shard's runtime,
+/// before the caller opens connections.
+pub(crate) fn install() {
+    BATCHING.set(true);
     let p = Pacer::new(true);
     if p.is_precise() {
         TICK.with(|t| *t.alarm.borrow_mut() = Some(p));
     }
+}
+
+/// True on a shard thread that batches its reads: only then do sockets ask the kernel
+/// for receive timestamps (which cost a little per packet and per read).
+pub(crate) fn batching() -> bool {
+    BATCHING.get()
 }
 
 /// The runtime's `on_thread_park` hook: sleeps until the tick asked for, if any, then
