@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use loadgen::{Caller, Failure, Load, LoadGen, Plan, Schedule, ShardContext, Target};
+use loadgen::{Caller, Failure, Load, LoadGen, Plan, Schedule, Target, ThreadContext};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
@@ -59,7 +59,7 @@ fn main() {
         vec![target],
         "doubler",
     );
-    let lg = LoadGen::new(plan, move |_: &ShardContext| Doubler { addr }).expect("a valid plan");
+    let lg = LoadGen::new(plan, move |_: &ThreadContext| Doubler { addr }).expect("a valid plan");
     let summary = lg.run().expect("the run completes");
     loadgen::report::text::write(&summary, &mut std::io::stdout()).expect("stdout");
 }

@@ -52,7 +52,7 @@ pub struct SearchArgs {
     pub targets: Vec<String>,
     /// The SLO every step must meet, e.g. 'p99<10ms' (repeatable; threshold syntax)
     #[arg(long, required = true, value_name = "EXPR", value_parser = parse_threshold)]
-    pub slo: Vec<loadgen::threshold::Threshold>,
+    pub slo: Vec<loadgen::report::threshold::Threshold>,
     /// First rate tried
     #[arg(long, value_name = "LPS", default_value_t = 100.0, value_parser = parse_rate)]
     pub min_rate: f64,
@@ -105,11 +105,11 @@ pub struct OutputArgs {
     /// Pass/fail criterion, e.g. 'p99<50ms', 'p99.9<200ms', 'success>99.9%', 'errors<0.1%',
     /// 'tps>900', 'dropped==0' (repeatable); exit code 2 if one is violated
     #[arg(long = "threshold", value_name = "EXPR", value_parser = parse_threshold)]
-    pub thresholds: Vec<loadgen::threshold::Threshold>,
+    pub thresholds: Vec<loadgen::report::threshold::Threshold>,
 }
 
-fn parse_threshold(s: &str) -> Result<loadgen::threshold::Threshold, String> {
-    loadgen::threshold::Threshold::parse(s).map_err(|e| e.to_string())
+fn parse_threshold(s: &str) -> Result<loadgen::report::threshold::Threshold, String> {
+    loadgen::report::threshold::Threshold::parse(s).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Args)]

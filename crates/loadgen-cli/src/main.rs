@@ -77,7 +77,7 @@ fn quiet_panics() {
     std::panic::set_hook(Box::new(|info| {
         let shard = std::thread::current()
             .name()
-            .is_some_and(|n| n.starts_with("loadgen-shard-"));
+            .is_some_and(|n| n.starts_with("loadgen-thread-"));
         if !shard {
             crate::note!("loadgen: internal error: {info}");
         }

@@ -64,8 +64,8 @@ pub struct TargetSpec {
 
 impl TargetSpec {
     /// The HTTP view of this target.
-    pub fn http(&self) -> loadgen::http::HttpTarget {
-        loadgen::http::HttpTarget {
+    pub fn http(&self) -> loadgen::protocol::http::HttpTarget {
+        loadgen::protocol::http::HttpTarget {
             url: self.url.clone(),
             tls: self.scheme == Scheme::Https,
             host: self.host.clone(),

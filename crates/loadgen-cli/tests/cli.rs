@@ -6,7 +6,14 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use loadgen::Summary;
+use loadgen::summary::codec::SummaryJson as Summary;
+
+/// Reads a JSON summary the CLI wrote (the contract: its document, every field named).
+fn parse(text: &str) -> Result<Summary, String> {
+    // the model reads it (checking every value); the document is what the assertions read
+    loadgen::Summary::from_json(text).map_err(|e| e.to_string())?;
+    serde_json::from_str(text).map_err(|e| e.to_string())
+}
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_loadgen"))
@@ -133,7 +140,7 @@ fn demo_prints_the_report_and_json() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let s = Summary::from_json(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    let s = parse(&String::from_utf8_lossy(&out.stdout)).unwrap();
     assert!(s.counts.invariant_holds());
     assert_eq!(s.counts.scheduled, 1000);
     assert!(s.counts.success >= 990, "{:?}", s.counts);
@@ -166,7 +173,7 @@ fn sigint_mid_run_reports_and_exits_0() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("every load accounted for"), "{text}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("SIGINT: stopping"));
-    let s = Summary::from_json(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let s = parse(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert!(s.interrupted);
     assert!(s.counts.invariant_holds(), "{:?}", s.counts);
     assert!(
@@ -223,7 +230,7 @@ fn second_sigint_stops_at_once_and_still_reports() {
     );
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("every load accounted for"));
-    let s = Summary::from_json(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let s = parse(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert!(s.counts.invariant_holds(), "{:?}", s.counts);
     assert!(s.counts.cancelled >= 90, "{:?}", s.counts);
     assert_eq!(s.counts.cancelled, s.counts.scheduled);
@@ -374,7 +381,7 @@ fn http_and_echo_servers_with_the_cli() {
         "--summary",
         "none",
     ]);
-    let s = Summary::from_json(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    let s = parse(&String::from_utf8_lossy(&out.stdout)).unwrap();
     assert_eq!(s.protocol, "http");
     assert_eq!(
         (
@@ -500,7 +507,7 @@ fn four_shards_with_a_common_start_merge_to_one_run() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("every load accounted for"));
-    let m = Summary::from_json(&std::fs::read_to_string(&merged).unwrap()).unwrap();
+    let m = parse(&std::fs::read_to_string(&merged).unwrap()).unwrap();
     let single = run(&[
         "run",
         &target,
@@ -515,7 +522,7 @@ fn four_shards_with_a_common_start_merge_to_one_run() {
         "--summary",
         "none",
     ]);
-    let single = Summary::from_json(&String::from_utf8_lossy(&single.stdout)).unwrap();
+    let single = parse(&String::from_utf8_lossy(&single.stdout)).unwrap();
     assert!(m.counts.invariant_holds(), "{:?}", m.counts);
     assert!(
         m.counts.scheduled.abs_diff(single.counts.scheduled) <= 4,
@@ -526,7 +533,7 @@ fn four_shards_with_a_common_start_merge_to_one_run() {
     assert_eq!(m.shards, vec![0, 1, 2, 3]);
     let parts: Vec<Summary> = files
         .iter()
-        .map(|f| Summary::from_json(&std::fs::read_to_string(f).unwrap()).unwrap())
+        .map(|f| parse(&std::fs::read_to_string(f).unwrap()).unwrap())
         .collect();
     assert_eq!(
         parts.iter().map(|p| p.counts.scheduled).sum::<u64>(),
@@ -536,15 +543,15 @@ fn four_shards_with_a_common_start_merge_to_one_run() {
         parts.iter().all(|p| p.started_at == parts[0].started_at),
         "a common start"
     );
+    // exact: the merged latency histogram is the sum of the shards'
+    let model = |f: &std::path::Path| {
+        loadgen::Summary::from_json(&std::fs::read_to_string(f).unwrap()).unwrap()
+    };
     let mut sum = loadgen::record::hist::new_hist();
-    for p in &parts {
-        sum.add(loadgen::record::hist::decode(&p.histograms.latency_us).unwrap())
-            .unwrap();
+    for f in &files {
+        sum.add(&model(f).agg.latency).unwrap();
     }
-    assert_eq!(
-        loadgen::record::hist::decode(&m.histograms.latency_us).unwrap(),
-        sum
-    );
+    assert_eq!(model(&merged).agg.latency, sum);
     // a shard given twice is refused, naming the file
     let out = bin()
         .args(["merge"])
@@ -592,7 +599,7 @@ fn thresholds_decide_the_exit_code() {
         "none",
     ]);
     assert_eq!(out.status.code(), Some(2));
-    let s = Summary::from_json(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    let s = parse(&String::from_utf8_lossy(&out.stdout)).unwrap();
     assert_eq!(s.thresholds.len(), 2);
     assert!(s.thresholds.iter().all(|v| !v.ok));
     assert!(
@@ -689,7 +696,7 @@ fn stages_and_poisson_from_the_cli() {
         "--summary",
         "none",
     ]);
-    let s = Summary::from_json(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    let s = parse(&String::from_utf8_lossy(&out.stdout)).unwrap();
     assert_eq!(s.arrival, "stages");
     assert_eq!(s.counts.scheduled, 800);
     assert_eq!(s.duration_s, 3.0);
@@ -709,7 +716,7 @@ fn stages_and_poisson_from_the_cli() {
             "--summary",
             "none",
         ]);
-        Summary::from_json(&String::from_utf8_lossy(&out.stdout))
+        parse(&String::from_utf8_lossy(&out.stdout))
             .unwrap()
             .counts
             .scheduled
@@ -849,7 +856,7 @@ fn three_times_what_a_slow_server_takes_plateaus_at_what_it_takes() {
         "-q",
     ]);
     assert_eq!(code, Some(0), "{err}");
-    let capacity = Summary::from_json(&std::fs::read_to_string(&closed).unwrap())
+    let capacity = parse(&std::fs::read_to_string(&closed).unwrap())
         .unwrap()
         .tps;
     let rate = format!("{}", (3.0 * capacity).round());
@@ -874,13 +881,13 @@ fn three_times_what_a_slow_server_takes_plateaus_at_what_it_takes() {
     server.kill().unwrap();
     let _ = server.wait();
     assert_eq!(code, Some(0), "{err}");
-    let s = Summary::from_json(&std::fs::read_to_string(&over).unwrap()).unwrap();
+    let s = parse(&std::fs::read_to_string(&over).unwrap()).unwrap();
     assert!(s.counts.invariant_holds(), "{:?}", s.counts);
     // successes per second while loads were offered (the drain after it is not counted)
     let in_window: u64 = s
         .timeline
         .iter()
-        .filter(|b| b.t_s < 2)
+        .filter(|b| b.t_s < 2.0)
         .map(|b| b.success)
         .sum();
     let tps = in_window as f64 / 2.0;
@@ -937,7 +944,7 @@ fn absurd_figures_are_refused_or_work_lazily() {
     server.kill().unwrap();
     let _ = server.wait();
     assert_eq!(code, Some(0), "{err}");
-    let s = Summary::from_json(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let s = parse(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(s.counts.scheduled, 1_000_000_000);
     assert!(s.counts.invariant_holds());
     assert!(s.counts.dropped > 990_000_000, "{:?}", s.counts);

@@ -8,8 +8,8 @@ use std::future::Future;
 use std::io;
 use std::time::Duration;
 
-use loadgen::calc::proto::{self, MAX_FRAME};
-use loadgen::frame::{FrameError, LineReader};
+use loadgen::protocol::calc::proto::{self, MAX_FRAME};
+use loadgen::protocol::frame::{FrameError, LineReader};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;

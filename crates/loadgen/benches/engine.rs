@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use loadgen::{Caller, Failure, Load, LoadGen, Plan, Schedule, ShardContext, Target};
+use loadgen::{Caller, Failure, Load, LoadGen, Plan, Schedule, Target, ThreadContext};
 
 struct Null {
     stamps: bool,
@@ -49,12 +49,13 @@ fn run(rate: f64, stamps: bool, secs: u64) -> (f64, f64) {
     if rate == 0.0 {
         plan.concurrency = Some(50);
     }
-    let s = LoadGen::new(plan, move |_: &ShardContext| Null { stamps })
+    let s = LoadGen::new(plan, move |_: &ThreadContext| Null { stamps })
         .unwrap()
         .run()
         .unwrap();
-    let per_load = s.generator_cpu_s * 1e6 / s.counts.success.max(1) as f64;
-    (per_load, s.lag_ms.p99 * 1000.0)
+    let ok = s.counts()[loadgen::Outcome::Success].max(1);
+    let per_load = s.facts.generator.cpu.as_secs_f64() * 1e6 / ok as f64;
+    (per_load, s.lag().p99 * 1000.0)
 }
 
 fn main() {

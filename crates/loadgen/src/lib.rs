@@ -6,18 +6,30 @@
 //! The pipeline, one module per stage:
 //!
 //! ```text
-//! schedule ──> engine (dispatcher, slots) ──> caller ──> record ──> summary ──> report
-//!  (when)       (how many, lifecycle)        (what)     (what happened) (JSON)   (text, kv)
+//!  schedule ──when──> engine ──load, deadline──> caller ──outcome──> record ──> summary ──> report
+//!  (due times)       (dispatcher,               (protocol)          (per       (typed      (text, kv,
+//!                     workers, lifecycle)                            thread)    model;      html,
+//!                                                                               JSON codec, thresholds)
+//!                                                                               merge)
 //! ```
 //!
-//! - [`schedule`]: intended start times, a pure function of the load index.
-//! - [`engine`]: [`LoadGen`], shards (one single-threaded runtime per core), slots, the
-//!   per-call timeout, the stop and its grace period.
-//! - [`caller`]: the [`Caller`] trait that protocols implement; [`calc`] is the book's
-//!   arithmetic protocol.
-//! - [`record`]: per-shard counts and HDR histograms, merged exactly.
-//! - [`summary`]: the JSON summary, also the input of `merge` and `report`.
-//! - [`report`]: text and `key=value` renderings.
+//! - [`schedule`]: intended start times, a pure function of the load index (constant
+//!   rate, stages, Poisson, closed loop), and cursors that walk one shard's part of them.
+//! - [`engine`]: [`LoadGen`] and its [`Plan`]; one generator thread per core, each with a
+//!   dispatcher (the backlog as counts), workers bounded by the slots and the caller's
+//!   capacity, the per-call deadline, the stop and its grace period.
+//! - [`caller`]: the [`Caller`] trait that protocols implement, the connection pool they
+//!   share, and [`Target`]s.
+//! - [`protocol`]: the built-in callers — calc, HTTP/1.1 and HTTP/2, TCP, UDP — and the
+//!   sockets and frame codecs under them.
+//! - [`record`]: what happened, per generator thread: counts by outcome, HDR histograms,
+//!   a timeline, error groups; mergeable exactly. Also the per-call results stream.
+//! - [`summary`]: the result of a run as one typed model; its JSON codec (the only place
+//!   JSON is read or written); merge of shards.
+//! - [`report`]: text, `key=value` and HTML renderings, and pass/fail thresholds.
+//! - [`search`]: the highest rate that meets an SLO, by stepped runs.
+//! - [`outcome`], [`error`]: the outcome codes and [`Failure`]s of loads; the library's
+//!   typed errors.
 //!
 //! The library never prints and never exits; the `loadgen` binary does both.
 //!
@@ -25,41 +37,35 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use loadgen::{calc::{CalcCaller, CalcOptions}, LoadGen, Plan, Schedule, Target};
+//! use loadgen::protocol::calc::{CalcCaller, CalcOptions};
+//! use loadgen::{LoadGen, Outcome, Plan, Schedule, Target, ThreadContext};
 //!
 //! let addr = "127.0.0.1:8080".parse().unwrap();
 //! let schedule = Schedule::constant(1000.0, Duration::from_secs(2)).unwrap();
 //! let targets = vec![Target { name: "calc://127.0.0.1:8080".into(), weight: 1 }];
 //! let plan = Plan::new(schedule, Duration::from_millis(50), targets, "calc");
-//! let lg = LoadGen::new(plan, move |shard: &loadgen::ShardContext| {
-//!     CalcCaller::new(vec![addr], shard.slots, CalcOptions::default())
+//! let lg = LoadGen::new(plan, move |t: &ThreadContext| {
+//!     CalcCaller::new(vec![addr], t.slots, CalcOptions::default())
 //! }).unwrap();
 //! let summary = lg.run().unwrap();
-//! assert!(summary.counts.invariant_holds());
+//! assert!(summary.counts().invariant_holds());
+//! println!("{} successes", summary.counts()[Outcome::Success]);
 //! ```
 
 #![warn(missing_docs)]
 
-pub mod calc;
 pub mod caller;
 pub mod engine;
 pub mod error;
-pub mod frame;
-pub mod http;
-pub mod merge;
-pub mod net;
 pub mod outcome;
-pub mod pool;
+pub mod protocol;
 pub mod record;
 pub mod report;
-pub mod results;
 pub mod schedule;
 pub mod search;
-pub mod stream;
 pub mod summary;
-pub mod threshold;
 
-pub use caller::{Caller, CallerFactory, Load, ShardContext};
+pub use caller::{Caller, CallerFactory, Load, ThreadContext};
 pub use engine::{LoadGen, Monitor, Plan, Snapshot, Status, Stopper, Target};
 pub use error::{ConfigError, RunError};
 pub use outcome::{Failure, Outcome};

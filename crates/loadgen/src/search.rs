@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::threshold::Verdict;
+use crate::summary::codec::VerdictJson;
 
 /// One stepped run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,7 +23,7 @@ pub struct Step {
     /// Whether every SLO held.
     pub ok: bool,
     /// The SLO verdicts.
-    pub verdicts: Vec<Verdict>,
+    pub verdicts: Vec<VerdictJson>,
 }
 
 /// The curve and the answer.

@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
-use loadgen::Summary;
-use loadgen::calc::{CalcCaller, CalcOptions};
-use loadgen::stream::{Framing, StreamOptions, TcpCaller};
+use loadgen::protocol::calc::{CalcCaller, CalcOptions};
+use loadgen::protocol::stream::{Framing, StreamOptions, TcpCaller};
+use loadgen::summary::codec::SummaryJson as Summary;
 use support::{clients, http_target, plan, raw_server, run, run_http};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -134,7 +134,7 @@ fn a_dripping_answer_ends_at_the_timeout_in_calc_and_tcp() {
     let addr = server.addr();
     let s = run(
         plan("calc://t", 20.0, Duration::from_secs(1), TIMEOUT),
-        move |c: &loadgen::ShardContext| {
+        move |c: &loadgen::ThreadContext| {
             CalcCaller::new(vec![addr], c.slots, CalcOptions::default())
         },
     );
@@ -145,7 +145,7 @@ fn a_dripping_answer_ends_at_the_timeout_in_calc_and_tcp() {
     };
     let s = run(
         plan("tcp://t", 20.0, Duration::from_secs(1), TIMEOUT),
-        move |c: &loadgen::ShardContext| TcpCaller::new(vec![addr], c.slots, opts.clone()),
+        move |c: &loadgen::ThreadContext| TcpCaller::new(vec![addr], c.slots, opts.clone()),
     );
     assert_all_timeouts("tcp", &s);
     server.stop().unwrap();
@@ -157,7 +157,7 @@ fn an_endless_answer_is_refused_at_the_frame_cap_in_calc_and_tcp() {
     let addr = server.addr();
     let s = run(
         plan("calc://t", 20.0, Duration::from_millis(500), TIMEOUT),
-        move |c: &loadgen::ShardContext| {
+        move |c: &loadgen::ThreadContext| {
             CalcCaller::new(vec![addr], c.slots, CalcOptions::default())
         },
     );
@@ -172,7 +172,7 @@ fn an_endless_answer_is_refused_at_the_frame_cap_in_calc_and_tcp() {
     };
     let s = run(
         plan("tcp://t", 20.0, Duration::from_millis(500), TIMEOUT),
-        move |c: &loadgen::ShardContext| TcpCaller::new(vec![addr], c.slots, opts.clone()),
+        move |c: &loadgen::ThreadContext| TcpCaller::new(vec![addr], c.slots, opts.clone()),
     );
     assert_eq!(
         s.counts.response_error, s.counts.scheduled,

@@ -3,10 +3,10 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use loadgen::merge::merge;
 use loadgen::record::Recorder;
 use loadgen::record::hist::{self, Hist};
-use loadgen::summary::RunFacts;
+use loadgen::summary::merge::{MergeError, merge};
+use loadgen::summary::{GeneratorFacts, LoadFacts, RunFacts};
 use loadgen::{Outcome, Plan, Schedule, Stride, Summary, Target};
 use proptest::prelude::*;
 
@@ -28,7 +28,7 @@ fn shard_summary(index: u64, count: u64, loads: &[(u64, u8)]) -> Summary {
     };
     plan.process_shard = (index, count);
     let t0 = Instant::now();
-    let mut r = Recorder::new(t0, 1);
+    let mut r = Recorder::new(t0, plan.bucket(), 1);
     for (k, &(lat, o)) in loads.iter().enumerate() {
         let at = t0 + Duration::from_millis(k as u64 * 7 % 3000);
         r.scheduled(0, at);
@@ -47,22 +47,26 @@ fn shard_summary(index: u64, count: u64, loads: &[(u64, u8)]) -> Summary {
         }
     }
     let facts = RunFacts {
-        t0_wall: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
-        elapsed: Duration::from_secs(3),
+        // the last outcome: a load due near 3 s that took up to 5 s
+        elapsed: Duration::from_secs(8),
         window: Duration::from_secs(3),
         interrupted: false,
-        slots: 51,
-        shards: 1,
-        cpu: Duration::from_millis(10),
-        max_shard_busy: 0.1,
-        wake_late: hist::new_hist(),
-        precise_timer: true,
-        max_workers: 51,
-        peak_workers: 10,
-        capacity_bound: false,
-        saturated: Duration::ZERO,
+        generator: GeneratorFacts {
+            threads: 1,
+            cpu: Duration::from_millis(10),
+            max_busy: 0.1,
+            wake_late_p99: Duration::ZERO,
+            precise_timer: true,
+        },
+        load: LoadFacts::default(),
     };
-    Summary::build(&plan, &facts, &r.finish())
+    Summary {
+        run: plan.run_info(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)),
+        facts,
+        agg: r.finish(),
+        thresholds: Vec::new(),
+        warnings: Vec::new(),
+    }
 }
 
 fn named(v: &[&Summary]) -> Vec<(String, Summary)> {
@@ -84,22 +88,27 @@ proptest! {
         let (sa, sb, sc) = (shard_summary(0, 3, &a), shard_summary(1, 3, &b), shard_summary(2, 3, &c));
         let ab = merge(&named(&[&sa, &sb])).unwrap();
         let ba = merge(&named(&[&sb, &sa])).unwrap();
-        prop_assert_eq!(ab.to_aggregate().unwrap(), ba.to_aggregate().unwrap());
-        prop_assert_eq!(&ab.counts, &ba.counts);
+        prop_assert_eq!(&ab.agg.counts, &ba.agg.counts);
+        prop_assert_eq!(&ab.agg.latency, &ba.agg.latency);
+        prop_assert_eq!(&ab.agg.timeline, &ba.agg.timeline);
         let left = merge(&named(&[&ab, &sc])).unwrap();
         let bc = merge(&named(&[&sb, &sc])).unwrap();
         let right = merge(&named(&[&sa, &bc])).unwrap();
-        prop_assert_eq!(left.to_aggregate().unwrap(), right.to_aggregate().unwrap());
-        prop_assert_eq!(&left.latency_ms, &right.latency_ms);
-        prop_assert_eq!(&left.shards, &vec![0, 1, 2]);
+        prop_assert_eq!(&left.agg.counts, &right.agg.counts);
+        prop_assert_eq!(&left.agg.timeline, &right.agg.timeline);
+        prop_assert_eq!(left.latency(), right.latency());
+        prop_assert_eq!(&left.run.shards, &vec![0, 1, 2]);
         // exact: the merged histogram is the sum of the parts, counts add up
         let mut sum: Hist = hist::new_hist();
         for s in [&sa, &sb, &sc] {
-            sum.add(hist::decode(&s.histograms.latency_us).unwrap()).unwrap();
+            sum.add(&s.agg.latency).unwrap();
         }
-        prop_assert_eq!(hist::decode(&left.histograms.latency_us).unwrap(), sum);
-        prop_assert_eq!(left.counts.scheduled, (a.len() + b.len() + c.len()) as u64);
-        prop_assert!(left.counts.invariant_holds());
+        prop_assert_eq!(&left.agg.latency, &sum);
+        prop_assert_eq!(left.agg.counts.scheduled, (a.len() + b.len() + c.len()) as u64);
+        prop_assert!(left.agg.counts.invariant_holds());
+        // and it survives its JSON form
+        let back = Summary::from_json(&left.to_json()).unwrap();
+        prop_assert_eq!(&back.agg, &left.agg);
     }
 }
 
@@ -108,27 +117,39 @@ fn mismatched_files_are_refused_by_name() {
     let a = shard_summary(0, 2, &[(100, 0)]);
     let b = shard_summary(1, 2, &[(200, 0)]);
     assert!(merge(&named(&[&a, &b])).is_ok());
-    let check = |mut other: Summary, what: &str| {
+    let check = |other: Summary, what: &str| {
         let inputs = vec![
             ("a.json".to_string(), a.clone()),
-            ("other.json".to_string(), {
-                other.shards.clear();
-                other
-            }),
+            ("other.json".to_string(), other),
         ];
-        let e = merge(&inputs).unwrap_err();
+        let e = merge(&inputs).unwrap_err().to_string();
         assert!(e.starts_with("other.json: ") && e.contains(what), "{e}");
     };
     let mut x = b.clone();
-    x.protocol = "http".into();
+    x.run.protocol = "http".into();
     check(x, "protocol");
     let mut x = b.clone();
-    x.timeout_ms = 51.0;
-    check(x, "timeout_ms");
+    x.run.timeout = Duration::from_millis(51);
+    check(x, "timeout");
     let mut x = b.clone();
-    x.schema = "loadgen.summary/v0".into();
-    check(x, "schema");
+    x.run.bucket = Duration::from_secs(1);
+    check(x, "timeline bucket");
+    let mut x = b.clone();
+    x.run.started_at += Duration::from_secs(365 * 86_400);
+    check(x, "not shards of one run");
     check(shard_summary(0, 2, &[(1, 0)]), "shard 0 of 2 is already");
     check(shard_summary(1, 3, &[(1, 0)]), "shard count");
-    assert!(merge(&[]).is_err());
+    assert_eq!(merge(&[]).unwrap_err(), MergeError::Empty);
+}
+
+#[test]
+fn a_merge_missing_a_shard_says_so() {
+    let a = shard_summary(0, 2, &[(100, 0)]);
+    let m = merge(&named(&[&a])).unwrap();
+    assert_eq!(m.missing_shards(), vec![1]);
+    let doc = loadgen::summary::codec::to_document(&m);
+    assert_eq!(doc.missing_shards, vec![1]);
+    let mut text = Vec::new();
+    loadgen::report::text::write(&m, &mut text).unwrap();
+    assert!(String::from_utf8(text).unwrap().contains("shards missing"));
 }

@@ -6,8 +6,8 @@ mod support;
 
 use std::time::Duration;
 
-use loadgen::calc::{CalcCaller, CalcOptions};
-use loadgen::http::HttpOptions;
+use loadgen::protocol::calc::{CalcCaller, CalcOptions};
+use loadgen::protocol::http::HttpOptions;
 use loadgen_servers::http::{Behaviour, Delay};
 use support::{http_target, plan, run, run_http};
 
@@ -65,7 +65,7 @@ fn responses_read_at_the_next_tick_count_from_their_arrival() {
             Duration::from_secs(1),
             Duration::from_millis(500),
         ),
-        move |c: &loadgen::ShardContext| {
+        move |c: &loadgen::ThreadContext| {
             CalcCaller::new(vec![addr], c.slots, CalcOptions::default())
         },
     );

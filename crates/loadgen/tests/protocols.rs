@@ -6,10 +6,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use loadgen::http::tls::Verify;
-use loadgen::http::{HttpCaller, HttpOptions, HttpTarget, StatusSet, tls_config};
-use loadgen::stream::{Framing, StreamOptions, TcpCaller, UdpCaller};
-use loadgen::{LoadGen, Plan, Schedule, ShardContext, Summary, Target};
+use loadgen::protocol::http::tls::Verify;
+use loadgen::protocol::http::{HttpCaller, HttpOptions, HttpTarget, StatusSet, tls_config};
+use loadgen::protocol::stream::{Framing, StreamOptions, TcpCaller, UdpCaller};
+use loadgen::summary::codec::{SummaryJson as Summary, to_document};
+use loadgen::{LoadGen, Plan, Schedule, Target, ThreadContext};
 use loadgen_servers::http::Behaviour;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -73,12 +74,14 @@ fn run_http(targets: Vec<(HttpTarget, u32)>, opts: HttpOptions, rate: f64, secs:
     let ts: Vec<HttpTarget> = targets.into_iter().map(|(t, _)| t).collect();
     let tls = tls_config(&opts, &ts).unwrap();
     let opts = Arc::new(opts);
-    let s = LoadGen::new(plan, move |s: &ShardContext| {
-        HttpCaller::new(&ts, s.slots, opts.clone(), tls.clone())
-    })
-    .unwrap()
-    .run()
-    .unwrap();
+    let s = to_document(
+        &LoadGen::new(plan, move |s: &ThreadContext| {
+            HttpCaller::new(&ts, s.slots, opts.clone(), tls.clone())
+        })
+        .unwrap()
+        .run()
+        .unwrap(),
+    );
     assert!(s.counts.invariant_holds(), "{:?}", s.counts);
     s
 }
@@ -367,7 +370,7 @@ fn weighted_http_targets_get_their_share() {
 
 fn run_stream<C: loadgen::Caller>(
     scheme: &str,
-    make: impl Fn(&ShardContext) -> C + Send + Sync + 'static,
+    make: impl Fn(&ThreadContext) -> C + Send + Sync + 'static,
     rate: f64,
 ) -> Summary {
     let t = Target {
@@ -380,7 +383,7 @@ fn run_stream<C: loadgen::Caller>(
         vec![t],
         scheme,
     );
-    let s = LoadGen::new(plan, make).unwrap().run().unwrap();
+    let s = to_document(&LoadGen::new(plan, make).unwrap().run().unwrap());
     assert!(s.counts.invariant_holds(), "{:?}", s.counts);
     s
 }
@@ -508,12 +511,14 @@ fn a_request_is_never_sent_twice_after_part_of_its_answer_came() {
     plan.threads = Some(1);
     let ts: Vec<HttpTarget> = target.into_iter().map(|(t, _)| t).collect();
     let opts = Arc::new(opts);
-    let s = LoadGen::new(plan, move |_: &ShardContext| {
-        HttpCaller::new(&ts, 1, opts.clone(), None)
-    })
-    .unwrap()
-    .run()
-    .unwrap();
+    let s = to_document(
+        &LoadGen::new(plan, move |_: &ThreadContext| {
+            HttpCaller::new(&ts, 1, opts.clone(), None)
+        })
+        .unwrap()
+        .run()
+        .unwrap(),
+    );
     assert!(s.counts.invariant_holds());
     assert_eq!(
         (s.counts.success, s.counts.call_error),

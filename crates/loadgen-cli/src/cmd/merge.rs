@@ -22,7 +22,7 @@ pub fn merge(a: MergeArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|p| Ok((p.display().to_string(), read(p)?)))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let merged = loadgen::merge::merge(&inputs).map_err(anyhow::Error::msg)?;
+    let merged = loadgen::summary::merge::merge(&inputs)?;
     output(merged, &a.out)
 }
 

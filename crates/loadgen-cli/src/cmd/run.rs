@@ -7,15 +7,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use loadgen::calc::proto::Op;
-use loadgen::calc::{CalcCaller, CalcOptions};
 use loadgen::engine::OPEN_MODEL_CONNECTIONS;
-use loadgen::http::tls::Verify;
-use loadgen::http::{HttpCaller, HttpOptions, StatusSet};
+use loadgen::protocol::calc::proto::Op;
+use loadgen::protocol::calc::{CalcCaller, CalcOptions};
+use loadgen::protocol::http::tls::Verify;
+use loadgen::protocol::http::{HttpCaller, HttpOptions, StatusSet};
+use loadgen::protocol::stream::{Framing, StreamOptions, TcpCaller, UdpCaller};
 use loadgen::report;
 use loadgen::schedule::Stage;
-use loadgen::stream::{Framing, StreamOptions, TcpCaller, UdpCaller};
-use loadgen::{LoadGen, Plan, Schedule, ShardContext, Summary, Target};
+use loadgen::{LoadGen, Plan, Schedule, Summary, Target, ThreadContext};
 
 use super::limits;
 use super::progress::{self, Progress};
@@ -338,15 +338,15 @@ pub fn make_loadgen(
     let lg = match scheme {
         Scheme::Calc => {
             let opts = calc_options(a)?;
-            LoadGen::new(plan, move |s: &ShardContext| {
+            LoadGen::new(plan, move |s: &ThreadContext| {
                 CalcCaller::new(addrs.clone(), s.share(connections), opts.clone())
             })?
         }
         Scheme::Http | Scheme::Https => {
             let opts = Arc::new(http_options(a)?);
             let http_targets: Vec<_> = targets.iter().map(|t| t.http()).collect();
-            let tls = loadgen::http::tls_config(&opts, &http_targets)?;
-            LoadGen::new(plan, move |s: &ShardContext| {
+            let tls = loadgen::protocol::http::tls_config(&opts, &http_targets)?;
+            LoadGen::new(plan, move |s: &ThreadContext| {
                 HttpCaller::new(
                     &http_targets,
                     s.share(connections),
@@ -357,13 +357,13 @@ pub fn make_loadgen(
         }
         Scheme::Tcp => {
             let opts = stream_options(a)?;
-            LoadGen::new(plan, move |s: &ShardContext| {
+            LoadGen::new(plan, move |s: &ThreadContext| {
                 TcpCaller::new(addrs.clone(), s.share(connections), opts.clone())
             })?
         }
         Scheme::Udp => {
             let opts = stream_options(a)?;
-            LoadGen::new(plan, move |s: &ShardContext| {
+            LoadGen::new(plan, move |s: &ThreadContext| {
                 UdpCaller::new(addrs.clone(), s.share(connections), opts.clone())
             })?
         }
@@ -381,8 +381,8 @@ fn run_with_signals(
         let file = std::fs::File::create(path)
             .with_context(|| format!("--results {}: cannot create", path.display()))?;
         let format = match a.results_format {
-            ResultsFormat::Jsonl => loadgen::results::Format::JsonLines,
-            ResultsFormat::Csv => loadgen::results::Format::Csv,
+            ResultsFormat::Jsonl => loadgen::record::results::Format::JsonLines,
+            ResultsFormat::Csv => loadgen::record::results::Format::Csv,
         };
         lg.with_results(Box::new(file), format)?;
     }

@@ -47,24 +47,27 @@ pub fn search(a: SearchArgs) -> anyhow::Result<ExitCode> {
         let plan = make_plan(&targets, &a.load, &RUN_DEFAULTS, schedule)?;
         let mut s = make_loadgen(plan, &targets, &a.load)?.run()?;
         let ok = s.apply_thresholds(&a.slo);
-        let success_pct = s.counts.success as f64 * 100.0 / s.counts.scheduled.max(1) as f64;
+        let c = s.counts();
+        let success_pct =
+            c.get(loadgen::Outcome::Success) as f64 * 100.0 / c.scheduled.max(1) as f64;
+        let lat = s.latency();
         n += 1;
         if !quiet {
             println!(
                 "{n:>5}  {rate:>8.0}/s  {:>10}  {:>10}  {success_pct:>8.2}%  {}",
-                loadgen::report::fmt_ms(s.latency_ms.p50),
-                loadgen::report::fmt_ms(s.latency_ms.p99),
+                loadgen::report::fmt_ms(lat.p50),
+                loadgen::report::fmt_ms(lat.p99),
                 if ok { "met" } else { "missed" }
             );
             let _ = std::io::stdout().flush();
         }
         Ok(Step {
             rate,
-            p50_ms: s.latency_ms.p50,
-            p99_ms: s.latency_ms.p99,
+            p50_ms: lat.p50,
+            p99_ms: lat.p99,
             success_pct,
             ok,
-            verdicts: s.thresholds,
+            verdicts: loadgen::summary::codec::to_document(&s).thresholds,
         })
     })?;
     if !quiet {

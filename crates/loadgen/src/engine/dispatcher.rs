@@ -20,12 +20,14 @@ pub struct Span {
     pub count: u64,
 }
 
-/// One shard's view of the schedule: released, waiting, taken, expired.
+/// One runner's view of the schedule: released, waiting, taken, expired.
 #[derive(Debug, Clone)]
 pub struct Dispatcher {
     schedule: Schedule,
     step: u64,
     timeout_ns: u64,
+    /// Width of a timeline bucket: released loads are reported per bucket.
+    bucket_ns: u64,
     /// First load not yet due (open model).
     next: Cursor,
     /// Oldest waiting load (open model).
@@ -37,17 +39,16 @@ pub struct Dispatcher {
     open: bool,
 }
 
-const SEC: u64 = 1_000_000_000;
-
 impl Dispatcher {
     /// A dispatcher over the loads of `stride`; a waiting load expires `timeout_ns` after
-    /// its intended start.
-    pub fn new(schedule: &Schedule, stride: Stride, timeout_ns: u64) -> Dispatcher {
+    /// its intended start; releases are reported per timeline bucket of `bucket_ns`.
+    pub fn new(schedule: &Schedule, stride: Stride, timeout_ns: u64, bucket_ns: u64) -> Dispatcher {
         let cursor = schedule.cursor(stride);
         Dispatcher {
             schedule: schedule.clone(),
             step: stride.step,
             timeout_ns,
+            bucket_ns: bucket_ns.max(1),
             next: cursor,
             head: cursor,
             waiting: 0,
@@ -56,7 +57,7 @@ impl Dispatcher {
         }
     }
 
-    /// The distance between two loads of this shard.
+    /// The distance between two loads of this runner.
     pub fn step(&self) -> u64 {
         self.step
     }
@@ -93,8 +94,8 @@ impl Dispatcher {
         }
     }
 
-    /// Releases every load due at or before `now`: `f(span, second)` for each run of
-    /// loads whose intended start falls in one second of the run.
+    /// Releases every load due at or before `now`: `f(span, bucket)` for each run of
+    /// loads whose intended start falls in one timeline bucket.
     pub fn release(&mut self, now: u64, mut f: impl FnMut(Span, u64)) {
         if !self.open {
             return;
@@ -103,11 +104,13 @@ impl Dispatcher {
             if due > now {
                 break;
             }
-            let sec = due / SEC;
-            let limit = now.saturating_add(1).min((sec + 1).saturating_mul(SEC));
+            let b = due / self.bucket_ns;
+            let limit = now
+                .saturating_add(1)
+                .min((b + 1).saturating_mul(self.bucket_ns));
             let count = self.next.skip_before(&self.schedule, limit, u64::MAX);
             self.waiting += count;
-            f(Span { first, count }, sec);
+            f(Span { first, count }, b);
         }
     }
 
@@ -250,6 +253,7 @@ mod tests {
     use std::time::Duration;
 
     const MS: u64 = 1_000_000;
+    const SEC: u64 = 1_000_000_000;
 
     fn constant(rate: f64, secs: u64) -> Schedule {
         Schedule::constant(rate, Duration::from_secs(secs)).unwrap()
@@ -264,7 +268,7 @@ mod tests {
     #[test]
     fn release_take_expire_table() {
         // 1000 LPS, timeout 50 ms: load j is due at j ms
-        let mut d = Dispatcher::new(&constant(1000.0, 10), Stride::ALL, 50 * MS);
+        let mut d = Dispatcher::new(&constant(1000.0, 10), Stride::ALL, 50 * MS, SEC);
         assert_eq!(d.next_due(), Some(0));
         // (now ms, released, waiting after, taken)
         assert_eq!(released(&mut d, 0), [(Span { first: 0, count: 1 }, 0)]);
@@ -292,7 +296,7 @@ mod tests {
 
     #[test]
     fn release_splits_at_second_boundaries() {
-        let mut d = Dispatcher::new(&constant(10.0, 10), Stride::ALL, 50 * MS);
+        let mut d = Dispatcher::new(&constant(10.0, 10), Stride::ALL, 50 * MS, SEC);
         // loads every 100 ms: 0..=9 in second 0, 10..=24 up to 2.4 s
         assert_eq!(
             released(&mut d, 2400 * MS),
@@ -325,9 +329,9 @@ mod tests {
 
     #[test]
     fn a_deep_backlog_is_two_cursors_and_expires_in_bulk() {
-        // 1e9 LPS for 1 s on shard 1 of 4: 250,000,000 loads, released and expired in O(1)
+        // 1e9 LPS for 1 s on runner 1 of 4: 250,000,000 loads, released and expired in O(1)
         let s = constant(1e9, 1);
-        let mut d = Dispatcher::new(&s, Stride::ALL.split(1, 4), 100 * MS);
+        let mut d = Dispatcher::new(&s, Stride::ALL.split(1, 4), 100 * MS, SEC);
         let r = released(&mut d, 999_999_999);
         assert_eq!(
             r,
@@ -344,7 +348,7 @@ mod tests {
         assert_eq!(d.take(2 * SEC, |s| dropped = s.count), None);
         assert_eq!(dropped, 250_000_000);
         // partly expired: due < now − timeout
-        let mut d = Dispatcher::new(&s, Stride::ALL, 100 * MS);
+        let mut d = Dispatcher::new(&s, Stride::ALL, 100 * MS, SEC);
         released(&mut d, 999_999_999);
         let mut span = None;
         d.expire(600 * MS, |s| span = Some(s));
@@ -363,7 +367,7 @@ mod tests {
 
     #[test]
     fn close_and_drain() {
-        let mut d = Dispatcher::new(&constant(1000.0, 10), Stride::ALL, 50 * MS);
+        let mut d = Dispatcher::new(&constant(1000.0, 10), Stride::ALL, 50 * MS, SEC);
         released(&mut d, 4 * MS);
         d.close();
         assert_eq!(d.next_due(), None);
@@ -378,13 +382,14 @@ mod tests {
         let s = Schedule::closed(Duration::from_secs(1))
             .unwrap()
             .with_max_loads(Some(5));
-        let mut d = Dispatcher::new(&s, Stride::ALL.split(0, 2), 0);
+        let mut d = Dispatcher::new(&s, Stride::ALL.split(0, 2), 0, SEC);
         let got: Vec<_> = std::iter::from_fn(|| d.take(7, |_| {})).collect();
         assert_eq!(got, [(0, 7), (2, 7), (4, 7)]);
         let mut d = Dispatcher::new(
             &Schedule::closed(Duration::from_secs(1)).unwrap(),
             Stride::ALL,
             0,
+            SEC,
         );
         assert_eq!(d.take(0, |_| {}), Some((0, 0)));
         d.close();

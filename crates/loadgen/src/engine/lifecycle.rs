@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use tokio::sync::watch;
 
-use crate::results::CallRecord;
+use crate::record::results::CallRecord;
 
 /// The lifecycle of a [`LoadGen`](super::LoadGen).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,7 +21,7 @@ pub enum Status {
     Started,
     /// No new loads; in-flight calls are finishing.
     Stopping,
-    /// Every shard has finished; the summary is ready.
+    /// Every runner has finished; the summary is ready.
     Stopped,
 }
 
@@ -43,13 +43,13 @@ pub(crate) struct State {
     pub stop: StopLevel,
     /// When the first stop was requested.
     pub stop_at: Option<Instant>,
-    /// When the first shard ran out of schedule (or stopped scheduling).
+    /// When the first runner ran out of schedule (or stopped scheduling).
     pub schedule_end: Option<Instant>,
 }
 
-/// Live totals of one shard, published a few times a second.
+/// Live totals of one runner, published a few times a second.
 #[derive(Debug, Default)]
-pub(crate) struct ShardCounters {
+pub(crate) struct ThreadCounters {
     pub scheduled: AtomicU64,
     pub sent: AtomicU64,
     pub completed: AtomicU64,
@@ -62,7 +62,7 @@ pub(crate) struct ShardCounters {
 /// State shared between the handle and the shards.
 pub(crate) struct Control {
     state: watch::Sender<State>,
-    pub counters: Vec<ShardCounters>,
+    pub counters: Vec<ThreadCounters>,
     /// Where shards send per-call records (`with_results`).
     pub results_tx: Mutex<Option<SyncSender<Vec<CallRecord>>>>,
 }
@@ -77,7 +77,7 @@ impl Control {
         });
         Control {
             state,
-            counters: (0..shards).map(|_| ShardCounters::default()).collect(),
+            counters: (0..shards).map(|_| ThreadCounters::default()).collect(),
             results_tx: Mutex::new(None),
         }
     }
@@ -87,7 +87,7 @@ impl Control {
         *self.state.borrow()
     }
 
-    /// A receiver for a shard: it wakes on every change.
+    /// A receiver for a runner: it wakes on every change.
     pub fn subscribe(&self) -> watch::Receiver<State> {
         self.state.subscribe()
     }
@@ -127,7 +127,7 @@ impl Control {
         first
     }
 
-    /// A shard ran out of schedule at `at` (the first report wins).
+    /// A runner ran out of schedule at `at` (the first report wins).
     pub fn schedule_ended(&self, at: Instant) {
         self.state.send_if_modified(|s| {
             if s.schedule_end.is_none() {
@@ -140,7 +140,7 @@ impl Control {
     }
 
     /// Sum of one counter over the shards.
-    pub fn sum(&self, f: impl Fn(&ShardCounters) -> &AtomicU64) -> u64 {
+    pub fn sum(&self, f: impl Fn(&ThreadCounters) -> &AtomicU64) -> u64 {
         self.counters
             .iter()
             .map(|c| f(c).load(Ordering::Relaxed))

@@ -1,6 +1,6 @@
 //! HOW MANY at once, and the lifecycle: the load generator handle.
 //!
-//! [`LoadGen`] runs a [`Plan`] with one [`Caller`](crate::Caller) per shard. Each shard is
+//! [`LoadGen`] runs a [`Plan`] with one [`Caller`](crate::Caller) per runner. Each runner is
 //! an OS thread with a single-threaded tokio runtime that owns every N-th load of the
 //! schedule, its slots, its caller (and so its connections) and its recorder; shards share
 //! nothing on the per-call path and are merged when the run ends.
@@ -16,7 +16,7 @@ pub mod dispatcher;
 mod lifecycle;
 pub mod pacer;
 mod plan;
-mod shard;
+mod runner;
 pub(crate) mod tick;
 mod worker;
 
@@ -24,14 +24,15 @@ use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::caller::{CallerFactory, ShardContext, split};
+pub use crate::caller::Target;
+use crate::caller::{CallerFactory, ThreadContext, split};
 use crate::error::{ConfigError, RunError};
 use crate::record::Aggregate;
-use crate::summary::{RunFacts, Summary};
+use crate::summary::{GeneratorFacts, LoadFacts, RunFacts, Summary};
 pub use lifecycle::Status;
 use lifecycle::{Control, StopLevel};
-pub use plan::{CLOSED_LOOP_CONCURRENCY, MAX_TIMEOUT, OPEN_MODEL_CONNECTIONS, Plan, Target};
-use shard::ShardOutput;
+pub use plan::{CLOSED_LOOP_CONCURRENCY, MAX_TIMEOUT, OPEN_MODEL_CONNECTIONS, Plan};
+use runner::RunnerOutput;
 
 /// Live totals of a running generator, published by the shards a few times a second.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -84,10 +85,10 @@ impl Monitor {
 }
 
 type Launcher =
-    Box<dyn FnOnce(&Arc<Control>, &Arc<Plan>) -> Result<Vec<ShardThread>, RunError> + Send>;
+    Box<dyn FnOnce(&Arc<Control>, &Arc<Plan>) -> Result<Vec<RunnerThread>, RunError> + Send>;
 
-struct ShardThread {
-    handle: JoinHandle<Option<ShardOutput>>,
+struct RunnerThread {
+    handle: JoinHandle<Option<RunnerOutput>>,
     go: mpsc::Sender<Option<Instant>>,
 }
 
@@ -96,10 +97,10 @@ pub struct LoadGen {
     plan: Arc<Plan>,
     control: Arc<Control>,
     launcher: Option<Launcher>,
-    threads: Vec<ShardThread>,
+    threads: Vec<RunnerThread>,
     t0: Option<Instant>,
     t0_wall: Option<SystemTime>,
-    results: Option<crate::results::Writer>,
+    results: Option<crate::record::results::Writer>,
 }
 
 /// A cheap, cloneable handle that can stop a run from another thread (a signal handler).
@@ -128,7 +129,7 @@ impl LoadGen {
     /// A generator for `plan` whose shards get their callers from `factory`.
     pub fn new<F: CallerFactory>(plan: Plan, factory: F) -> Result<LoadGen, ConfigError> {
         plan.validate()?;
-        let shards = plan.shard_count();
+        let shards = plan.thread_count();
         let control = Arc::new(Control::new(shards));
         let factory = Arc::new(factory);
         let launcher: Launcher = Box::new(move |control, plan| {
@@ -136,7 +137,7 @@ impl LoadGen {
             let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
             let mut threads = Vec::with_capacity(shards);
             for index in 0..shards {
-                let ctx = ShardContext {
+                let ctx = ThreadContext {
                     index,
                     count: shards,
                     slots: split(slots, shards, index),
@@ -149,16 +150,16 @@ impl LoadGen {
                     ready_tx.clone(),
                 );
                 let handle = std::thread::Builder::new()
-                    .name(format!("loadgen-shard-{index}"))
-                    .spawn(move || shard::run(ctx, &*factory, control, plan, ready_tx, go_rx))?;
-                threads.push(ShardThread { handle, go: go_tx });
+                    .name(format!("loadgen-thread-{index}"))
+                    .spawn(move || runner::run(ctx, &*factory, control, plan, ready_tx, go_rx))?;
+                threads.push(RunnerThread { handle, go: go_tx });
             }
             drop(ready_tx);
             for _ in 0..shards {
                 let why = match ready_rx.recv() {
                     Ok(Ok(())) => continue,
                     Ok(Err(e)) => e,
-                    Err(_) => "a shard failed to start".into(),
+                    Err(_) => "a runner failed to start".into(),
                 };
                 cancel(threads);
                 return Err(RunError::Caller(why));
@@ -182,13 +183,13 @@ impl LoadGen {
     pub fn with_results(
         &mut self,
         out: Box<dyn std::io::Write + Send>,
-        format: crate::results::Format,
+        format: crate::record::results::Format,
     ) -> Result<(), RunError> {
         if self.control.state().status != Status::Original {
             return Err(RunError::AlreadyStarted);
         }
         let names = self.plan.targets.iter().map(|t| t.name.clone()).collect();
-        let w = crate::results::Writer::start(out, format, names)?;
+        let w = crate::record::results::Writer::start(out, format, names)?;
         *self
             .control
             .results_tx
@@ -198,7 +199,7 @@ impl LoadGen {
         Ok(())
     }
 
-    /// Starts the run and returns once every shard is sending (or scheduled to start at
+    /// Starts the run and returns once every runner is sending (or scheduled to start at
     /// `start_at`).
     pub fn start(&mut self) -> Result<(), RunError> {
         if !self.control.transition(Status::Original, Status::Starting) {
@@ -326,13 +327,13 @@ impl LoadGen {
         Ok(summary)
     }
 
-    fn summarize(&self, t0: Instant, outputs: &[ShardOutput]) -> Result<Summary, RunError> {
+    fn summarize(&self, t0: Instant, outputs: &[RunnerOutput]) -> Result<Summary, RunError> {
         let mut agg = Aggregate::new(self.plan.targets.len());
         let mut wake_late = crate::record::hist::new_hist();
-        let mut facts_load = shard::LoadFacts::default();
+        let mut load = LoadFacts::default();
         let (mut cpu, mut max_busy, mut last, mut precise) = (Duration::ZERO, 0.0f64, t0, true);
         for o in outputs {
-            agg.merge(&o.agg).map_err(RunError::Caller)?;
+            agg += &o.agg;
             crate::record::hist::add(&mut wake_late, &o.wake_late);
             cpu += o.cpu;
             if !o.busy_wall.is_zero() {
@@ -340,34 +341,40 @@ impl LoadGen {
             }
             last = last.max(o.last_event);
             precise &= o.precise;
-            facts_load.max_workers += o.load.max_workers;
-            facts_load.peak_workers += o.load.peak_workers;
-            facts_load.capacity_bound |= o.load.capacity_bound;
-            facts_load.saturated = facts_load.saturated.max(o.load.saturated);
+            load.max_in_flight += o.load.max_in_flight;
+            load.peak_in_flight += o.load.peak_in_flight;
+            load.capacity_bound |= o.load.capacity_bound;
+            load.saturated = load.saturated.max(o.load.saturated);
         }
         let duration = self.plan.schedule.duration();
         let stop_at = self.control.state().stop_at;
-        let window = match stop_at {
-            Some(s) => s.saturating_duration_since(t0).min(duration),
-            None => duration,
-        };
         let facts = RunFacts {
-            t0_wall: self.t0_wall.unwrap_or(SystemTime::now()),
             elapsed: last.saturating_duration_since(t0),
-            window,
+            window: stop_at.map_or(duration, |s| s.saturating_duration_since(t0).min(duration)),
             interrupted: stop_at.is_some_and(|s| s < t0 + duration),
-            slots: self.plan.slots(),
-            shards: outputs.len(),
-            cpu,
-            max_shard_busy: max_busy,
-            wake_late,
-            precise_timer: precise,
-            max_workers: facts_load.max_workers,
-            peak_workers: facts_load.peak_workers,
-            capacity_bound: facts_load.capacity_bound,
-            saturated: facts_load.saturated,
+            generator: GeneratorFacts {
+                threads: outputs.len(),
+                cpu,
+                max_busy,
+                wake_late_p99: Duration::from_micros(if wake_late.is_empty() {
+                    0
+                } else {
+                    wake_late.value_at_quantile(0.99)
+                }),
+                precise_timer: precise,
+            },
+            load,
         };
-        Ok(Summary::build(&self.plan, &facts, &agg))
+        let run = self
+            .plan
+            .run_info(self.t0_wall.unwrap_or_else(SystemTime::now));
+        Ok(Summary {
+            run,
+            facts,
+            agg,
+            thresholds: Vec::new(),
+            warnings: Vec::new(),
+        })
     }
 
     /// Starts (if needed) and waits: the whole run in one call.
@@ -377,7 +384,7 @@ impl LoadGen {
     }
 }
 
-fn cancel(threads: Vec<ShardThread>) {
+fn cancel(threads: Vec<RunnerThread>) {
     for t in &threads {
         let _ = t.go.send(None);
     }

@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 /// Default minimum spacing of two dispatcher wake-ups (`Plan::quantum`): at most 10,000
-/// wake-ups per second per shard, however high the rate.
+/// wake-ups per second per runner, however high the rate.
 pub const QUANTUM: Duration = Duration::from_micros(100);
 
 /// A one-shot timer that the dispatcher re-arms for the next due load.
@@ -23,7 +23,7 @@ pub enum Pacer {
 
 impl Pacer {
     /// The precise timer when available, else the tokio timer. Must be called inside the
-    /// shard's runtime.
+    /// runner's runtime.
     pub fn new(precise: bool) -> Pacer {
         #[cfg(target_os = "linux")]
         if precise && let Some(fd) = linux::timerfd() {

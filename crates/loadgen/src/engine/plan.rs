@@ -4,8 +4,10 @@
 use std::time::{Duration, SystemTime};
 
 use super::pacer;
+use crate::caller::Target;
 use crate::error::ConfigError;
 use crate::schedule::{Schedule, Stride};
+use crate::summary::{RunInfo, ShardId};
 
 /// Default slots in closed loop (as oha).
 pub const CLOSED_LOOP_CONCURRENCY: u64 = 50;
@@ -22,15 +24,6 @@ pub const OPEN_MODEL_CONNECTIONS: u64 = 50;
 /// The longest call timeout accepted: one day (latency histograms stop there).
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
 
-/// One target of a run, as named in reports.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    /// The target as the user wrote it (a URL).
-    pub name: String,
-    /// Share of the loads, relative to the other targets' weights (≥ 1).
-    pub weight: u32,
-}
-
 /// Everything the engine needs to run: when, how many, how long, where.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -44,6 +37,8 @@ pub struct Plan {
     pub concurrency: Option<u64>,
     /// Connections per target the callers were given, for reports (`None`: not known).
     pub connections: Option<u64>,
+    /// Protocol specifics for reports (`client`, `method`, `tls`, `streams`, ...).
+    pub details: Vec<(String, String)>,
     /// Shards (threads); `None` = the number of cores. Never more than the slots.
     pub threads: Option<usize>,
     /// Time in-flight calls get after a stop; `None` = the timeout.
@@ -83,6 +78,7 @@ impl Plan {
             timeout,
             concurrency: None,
             connections: None,
+            details: Vec::new(),
             threads: None,
             grace: None,
             targets,
@@ -111,10 +107,38 @@ impl Plan {
     }
 
     /// Shards for this run.
-    pub fn shard_count(&self) -> usize {
+    pub fn thread_count(&self) -> usize {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let want = self.threads.unwrap_or(cores).max(1);
         want.min(usize::try_from(self.slots().max(1)).unwrap_or(usize::MAX))
+    }
+
+    /// The width of the run's timeline buckets (from its planned duration).
+    pub fn bucket(&self) -> Duration {
+        crate::record::bucket_width(self.schedule.duration())
+    }
+
+    /// What the run was asked to do, for its summary; `started_at` is the wall-clock time
+    /// of t0.
+    pub fn run_info(&self, started_at: SystemTime) -> RunInfo {
+        RunInfo {
+            targets: self.targets.clone(),
+            protocol: self.protocol.clone(),
+            details: self.details.clone(),
+            arrival: self.schedule.arrival_kind(),
+            rate: self.schedule.rate(),
+            duration: self.schedule.duration(),
+            timeout: self.timeout,
+            concurrency: self.slots(),
+            connections: self.connections,
+            shard: ShardId {
+                index: self.process_shard.0,
+                count: self.process_shard.1,
+            },
+            shards: vec![self.process_shard.0],
+            started_at,
+            bucket: self.bucket(),
+        }
     }
 
     /// The grace period after a stop.
@@ -124,33 +148,31 @@ impl Plan {
 
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         if self.timeout.is_zero() {
-            return Err(ConfigError::new("timeout must be greater than zero"));
+            return Err(ConfigError::ZeroTimeout);
         }
         if self.timeout > MAX_TIMEOUT {
-            return Err(ConfigError::new("timeout must be at most a day"));
+            return Err(ConfigError::TimeoutTooLong);
         }
         if self.grace.is_some_and(|g| g > MAX_TIMEOUT) {
-            return Err(ConfigError::new("grace period must be at most a day"));
+            return Err(ConfigError::GraceTooLong);
         }
         if self.concurrency == Some(0) {
-            return Err(ConfigError::new("concurrency must be at least 1"));
+            return Err(ConfigError::ZeroConcurrency);
         }
         if self.threads == Some(0) {
-            return Err(ConfigError::new("threads must be at least 1"));
+            return Err(ConfigError::ZeroThreads);
         }
         if self.targets.is_empty() {
-            return Err(ConfigError::new("at least one target is needed"));
+            return Err(ConfigError::NoTargets);
         }
         if self.targets.len() > usize::from(u16::MAX) {
-            return Err(ConfigError::new("at most 65535 targets"));
+            return Err(ConfigError::TooManyTargets);
         }
         if self.targets.iter().any(|t| t.weight == 0) {
-            return Err(ConfigError::new("target weights must be at least 1"));
+            return Err(ConfigError::ZeroWeight);
         }
         if self.stride.step == 0 || self.stride.first >= self.stride.step {
-            return Err(ConfigError::new(
-                "shard index must be below the shard count",
-            ));
+            return Err(ConfigError::Shard);
         }
         Ok(())
     }

@@ -1,4 +1,4 @@
-//! Engine tests on tokio's paused clock: a shard driven with callers that take virtual
+//! Engine tests on tokio's paused clock: a runner driven with callers that take virtual
 //! time, so the counts are exact and nothing sleeps.
 
 use std::cell::Cell;
@@ -6,10 +6,10 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::lifecycle::Control;
-use super::shard::{ShardOutput, drive};
+use super::lifecycle::{Control, StopLevel};
+use super::runner::{RunnerOutput, drive};
 use super::{Plan, Target, clock};
-use crate::caller::{Caller, Load, ShardContext};
+use crate::caller::{Caller, Load, ThreadContext};
 use crate::outcome::{Failure, Outcome};
 use crate::schedule::Schedule;
 
@@ -64,24 +64,36 @@ fn plan(schedule: Schedule, timeout: Duration) -> Plan {
     p
 }
 
-/// Runs one shard of `plan` with `sim` on the paused clock.
-async fn run(plan: Plan, slots: u64, sim: Sim) -> (ShardOutput, u64) {
+/// Runs one generator thread of `plan` with `sim` on the paused clock.
+async fn run(plan: Plan, slots: u64, sim: Sim) -> (RunnerOutput, u64) {
+    run_with_stops(plan, slots, sim, &[]).await
+}
+
+/// Runs like [`run`], requesting each stop level of `stops` at its time after t0.
+async fn run_with_stops(
+    plan: Plan,
+    slots: u64,
+    sim: Sim,
+    stops: &[(Duration, StopLevel)],
+) -> (RunnerOutput, u64) {
     let peak = sim.peak.clone();
-    let ctx = ShardContext {
+    let ctx = ThreadContext {
         index: 0,
         count: 1,
         slots,
     };
     let t0 = clock::now() + Duration::from_millis(1);
+    let control = Arc::new(Control::new(1));
     let local = tokio::task::LocalSet::new();
+    for &(after, level) in stops {
+        let control = control.clone();
+        local.spawn_local(async move {
+            tokio::time::sleep_until((t0 + after).into()).await;
+            control.request(level, clock::now());
+        });
+    }
     let out = local
-        .run_until(drive(
-            ctx,
-            sim,
-            Arc::new(Control::new(1)),
-            Arc::new(plan),
-            t0,
-        ))
+        .run_until(drive(ctx, sim, control, Arc::new(plan), t0))
         .await;
     (out, peak.get())
 }
@@ -108,8 +120,8 @@ async fn three_times_capacity_plateaus_at_capacity() {
     assert!(c.invariant_holds(), "{c:?}");
     assert_eq!(c.scheduled, 6000);
     assert_eq!(peak, 10);
-    assert_eq!(out.load.peak_workers, 10);
-    assert_eq!(out.load.max_workers, 10);
+    assert_eq!(out.load.peak_in_flight, 10);
+    assert_eq!(out.load.max_in_flight, 10);
     assert!(out.load.capacity_bound);
     let ok = c.get(Outcome::Success);
     // 2 s at 1000/s, plus the waiting loads that go out within their deadline after the end
@@ -159,6 +171,77 @@ async fn closed_loop_starts_a_huge_concurrency_lazily_and_stops_on_time() {
     let (out, _) = run(plan(s, 100 * MS), 10_000_000, sim(None, Some(5 * MS))).await;
     let c = out.agg.counts;
     assert!(c.invariant_holds());
-    assert!(out.load.peak_workers <= 22 * 1024, "{:?}", out.load);
+    assert!(out.load.peak_in_flight <= 22 * 1024, "{:?}", out.load);
     assert!(c.get(Outcome::Success) > 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_gives_in_flight_calls_the_grace_period_then_cancels_them() {
+    // calls that never end; a stop at 300 ms: nothing more is sent (load 30, due at the
+    // same instant, is dropped), the 30 calls in flight get 200 ms of grace, then are
+    // cancelled
+    let s = Schedule::constant(100.0, Duration::from_secs(10)).unwrap();
+    let mut p = plan(s, Duration::from_secs(5));
+    p.grace = Some(Duration::from_millis(200));
+    let stop = [(Duration::from_millis(300), StopLevel::Stop)];
+    let (out, _) = run_with_stops(p, 501, sim(None, None), &stop).await;
+    let c = out.agg.counts;
+    assert!(c.invariant_holds(), "{c:?}");
+    assert_eq!(
+        (c[Outcome::Cancelled], c[Outcome::Dropped]),
+        (30, 1),
+        "{c:?}"
+    );
+    // the end: the grace period after the stop
+    assert_eq!(
+        out.busy_wall,
+        Duration::from_millis(500),
+        "{:?}",
+        out.busy_wall
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_abort_cancels_at_once() {
+    let s = Schedule::constant(100.0, Duration::from_secs(10)).unwrap();
+    let mut p = plan(s, Duration::from_secs(5));
+    p.grace = Some(Duration::from_secs(3));
+    let stops = [
+        (Duration::from_millis(300), StopLevel::Stop),
+        (Duration::from_millis(350), StopLevel::Abort),
+    ];
+    let (out, _) = run_with_stops(p, 501, sim(None, None), &stops).await;
+    let c = out.agg.counts;
+    assert_eq!(
+        (c[Outcome::Cancelled], c[Outcome::Dropped]),
+        (30, 1),
+        "{c:?}"
+    );
+    assert_eq!(out.busy_wall, Duration::from_millis(350));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_after_the_schedule_ended_drops_the_waiting_loads_at_once() {
+    // one slot held by a call that never ends; the schedule (50 loads) ends with the last
+    // release at 490 ms, 49 loads waiting — they would wait for their 3 s deadline, but a
+    // stop at 700 ms drops them at once; the call in flight gets its grace, 300 ms from
+    // the end of the schedule
+    let s = Schedule::constant(100.0, Duration::from_millis(500)).unwrap();
+    let mut p = plan(s, Duration::from_secs(3));
+    p.grace = Some(Duration::from_millis(300));
+    let stop = [(Duration::from_millis(700), StopLevel::Stop)];
+    let (out, _) = run_with_stops(p, 1, sim(None, None), &stop).await;
+    let c = out.agg.counts;
+    assert_eq!(c.scheduled, 50);
+    assert_eq!(
+        (c[Outcome::Cancelled], c[Outcome::Dropped]),
+        (1, 49),
+        "{c:?}"
+    );
+    assert_eq!(
+        out.busy_wall,
+        Duration::from_millis(790),
+        "{:?}",
+        out.busy_wall
+    );
 }

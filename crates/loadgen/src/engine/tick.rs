@@ -1,4 +1,4 @@
-//! Batched ticks: the shard's thread sleeps from one pacing tick to the next, and reads
+//! Batched ticks: the runner's thread sleeps from one pacing tick to the next, and reads
 //! every response that arrived meanwhile at once.
 //!
 //! Waiting in `epoll_wait` (tokio's park), the thread wakes for every response; at a fixed
@@ -64,7 +64,7 @@ impl Drop for Eager {
 }
 
 /// Makes this thread batch its reads: gives it the timer that ends the runtime's waits at
-/// the tick while an [`Eager`] wait is in progress. Call inside the shard's runtime,
+/// the tick while an [`Eager`] wait is in progress. Call inside the runner's runtime,
 /// before the caller opens connections.
 pub(crate) fn install() {
     BATCHING.set(true);
@@ -74,7 +74,7 @@ pub(crate) fn install() {
     }
 }
 
-/// True on a shard thread that batches its reads: only then do sockets ask the kernel
+/// True on a runner thread that batches its reads: only then do sockets ask the kernel
 /// for receive timestamps (which cost a little per packet and per read).
 pub(crate) fn batching() -> bool {
     BATCHING.get()

@@ -1,6 +1,6 @@
 //! Workers: the tasks that run calls. A worker takes the oldest waiting load, calls the
 //! caller before an absolute deadline, records the outcome, and takes the next; when none
-//! is waiting it parks (its waker on the shard's idle list) until the dispatcher wakes it.
+//! is waiting it parks (its waker on the runner's idle list) until the dispatcher wakes it.
 //!
 //! The deadline is enforced here, whatever the caller does: the clock is read at every
 //! poll of the call, so a call whose read loop always finds data still ends at its
@@ -20,38 +20,38 @@ use std::time::{Duration, Instant};
 use tokio::time::Sleep;
 
 use super::clock;
-use super::shard::Shard;
+use super::runner::Runner;
 use crate::caller::{Caller, Load};
 use crate::outcome::{Failure, Outcome};
 
 const MSG_TIMEOUT: &str = "no response within the timeout";
 const MSG_CANCELLED: &str = "in flight when the stop grace period ran out";
 
-/// One worker: calls until the shard has no more loads for it.
-pub(crate) async fn run<C: Caller>(shard: Rc<Shard<C>>) {
+/// One worker: calls until the runner has no more loads for it.
+pub(crate) async fn run<C: Caller>(runner: Rc<Runner<C>>) {
     let mut sleep = pin!(tokio::time::sleep(Duration::from_secs(86_400)));
-    while let Some((load, intended)) = shard.next_load().await {
+    while let Some((load, intended)) = runner.next_load().await {
         let send = clock::now();
-        shard.sent(send, intended);
+        runner.sent(send, intended);
         let mut guard = InFlight {
-            shard: &shard,
+            runner: &runner,
             load,
             intended,
             send,
             armed: true,
         };
         let (r, end) = call(
-            &shard.caller,
+            &runner.caller,
             load,
             send,
-            send + shard.timeout,
+            send + runner.timeout,
             sleep.as_mut(),
         )
         .await;
         guard.armed = false;
-        shard.record(load, intended, send, end, r);
+        runner.record(load, intended, send, end, r);
     }
-    shard.worker_ended();
+    runner.worker_ended();
 }
 
 /// One call: build, call before `deadline`, check; returns the result and when the call
@@ -116,7 +116,7 @@ pub(crate) fn fatal(panic: Box<dyn Any + Send>) -> Failure {
 
 /// Counts the load as `cancelled` if the worker is dropped mid-call.
 struct InFlight<'a, C: Caller> {
-    shard: &'a Shard<C>,
+    runner: &'a Runner<C>,
     load: Load,
     intended: Instant,
     send: Instant,
@@ -127,7 +127,7 @@ impl<C: Caller> Drop for InFlight<'_, C> {
     fn drop(&mut self) {
         if self.armed {
             let failure = Failure::new(Outcome::Cancelled, MSG_CANCELLED);
-            self.shard.record(
+            self.runner.record(
                 self.load,
                 self.intended,
                 self.send,

@@ -1,5 +1,6 @@
-//! `key=value` lines for scripts: `requests= rps= p50_us= p99_us= errors=` and the rest of
-//! the counts. `requests` counts successes, `errors` every other outcome.
+//! `key=value` lines for scripts (the benchmark scripts read them): `requests=` loads sent,
+//! `successes=`, `rps=` completed loads per second, `tps=` successes per second,
+//! percentiles in µs, then every count by outcome and the rates.
 
 use std::io::{self, Write};
 
@@ -8,27 +9,30 @@ use crate::summary::Summary;
 
 /// Writes the summary as `key=value` lines.
 pub fn write(s: &Summary, w: &mut dyn Write) -> io::Result<()> {
-    let c = &s.counts;
-    let errors = c.scheduled - c.success;
-    writeln!(w, "requests={}", c.success)?;
-    writeln!(w, "rps={:.1}", s.tps)?;
-    writeln!(w, "p50_us={:.0}", s.latency_ms.p50 * 1000.0)?;
-    writeln!(w, "p90_us={:.0}", s.latency_ms.p90 * 1000.0)?;
-    writeln!(w, "p99_us={:.0}", s.latency_ms.p99 * 1000.0)?;
-    writeln!(w, "p999_us={:.0}", s.latency_ms.p999 * 1000.0)?;
-    writeln!(w, "max_us={:.0}", s.latency_ms.max * 1000.0)?;
-    writeln!(w, "lag_p99_us={:.0}", s.lag_ms.p99 * 1000.0)?;
-    writeln!(w, "errors={errors}")?;
+    let c = s.counts();
+    let lat = s.latency();
+    let us = |ms: f64| (ms * 1000.0).round();
+    writeln!(w, "requests={}", s.agg.sent)?;
+    writeln!(w, "successes={}", c.get(Outcome::Success))?;
+    writeln!(w, "rps={:.1}", s.throughput())?;
+    writeln!(w, "tps={:.1}", s.tps())?;
+    writeln!(w, "p50_us={:.0}", us(lat.p50))?;
+    writeln!(w, "p90_us={:.0}", us(lat.p90))?;
+    writeln!(w, "p99_us={:.0}", us(lat.p99))?;
+    writeln!(w, "p999_us={:.0}", us(lat.p999))?;
+    writeln!(w, "max_us={:.0}", us(lat.max))?;
+    writeln!(w, "lag_p99_us={:.0}", us(s.lag().p99))?;
+    writeln!(w, "errors={}", c.scheduled - c.get(Outcome::Success))?;
     writeln!(w, "scheduled={}", c.scheduled)?;
     for o in Outcome::ALL {
         writeln!(w, "{}={}", o.name(), c.get(o))?;
     }
-    writeln!(w, "offered_rate={:.1}", s.offered_rate)?;
-    writeln!(w, "throughput={:.1}", s.throughput)?;
-    writeln!(w, "peak_tps={:.0}", s.peak_tps)?;
-    writeln!(w, "target_saturated={}", s.saturation.target)?;
-    writeln!(w, "cpu_s={:.3}", s.generator_cpu_s)?;
-    writeln!(w, "generator_bound={}", s.generator_bound)?;
+    writeln!(w, "offered_rate={:.1}", s.offered_rate())?;
+    writeln!(w, "throughput={:.1}", s.throughput())?;
+    writeln!(w, "peak_tps={:.0}", s.peak_tps())?;
+    writeln!(w, "target_saturated={}", s.target_saturated())?;
+    writeln!(w, "cpu_s={:.3}", s.facts.generator.cpu.as_secs_f64())?;
+    writeln!(w, "generator_bound={}", s.generator_bound())?;
     writeln!(
         w,
         "thresholds_failed={}",

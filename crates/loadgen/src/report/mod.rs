@@ -1,11 +1,15 @@
 //! HOW it is shown: pure functions from a [`Summary`](crate::Summary) to a writer.
 //!
-//! `text` is for people, `html` is a self-contained page with charts, `kv` is one `key=value` per line for scripts (the peer benchmark
-//! reads it), and JSON is the summary itself (`Summary::to_json`).
+//! `view` computes what a report shows; `text` renders it for people, `html` as a
+//! self-contained page with charts; `kv` is one `key=value` per line for scripts (the
+//! benchmark scripts read it); `threshold` evaluates pass/fail criteria. JSON is the
+//! summary's own codec (`summary::codec`).
 
 pub mod html;
 pub mod kv;
 pub mod text;
+pub mod threshold;
+pub mod view;
 
 /// Formats milliseconds for people: µs below 1 ms, s above 10 s.
 pub fn fmt_ms(ms: f64) -> String {
@@ -19,6 +23,15 @@ pub fn fmt_ms(ms: f64) -> String {
         format!("{ms:.1}ms")
     } else {
         format!("{:.2}s", ms / 1000.0)
+    }
+}
+
+/// A number for people: `990`, `990.5`, `12345.7`.
+pub fn fmt_num(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.1}")
     }
 }
 

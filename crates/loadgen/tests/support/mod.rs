@@ -8,8 +8,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use loadgen::http::{HttpCaller, HttpOptions, HttpTarget, tls_config};
-use loadgen::{CallerFactory, LoadGen, Plan, Schedule, Summary, Target};
+use loadgen::protocol::http::{HttpCaller, HttpOptions, HttpTarget, tls_config};
+use loadgen::summary::codec::{SummaryJson, to_document};
+use loadgen::{CallerFactory, LoadGen, Plan, Schedule, Target};
 
 /// A raw TCP server whose connection handler is `handler` (one task per connection).
 pub fn raw_server<F, Fut>(handler: F) -> loadgen_servers::Spawned
@@ -82,20 +83,21 @@ pub fn plan(name: &str, rate: f64, dur: Duration, timeout: Duration) -> Plan {
     )
 }
 
-/// Runs `plan` with `factory` and checks the invariant.
-pub fn run<F: CallerFactory>(plan: Plan, factory: F) -> Summary {
-    let s = LoadGen::new(plan, factory).unwrap().run().unwrap();
+/// Runs `plan` with `factory`, checks the invariant, and returns the run's JSON document
+/// (the contract the assertions read).
+pub fn run<F: CallerFactory>(plan: Plan, factory: F) -> SummaryJson {
+    let s = to_document(&LoadGen::new(plan, factory).unwrap().run().unwrap());
     assert!(s.counts.invariant_holds(), "{:?}", s.counts);
     s
 }
 
 /// Runs `plan` against `target` with an HTTP client made from `opts`, one connection per
 /// slot.
-pub fn run_http(plan: Plan, target: HttpTarget, opts: HttpOptions) -> Summary {
+pub fn run_http(plan: Plan, target: HttpTarget, opts: HttpOptions) -> SummaryJson {
     let targets = vec![target];
     let tls = tls_config(&opts, &targets).unwrap();
     let opts = Arc::new(opts);
-    run(plan, move |s: &loadgen::ShardContext| {
+    run(plan, move |s: &loadgen::ThreadContext| {
         HttpCaller::new(&targets, s.slots, opts.clone(), tls.clone())
     })
 }

@@ -1,11 +1,12 @@
-//! The charts of a run page, computed from its summary: rates and outcomes per second,
-//! latency percentiles per second (from each second's histogram) and the percentile
-//! distribution of the whole run (HdrHistogram style, x = 1/(1-p)).
+//! The charts of a run page, computed from its summary: rates and outcomes per second in
+//! each timeline bucket, latency percentiles per bucket (from each bucket's histogram) and
+//! the percentile distribution of the whole run (HdrHistogram style, x = 1/(1-p)).
 
 use super::page::{Chart, Series};
 use crate::outcome::Outcome;
-use crate::record::hist::{self, Hist};
-use crate::summary::{Summary, TimelineJson};
+use crate::record::Bucket;
+use crate::record::hist::Hist;
+use crate::summary::Summary;
 
 /// Points per decade of the percentile axis.
 const PER_DECADE: f64 = 50.0;
@@ -18,44 +19,48 @@ const RED: &str = "#cf222e";
 
 /// The charts of a run: rates, latency over time, distribution (if any success), outcomes.
 pub(super) fn run_charts(s: &Summary) -> Vec<Chart> {
-    let mut charts = vec![rates_chart(&s.timeline), latency_chart(&s.timeline)];
+    let t = Timeline::of(s);
+    let mut charts = vec![rates_chart(&t), latency_chart(s, &t)];
     charts.extend(distribution_chart(s));
-    charts.push(outcomes_chart(s));
+    charts.push(outcomes_chart(s, &t));
     charts
 }
 
-fn seconds(t: &[TimelineJson]) -> Vec<f64> {
-    t.iter().map(|b| b.t_s as f64).collect()
+/// The timeline as chart columns: bucket starts (s) and the per-second scale of a bucket.
+struct Timeline<'a> {
+    buckets: &'a [Bucket],
+    xs: Vec<f64>,
+    /// Buckets per second: counts × this = per-second rates.
+    per_second: f64,
 }
 
-fn column(t: &[TimelineJson], f: impl Fn(&TimelineJson) -> u64) -> Vec<Option<f64>> {
-    t.iter().map(|b| Some(f(b) as f64)).collect()
-}
+impl<'a> Timeline<'a> {
+    fn of(s: &'a Summary) -> Timeline<'a> {
+        let w = s.run.bucket.as_secs_f64();
+        Timeline {
+            buckets: &s.agg.timeline,
+            xs: (0..s.agg.timeline.len())
+                .map(|i| (i as f64 * w * 1000.0).round() / 1000.0)
+                .collect(),
+            per_second: 1.0 / w,
+        }
+    }
 
-/// Loads of outcome `o` in one second.
-fn bucket_count(b: &TimelineJson, o: Outcome) -> u64 {
-    match o {
-        Outcome::Success => b.success,
-        Outcome::Timeout => b.timeout,
-        Outcome::Dropped => b.dropped,
-        Outcome::Cancelled => b.cancelled,
-        Outcome::CallError => b.call_error,
-        Outcome::ResponseError => b.response_error,
-        Outcome::CalleeError => b.callee_error,
-        Outcome::Fatal => b.fatal,
+    /// A per-second rate column from a count of each bucket.
+    fn rate(&self, f: impl Fn(&Bucket) -> u64) -> Vec<Option<f64>> {
+        self.buckets
+            .iter()
+            .map(|b| Some((f(b) as f64 * self.per_second * 1000.0).round() / 1000.0))
+            .collect()
     }
 }
 
-/// Loads that completed in one second: every outcome but dropped.
-fn bucket_completed(b: &TimelineJson) -> u64 {
-    Outcome::ALL
-        .into_iter()
-        .filter(|&o| o != Outcome::Dropped)
-        .map(|o| bucket_count(b, o))
-        .sum()
+/// Loads that completed in one bucket: every outcome but dropped.
+fn bucket_completed(b: &Bucket) -> u64 {
+    b.outcomes.total() - b.outcomes[Outcome::Dropped]
 }
 
-fn rates_chart(t: &[TimelineJson]) -> Chart {
+fn rates_chart(t: &Timeline) -> Chart {
     Chart {
         id: "rates",
         title: "Offered rate, throughput and TPS",
@@ -63,11 +68,11 @@ fn rates_chart(t: &[TimelineJson]) -> Chart {
                outcome but dropped); TPS: successes.",
         x: "seconds",
         y: "loads/s",
-        xs: seconds(t),
+        xs: t.xs.clone(),
         series: vec![
-            Series::new("offered", GREY, column(t, |b| b.scheduled)).dashed(),
-            Series::new("throughput", BLUE, column(t, bucket_completed)),
-            Series::new("TPS", GREEN, column(t, |b| b.success)),
+            Series::new("offered", GREY, t.rate(|b| b.scheduled)).dashed(),
+            Series::new("throughput", BLUE, t.rate(bucket_completed)),
+            Series::new("TPS", GREEN, t.rate(|b| b.outcomes[Outcome::Success])),
         ],
     }
 }
@@ -76,57 +81,52 @@ fn ms(us: u64) -> f64 {
     us as f64 / 1000.0
 }
 
-/// A histogram of the text form, or `None` if it is empty, absent or unreadable.
-fn decode_nonempty(b64: &str) -> Option<Hist> {
-    if b64.is_empty() {
-        return None;
+fn latency_chart(s: &Summary, t: &Timeline) -> Chart {
+    // one bucket's histogram decoded at a time: four figures kept, the histogram dropped
+    let mut cols: [Vec<Option<f64>>; 4] = Default::default();
+    for b in &s.agg.timeline {
+        let h = b.latency.decode();
+        let f = |q: f64| {
+            h.as_ref().map(|h| {
+                ms(if q >= 1.0 {
+                    h.max()
+                } else {
+                    h.value_at_quantile(q)
+                })
+            })
+        };
+        for (col, q) in cols.iter_mut().zip([0.50, 0.90, 0.99, 1.0]) {
+            col.push(f(q));
+        }
     }
-    hist::decode(b64).ok().filter(|h| !h.is_empty())
-}
-
-fn latency_chart(t: &[TimelineJson]) -> Chart {
-    let hists: Vec<Option<Hist>> = t.iter().map(|b| decode_nonempty(&b.latency_us)).collect();
+    let [p50, p90, p99, max] = cols;
     Chart {
         id: "latency",
         title: "Latency over time",
-        note: "Percentiles of each second's successes, from the intended start (a gap: no \
-               success that second).",
+        note: "Percentiles of each bucket's successes, from the intended start (a gap: no \
+               success in that bucket).",
         x: "seconds",
         y: "latency (ms)",
-        xs: seconds(t),
+        xs: t.xs.clone(),
         series: vec![
-            Series::new(
-                "p50",
-                GREEN,
-                per_second(&hists, |h| h.value_at_quantile(0.50)),
-            ),
-            Series::new(
-                "p90",
-                BLUE,
-                per_second(&hists, |h| h.value_at_quantile(0.90)),
-            ),
-            Series::new(
-                "p99",
-                ORANGE,
-                per_second(&hists, |h| h.value_at_quantile(0.99)),
-            ),
-            Series::new("max", RED, per_second(&hists, |h| h.max())),
+            Series::new("p50", GREEN, p50),
+            Series::new("p90", BLUE, p90),
+            Series::new("p99", ORANGE, p99),
+            Series::new("max", RED, max),
         ],
     }
 }
 
-/// `f` (µs) of each second's histogram, in ms; `None` where there is none.
-fn per_second(hists: &[Option<Hist>], f: impl Fn(&Hist) -> u64) -> Vec<Option<f64>> {
-    hists.iter().map(|h| h.as_ref().map(|h| ms(f(h)))).collect()
-}
-
 /// HdrHistogram's percentile plot of the run: latency, and service time for comparison.
 fn distribution_chart(s: &Summary) -> Option<Chart> {
-    let latency = decode_nonempty(&s.histograms.latency_us)?;
+    let latency = &s.agg.latency;
+    if latency.is_empty() {
+        return None;
+    }
     let xs = percentile_xs(latency.len());
-    let mut series = vec![Series::new("latency", BLUE, by_percentile(&latency, &xs))];
-    if let Some(h) = decode_nonempty(&s.histograms.service_time_us) {
-        series.push(Series::new("service time", GREY, by_percentile(&h, &xs)).dashed());
+    let mut series = vec![Series::new("latency", BLUE, by_percentile(latency, &xs))];
+    if !s.agg.service.is_empty() {
+        series.push(Series::new("service time", GREY, by_percentile(&s.agg.service, &xs)).dashed());
     }
     Some(Chart {
         id: "distribution",
@@ -163,18 +163,11 @@ fn by_percentile(h: &Hist, xs: &[f64]) -> Vec<Option<f64>> {
     v
 }
 
-fn outcomes_chart(s: &Summary) -> Chart {
-    let t = &s.timeline;
+fn outcomes_chart(s: &Summary, t: &Timeline) -> Chart {
     let series = Outcome::ALL
         .into_iter()
-        .filter(|&o| o == Outcome::Success || s.counts.get(o) > 0)
-        .map(|o| {
-            Series::new(
-                o.name(),
-                outcome_color(o),
-                column(t, |b| bucket_count(b, o)),
-            )
-        })
+        .filter(|&o| o == Outcome::Success || s.counts().get(o) > 0)
+        .map(|o| Series::new(o.name(), outcome_color(o), t.rate(|b| b.outcomes[o])))
         .collect();
     Chart {
         id: "outcomes",
@@ -182,7 +175,7 @@ fn outcomes_chart(s: &Summary) -> Chart {
         note: "Loads per second by outcome (outcomes that never occurred are left out).",
         x: "seconds",
         y: "loads/s",
-        xs: seconds(t),
+        xs: t.xs.clone(),
         series,
     }
 }
@@ -217,13 +210,13 @@ mod tests {
     }
 
     #[test]
-    fn a_run_with_successes_has_four_charts_one_point_per_second() {
+    fn a_run_with_successes_has_four_charts_one_point_per_bucket() {
         let s = sample();
         let charts = run_charts(&s);
         let ids: Vec<_> = charts.iter().map(|c| c.id).collect();
         assert_eq!(ids, ["rates", "latency", "distribution", "outcomes"]);
         for c in charts.iter().filter(|c| c.x == "seconds") {
-            assert_eq!(c.xs.len(), s.timeline.len(), "{}", c.id);
+            assert_eq!(c.xs.len(), s.agg.timeline.len(), "{}", c.id);
             assert!(
                 c.series.iter().all(|l| l.values.len() == c.xs.len()),
                 "{}",
@@ -231,25 +224,46 @@ mod tests {
             );
         }
         let rates = chart(&charts, "rates");
-        let tps: Vec<_> = s.timeline.iter().map(|b| Some(b.success as f64)).collect();
-        assert_eq!(line(rates, "TPS"), tps);
+        let tps: Vec<_> = s
+            .agg
+            .timeline
+            .iter()
+            .map(|b| Some(b.outcomes[Outcome::Success] as f64))
+            .collect();
+        assert_eq!(
+            line(rates, "TPS"),
+            tps,
+            "one-second buckets: counts are rates"
+        );
     }
 
     #[test]
-    fn per_second_percentiles_match_the_timeline() {
+    fn per_bucket_percentiles_come_from_each_bucket() {
         let s = sample();
         let charts = run_charts(&s);
         let lat = chart(&charts, "latency");
-        let p50: Vec<_> = s.timeline.iter().map(|b| Some(b.p50_ms)).collect();
-        let p99: Vec<_> = s.timeline.iter().map(|b| Some(b.p99_ms)).collect();
+        let doc = crate::summary::codec::to_document(&s);
+        let p50: Vec<_> = doc.timeline.iter().map(|b| Some(b.p50_ms)).collect();
+        let p99: Vec<_> = doc.timeline.iter().map(|b| Some(b.p99_ms)).collect();
         assert_eq!(line(lat, "p50"), p50);
         assert_eq!(line(lat, "p99"), p99);
     }
 
     #[test]
-    fn a_second_without_successes_is_a_gap() {
+    fn rates_are_per_second_whatever_the_bucket() {
         let mut s = sample();
-        s.timeline[1].latency_us.clear();
+        s.run.bucket = std::time::Duration::from_millis(100);
+        let charts = run_charts(&s);
+        let t = line(chart(&charts, "rates"), "TPS");
+        let first = s.agg.timeline[0].outcomes[Outcome::Success] as f64;
+        assert_eq!(t[0], Some(first * 10.0));
+        assert_eq!(chart(&charts, "rates").xs[1], 0.1);
+    }
+
+    #[test]
+    fn a_bucket_without_successes_is_a_gap() {
+        let mut s = sample();
+        s.agg.timeline[1].latency = Default::default();
         let charts = run_charts(&s);
         let max = line(chart(&charts, "latency"), "max");
         assert_eq!(max[1], None);
@@ -262,11 +276,14 @@ mod tests {
         let charts = run_charts(&s);
         let d = chart(&charts, "distribution");
         assert_eq!(d.xs.first(), Some(&1.0));
-        assert_eq!(d.xs.last(), Some(&(s.counts.success as f64)));
+        assert_eq!(
+            d.xs.last(),
+            Some(&(s.counts().get(Outcome::Success) as f64))
+        );
         assert!(d.xs.windows(2).all(|w| w[0] < w[1]));
         let lat = line(d, "latency");
-        assert_eq!(lat.first(), Some(&Some(s.latency_ms.min)));
-        assert_eq!(lat.last(), Some(&Some(s.latency_ms.max)));
+        assert_eq!(lat.first(), Some(&Some(s.latency().min)));
+        assert_eq!(lat.last(), Some(&Some(s.latency().max)));
     }
 
     #[test]
@@ -281,7 +298,7 @@ mod tests {
     #[test]
     fn no_successes_no_distribution_chart() {
         let mut s = sample();
-        s.histograms.latency_us = hist::encode(&hist::new_hist());
+        s.agg.latency = crate::record::hist::new_hist();
         let ids: Vec<_> = run_charts(&s).iter().map(|c| c.id).collect();
         assert_eq!(ids, ["rates", "latency", "outcomes"]);
     }

@@ -14,8 +14,8 @@ use hyper::client::conn::{http1, http2};
 use hyper_util::rt::TokioIo;
 
 use super::{HttpOptions, HttpResponse, HttpTarget, connect, contains};
+use crate::caller::pool::{MAX_DIALING, Pool};
 use crate::outcome::Failure;
-use crate::pool::{MAX_DIALING, Pool};
 use tokio::sync::{Notify, Semaphore, SemaphorePermit};
 
 /// Runs hyper's connection tasks on the shard's own runtime.

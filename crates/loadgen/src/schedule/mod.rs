@@ -44,6 +44,43 @@ pub enum Arrival {
     },
 }
 
+/// The kind of an [`Arrival`], without its parameters (for reports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArrivalKind {
+    /// Closed loop.
+    Closed,
+    /// Constant rate.
+    Constant,
+    /// A piecewise-linear ramp.
+    Stages,
+    /// Poisson arrivals.
+    Poisson,
+}
+
+impl ArrivalKind {
+    /// `closed`, `constant`, `stages` or `poisson`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ArrivalKind::Closed => "closed",
+            ArrivalKind::Constant => "constant",
+            ArrivalKind::Stages => "stages",
+            ArrivalKind::Poisson => "poisson",
+        }
+    }
+
+    /// Parses [`ArrivalKind::name`].
+    pub fn from_name(s: &str) -> Option<ArrivalKind> {
+        [
+            ArrivalKind::Closed,
+            ArrivalKind::Constant,
+            ArrivalKind::Stages,
+            ArrivalKind::Poisson,
+        ]
+        .into_iter()
+        .find(|k| k.name() == s)
+    }
+}
+
 /// One stage of a ramp: reach `rate` LPS over `duration`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Stage {
@@ -61,26 +98,24 @@ impl Stage {
     ) -> Result<Vec<Stage>, ConfigError> {
         let mut out = Vec::new();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (d, r) = part.split_once(':').ok_or_else(|| {
-                ConfigError::new(format!(
-                    "--stages: '{part}' is not DURATION:RATE, e.g. 30s:1000"
-                ))
+            let (d, r) = part
+                .split_once(':')
+                .ok_or_else(|| ConfigError::StageSyntax(part.into()))?;
+            let duration = parse_duration(d).map_err(|why| ConfigError::StageDuration {
+                part: d.into(),
+                why,
             })?;
-            let duration =
-                parse_duration(d).map_err(|e| ConfigError::new(format!("--stages: '{d}': {e}")))?;
             let rate: f64 = r
                 .trim()
                 .parse()
-                .map_err(|_| ConfigError::new(format!("--stages: '{r}' is not a rate")))?;
+                .map_err(|_| ConfigError::StageRate(r.into()))?;
             if !rate.is_finite() || !(0.0..=1e9).contains(&rate) {
-                return Err(ConfigError::new(format!(
-                    "--stages: rate '{r}' must be between 0 and 1e9"
-                )));
+                return Err(ConfigError::StageRate(r.into()));
             }
             out.push(Stage { duration, rate });
         }
         if out.is_empty() {
-            return Err(ConfigError::new("--stages: no stage given"));
+            return Err(ConfigError::NoStages);
         }
         Ok(out)
     }
@@ -135,20 +170,14 @@ impl Schedule {
     /// A constant-rate schedule of `rate` loads per second for `duration`.
     pub fn constant(rate: f64, duration: Duration) -> Result<Schedule, ConfigError> {
         if !rate.is_finite() || rate < 0.0 {
-            return Err(ConfigError::new(format!(
-                "rate must be a number ≥ 0, got {rate}"
-            )));
+            return Err(ConfigError::Rate(rate));
         }
         if rate > 1e9 {
-            return Err(ConfigError::new(format!(
-                "rate {rate} is above 1e9 loads per second"
-            )));
+            return Err(ConfigError::RateTooHigh(rate));
         }
         let millirate = (rate * 1000.0).round() as u64;
         if rate > 0.0 && millirate == 0 {
-            return Err(ConfigError::new(format!(
-                "rate {rate} is below the smallest rate, 0.001 loads per second"
-            )));
+            return Err(ConfigError::RateTooLow(rate));
         }
         let arrival = if millirate == 0 {
             Arrival::Closed
@@ -161,14 +190,14 @@ impl Schedule {
     /// A ramp through `stages`, starting at `start` LPS; lasts the sum of the stages.
     pub fn stages(start: f64, stages: &[Stage]) -> Result<Schedule, ConfigError> {
         if !start.is_finite() || !(0.0..=1e9).contains(&start) {
-            return Err(ConfigError::new("the start rate must be between 0 and 1e9"));
+            return Err(ConfigError::StartRate);
         }
         let mut cumulative = Vec::with_capacity(stages.len());
         let (mut total, mut prev, mut len) = (0.0f64, start, Duration::ZERO);
         let mut segs = Vec::with_capacity(stages.len());
         for st in stages {
-            let d = u64::try_from(st.duration.as_nanos())
-                .map_err(|_| ConfigError::new("a stage is too long"))?;
+            let d =
+                u64::try_from(st.duration.as_nanos()).map_err(|_| ConfigError::DurationTooLong)?;
             total += (prev + st.rate) / 2.0 * (d as f64 / 1e9);
             cumulative.push(total);
             segs.push((d, st.rate));
@@ -187,10 +216,8 @@ impl Schedule {
 
     /// Poisson arrivals at a mean `rate` for `duration`, repeatable by `seed`.
     pub fn poisson(rate: f64, seed: u64, duration: Duration) -> Result<Schedule, ConfigError> {
-        if !rate.is_finite() || rate <= 0.0 || rate > 1e9 {
-            return Err(ConfigError::new(
-                "--arrival poisson needs a rate above 0 (and at most 1e9)",
-            ));
+        if !rate.is_finite() || rate <= 0.0 || rate > 1e7 {
+            return Err(ConfigError::PoissonRate);
         }
         Schedule::new(Arrival::Poisson { rate, seed }, duration)
     }
@@ -202,10 +229,10 @@ impl Schedule {
 
     fn new(arrival: Arrival, duration: Duration) -> Result<Schedule, ConfigError> {
         if duration.is_zero() {
-            return Err(ConfigError::new("duration must be greater than zero"));
+            return Err(ConfigError::ZeroDuration);
         }
-        let duration_ns = u64::try_from(duration.as_nanos())
-            .map_err(|_| ConfigError::new("duration is too long"))?;
+        let duration_ns =
+            u64::try_from(duration.as_nanos()).map_err(|_| ConfigError::DurationTooLong)?;
         Ok(Schedule {
             arrival,
             duration_ns,
@@ -263,13 +290,13 @@ impl Schedule {
         }
     }
 
-    /// Name of the arrival process: `closed`, `constant`, `stages`, `poisson`.
-    pub fn arrival_name(&self) -> &'static str {
+    /// The kind of arrival process.
+    pub fn arrival_kind(&self) -> ArrivalKind {
         match self.arrival {
-            Arrival::Closed => "closed",
-            Arrival::Constant { .. } => "constant",
-            Arrival::Stages { .. } => "stages",
-            Arrival::Poisson { .. } => "poisson",
+            Arrival::Closed => ArrivalKind::Closed,
+            Arrival::Constant { .. } => ArrivalKind::Constant,
+            Arrival::Stages { .. } => ArrivalKind::Stages,
+            Arrival::Poisson { .. } => ArrivalKind::Poisson,
         }
     }
 

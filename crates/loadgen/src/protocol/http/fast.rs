@@ -7,8 +7,8 @@ use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{HttpOptions, HttpResponse, HttpTarget, Stream, connect, contains};
+use crate::caller::pool::Pool;
 use crate::outcome::Failure;
-use crate::pool::Pool;
 
 /// Largest response head accepted.
 const MAX_HEAD: usize = 64 * 1024;

@@ -10,10 +10,10 @@ use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UdpSocket;
 
+use crate::caller::pool::Pool;
 use crate::caller::{Caller, Load};
-use crate::net::{self, StampedTcp};
 use crate::outcome::Failure;
-use crate::pool::Pool;
+use crate::protocol::net::{self, StampedTcp};
 
 /// Largest answer read.
 pub const MAX_ANSWER: usize = 64 * 1024;
@@ -54,7 +54,7 @@ impl StreamOptions {
     fn matches(&self, answer: &[u8]) -> bool {
         match &self.expect {
             None => answer == self.payload.as_slice(),
-            Some(e) => crate::http::contains(answer, e),
+            Some(e) => crate::protocol::http::contains(answer, e),
         }
     }
 }

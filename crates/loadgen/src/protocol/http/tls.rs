@@ -1,5 +1,6 @@
-//! TLS client configuration (rustls with the ring provider): the web PKI roots, or a CA
-//! file (`--cacert`), or no verification at all (`--insecure`).
+//! TLS client configuration (rustls with the ring provider): the web PKI roots, or the
+//! certificates of a PEM file — CAs, or the server's own self-signed certificate, which is
+//! trusted as itself (as curl does) — or no verification at all.
 
 use std::sync::Arc;
 
@@ -27,7 +28,7 @@ pub fn client_config(verify: &Verify, alpn: &[&[u8]]) -> Result<Arc<ClientConfig
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| ConfigError::new(format!("TLS: {e}")))?;
+        .map_err(|e| ConfigError::Tls(e.to_string()))?;
     let mut config = match verify {
         Verify::WebPki => {
             let roots = RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
@@ -35,18 +36,29 @@ pub fn client_config(verify: &Verify, alpn: &[&[u8]]) -> Result<Arc<ClientConfig
         }
         Verify::CaPem(pem) => {
             let mut roots = RootCertStore::empty();
-            let mut n = 0;
+            let mut pinned = Vec::new();
             for cert in CertificateDer::pem_slice_iter(pem) {
-                let cert = cert.map_err(|e| ConfigError::new(format!("--cacert: {e}")))?;
+                let cert = cert.map_err(|e| ConfigError::Certificates(e.to_string()))?;
                 roots
-                    .add(cert)
-                    .map_err(|e| ConfigError::new(format!("--cacert: {e}")))?;
-                n += 1;
+                    .add(cert.clone())
+                    .map_err(|e| ConfigError::Certificates(e.to_string()))?;
+                pinned.push(cert);
             }
-            if n == 0 {
-                return Err(ConfigError::new("--cacert: no PEM certificate in the file"));
+            if pinned.is_empty() {
+                return Err(ConfigError::Certificates(
+                    "no PEM certificate in the file".into(),
+                ));
             }
-            builder.with_root_certificates(roots).with_no_client_auth()
+            let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider.clone(),
+            )
+            .build()
+            .map_err(|e| ConfigError::Certificates(e.to_string()))?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(Pinned { inner, pinned }))
+                .with_no_client_auth()
         }
         Verify::Insecure => builder
             .dangerous()
@@ -55,6 +67,68 @@ pub fn client_config(verify: &Verify, alpn: &[&[u8]]) -> Result<Arc<ClientConfig
     };
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(config))
+}
+
+/// The web PKI check against the given roots; and a certificate that is one of them,
+/// byte for byte, is trusted as itself (a self-signed server certificate, even one marked
+/// as a CA — what `openssl req -x509` makes), its name still checked.
+#[derive(Debug)]
+struct Pinned {
+    inner: Arc<rustls::client::WebPkiServerVerifier>,
+    pinned: Vec<CertificateDer<'static>>,
+}
+
+impl ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
+            Err(e)
+                if self
+                    .pinned
+                    .iter()
+                    .any(|p| p.as_ref() == end_entity.as_ref()) =>
+            {
+                let cert = rustls::server::ParsedCertificate::try_from(end_entity)?;
+                rustls::client::verify_server_name(&cert, server_name).map_err(|_| e)?;
+                Ok(ServerCertVerified::assertion())
+            }
+            r => r,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
 }
 
 /// Accepts any certificate; signatures are still checked so the handshake is real.

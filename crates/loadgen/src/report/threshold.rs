@@ -4,12 +4,9 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::ConfigError;
 use crate::outcome::Outcome;
-use crate::record::hist;
-use crate::summary::Summary;
+use crate::summary::{Summary, Unit, Verdict};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Metric {
@@ -50,31 +47,21 @@ pub struct Threshold {
     percent: bool,
 }
 
-/// How a threshold fared.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Verdict {
-    /// The expression as given.
-    pub threshold: String,
-    /// The measured value, in the threshold's unit.
-    pub actual: f64,
-    /// Whether it held.
-    pub ok: bool,
-}
-
 impl fmt::Display for Threshold {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.text)
     }
 }
 
-fn bad(text: &str, why: &str) -> ConfigError {
-    ConfigError::new(format!(
-        "threshold '{text}': {why} (examples: p99<50ms, p99.9<200ms, success>99.9%, errors<0.1%, tps>900, dropped==0)"
-    ))
+fn bad(text: &str, why: &'static str) -> ConfigError {
+    ConfigError::Threshold {
+        text: text.trim().into(),
+        why,
+    }
 }
 
 impl Threshold {
-    /// Parses one expression.
+    /// Parses one expression. Percentiles are `p99`, `p99.9` or k6's `p(95)`.
     pub fn parse(text: &str) -> Result<Threshold, ConfigError> {
         let t: String = text.chars().filter(|c| !c.is_whitespace()).collect();
         let ops = [
@@ -90,30 +77,7 @@ impl Threshold {
             .min_by_key(|x| (x.0, std::cmp::Reverse(x.1)))
             .ok_or_else(|| bad(text, "no comparison (<, <=, >, >=, ==)"))?;
         let (name, value) = (&t[..pos], &t[pos + len..]);
-        let name = name.to_ascii_lowercase();
-        let metric = match name.as_str() {
-            "max" => Metric::Quantile(1.0),
-            "min" => Metric::Quantile(0.0),
-            "mean" | "avg" => Metric::Mean,
-            "success" => Metric::Success,
-            "errors" | "error" => Metric::Errors,
-            "tps" => Metric::Tps,
-            "throughput" => Metric::Throughput,
-            "offered" | "rate" => Metric::Offered,
-            p if p.starts_with('p') => {
-                let q: f64 = p[1..]
-                    .parse()
-                    .map_err(|_| bad(text, "unknown percentile"))?;
-                if !(0.0..=100.0).contains(&q) || p.len() < 2 {
-                    return Err(bad(text, "a percentile is p0..p100"));
-                }
-                // on a 1e-12 grid, so p99.9 is the same f64 as 0.999
-                Metric::Quantile((q / 100.0 * 1e12).round() / 1e12)
-            }
-            other => {
-                Metric::Count(Outcome::from_name(other).ok_or_else(|| bad(text, "unknown metric"))?)
-            }
-        };
+        let metric = metric(text, &name.to_ascii_lowercase())?;
         let (number, unit) = value.split_at(
             value
                 .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -144,32 +108,45 @@ impl Threshold {
         })
     }
 
-    /// The measured value on `s`, in the threshold's unit.
+    /// The unit of the measured value.
+    pub fn unit(&self) -> Unit {
+        match self.metric {
+            Metric::Quantile(_) | Metric::Mean => Unit::Ms,
+            Metric::Success | Metric::Errors => Unit::Percent,
+            Metric::Count(_) if self.percent => Unit::Percent,
+            Metric::Count(_) => Unit::Count,
+            Metric::Tps | Metric::Throughput | Metric::Offered => Unit::PerSecond,
+        }
+    }
+
+    /// The measured value on `s`, in [`Threshold::unit`].
     pub fn actual(&self, s: &Summary) -> f64 {
-        let n = s.counts.scheduled.max(1) as f64;
+        let c = s.counts();
+        let n = c.scheduled.max(1) as f64;
         let pct = |x: u64| x as f64 * 100.0 / n;
         match self.metric {
-            Metric::Quantile(q) => match hist::decode(&s.histograms.latency_us) {
-                Ok(h) if !h.is_empty() => {
-                    let v = if q >= 1.0 {
-                        h.max()
-                    } else if q <= 0.0 {
-                        h.min()
-                    } else {
-                        h.value_at_quantile(q)
-                    };
-                    v as f64 / 1000.0
+            Metric::Quantile(q) => {
+                let h = &s.agg.latency;
+                if h.is_empty() {
+                    return f64::INFINITY; // no success at all: no latency can meet a bound
                 }
-                _ => f64::INFINITY, // no success at all: no latency can meet a bound
-            },
-            Metric::Mean => s.latency_ms.mean,
-            Metric::Success => pct(s.counts.success),
-            Metric::Errors => pct(s.counts.scheduled - s.counts.success),
-            Metric::Count(o) if self.percent => pct(s.counts.get(o)),
-            Metric::Count(o) => s.counts.get(o) as f64,
-            Metric::Tps => s.tps,
-            Metric::Throughput => s.throughput,
-            Metric::Offered => s.offered_rate,
+                let v = if q >= 1.0 {
+                    h.max()
+                } else if q <= 0.0 {
+                    h.min()
+                } else {
+                    h.value_at_quantile(q)
+                };
+                v as f64 / 1000.0
+            }
+            Metric::Mean => s.latency().mean,
+            Metric::Success => pct(c.get(Outcome::Success)),
+            Metric::Errors => pct(c.scheduled - c.get(Outcome::Success)),
+            Metric::Count(o) if self.percent => pct(c.get(o)),
+            Metric::Count(o) => c.get(o) as f64,
+            Metric::Tps => s.tps(),
+            Metric::Throughput => s.throughput(),
+            Metric::Offered => s.offered_rate(),
         }
     }
 
@@ -186,32 +163,55 @@ impl Threshold {
         Verdict {
             threshold: self.text.clone(),
             actual: (a * 1000.0).round() / 1000.0,
+            unit: self.unit(),
             ok,
         }
     }
+}
+
+/// The metric named `name` (lowercase) of expression `text`.
+fn metric(text: &str, name: &str) -> Result<Metric, ConfigError> {
+    Ok(match name {
+        "max" => Metric::Quantile(1.0),
+        "min" => Metric::Quantile(0.0),
+        "mean" | "avg" => Metric::Mean,
+        "success" => Metric::Success,
+        "errors" | "error" => Metric::Errors,
+        "tps" => Metric::Tps,
+        "throughput" => Metric::Throughput,
+        "offered" | "rate" => Metric::Offered,
+        p if p.starts_with('p') => {
+            // p99, p99.9, or k6's p(95)
+            let digits = p[1..]
+                .strip_prefix('(')
+                .and_then(|x| x.strip_suffix(')'))
+                .unwrap_or(&p[1..]);
+            let q: f64 = digits
+                .parse()
+                .map_err(|_| bad(text, "unknown percentile"))?;
+            if !(0.0..=100.0).contains(&q) || digits.is_empty() {
+                return Err(bad(text, "a percentile is p0..p100"));
+            }
+            // on a 1e-12 grid, so p99.9 is the same f64 as 0.999
+            Metric::Quantile((q / 100.0 * 1e12).round() / 1e12)
+        }
+        other => {
+            Metric::Count(Outcome::from_name(other).ok_or_else(|| bad(text, "unknown metric"))?)
+        }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::record::Recorder;
-    use std::time::{Duration, Instant, SystemTime};
+    use std::time::{Duration, Instant};
 
     /// 1000 loads over 1 s: 990 successes with latencies 1..=990 µs ×10 (10 µs .. 9.9 ms),
     /// 6 timeouts, 4 dropped.
     fn summary() -> Summary {
-        let target = crate::Target {
-            name: "t".into(),
-            weight: 1,
-        };
-        let plan = crate::Plan::new(
-            crate::Schedule::constant(1000.0, Duration::from_secs(1)).unwrap(),
-            Duration::from_millis(50),
-            vec![target],
-            "test",
-        );
         let t0 = Instant::now();
-        let mut r = Recorder::new(t0, 1);
+        let mut r = Recorder::new(t0, Duration::from_millis(100), 1);
         for i in 0..1000u64 {
             let at = t0 + Duration::from_millis(i);
             r.scheduled(0, at);
@@ -225,23 +225,7 @@ mod tests {
                 _ => r.failure(0, at, Outcome::Dropped, "d".into()),
             }
         }
-        let facts = crate::summary::RunFacts {
-            t0_wall: SystemTime::now(),
-            elapsed: Duration::from_secs(1),
-            window: Duration::from_secs(1),
-            interrupted: false,
-            slots: 51,
-            shards: 1,
-            cpu: Duration::ZERO,
-            max_shard_busy: 0.0,
-            wake_late: crate::record::hist::new_hist(),
-            precise_timer: true,
-            max_workers: 51,
-            peak_workers: 10,
-            capacity_bound: false,
-            saturated: Duration::ZERO,
-        };
-        Summary::build(&plan, &facts, &r.finish())
+        crate::summary::sample(r.finish(), Duration::from_secs(1))
     }
 
     #[test]
@@ -294,6 +278,8 @@ mod tests {
             "dropped==0",
             "timeout<1%",
             "call_error<5",
+            "p(95)<200ms",
+            "p(99.9) < 1s",
         ] {
             assert!(Threshold::parse(ok).is_ok(), "{ok}");
         }
@@ -308,6 +294,8 @@ mod tests {
             "tps>9%",
             "latency<1ms",
             "p99<1h",
+            "p()<1ms",
+            "p(95<1ms",
         ] {
             assert!(Threshold::parse(bad).is_err(), "{bad}");
         }
@@ -318,5 +306,10 @@ mod tests {
         );
         let t = Threshold::parse("p50<=250us").unwrap();
         assert_eq!((t.cmp, t.value), (Cmp::Le, 0.25));
+        let t = Threshold::parse("p(95)<200ms").unwrap();
+        assert_eq!(
+            (t.metric, t.value, t.unit()),
+            (Metric::Quantile(0.95), 200.0, Unit::Ms)
+        );
     }
 }

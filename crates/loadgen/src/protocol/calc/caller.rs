@@ -7,11 +7,11 @@ use std::time::Instant;
 use tokio::io::AsyncWriteExt;
 
 use super::proto::{self, MAX_FRAME, Op};
+use crate::caller::pool::Pool;
 use crate::caller::{Caller, Load};
-use crate::frame::{FrameError, LineReader};
-use crate::net::StampedTcp;
 use crate::outcome::Failure;
-use crate::pool::Pool;
+use crate::protocol::frame::{FrameError, LineReader};
+use crate::protocol::net::StampedTcp;
 
 /// What requests the calc caller sends.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

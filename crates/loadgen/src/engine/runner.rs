@@ -1,8 +1,8 @@
-//! One shard: a single-threaded runtime that owns every N-th load of the schedule, its
+//! One runner: a single-threaded runtime that owns every N-th load of the schedule, its
 //! dispatcher, its workers, its caller (and so its connections) and its recorder. Shards
 //! share nothing on the per-call path.
 //!
-//! The shard's main task wakes when loads fall due (at most once per pacing quantum),
+//! The runner's main task wakes when loads fall due (at most once per pacing quantum),
 //! releases them into the [`Dispatcher`] as a count, and wakes idle workers — spawning
 //! new ones only while loads wait and fewer than `max_workers` exist. `max_workers` is the
 //! smaller of the slots and what the caller can run at once ([`Caller::capacity`]): past
@@ -28,11 +28,12 @@ use super::dispatcher::{Dispatcher, Picker, Span};
 use super::lifecycle::{self, Control, State, StopLevel};
 use super::pacer::Pacer;
 use super::{Plan, clock, worker};
-use crate::caller::{Caller, CallerFactory, Load, ShardContext};
+use crate::caller::{Caller, CallerFactory, Load, ThreadContext};
 use crate::outcome::{Failure, Outcome};
 use crate::record::hist::{self, Hist};
+use crate::record::results::{CallRecord, Sink};
 use crate::record::{Aggregate, Recorder};
-use crate::results::{CallRecord, Sink};
+use crate::summary::LoadFacts;
 
 const MSG_NO_SLOT: &str = "not sent: no free slot before the load's deadline";
 const MSG_STOPPED: &str = "not sent: the run was stopped";
@@ -53,8 +54,8 @@ enum Phase {
     Stopped,
 }
 
-/// What a shard hands back when it ends.
-pub(crate) struct ShardOutput {
+/// What a runner hands back when it ends.
+pub(crate) struct RunnerOutput {
     pub agg: Aggregate,
     pub cpu: Duration,
     pub busy_wall: Duration,
@@ -64,20 +65,7 @@ pub(crate) struct ShardOutput {
     pub load: LoadFacts,
 }
 
-/// How hard the shard's workers were pressed: for telling a saturated target apart.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct LoadFacts {
-    /// Workers allowed at once (`min(slots, caller capacity)`).
-    pub max_workers: u64,
-    /// True when the caller's capacity (connections), not the slots, set `max_workers`.
-    pub capacity_bound: bool,
-    /// The most workers that ever existed at once.
-    pub peak_workers: u64,
-    /// Time during which every allowed worker was busy and loads were waiting.
-    pub saturated: Duration,
-}
-
-pub(crate) struct Shard<C: Caller> {
+pub(crate) struct Runner<C: Caller> {
     pub(crate) caller: C,
     pub(crate) timeout: Duration,
     index: usize,
@@ -98,7 +86,7 @@ pub(crate) struct Shard<C: Caller> {
     last_send: Cell<Instant>,
 }
 
-impl<C: Caller> Shard<C> {
+impl<C: Caller> Runner<C> {
     fn ns(&self, t: Instant) -> u64 {
         t.saturating_duration_since(self.t0).as_nanos() as u64
     }
@@ -113,9 +101,9 @@ impl<C: Caller> Shard<C> {
         let mut rec = self.rec.borrow_mut();
         self.dispatch
             .borrow_mut()
-            .release(self.ns(now), |span, sec| {
+            .release(self.ns(now), |span, bucket| {
                 self.picker.split(span, step, |t, n| {
-                    rec.scheduled_n(t, sec as usize, n);
+                    rec.scheduled_n(t, bucket as usize, n);
                 });
             });
     }
@@ -300,15 +288,15 @@ impl<C: Caller> Shard<C> {
     }
 }
 
-/// Runs on the shard's own thread: set up, report ready, wait for t0, run, report.
+/// Runs on the runner's own thread: set up, report ready, wait for t0, run, report.
 pub(crate) fn run<F: CallerFactory>(
-    ctx: ShardContext,
+    ctx: ThreadContext,
     factory: &F,
     control: Arc<Control>,
     plan: Arc<Plan>,
     ready: mpsc::Sender<Result<(), String>>,
     go: mpsc::Receiver<Option<Instant>>,
-) -> Option<ShardOutput> {
+) -> Option<RunnerOutput> {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
@@ -337,14 +325,14 @@ pub(crate) fn run<F: CallerFactory>(
     Some(local.block_on(&rt, drive(ctx, caller, control, plan, t0)))
 }
 
-/// The shard's main task, from t0 to the last outcome.
+/// The runner's main task, from t0 to the last outcome.
 pub(crate) async fn drive<C: Caller>(
-    ctx: ShardContext,
+    ctx: ThreadContext,
     caller: C,
     control: Arc<Control>,
     plan: Arc<Plan>,
     t0: Instant,
-) -> ShardOutput {
+) -> RunnerOutput {
     let stride = plan.stride.split(ctx.index as u64, ctx.count as u64);
     let weights: Vec<u32> = plan.targets.iter().map(|t| t.weight).collect();
     let capacity = caller.capacity();
@@ -362,7 +350,7 @@ pub(crate) async fn drive<C: Caller>(
         .ok()
         .and_then(|g| g.clone())
         .map(Sink::new);
-    let shard = Rc::new(Shard {
+    let runner = Rc::new(Runner {
         index: ctx.index,
         caller,
         control: control.clone(),
@@ -374,8 +362,9 @@ pub(crate) async fn drive<C: Caller>(
             &plan.schedule,
             stride,
             plan.timeout.as_nanos() as u64,
+            plan.bucket().as_nanos() as u64,
         )),
-        rec: RefCell::new(Recorder::new(t0, plan.targets.len())),
+        rec: RefCell::new(Recorder::new(t0, plan.bucket(), plan.targets.len())),
         results: RefCell::new(results),
         phase: Cell::new(Phase::Running),
         idle: RefCell::new(Vec::new()),
@@ -403,8 +392,8 @@ pub(crate) async fn drive<C: Caller>(
     };
     let phase_end = if !started {
         Phase::Stopped
-    } else if shard.dispatch.borrow().is_closed_loop() {
-        dispatch_closed(&shard, &mut workers, &mut stop, &mut pacer).await
+    } else if runner.dispatch.borrow().is_closed_loop() {
+        dispatch_closed(&runner, &mut workers, &mut stop, &mut pacer).await
     } else {
         let mut ctl = OpenLoop {
             workers: &mut workers,
@@ -412,45 +401,45 @@ pub(crate) async fn drive<C: Caller>(
             wake_late: &mut wake_late,
             saturated: &mut saturated,
         };
-        dispatch_open(&shard, &mut ctl, &mut stop).await
+        dispatch_open(&runner, &mut ctl, &mut stop).await
     };
     let ended_at = clock::now();
-    shard.phase.set(phase_end);
-    shard.dispatch.borrow_mut().close();
+    runner.phase.set(phase_end);
+    runner.dispatch.borrow_mut().close();
     if phase_end == Phase::Stopped {
-        shard.drop_waiting(ended_at, MSG_STOPPED);
+        runner.drop_waiting(ended_at, MSG_STOPPED);
     }
     control.schedule_ended(ended_at);
-    shard.wake_all();
-    drain(&shard, &mut workers, rx, abort, ended_at).await;
+    runner.wake_all();
+    drain(&runner, &mut workers, rx, abort, ended_at).await;
 
     workers.abort_all();
     while workers.join_next().await.is_some() {}
     let now = clock::now();
-    shard.drop_waiting(
+    runner.drop_waiting(
         now,
-        if shard.phase.get() == Phase::Stopped {
+        if runner.phase.get() == Phase::Stopped {
             MSG_STOPPED
         } else {
             MSG_ENDED
         },
     );
-    shard.publish();
-    if let Some(sink) = shard.results.borrow_mut().as_mut() {
+    runner.publish();
+    if let Some(sink) = runner.results.borrow_mut().as_mut() {
         sink.flush();
     }
     let busy_wall = now.saturating_duration_since(t0);
-    let last_event = shard.last_event.get();
+    let last_event = runner.last_event.get();
     let load = LoadFacts {
-        max_workers,
+        max_in_flight: max_workers,
         capacity_bound: capacity.is_some_and(|c| c < ctx.slots),
-        peak_workers: shard.peak_workers.get(),
+        peak_in_flight: runner.peak_workers.get(),
         saturated,
     };
-    let shard =
-        Rc::try_unwrap(shard).unwrap_or_else(|_| panic!("every worker of the shard has ended"));
-    ShardOutput {
-        agg: shard.rec.into_inner().finish(),
+    let runner =
+        Rc::try_unwrap(runner).unwrap_or_else(|_| panic!("every worker of the runner has ended"));
+    RunnerOutput {
+        agg: runner.rec.into_inner().finish(),
         cpu: thread_cpu(),
         busy_wall,
         last_event,
@@ -464,14 +453,14 @@ pub(crate) async fn drive<C: Caller>(
 /// stop nothing more is sent; after the end of the schedule waiting loads still go out
 /// until they expire.
 async fn drain<C: Caller>(
-    shard: &Rc<Shard<C>>,
+    runner: &Rc<Runner<C>>,
     workers: &mut JoinSet<()>,
     rx: watch::Receiver<State>,
     abort: impl std::future::Future<Output = ()>,
     ended_at: Instant,
 ) {
-    let grace = shard.plan.grace();
-    let grace_end = || ended_at.max(shard.last_send.get()) + grace;
+    let grace = runner.plan.grace();
+    let grace_end = || ended_at.max(runner.last_send.get()) + grace;
     let mut abort = pin!(abort);
     let mut stop = pin!(lifecycle::reached(rx, StopLevel::Stop));
     let mut tick = ended_at;
@@ -481,17 +470,17 @@ async fn drain<C: Caller>(
             biased;
             _ = &mut abort => break,
             // a stop after the end of the schedule: waiting loads no longer go out
-            _ = stop.as_mut(), if shard.phase.get() == Phase::Draining => {
-                shard.phase.set(Phase::Stopped);
-                shard.drop_waiting(clock::now(), MSG_STOPPED);
-                shard.wake_all();
+            _ = stop.as_mut(), if runner.phase.get() == Phase::Draining => {
+                runner.phase.set(Phase::Stopped);
+                runner.drop_waiting(clock::now(), MSG_STOPPED);
+                runner.wake_all();
             }
             r = workers.join_next() => if r.is_none() { break },
             _ = tokio::time::sleep_until(tick.into()) => {
                 let now = clock::now();
-                shard.expire(now);
-                shard.publish();
-                if now >= grace_end() && shard.dispatch.borrow().waiting() == 0 {
+                runner.expire(now);
+                runner.publish();
+                if now >= grace_end() && runner.dispatch.borrow().waiting() == 0 {
                     // calls whose own timeout fired in the same timer tick end first
                     tokio::task::yield_now().await;
                     while workers.try_join_next().is_some() {}
@@ -502,7 +491,7 @@ async fn drain<C: Caller>(
     }
 }
 
-/// What the open-model loop drives besides the shard.
+/// What the open-model loop drives besides the runner.
 struct OpenLoop<'a> {
     workers: &'a mut JoinSet<()>,
     pacer: &'a mut Pacer,
@@ -512,24 +501,24 @@ struct OpenLoop<'a> {
 
 /// Open model: release due loads in batches until the schedule ends or a stop.
 async fn dispatch_open<C: Caller>(
-    shard: &Rc<Shard<C>>,
+    runner: &Rc<Runner<C>>,
     ctl: &mut OpenLoop<'_>,
     stop: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
 ) -> Phase {
-    let mut last_wake = shard.t0;
-    let mut last_publish = shard.t0;
-    let quantum = shard.plan.quantum;
+    let mut last_wake = runner.t0;
+    let mut last_publish = runner.t0;
+    let quantum = runner.plan.quantum;
     // batched ticks (see `tick`): read responses at the next tick instead of waking for
     // each, when their arrival times are known; call timeouts are then seen at a tick, so
     // ticks come at least every tenth of the timeout
     let batched = super::tick::batching();
-    let max_gap = (shard.timeout / 10).clamp(Duration::from_millis(1), PUBLISH_EVERY);
+    let max_gap = (runner.timeout / 10).clamp(Duration::from_millis(1), PUBLISH_EVERY);
     let mut backstop = pin!(tokio::time::sleep(Duration::ZERO));
     loop {
-        let Some(due_ns) = shard.dispatch.borrow().next_due() else {
+        let Some(due_ns) = runner.dispatch.borrow().next_due() else {
             return Phase::Draining;
         };
-        let due = shard.at(due_ns);
+        let due = runner.at(due_ns);
         let mut wake_at = due
             .max(last_wake + quantum)
             .min(last_publish + PUBLISH_EVERY);
@@ -551,26 +540,26 @@ async fn dispatch_open<C: Caller>(
         if wake_at >= due {
             hist::record(ctl.wake_late, now.saturating_duration_since(wake_at));
         }
-        if shard.saturated() {
+        if runner.saturated() {
             *ctl.saturated += now.saturating_duration_since(last_wake);
         }
         last_wake = now;
-        shard.release(now);
-        shard.expire(now);
-        let mut want = shard.wake_idle(shard.dispatch.borrow().waiting());
-        if want > 0 && shard.workers.get() < shard.max_workers {
+        runner.release(now);
+        runner.expire(now);
+        let mut want = runner.wake_idle(runner.dispatch.borrow().waiting());
+        if want > 0 && runner.workers.get() < runner.max_workers {
             // Busy workers whose responses are already in may take these loads: let them
             // run first (yield_now polls the I/O driver before resuming us), so a short
             // stall does not spawn a worker per load.
             tokio::task::yield_now().await;
-            want = shard.wake_idle(shard.dispatch.borrow().waiting());
+            want = runner.wake_idle(runner.dispatch.borrow().waiting());
         }
-        while want > 0 && shard.workers.get() < shard.max_workers {
-            shard.spawn_worker(ctl.workers);
+        while want > 0 && runner.workers.get() < runner.max_workers {
+            runner.spawn_worker(ctl.workers);
             want -= 1;
         }
         if now >= last_publish + PUBLISH_EVERY {
-            shard.publish();
+            runner.publish();
             last_publish = now;
         }
     }
@@ -580,22 +569,22 @@ async fn dispatch_open<C: Caller>(
 /// huge concurrency ramps up and a stop is seen at once), then this only waits for the end
 /// and publishes.
 async fn dispatch_closed<C: Caller>(
-    shard: &Rc<Shard<C>>,
+    runner: &Rc<Runner<C>>,
     workers: &mut JoinSet<()>,
     stop: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
     pacer: &mut Pacer,
 ) -> Phase {
-    let end = shard.t0 + shard.plan.schedule.duration();
+    let end = runner.t0 + runner.plan.schedule.duration();
     let mut started = 0u64;
     loop {
         let now = clock::now();
-        if now >= end || (started >= shard.max_workers && shard.workers.get() == 0) {
+        if now >= end || (started >= runner.max_workers && runner.workers.get() == 0) {
             return Phase::Draining;
         }
-        let next = if started < shard.max_workers {
-            let n = (shard.max_workers - started).min(SPAWN_PER_MS);
+        let next = if started < runner.max_workers {
+            let n = (runner.max_workers - started).min(SPAWN_PER_MS);
             for _ in 0..n {
-                shard.spawn_worker(workers);
+                runner.spawn_worker(workers);
             }
             started += n;
             now + Duration::from_millis(1)
@@ -607,7 +596,7 @@ async fn dispatch_closed<C: Caller>(
             _ = stop.as_mut() => return Phase::Stopped,
             _ = pacer.sleep_until(next.min(end)) => {}
         }
-        shard.publish();
+        runner.publish();
     }
 }
 

@@ -11,6 +11,17 @@ use std::time::Instant;
 
 use crate::outcome::Failure;
 
+pub mod pool;
+
+/// One target of a run, as named in reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The target as the user wrote it (a URL).
+    pub name: String,
+    /// Share of the loads, relative to the other targets' weights (≥ 1).
+    pub weight: u32,
+}
+
 /// One load as the caller sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Load {
@@ -81,7 +92,7 @@ pub trait Caller: 'static {
 
 /// What a shard's caller is told about its share of the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ShardContext {
+pub struct ThreadContext {
     /// This shard's index, 0-based.
     pub index: usize,
     /// Number of shards (threads) in this process.
@@ -90,7 +101,7 @@ pub struct ShardContext {
     pub slots: u64,
 }
 
-impl ShardContext {
+impl ThreadContext {
     /// This shard's share of a process-wide `total` (e.g. connections), at least 1:
     /// `total / count`, plus one for the first `total % count` shards.
     pub fn share(&self, total: u64) -> u64 {
@@ -105,17 +116,17 @@ pub(crate) fn split(total: u64, count: usize, index: usize) -> u64 {
 }
 
 /// Makes one [`Caller`] per shard. Implemented for every
-/// `Fn(&ShardContext) -> C + Send + Sync`.
+/// `Fn(&ThreadContext) -> C + Send + Sync`.
 pub trait CallerFactory: Send + Sync + 'static {
     /// The caller type made.
     type Caller: Caller;
     /// Makes the caller of one shard; runs on that shard's thread.
-    fn make(&self, shard: &ShardContext) -> Self::Caller;
+    fn make(&self, shard: &ThreadContext) -> Self::Caller;
 }
 
-impl<C: Caller, F: Fn(&ShardContext) -> C + Send + Sync + 'static> CallerFactory for F {
+impl<C: Caller, F: Fn(&ThreadContext) -> C + Send + Sync + 'static> CallerFactory for F {
     type Caller = C;
-    fn make(&self, shard: &ShardContext) -> C {
+    fn make(&self, shard: &ThreadContext) -> C {
         self(shard)
     }
 }
@@ -132,7 +143,7 @@ mod tests {
                 assert_eq!(sum, total);
             }
         }
-        let c = ShardContext {
+        let c = ThreadContext {
             index: 1,
             count: 2,
             slots: 1,

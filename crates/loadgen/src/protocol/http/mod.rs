@@ -23,7 +23,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::net::StampedTcp;
+use crate::protocol::net::StampedTcp;
 
 use crate::error::ConfigError;
 use crate::outcome::Failure;
@@ -82,11 +82,7 @@ impl StatusSet {
     pub fn parse(s: &str) -> Result<StatusSet, ConfigError> {
         let mut ranges = Vec::new();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let bad = || {
-                ConfigError::new(format!(
-                    "--expect-status: '{part}' is not a status, a class like 2xx, or a range like 200-299"
-                ))
-            };
+            let bad = || ConfigError::Status(part.into());
             let lower = part.to_ascii_lowercase();
             let r = if let Some(c) = lower.strip_suffix("xx") {
                 let c: u16 = c.parse().map_err(|_| bad())?;
@@ -106,7 +102,7 @@ impl StatusSet {
             ranges.push(r);
         }
         if ranges.is_empty() {
-            return Err(ConfigError::new("--expect-status: empty list"));
+            return Err(ConfigError::NoStatus);
         }
         Ok(StatusSet { ranges })
     }
@@ -163,22 +159,20 @@ impl HttpOptions {
     /// Checks the options once before a run.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.method.is_empty() || !self.method.bytes().all(|b| b.is_ascii_alphabetic()) {
-            return Err(ConfigError::new(format!(
-                "--method '{}' is not an HTTP method",
-                self.method
-            )));
+            return Err(ConfigError::Method(self.method.clone()));
         }
         for (k, v) in &self.headers {
             if http::HeaderName::from_bytes(k.as_bytes()).is_err()
                 || http::HeaderValue::from_str(v).is_err()
             {
-                return Err(ConfigError::new(format!(
-                    "--header '{k}: {v}' is not a valid header"
-                )));
+                return Err(ConfigError::Header {
+                    name: k.clone(),
+                    value: v.clone(),
+                });
             }
         }
         if self.streams == 0 {
-            return Err(ConfigError::new("--streams must be at least 1"));
+            return Err(ConfigError::ZeroStreams);
         }
         Ok(())
     }

@@ -1,0 +1,278 @@
+//! What every report of a run shows, computed once from the [`Summary`]: the parameters
+//! in words, the rates, the percentile rows, the top errors, the per-target rows, the
+//! threshold verdicts with their units, and the warnings. The text and HTML reports
+//! render this; neither computes anything of its own.
+
+use super::{fmt_ms, fmt_num, trim_num};
+use crate::outcome::Outcome;
+use crate::record::Counts;
+use crate::schedule::ArrivalKind;
+use crate::summary::{Percentiles, Summary, Unit, Verdict};
+
+/// One group of identical error messages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErrorRow {
+    /// The outcome class.
+    pub outcome: Outcome,
+    /// The message.
+    pub message: String,
+    /// How many loads.
+    pub count: u64,
+}
+
+/// One target's row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetRow {
+    /// The target as given.
+    pub name: String,
+    /// Its weight.
+    pub weight: u32,
+    /// Its loads.
+    pub counts: Counts,
+    /// Its latency.
+    pub latency: Percentiles,
+}
+
+/// A titled list of things to say about the run (saturation, generator, warnings).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Note {
+    /// What it is about.
+    pub title: String,
+    /// The points.
+    pub items: Vec<String>,
+}
+
+/// A threshold's verdict, its value in its unit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerdictRow {
+    /// The expression.
+    pub threshold: String,
+    /// The measured value with its unit.
+    pub actual: String,
+    /// Whether it held.
+    pub ok: bool,
+}
+
+/// Everything a run's report shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct View {
+    /// `loadgen PROTOCOL → TARGETS`.
+    pub title: String,
+    /// Parameters in words, in order.
+    pub params: Vec<(&'static str, String)>,
+    /// Loads scheduled and per outcome.
+    pub counts: Counts,
+    /// Scheduled per second of the window.
+    pub offered: f64,
+    /// Completed per second.
+    pub throughput: f64,
+    /// Successes per second.
+    pub tps: f64,
+    /// The most successes in one second.
+    pub peak_tps: f64,
+    /// Latency, service time and send lag.
+    pub percentiles: [(&'static str, Percentiles); 3],
+    /// Error groups, most frequent first.
+    pub errors: Vec<ErrorRow>,
+    /// Per target (only when there are several).
+    pub targets: Vec<TargetRow>,
+    /// Threshold verdicts.
+    pub thresholds: Vec<VerdictRow>,
+    /// The generator's own figures.
+    pub generator: Vec<(&'static str, String)>,
+    /// Saturation, generator limits, missing shards, other warnings.
+    pub notes: Vec<Note>,
+}
+
+/// The run mode in words: `1000 LPS constant`, `closed loop`, ...
+pub fn mode(s: &Summary) -> String {
+    let r = trim_num(s.run.rate);
+    match s.run.arrival {
+        ArrivalKind::Closed => "closed loop".into(),
+        ArrivalKind::Stages => format!("stages up to {r} LPS"),
+        ArrivalKind::Poisson => format!("{r} LPS Poisson"),
+        ArrivalKind::Constant => format!("{r} LPS constant"),
+    }
+}
+
+/// A verdict's value with its unit.
+pub fn actual(v: &Verdict) -> String {
+    match v.unit {
+        Unit::Ms => fmt_ms(v.actual),
+        Unit::Percent => format!("{:.3}%", v.actual),
+        Unit::PerSecond => format!("{}/s", fmt_num(v.actual)),
+        Unit::Count => fmt_num(v.actual),
+    }
+}
+
+impl View {
+    /// The view of `s`.
+    pub fn of(s: &Summary) -> View {
+        View {
+            title: format!(
+                "loadgen {} \u{2192} {}",
+                s.run.protocol,
+                s.run
+                    .targets
+                    .iter()
+                    .map(|t| t.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            params: params(s),
+            counts: *s.counts(),
+            offered: s.offered_rate(),
+            throughput: s.throughput(),
+            tps: s.tps(),
+            peak_tps: s.peak_tps(),
+            percentiles: [
+                ("latency", s.latency()),
+                ("service time", s.service_time()),
+                ("send lag", s.lag()),
+            ],
+            errors: s
+                .agg
+                .errors
+                .sorted()
+                .into_iter()
+                .map(|(outcome, m, count)| ErrorRow {
+                    outcome,
+                    message: m.into_owned(),
+                    count,
+                })
+                .collect(),
+            targets: targets(s),
+            thresholds: s
+                .thresholds
+                .iter()
+                .map(|v| VerdictRow {
+                    threshold: v.threshold.clone(),
+                    actual: actual(v),
+                    ok: v.ok,
+                })
+                .collect(),
+            generator: generator(s),
+            notes: notes(s),
+        }
+    }
+}
+
+fn params(s: &Summary) -> Vec<(&'static str, String)> {
+    let r = &s.run;
+    let mut p = vec![
+        ("protocol", r.protocol.clone()),
+        ("mode", mode(s)),
+        (
+            "duration",
+            format!("{} s", trim_num(r.duration.as_secs_f64())),
+        ),
+        ("timeout", fmt_ms(r.timeout.as_secs_f64() * 1000.0)),
+        ("concurrency", r.concurrency.to_string()),
+    ];
+    if let Some(c) = r.connections {
+        p.push(("connections", format!("up to {c} per target")));
+    }
+    for (k, v) in &r.details {
+        if let Some(name) = DETAILS.iter().find(|d| **d == k.as_str()) {
+            p.push((name, v.clone()));
+        }
+    }
+    p.push(("threads", s.facts.generator.threads.to_string()));
+    if r.shards.len() > 1 {
+        let list: Vec<String> = r.shards.iter().map(u64::to_string).collect();
+        p.push((
+            "shards",
+            format!("merged {} of {}", list.join(", "), r.shard.count),
+        ));
+    } else if r.shard.count > 1 {
+        p.push(("shard", format!("{}/{}", r.shard.index, r.shard.count)));
+    }
+    p.push((
+        "started",
+        humantime::format_rfc3339_millis(r.started_at).to_string(),
+    ));
+    let stopped = if s.facts.interrupted {
+        " (stopped early)"
+    } else {
+        ""
+    };
+    p.push((
+        "elapsed",
+        format!("{:.3} s{stopped}", s.facts.elapsed.as_secs_f64()),
+    ));
+    p
+}
+
+/// The protocol details a report names, in this order.
+const DETAILS: [&str; 8] = [
+    "client", "method", "tls", "streams", "body", "loads", "payload", "framing",
+];
+
+fn targets(s: &Summary) -> Vec<TargetRow> {
+    if s.run.targets.len() < 2 {
+        return Vec::new();
+    }
+    s.run
+        .targets
+        .iter()
+        .zip(&s.agg.targets)
+        .map(|(t, a)| TargetRow {
+            name: t.name.clone(),
+            weight: t.weight,
+            counts: a.counts,
+            latency: Percentiles::of_compact(&a.latency),
+        })
+        .collect()
+}
+
+fn generator(s: &Summary) -> Vec<(&'static str, String)> {
+    let g = &s.facts.generator;
+    vec![
+        ("threads", g.threads.to_string()),
+        ("CPU", format!("{:.2} s", g.cpu.as_secs_f64())),
+        ("busiest thread", format!("{:.0}%", g.max_busy * 100.0)),
+        (
+            "wake-up late p99",
+            fmt_ms(g.wake_late_p99.as_secs_f64() * 1000.0),
+        ),
+        (
+            "precise timer",
+            if g.precise_timer { "yes" } else { "no" }.into(),
+        ),
+    ]
+}
+
+fn notes(s: &Summary) -> Vec<Note> {
+    let mut n = Vec::new();
+    let sat = s.saturation_reasons();
+    if !sat.is_empty() {
+        n.push(Note {
+            title: "SATURATED: the target, not the generator, limited this run".into(),
+            items: sat,
+        });
+    }
+    let gen_reasons = s.generator_reasons();
+    if !gen_reasons.is_empty() {
+        n.push(Note {
+            title: "the generator, not the target, limited this run".into(),
+            items: gen_reasons,
+        });
+    }
+    let missing = s.missing_shards();
+    if !missing.is_empty() && s.run.shard.count > 1 {
+        let list: Vec<String> = missing.iter().map(u64::to_string).collect();
+        n.push(Note {
+            title: format!(
+                "shards missing: this summary covers {} of {} shards",
+                s.run.shards.len(),
+                s.run.shard.count
+            ),
+            items: vec![format!("missing: {}", list.join(", "))],
+        });
+    }
+    n.extend(s.warnings.iter().map(|w| Note {
+        title: w.clone(),
+        items: Vec::new(),
+    }));
+    n
+}
