@@ -13,6 +13,7 @@ macro_rules! note {
 
 mod args;
 mod cmd;
+mod config;
 mod target;
 
 use std::process::ExitCode;

@@ -50,7 +50,7 @@ async fn serve_conn(
         match frame {
             Ok(Some(f)) => match proto::parse_request(f) {
                 Ok(req) => proto::answer(&mut out, &req),
-                Err(e) => proto::write_response(&mut out, 0, "", 0, Some(&e)),
+                Err(e) => proto::write_response(&mut out, 0, "", 0, Some(&e.to_string())),
             },
             Ok(None) => return Ok(()),
             Err(FrameError::TooLong) => {

@@ -7,6 +7,8 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
+
+use crate::SetupError;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -39,15 +41,17 @@ pub enum Delay {
 
 impl Delay {
     /// Parses `10ms`, `fixed:10ms`, `uniform:5ms-15ms`, `normal:10ms,2ms`, `exp:10ms`.
-    pub fn parse(
-        s: &str,
-        duration: impl Fn(&str) -> Result<Duration, String>,
-    ) -> Result<Delay, String> {
+    pub fn parse(s: &str) -> Result<Delay, SetupError> {
+        use loadgen::schedule::parse_duration as duration;
         let (kind, args) = s.split_once(':').unwrap_or(("fixed", s));
-        let two = |sep: char| -> Result<(Duration, Duration), String> {
+        let bad = |why| SetupError::Delay {
+            text: s.into(),
+            why,
+        };
+        let two = |sep: char| -> Result<(Duration, Duration), SetupError> {
             let (a, b) = args
                 .split_once(sep)
-                .ok_or_else(|| format!("'{s}': expected two durations separated by '{sep}'"))?;
+                .ok_or_else(|| bad("expected two durations (uniform:A-B, normal:MEAN,SD)"))?;
             Ok((duration(a)?, duration(b)?))
         };
         Ok(match kind {
@@ -55,7 +59,7 @@ impl Delay {
             "uniform" => {
                 let (a, b) = two('-')?;
                 if b < a {
-                    return Err(format!("'{s}': the upper bound is below the lower"));
+                    return Err(bad("the upper bound is below the lower"));
                 }
                 Delay::Uniform(a, b)
             }
@@ -64,9 +68,9 @@ impl Delay {
                 Delay::Normal(m, sd)
             }
             "exp" | "exponential" => Delay::Exponential(duration(args)?),
-            other => {
-                return Err(format!(
-                    "'{other}' is not a delay distribution (fixed, uniform, normal, exp)"
+            _ => {
+                return Err(bad(
+                    "not a delay distribution (fixed, uniform, normal, exp)",
                 ));
             }
         })
@@ -243,23 +247,27 @@ pub async fn run(
 }
 
 /// A TLS server config from PEM certificate chain and key (ALPN h2 and http/1.1).
-pub fn tls_config(cert_pem: &[u8], key_pem: &[u8]) -> Result<Arc<rustls::ServerConfig>, String> {
+pub fn tls_config(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+) -> Result<Arc<rustls::ServerConfig>, SetupError> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let tls = |what, why: String| SetupError::Tls { what, why };
     let certs = CertificateDer::pem_slice_iter(cert_pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("certificate: {e}"))?;
+        .map_err(|e| tls("certificate", e.to_string()))?;
     if certs.is_empty() {
-        return Err("certificate: no PEM certificate found".into());
+        return Err(tls("certificate", "no PEM certificate found".into()));
     }
-    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| format!("key: {e}"))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| tls("key", e.to_string()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .map_err(|e| tls("TLS", e.to_string()))?
         .with_no_client_auth()
         .with_single_cert(certs, key)
-        .map_err(|e| format!("certificate and key: {e}"))?;
+        .map_err(|e| tls("certificate and key", e.to_string()))?;
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(cfg))
 }
@@ -268,21 +276,17 @@ pub fn tls_config(cert_pem: &[u8], key_pem: &[u8]) -> Result<Arc<rustls::ServerC
 mod tests {
     use super::*;
 
-    fn dur(s: &str) -> Result<Duration, String> {
-        parse_query_duration(s).ok_or_else(|| format!("bad duration {s}"))
-    }
-
     #[test]
     fn delays_parse_and_sample() {
         assert_eq!(
-            Delay::parse("10ms", dur),
-            Ok(Delay::Fixed(Duration::from_millis(10)))
+            Delay::parse("10ms").unwrap(),
+            Delay::Fixed(Duration::from_millis(10))
         );
-        let u = Delay::parse("uniform:5ms-15ms", dur).unwrap();
-        let n = Delay::parse("normal:10ms,2ms", dur).unwrap();
-        let e = Delay::parse("exp:10ms", dur).unwrap();
-        assert!(Delay::parse("poisson:1ms", dur).is_err());
-        assert!(Delay::parse("uniform:5ms", dur).is_err());
+        let u = Delay::parse("uniform:5ms-15ms").unwrap();
+        let n = Delay::parse("normal:10ms,2ms").unwrap();
+        let e = Delay::parse("exp:10ms").unwrap();
+        assert!(Delay::parse("poisson:1ms").is_err());
+        assert!(Delay::parse("uniform:5ms").is_err());
         let mean =
             |d: Delay| (0..20_000).map(|_| d.sample().as_secs_f64()).sum::<f64>() / 20_000.0 * 1e3;
         assert!((mean(u) - 10.0).abs() < 0.3, "{}", mean(u));

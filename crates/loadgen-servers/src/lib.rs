@@ -33,6 +33,31 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+/// A server configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetupError {
+    /// A delay distribution that does not parse.
+    #[error("'{text}': {why}")]
+    Delay {
+        /// The distribution as given.
+        text: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+    /// A duration inside a delay that does not parse.
+    #[error(transparent)]
+    Duration(#[from] loadgen::ConfigError),
+    /// A certificate or key that does not load.
+    #[error("{what}: {why}")]
+    Tls {
+        /// Which part (certificate, key, ...).
+        what: &'static str,
+        /// Why.
+        why: String,
+    },
+}
+
 /// Limits shared by the servers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {

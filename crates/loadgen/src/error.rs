@@ -55,17 +55,12 @@ pub enum ConfigError {
     /// A shard index not below the shard count.
     #[error("the shard index must be below the shard count")]
     Shard,
+    /// A duration that does not parse.
+    #[error("'{0}' is not a duration like 500ms, 10s, 2m or 1m30s")]
+    Duration(String),
     /// A ramp stage that is not `DURATION:RATE`.
     #[error("'{0}' is not DURATION:RATE, e.g. 30s:1000")]
     StageSyntax(String),
-    /// A ramp stage whose duration does not parse.
-    #[error("'{part}': {why}")]
-    StageDuration {
-        /// The duration as given.
-        part: String,
-        /// Why it does not parse.
-        why: String,
-    },
     /// A ramp stage whose rate is not a number in 0..=1e9.
     #[error("'{0}' is not a rate between 0 and 1e9")]
     StageRate(String),

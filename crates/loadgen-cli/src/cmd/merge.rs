@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use loadgen::Summary;
 
-use super::run::output;
+use super::output;
 use crate::args::{MergeArgs, ReportArgs};
 
 fn read(path: &Path) -> anyhow::Result<Summary> {
@@ -22,10 +22,13 @@ pub fn merge(a: MergeArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|p| Ok((p.display().to_string(), read(p)?)))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let files = output::prepare(&a.out)?;
     let merged = loadgen::summary::merge::merge(&inputs)?;
-    output(merged, &a.out)
+    output::output(merged, &a.out, files)
 }
 
 pub fn report(a: ReportArgs) -> anyhow::Result<ExitCode> {
-    output(read(&a.file)?, &a.out)
+    let s = read(&a.file)?;
+    let files = output::prepare(&a.out)?;
+    output::output(s, &a.out, files)
 }

@@ -2,6 +2,7 @@
 
 pub mod limits;
 pub mod merge;
+pub mod output;
 pub mod progress;
 pub mod run;
 pub mod search;

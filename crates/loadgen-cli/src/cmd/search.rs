@@ -8,8 +8,9 @@ use anyhow::{Context, bail};
 use loadgen::Schedule;
 use loadgen::search::{Bounds, SearchResult, Step, search as run_search};
 
-use super::run::{RUN_DEFAULTS, make_loadgen, make_plan};
 use crate::args::{SearchArgs, SummaryFormat};
+use crate::config::protocol::Protocol;
+use crate::config::{self, RUN_DEFAULTS};
 use crate::target;
 
 pub fn search(a: SearchArgs) -> anyhow::Result<ExitCode> {
@@ -44,8 +45,10 @@ pub fn search(a: SearchArgs) -> anyhow::Result<ExitCode> {
     let mut n = 0;
     let result = run_search(slo, bounds, |rate| -> anyhow::Result<Step> {
         let schedule = Schedule::constant(rate, a.step_duration)?;
-        let plan = make_plan(&targets, &a.load, &RUN_DEFAULTS, schedule)?;
-        let mut s = make_loadgen(plan, &targets, &a.load)?.run()?;
+        let plan = config::plan(&targets, &a.load, &RUN_DEFAULTS, schedule)?;
+        let mut s = Protocol::of(targets[0].scheme, &a.load)?
+            .loadgen(plan, &targets, &a.load)?
+            .run()?;
         let ok = s.apply_thresholds(&a.slo);
         let c = s.counts();
         let success_pct =

@@ -1,4 +1,5 @@
-//! `loadgen serve calc`: run a built-in server until a signal.
+//! `loadgen serve calc|http|echo`: run a built-in test server until a signal
+//! (SIGINT, SIGTERM, SIGQUIT or SIGHUP), then stop it gracefully.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
@@ -8,112 +9,111 @@ use loadgen_servers::Limits;
 use loadgen_servers::http::{Behaviour, Delay};
 
 use super::signals::shutdown_signal;
-use crate::args::{ServeArgs, ServeCommand};
+use crate::args::{ServeArgs, ServeCommand, ServeEchoArgs, ServeHttpArgs};
 
+/// Runs the server `cmd` names.
 pub fn serve(cmd: ServeCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        ServeCommand::Http(a) => {
-            let addr = listen_addr(&a.common.listen)?;
-            let limits = limits(&a.common);
-            let delay = Delay::parse(&a.delay, crate::args::parse_duration)
-                .map_err(|e| anyhow::anyhow!("--delay {e}"))?;
-            let behaviour = Behaviour {
-                delay,
-                status: a.status,
-                size: a.size,
-                error_rate: a.error_rate,
-                close: a.close,
-            };
-            let tls = match (&a.tls_cert, &a.tls_key) {
-                (Some(c), Some(k)) => {
-                    let cert = std::fs::read(c)
-                        .with_context(|| format!("--tls-cert {}: cannot read", c.display()))?;
-                    let key = std::fs::read(k)
-                        .with_context(|| format!("--tls-key {}: cannot read", k.display()))?;
-                    Some(
-                        loadgen_servers::http::tls_config(&cert, &key)
-                            .map_err(anyhow::Error::msg)?,
-                    )
-                }
-                _ => None,
-            };
-            let rt = loadgen_servers::runtime(a.common.threads as usize)?;
-            rt.block_on(async {
-                let listener = loadgen_servers::bind(addr)
-                    .with_context(|| format!("cannot listen on {addr}"))?;
-                let scheme = if tls.is_some() { "https" } else { "http" };
-                crate::note!(
-                    "loadgen: http server listening on {} ({scheme}, h1 + h2)",
-                    listener.local_addr()?
-                );
-                loadgen_servers::http::run(listener, limits, behaviour, tls, shutdown_signal())
-                    .await?;
-                crate::note!("loadgen: http server stopped");
-                Ok(ExitCode::SUCCESS)
-            })
-        }
-        ServeCommand::Echo(a) => {
-            if a.tcp.is_none() && a.udp.is_none() {
-                anyhow::bail!("serve echo needs --tcp ADDR, --udp ADDR or both");
-            }
-            let limits = Limits {
-                max_connections: a.max_connections as usize,
-                idle_timeout: a.idle_timeout,
-                ..Limits::default()
-            };
-            let tcp = a.tcp.as_deref().map(listen_addr).transpose()?;
-            let udp = a.udp.as_deref().map(listen_addr).transpose()?;
-            let rt = loadgen_servers::runtime(a.threads as usize)?;
-            rt.block_on(async {
-                let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-                let mut tasks = Vec::new();
-                if let Some(addr) = tcp {
-                    let l = loadgen_servers::bind(addr)
-                        .with_context(|| format!("cannot listen on {addr}"))?;
-                    crate::note!("loadgen: tcp echo listening on {}", l.local_addr()?);
-                    tasks.push(tokio::spawn(loadgen_servers::echo::run_tcp(
-                        l,
-                        limits,
-                        loadgen_servers::until_true(stop_rx.clone()),
-                    )));
-                }
-                if let Some(addr) = udp {
-                    let s = tokio::net::UdpSocket::bind(addr)
-                        .await
-                        .with_context(|| format!("cannot bind {addr}"))?;
-                    crate::note!("loadgen: udp echo listening on {}", s.local_addr()?);
-                    tasks.push(tokio::spawn(loadgen_servers::echo::run_udp(
-                        s,
-                        a.udp_drop_every,
-                        loadgen_servers::until_true(stop_rx.clone()),
-                    )));
-                }
-                shutdown_signal().await;
-                let _ = stop_tx.send(true);
-                for t in tasks {
-                    let _ = t.await;
-                }
-                crate::note!("loadgen: echo server stopped");
-                Ok(ExitCode::SUCCESS)
-            })
-        }
-        ServeCommand::Calc(a) => {
-            let addr = listen_addr(&a.listen)?;
-            let limits = limits(&a);
-            let rt = loadgen_servers::runtime(a.threads as usize)?;
-            rt.block_on(async {
-                let listener = loadgen_servers::bind(addr)
-                    .with_context(|| format!("cannot listen on {addr}"))?;
-                crate::note!(
-                    "loadgen: calc server listening on {}",
-                    listener.local_addr()?
-                );
-                loadgen_servers::calc::run(listener, limits, shutdown_signal()).await?;
-                crate::note!("loadgen: calc server stopped");
-                Ok(ExitCode::SUCCESS)
-            })
-        }
+        ServeCommand::Http(a) => serve_http(a),
+        ServeCommand::Echo(a) => serve_echo(a),
+        ServeCommand::Calc(a) => serve_calc(a),
     }
+}
+
+fn serve_calc(a: ServeArgs) -> anyhow::Result<ExitCode> {
+    let addr = listen_addr(&a.listen)?;
+    let limits = limits(&a);
+    loadgen_servers::runtime(a.threads as usize)?.block_on(async {
+        let listener =
+            loadgen_servers::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+        crate::note!(
+            "loadgen: calc server listening on {}",
+            listener.local_addr()?
+        );
+        loadgen_servers::calc::run(listener, limits, shutdown_signal()).await?;
+        crate::note!("loadgen: calc server stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn serve_http(a: ServeHttpArgs) -> anyhow::Result<ExitCode> {
+    let addr = listen_addr(&a.common.listen)?;
+    let limits = limits(&a.common);
+    let behaviour = Behaviour {
+        delay: Delay::parse(&a.delay).context("--delay")?,
+        status: a.status,
+        size: a.size,
+        error_rate: a.error_rate,
+        close: a.close,
+    };
+    let tls = match (&a.tls_cert, &a.tls_key) {
+        (Some(c), Some(k)) => {
+            let cert = std::fs::read(c)
+                .with_context(|| format!("--tls-cert {}: cannot read", c.display()))?;
+            let key = std::fs::read(k)
+                .with_context(|| format!("--tls-key {}: cannot read", k.display()))?;
+            Some(loadgen_servers::http::tls_config(&cert, &key).context("--tls-cert/--tls-key")?)
+        }
+        _ => None,
+    };
+    loadgen_servers::runtime(a.common.threads as usize)?.block_on(async {
+        let listener =
+            loadgen_servers::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        crate::note!(
+            "loadgen: http server listening on {} ({scheme}, h1 + h2)",
+            listener.local_addr()?
+        );
+        loadgen_servers::http::run(listener, limits, behaviour, tls, shutdown_signal()).await?;
+        crate::note!("loadgen: http server stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn serve_echo(a: ServeEchoArgs) -> anyhow::Result<ExitCode> {
+    if a.tcp.is_none() && a.udp.is_none() {
+        anyhow::bail!("serve echo needs --tcp ADDR, --udp ADDR or both");
+    }
+    let limits = Limits {
+        max_connections: a.max_connections as usize,
+        idle_timeout: a.idle_timeout,
+        ..Limits::default()
+    };
+    let tcp = a.tcp.as_deref().map(listen_addr).transpose()?;
+    let udp = a.udp.as_deref().map(listen_addr).transpose()?;
+    loadgen_servers::runtime(a.threads as usize)?.block_on(async {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stop = || loadgen_servers::until_true(stop_rx.clone());
+        let mut tasks = Vec::new();
+        if let Some(addr) = tcp {
+            let l =
+                loadgen_servers::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+            crate::note!("loadgen: tcp echo listening on {}", l.local_addr()?);
+            tasks.push(tokio::spawn(loadgen_servers::echo::run_tcp(
+                l,
+                limits,
+                stop(),
+            )));
+        }
+        if let Some(addr) = udp {
+            let s = tokio::net::UdpSocket::bind(addr)
+                .await
+                .with_context(|| format!("cannot bind {addr}"))?;
+            crate::note!("loadgen: udp echo listening on {}", s.local_addr()?);
+            tasks.push(tokio::spawn(loadgen_servers::echo::run_udp(
+                s,
+                a.udp_drop_every,
+                stop(),
+            )));
+        }
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+        for t in tasks {
+            let _ = t.await;
+        }
+        crate::note!("loadgen: echo server stopped");
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 fn limits(a: &ServeArgs) -> Limits {

@@ -105,8 +105,14 @@ impl ThreadContext {
     /// This shard's share of a process-wide `total` (e.g. connections), at least 1:
     /// `total / count`, plus one for the first `total % count` shards.
     pub fn share(&self, total: u64) -> u64 {
-        split(total, self.count, self.index).max(1)
+        share(total, self.count, self.index)
     }
+}
+
+/// Part `index` of `count` of a `total` (e.g. connections or slots over the shards of a
+/// run), at least 1: `total / count`, plus one for the first `total % count` parts.
+pub fn share(total: u64, count: usize, index: usize) -> u64 {
+    split(total, count, index).max(1)
 }
 
 /// Shard `index`'s part of `total` split over `count` shards.

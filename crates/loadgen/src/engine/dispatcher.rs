@@ -398,10 +398,7 @@ mod tests {
 
     #[test]
     fn bulk_skips_agree_with_walking() {
-        let st = crate::schedule::Stage::parse_list("700ms:5000,1s:100,300ms:20000", |s| {
-            humantime::parse_duration(s).map_err(|e| e.to_string())
-        })
-        .unwrap();
+        let st = crate::schedule::Stage::parse_list("700ms:5000,1s:100,300ms:20000").unwrap();
         for s in [
             constant(1234.5, 3),
             Schedule::stages(10.0, &st).unwrap(),

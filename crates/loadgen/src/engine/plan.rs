@@ -146,7 +146,8 @@ impl Plan {
         self.grace.unwrap_or(self.timeout)
     }
 
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks the plan; [`LoadGen::new`](super::LoadGen::new) calls it too.
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if self.timeout.is_zero() {
             return Err(ConfigError::ZeroTimeout);
         }

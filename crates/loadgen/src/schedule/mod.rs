@@ -91,20 +91,14 @@ pub struct Stage {
 }
 
 impl Stage {
-    /// Parses `10s:100,30s:1000,10s:0` (durations by `parse_duration`).
-    pub fn parse_list(
-        s: &str,
-        parse_duration: impl Fn(&str) -> Result<Duration, String>,
-    ) -> Result<Vec<Stage>, ConfigError> {
+    /// Parses `10s:100,30s:1000,10s:0`.
+    pub fn parse_list(s: &str) -> Result<Vec<Stage>, ConfigError> {
         let mut out = Vec::new();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (d, r) = part
                 .split_once(':')
                 .ok_or_else(|| ConfigError::StageSyntax(part.into()))?;
-            let duration = parse_duration(d).map_err(|why| ConfigError::StageDuration {
-                part: d.into(),
-                why,
-            })?;
+            let duration = parse_duration(d)?;
             let rate: f64 = r
                 .trim()
                 .parse()
@@ -119,6 +113,20 @@ impl Stage {
         }
         Ok(out)
     }
+}
+
+/// Parses a duration: `500ms`, `10s`, `2m`, `1m30s` (humantime), or a plain number of
+/// seconds (`1.5`).
+pub fn parse_duration(s: &str) -> Result<Duration, ConfigError> {
+    let s = s.trim();
+    let bad = || ConfigError::Duration(s.into());
+    if let Ok(secs) = s.parse::<f64>() {
+        if !secs.is_finite() || secs < 0.0 {
+            return Err(bad());
+        }
+        return Duration::try_from_secs_f64(secs).map_err(|_| bad());
+    }
+    humantime::parse_duration(s).map_err(|_| bad())
 }
 
 /// Uniform in (0, 1] from `(seed, k)` (splitmix64).
@@ -631,14 +639,10 @@ mod tests {
         Duration::from_millis(n)
     }
 
-    fn dur(s: &str) -> Result<Duration, String> {
-        humantime::parse_duration(s).map_err(|e| e.to_string())
-    }
-
     #[test]
     fn stages_table() {
         // 0 → 100 LPS over 1 s, hold 100 for 1 s, 100 → 0 over 1 s: 50 + 100 + 50 loads
-        let st = Stage::parse_list("1s:100,1s:100,1s:0", dur).unwrap();
+        let st = Stage::parse_list("1s:100,1s:100,1s:0").unwrap();
         let s = Schedule::stages(0.0, &st).unwrap();
         assert_eq!(s.duration(), Duration::from_secs(3));
         assert_eq!(s.total(), Some(200));
@@ -676,15 +680,15 @@ mod tests {
                 "{j}"
             );
         }
-        assert!(Stage::parse_list("", dur).is_err());
-        assert!(Stage::parse_list("10s", dur).is_err());
-        assert!(Stage::parse_list("10s:-1", dur).is_err());
-        assert!(Stage::parse_list("soon:10", dur).is_err());
+        assert!(Stage::parse_list("").is_err());
+        assert!(Stage::parse_list("10s").is_err());
+        assert!(Stage::parse_list("10s:-1").is_err());
+        assert!(Stage::parse_list("soon:10").is_err());
     }
 
     #[test]
     fn stages_are_monotone_and_strides_partition_them() {
-        let st = Stage::parse_list("500ms:2000,1s:500,250ms:3000", dur).unwrap();
+        let st = Stage::parse_list("500ms:2000,1s:500,250ms:3000").unwrap();
         let s = Schedule::stages(100.0, &st).unwrap();
         let all = dues(&s, Stride::ALL, 1_000_000);
         assert_eq!(all.len() as u64, s.total().unwrap());

@@ -131,7 +131,9 @@ impl Caller for CalcCaller {
         proto::write_request(&mut conn.out, req.id, self.operands(req), req.op);
         conn.stream.write_all(&conn.out).await?;
         let resp = match conn.reader.next(&mut conn.stream, MAX_FRAME).await {
-            Ok(Some(frame)) => proto::parse_response(frame).map_err(Failure::response)?,
+            Ok(Some(frame)) => {
+                proto::parse_response(frame).map_err(|e| Failure::response(e.to_string()))?
+            }
             Ok(None) | Err(FrameError::Truncated) => {
                 return Err(Failure::call(
                     "connection closed before the response was complete",

@@ -264,14 +264,25 @@ impl<'de> Deserialize<'de> for ResponseIn {
     }
 }
 
+/// A frame that is not a calc request or response.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameParseError {
+    /// Not a request object.
+    #[error("bad request: {0}")]
+    Request(serde_json::Error),
+    /// Not a response object.
+    #[error("bad response: {0}")]
+    Response(serde_json::Error),
+}
+
 /// Parses one request frame (without its newline).
-pub fn parse_request(frame: &[u8]) -> Result<RequestIn, String> {
-    serde_json::from_slice(frame).map_err(|e| format!("bad request: {e}"))
+pub fn parse_request(frame: &[u8]) -> Result<RequestIn, FrameParseError> {
+    serde_json::from_slice(frame).map_err(FrameParseError::Request)
 }
 
 /// Parses one response frame (without its newline).
-pub fn parse_response(frame: &[u8]) -> Result<ResponseIn, String> {
-    serde_json::from_slice(frame).map_err(|e| format!("bad response: {e}"))
+pub fn parse_response(frame: &[u8]) -> Result<ResponseIn, FrameParseError> {
+    serde_json::from_slice(frame).map_err(FrameParseError::Response)
 }
 
 /// Appends a request frame (with its newline) to `out`.

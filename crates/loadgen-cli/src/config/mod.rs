@@ -1,0 +1,148 @@
+//! The high-level configuration of a run: raw arguments ([`crate::args`]) validated into a
+//! [`Plan`] and the protocol's caller ([`protocol`]). Every message that names a flag is
+//! made here; the library's errors name values only, and get their flag as context.
+
+pub mod protocol;
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use loadgen::caller::share;
+use loadgen::schedule::Stage;
+use loadgen::{Plan, Schedule, Stride, Target};
+
+use crate::args::{ArrivalKind, LoadArgs};
+use crate::target::TargetSpec;
+
+/// Defaults that differ between `run` and `demo`.
+pub struct Defaults {
+    /// Loads per second.
+    pub rate: f64,
+    /// Length of the run.
+    pub duration: Duration,
+    /// Per-call timeout.
+    pub timeout: Duration,
+}
+
+/// `run`: closed loop for 10 s, 1 s timeout.
+pub const RUN_DEFAULTS: Defaults = Defaults {
+    rate: 0.0,
+    duration: Duration::from_secs(10),
+    timeout: Duration::from_secs(1),
+};
+
+/// `demo`: 1000 LPS for 5 s, 50 ms timeout.
+pub const DEMO_DEFAULTS: Defaults = Defaults {
+    rate: 1000.0,
+    duration: Duration::from_secs(5),
+    timeout: Duration::from_millis(50),
+};
+
+/// The schedule `a` asks for (`--rate`, `--stages`, `--arrival`, `--duration`, `-n`).
+pub fn schedule(a: &LoadArgs, d: &Defaults) -> anyhow::Result<Schedule> {
+    let duration = a.duration.unwrap_or(d.duration);
+    let rate = a.rate.unwrap_or(d.rate);
+    let s = match (&a.stages, a.arrival) {
+        (Some(st), _) => {
+            let stages = Stage::parse_list(st).context("--stages")?;
+            Schedule::stages(a.rate.unwrap_or(0.0), &stages).context("--stages")?
+        }
+        (None, ArrivalKind::Poisson) => {
+            Schedule::poisson(rate, a.seed, duration).context("--arrival poisson")?
+        }
+        (None, ArrivalKind::Constant) => Schedule::constant(rate, duration).context("--rate")?,
+    };
+    Ok(s.with_max_loads(a.loads))
+}
+
+/// `--shard I/N`, else LOADGEN_SHARD, else JOB_COMPLETION_INDEX with --shards/LOADGEN_SHARDS.
+pub fn shard(a: &LoadArgs) -> anyhow::Result<(u64, u64)> {
+    if let Some(s) = a.shard {
+        return Ok(s);
+    }
+    if let Ok(v) = std::env::var("LOADGEN_SHARD") {
+        return crate::args::parse_shard(&v).map_err(|e| anyhow::anyhow!("LOADGEN_SHARD {e}"));
+    }
+    if let Ok(v) = std::env::var("JOB_COMPLETION_INDEX") {
+        let n = a.shards.context(
+            "JOB_COMPLETION_INDEX is set: give the shard count with --shards N or LOADGEN_SHARDS",
+        )?;
+        let i: u64 = v
+            .trim()
+            .parse()
+            .map_err(|_| anyhow::anyhow!("JOB_COMPLETION_INDEX '{v}' is not a number"))?;
+        if i >= n {
+            bail!("JOB_COMPLETION_INDEX {i} is not below the shard count {n}");
+        }
+        return Ok((i, n));
+    }
+    if let Some(n) = a.shards.filter(|&n| n > 1) {
+        bail!("--shards {n} needs JOB_COMPLETION_INDEX (or use --shard I/{n})");
+    }
+    Ok((0, 1))
+}
+
+/// The plan of a run of `schedule` to `targets` with the options of `a`.
+pub fn plan(
+    targets: &[TargetSpec],
+    a: &LoadArgs,
+    d: &Defaults,
+    schedule: Schedule,
+) -> anyhow::Result<Plan> {
+    let scheme = targets[0].scheme;
+    if let Some(t) = targets
+        .iter()
+        .find(|t| t.scheme.protocol() != scheme.protocol())
+    {
+        bail!(
+            "all targets must use one protocol: {} is not {}",
+            t.url,
+            scheme.name()
+        );
+    }
+    let mut plan = Plan::new(
+        schedule,
+        a.timeout.unwrap_or(d.timeout),
+        targets
+            .iter()
+            .map(|t| Target {
+                name: t.url.clone(),
+                weight: t.weight,
+            })
+            .collect(),
+        scheme.protocol(),
+    );
+    let (index, count) = shard(a)?;
+    plan.stride = Stride {
+        first: index,
+        step: count,
+    };
+    plan.process_shard = (index, count);
+    plan.start_at = a.start_at;
+    // concurrency is a global figure: this shard takes its share
+    plan.concurrency = a
+        .concurrency
+        .map(|c| share(c, count as usize, index as usize));
+    plan.threads = a.threads.map(|t| t as usize);
+    plan.grace = a.grace;
+    plan.precise_timer = !a.coarse_timer;
+    plan.quantum = a.pacing_quantum;
+    plan.batch_reads = !a.eager_reads;
+    plan.validate()
+        .map_err(|e| anyhow::anyhow!("{}", flag_of(&e)))?;
+    Ok(plan)
+}
+
+/// A plan error with the flag that set the value.
+fn flag_of(e: &loadgen::ConfigError) -> String {
+    use loadgen::ConfigError as E;
+    let flag = match e {
+        E::ZeroTimeout | E::TimeoutTooLong => "-t/--timeout",
+        E::GraceTooLong => "--grace",
+        E::ZeroConcurrency => "-c/--concurrency",
+        E::ZeroThreads => "--threads",
+        E::Shard => "--shard",
+        _ => return e.to_string(),
+    };
+    format!("{flag}: {e}")
+}

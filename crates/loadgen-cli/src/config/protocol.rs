@@ -1,0 +1,274 @@
+//! The protocol part of a run's configuration: the caller options each protocol's flags
+//! describe, validated with messages that name the flag; the connections per target; the
+//! details a report records (client, method, TLS, streams); and the load generator made
+//! from all of it.
+
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use loadgen::engine::OPEN_MODEL_CONNECTIONS;
+use loadgen::protocol::calc::proto::Op;
+use loadgen::protocol::calc::{CalcCaller, CalcOptions};
+use loadgen::protocol::http::tls::Verify;
+use loadgen::protocol::http::{HttpCaller, HttpOptions, StatusSet};
+use loadgen::protocol::stream::{Framing, StreamOptions, TcpCaller, UdpCaller};
+use loadgen::{LoadGen, Plan, ThreadContext};
+
+use crate::args::{LoadArgs, unescape};
+use crate::cmd::limits;
+use crate::target::{Scheme, TargetSpec};
+
+/// What a run's callers are made from.
+pub enum Protocol {
+    /// calc targets.
+    Calc(CalcOptions),
+    /// HTTP or HTTPS targets.
+    Http(Arc<HttpOptions>),
+    /// TCP targets.
+    Tcp(StreamOptions),
+    /// UDP targets.
+    Udp(StreamOptions),
+}
+
+impl Protocol {
+    /// The options `a` gives for the protocol of `scheme`.
+    pub fn of(scheme: Scheme, a: &LoadArgs) -> anyhow::Result<Protocol> {
+        Ok(match scheme {
+            Scheme::Calc => Protocol::Calc(calc_options(a)?),
+            Scheme::Http | Scheme::Https => Protocol::Http(Arc::new(http_options(a)?)),
+            Scheme::Tcp => Protocol::Tcp(stream_options(a)?),
+            Scheme::Udp => Protocol::Udp(stream_options(a)?),
+        })
+    }
+
+    /// Calls one connection carries at once (`--streams` for HTTP/2).
+    fn per_connection(&self) -> u64 {
+        match self {
+            Protocol::Http(o) if o.http2 => u64::from(o.streams),
+            _ => 1,
+        }
+    }
+
+    /// What a report records about the protocol.
+    fn details(&self, a: &LoadArgs, targets: &[TargetSpec]) -> Vec<(String, String)> {
+        let mut d = Vec::new();
+        let mut add = |k: &str, v: String| d.push((k.to_string(), v));
+        match self {
+            Protocol::Http(o) => {
+                let client = match (o.http2, o.hyper_h1) {
+                    (true, _) => "hyper HTTP/2",
+                    (false, true) => "hyper HTTP/1.1",
+                    (false, false) => "fast HTTP/1.1",
+                };
+                add("client", client.into());
+                add("method", o.method.clone());
+                let tls = targets.iter().any(|t| matches!(t.scheme, Scheme::Https));
+                add("tls", if tls { "yes" } else { "no" }.into());
+                if o.http2 {
+                    add("streams", o.streams.to_string());
+                }
+                if !o.body.is_empty() {
+                    add("body", format!("{} bytes", o.body.len()));
+                }
+            }
+            Protocol::Calc(o) if o.dial_per_call => add("connections", "one per load".into()),
+            Protocol::Tcp(o) | Protocol::Udp(o) => {
+                add("payload", format!("{} bytes", o.payload.len()));
+            }
+            Protocol::Calc(_) => {}
+        }
+        if let Some(n) = a.loads {
+            add("loads", format!("at most {n}"));
+        }
+        d
+    }
+
+    /// A load generator for `plan` that calls `targets` with this protocol.
+    pub fn loadgen(
+        self,
+        mut plan: Plan,
+        targets: &[TargetSpec],
+        a: &LoadArgs,
+    ) -> anyhow::Result<LoadGen> {
+        let connections = connections(&plan, a, self.per_connection(), targets.len())?;
+        plan.connections = Some(connections);
+        plan.details = self.details(a, targets);
+        let addrs: Vec<_> = targets.iter().map(|t| t.addr).collect();
+        let lg = match self {
+            Protocol::Calc(opts) => LoadGen::new(plan, move |t: &ThreadContext| {
+                CalcCaller::new(addrs.clone(), t.share(connections), opts.clone())
+            })?,
+            Protocol::Http(opts) => {
+                let http_targets: Vec<_> = targets.iter().map(|t| t.http()).collect();
+                let tls = loadgen::protocol::http::tls_config(&opts, &http_targets)
+                    .context("--cacert")?;
+                LoadGen::new(plan, move |t: &ThreadContext| {
+                    HttpCaller::new(
+                        &http_targets,
+                        t.share(connections),
+                        opts.clone(),
+                        tls.clone(),
+                    )
+                })?
+            }
+            Protocol::Tcp(opts) => LoadGen::new(plan, move |t: &ThreadContext| {
+                TcpCaller::new(addrs.clone(), t.share(connections), opts.clone())
+            })?,
+            Protocol::Udp(opts) => LoadGen::new(plan, move |t: &ThreadContext| {
+                UdpCaller::new(addrs.clone(), t.share(connections), opts.clone())
+            })?,
+        };
+        Ok(lg)
+    }
+}
+
+/// Connections per target for this process.
+///
+/// `--connections` when given. Otherwise, in closed loop, one per slot (`-c`, as in wrk
+/// and oha); in the open model, connections open on demand — one per call in flight — up
+/// to one per slot but at most [`OPEN_MODEL_CONNECTIONS`], so that `-r 40000` with a 1 s
+/// timeout (40,001 slots) never opens 40,001 connections at once. Past the cap, loads wait
+/// as a count and expire as `dropped`, and the report says the connections were the limit.
+/// Either way the total must fit the open-file limit.
+fn connections(plan: &Plan, a: &LoadArgs, per_conn: u64, targets: usize) -> anyhow::Result<u64> {
+    let (index, count) = plan.process_shard;
+    let per_slot = plan.slots().div_ceil(per_conn);
+    let n = match a.connections {
+        Some(c) => loadgen::caller::share(c, count as usize, index as usize),
+        None if plan.schedule.is_closed() => per_slot,
+        None => per_slot.min(OPEN_MODEL_CONNECTIONS),
+    };
+    let nofile = limits::raise_nofile();
+    let usable = limits::usable(nofile);
+    let total = n.saturating_mul(targets as u64);
+    if total <= usable {
+        return Ok(n);
+    }
+    let why = format!(
+        "{total} connections{} are more than this process may open (open-file limit {nofile}, `ulimit -n`)",
+        if targets > 1 {
+            format!(" over {targets} targets")
+        } else {
+            String::new()
+        }
+    );
+    match a.connections {
+        Some(c) => bail!("--connections {c}: {why}; lower --connections or raise the limit"),
+        None if plan.schedule.is_closed() => bail!(
+            "-c {}: a closed loop opens one connection per slot; {why}; lower -c, or cap the connections with --connections",
+            plan.slots()
+        ),
+        None => Ok((usable / targets as u64).max(1)),
+    }
+}
+
+fn calc_options(a: &LoadArgs) -> anyhow::Result<CalcOptions> {
+    let operator = match &a.operator {
+        None => None,
+        Some(s) => Some(
+            Op::parse(s.trim())
+                .with_context(|| format!("--operator '{s}': expected one of + - * /"))?,
+        ),
+    };
+    if a.operands.as_ref().is_some_and(|v| v.len() < 2) {
+        bail!("--operands needs at least two numbers, e.g. --operands 12,5");
+    }
+    Ok(CalcOptions {
+        dial_per_call: a.dial_per_call,
+        operator,
+        operands: a.operands.clone(),
+    })
+}
+
+/// Text given inline, or read from a file with `@FILE`.
+fn text_or_file(flag: &str, v: &str) -> anyhow::Result<Vec<u8>> {
+    match v.strip_prefix('@') {
+        Some(path) => {
+            std::fs::read(path).with_context(|| format!("{flag} @{path}: cannot read the file"))
+        }
+        None => Ok(v.as_bytes().to_vec()),
+    }
+}
+
+fn http_options(a: &LoadArgs) -> anyhow::Result<HttpOptions> {
+    let mut headers = Vec::new();
+    for h in &a.headers {
+        let (k, v) = h
+            .split_once(':')
+            .with_context(|| format!("--header '{h}': expected 'Name: value'"))?;
+        headers.push((k.trim().to_string(), v.trim().to_string()));
+    }
+    let verify = match (&a.cacert, a.insecure) {
+        (Some(_), true) => bail!("--cacert and --insecure contradict each other"),
+        (Some(path), false) => Verify::CaPem(
+            std::fs::read(path)
+                .with_context(|| format!("--cacert {}: cannot read the file", path.display()))?,
+        ),
+        (None, true) => Verify::Insecure,
+        (None, false) => Verify::WebPki,
+    };
+    let opts = HttpOptions {
+        method: a.method.to_ascii_uppercase(),
+        headers,
+        body: a
+            .body
+            .as_deref()
+            .map(|b| text_or_file("--body", b))
+            .transpose()?
+            .unwrap_or_default(),
+        expect_status: a
+            .expect_status
+            .as_deref()
+            .map(StatusSet::parse)
+            .transpose()
+            .context("--expect-status")?
+            .unwrap_or_default(),
+        expect_body: a.expect_body.as_ref().map(|b| b.as_bytes().to_vec()),
+        disable_keepalive: a.disable_keepalive,
+        http2: a.http2,
+        streams: a.streams,
+        hyper_h1: a.hyper,
+        verify,
+    };
+    opts.validate().map_err(|e| {
+        use loadgen::ConfigError as E;
+        let flag = match &e {
+            E::Method(_) => "-m/--method",
+            E::Header { .. } => "-H/--header",
+            E::ZeroStreams => "--streams",
+            _ => "",
+        };
+        anyhow::anyhow!("{flag}: {e}")
+    })?;
+    Ok(opts)
+}
+
+fn stream_options(a: &LoadArgs) -> anyhow::Result<StreamOptions> {
+    let payload = match &a.payload {
+        None => b"ping\n".to_vec(),
+        Some(p) if p.starts_with('@') => text_or_file("--payload", p)?,
+        Some(p) => unescape(p).map_err(|e| anyhow::anyhow!("--payload: {e}"))?,
+    };
+    if payload.is_empty() {
+        bail!("--payload must not be empty");
+    }
+    let framing = match (&a.delimiter, a.frame_length) {
+        (Some(_), Some(_)) => bail!("--delimiter and --frame-length contradict each other"),
+        (Some(d), None) => {
+            let d = unescape(d).map_err(|e| anyhow::anyhow!("--delimiter: {e}"))?;
+            if d.is_empty() {
+                bail!("--delimiter must not be empty");
+            }
+            Framing::Delimiter(d)
+        }
+        (None, Some(0)) => bail!("--frame-length must be at least 1"),
+        (None, Some(n)) => Framing::Length(n),
+        (None, None) => Framing::Length(payload.len()),
+    };
+    Ok(StreamOptions {
+        payload,
+        framing,
+        expect: a.expect_body.as_ref().map(|b| b.as_bytes().to_vec()),
+        dial_per_call: a.dial_per_call,
+    })
+}
