@@ -46,6 +46,12 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    mut_arg("rate", |a| a.hide(true)),
+    mut_arg("duration", |a| a.hide(true)),
+    mut_arg("stages", |a| a.hide(true)),
+    mut_arg("loads", |a| a.hide(true))
+)]
 pub struct SearchArgs {
     /// Target(s), as for `run`
     #[arg(required = true, value_name = "TARGET")]

@@ -78,7 +78,47 @@ impl TargetSpec {
 
 /// Parses and resolves one target.
 pub fn parse(raw: &str) -> Result<TargetSpec, String> {
-    let (weight, url) = match raw.split_once('*') {
+    if raw.chars().any(char::is_control) {
+        // a CR or LF would end the request line and smuggle a second request
+        return Err(format!(
+            "target {raw:?}: contains control characters (CR, LF, TAB, ...)"
+        ));
+    }
+    let (weight, url) = weight(raw)?;
+    let (scheme, rest) = scheme(raw, url)?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (hostport, tail) = rest.split_at(end);
+    let tail = tail.split('#').next().unwrap_or("");
+    if tail.contains(char::is_whitespace) {
+        return Err(format!(
+            "target '{raw}': spaces in the path (write them as %20)"
+        ));
+    }
+    let path = if tail.starts_with('/') {
+        tail.to_string()
+    } else {
+        format!("/{tail}")
+    };
+    let (host, port) = host_port(raw, hostport, scheme)?;
+    let addr = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("target '{raw}': cannot resolve '{host}': {e}"))?
+        .next()
+        .ok_or_else(|| format!("target '{raw}': '{host}' has no address"))?;
+    Ok(TargetSpec {
+        url: url.to_string(),
+        weight,
+        scheme,
+        addr,
+        host: host.to_string(),
+        port,
+        path,
+    })
+}
+
+/// `3*URL` → (3, URL); a plain URL has weight 1.
+fn weight(raw: &str) -> Result<(u32, &str), String> {
+    match raw.split_once('*') {
         Some((w, rest)) if !w.contains("://") => {
             let w: u32 = w
                 .trim()
@@ -87,10 +127,14 @@ pub fn parse(raw: &str) -> Result<TargetSpec, String> {
             if w == 0 {
                 return Err(format!("target '{raw}': weight must be at least 1"));
             }
-            (w, rest.trim())
+            Ok((w, rest.trim()))
         }
-        _ => (1, raw.trim()),
-    };
+        _ => Ok((1, raw.trim())),
+    }
+}
+
+/// The scheme of `url` and what follows `://`.
+fn scheme<'a>(raw: &str, url: &'a str) -> Result<(Scheme, &'a str), String> {
     let Some((scheme, rest)) = url.split_once("://") else {
         return Err(format!(
             "target '{raw}': expected SCHEME://HOST:PORT, e.g. calc://127.0.0.1:7070 or http://127.0.0.1:8080/"
@@ -108,22 +152,16 @@ pub fn parse(raw: &str) -> Result<TargetSpec, String> {
             ));
         }
     };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (hostport, tail) = rest.split_at(end);
-    if hostport.is_empty() {
-        return Err(format!("target '{raw}': no host"));
-    }
+    Ok((scheme, rest))
+}
+
+/// The host (without brackets) and port of `HOST[:PORT]`.
+fn host_port<'a>(raw: &str, hostport: &'a str, scheme: Scheme) -> Result<(&'a str, u16), String> {
     if hostport.contains('@') {
         return Err(format!(
             "target '{raw}': user info in URLs is not supported"
         ));
     }
-    let tail = tail.split('#').next().unwrap_or("");
-    let path = if tail.starts_with('/') {
-        tail.to_string()
-    } else {
-        format!("/{tail}")
-    };
     let (host, port) = match hostport.rfind(':') {
         Some(i) if !hostport[i..].contains(']') => (&hostport[..i], Some(&hostport[i + 1..])),
         _ => (hostport, None),
@@ -146,20 +184,7 @@ pub fn parse(raw: &str) -> Result<TargetSpec, String> {
     if bare.is_empty() {
         return Err(format!("target '{raw}': no host"));
     }
-    let addr = (bare, port)
-        .to_socket_addrs()
-        .map_err(|e| format!("target '{raw}': cannot resolve '{bare}': {e}"))?
-        .next()
-        .ok_or_else(|| format!("target '{raw}': '{bare}' has no address"))?;
-    Ok(TargetSpec {
-        url: url.to_string(),
-        weight,
-        scheme,
-        addr,
-        host: bare.to_string(),
-        port,
-        path,
-    })
+    Ok((bare, port))
 }
 
 #[cfg(test)]
@@ -200,6 +225,10 @@ mod tests {
             "calc://",
             "0*calc://127.0.0.1:1",
             "x*calc://127.0.0.1:1",
+            "http://127.0.0.1:1/x HTTP/1.1\r\nHost: injected\r\n\r\nGET /smuggled",
+            "http://127.0.0.1:1/a\nb",
+            "http://127.0.0.1:1/a b",
+            "http://127.0.0.1:1/\u{7f}",
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }

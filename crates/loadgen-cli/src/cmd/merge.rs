@@ -1,5 +1,5 @@
-//! `loadgen merge` and `loadgen report`: read saved JSON summaries, merge shards, and
-//! write the reports.
+//! `loadgen merge` and `loadgen report`: read saved JSON summaries (or a saved search),
+//! merge shards, and write the reports.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -27,8 +27,44 @@ pub fn merge(a: MergeArgs) -> anyhow::Result<ExitCode> {
     output::output(merged, &a.out, files)
 }
 
+/// `loadgen report FILE`: the report of a saved run summary, or of a saved search.
 pub fn report(a: ReportArgs) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(&a.file)
+        .with_context(|| format!("{}: cannot read", a.file.display()))?;
+    if text.contains(loadgen::search::SCHEMA) {
+        let r: loadgen::search::SearchResult = serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}: not a loadgen search: {e}", a.file.display()))?;
+        return report_search(&r, &a);
+    }
     let s = read(&a.file)?;
     let files = output::prepare(&a.out)?;
     output::output(s, &a.out, files)
+}
+
+fn report_search(r: &loadgen::search::SearchResult, a: &ReportArgs) -> anyhow::Result<ExitCode> {
+    if a.out.summary != crate::args::SummaryFormat::None {
+        for (i, s) in r.steps.iter().enumerate() {
+            println!(
+                "{:>5}  {:>8.0}/s  {:>10}  {:>10}  {:>8.2}%  {}",
+                i + 1,
+                s.rate,
+                loadgen::report::fmt_ms(s.p50_ms),
+                loadgen::report::fmt_ms(s.p99_ms),
+                s.success_pct,
+                if s.ok { "met" } else { "missed" }
+            );
+        }
+        let min = r.steps.first().map_or(0.0, |s| s.rate);
+        super::search::print_answer(r, min);
+    }
+    if let Some(path) = &a.out.html {
+        let mut html = Vec::new();
+        loadgen::report::html::write_search(r, &mut html)?;
+        std::fs::write(path, html).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(if r.answer.is_some() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }

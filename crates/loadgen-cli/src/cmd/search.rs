@@ -1,18 +1,23 @@
 //! `loadgen search`: stepped constant-rate runs (bracket, then bisect) to find the highest
-//! rate that meets an SLO; prints the curve and the answer, writes JSON and HTML.
+//! rate that meets an SLO; prints the curve and the answer, writes JSON and HTML. A stop
+//! signal ends the step in progress and the search, with the curve so far.
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, bail};
 use loadgen::Schedule;
 use loadgen::search::{Bounds, SearchResult, Step, search as run_search};
 
+use super::signals::Signals;
 use crate::args::{SearchArgs, SummaryFormat};
 use crate::config::protocol::Protocol;
 use crate::config::{self, RUN_DEFAULTS};
-use crate::target;
+use crate::target::{self, TargetSpec};
 
+/// Runs the search `a` describes; exit code 2 when not even the minimum rate met the SLO.
 pub fn search(a: SearchArgs) -> anyhow::Result<ExitCode> {
     if a.load.rate.is_some() || a.load.duration.is_some() || a.load.stages.is_some() {
         bail!(
@@ -22,6 +27,7 @@ pub fn search(a: SearchArgs) -> anyhow::Result<ExitCode> {
     if a.min_rate <= 0.0 || a.max_rate < a.min_rate {
         bail!("need 0 < --min-rate ≤ --max-rate");
     }
+    let signals = Signals::listen()?;
     let targets = a
         .targets
         .iter()
@@ -42,54 +48,23 @@ pub fn search(a: SearchArgs) -> anyhow::Result<ExitCode> {
             "step", "rate", "p50", "p99", "success"
         );
     }
+    let stopped = Arc::new(AtomicBool::new(false));
     let mut n = 0;
-    let result = run_search(slo, bounds, |rate| -> anyhow::Result<Step> {
-        let schedule = Schedule::constant(rate, a.step_duration)?;
-        let plan = config::plan(&targets, &a.load, &RUN_DEFAULTS, schedule)?;
-        let mut s = Protocol::of(targets[0].scheme, &a.load)?
-            .loadgen(plan, &targets, &a.load)?
-            .run()?;
-        let ok = s.apply_thresholds(&a.slo);
-        let c = s.counts();
-        let success_pct =
-            c.get(loadgen::Outcome::Success) as f64 * 100.0 / c.scheduled.max(1) as f64;
-        let lat = s.latency();
-        n += 1;
-        if !quiet {
-            println!(
-                "{n:>5}  {rate:>8.0}/s  {:>10}  {:>10}  {success_pct:>8.2}%  {}",
-                loadgen::report::fmt_ms(lat.p50),
-                loadgen::report::fmt_ms(lat.p99),
-                if ok { "met" } else { "missed" }
-            );
-            let _ = std::io::stdout().flush();
+    let result = run_search(slo, bounds, |rate| -> anyhow::Result<Option<Step>> {
+        if stopped.load(Ordering::SeqCst) {
+            return Ok(None);
         }
-        Ok(Step {
-            rate,
-            p50_ms: lat.p50,
-            p99_ms: lat.p99,
-            success_pct,
-            ok,
-            verdicts: loadgen::summary::codec::to_document(&s).thresholds,
-        })
+        let step = step(&a, &targets, rate, &signals, &stopped)?;
+        if step.is_some() {
+            n += 1;
+        }
+        if let (Some(s), false) = (&step, quiet) {
+            print_step(n, s);
+        }
+        Ok(step)
     })?;
     if !quiet {
-        println!();
-        match (result.answer, result.first_failure) {
-            (Some(r), Some(f)) => println!(
-                "answer: {r} loads/s meets {} (fails at {f})",
-                result.slo.join(", ")
-            ),
-            (Some(r), None) => println!(
-                "answer: {r} loads/s meets {} (the --max-rate)",
-                result.slo.join(", ")
-            ),
-            (None, _) => println!(
-                "answer: none — even {} loads/s misses {}",
-                a.min_rate,
-                result.slo.join(", ")
-            ),
-        }
+        print_answer(&result, a.min_rate);
     }
     write_outputs(&result, &a)?;
     Ok(if result.answer.is_some() {
@@ -97,6 +72,75 @@ pub fn search(a: SearchArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(2)
     })
+}
+
+/// One stepped run at `rate`; `None` when a stop cut it short.
+fn step(
+    a: &SearchArgs,
+    targets: &[TargetSpec],
+    rate: f64,
+    signals: &Signals,
+    stopped: &Arc<AtomicBool>,
+) -> anyhow::Result<Option<Step>> {
+    let schedule = Schedule::constant(rate, a.step_duration)?;
+    let plan = config::plan(targets, &a.load, &RUN_DEFAULTS, schedule)?;
+    let grace = plan.grace();
+    let mut lg = Protocol::of(targets[0].scheme, &a.load)?.loadgen(plan, targets, &a.load)?;
+    let flag = stopped.clone();
+    signals.attach_with(lg.stopper(), grace, move || {
+        flag.store(true, Ordering::SeqCst)
+    });
+    lg.start()?;
+    let mut s = lg.wait()?;
+    if s.facts.interrupted || stopped.load(Ordering::SeqCst) {
+        stopped.store(true, Ordering::SeqCst);
+        return Ok(None);
+    }
+    let ok = s.apply_thresholds(&a.slo);
+    let c = s.counts();
+    let lat = s.latency();
+    Ok(Some(Step {
+        rate,
+        p50_ms: lat.p50,
+        p99_ms: lat.p99,
+        success_pct: c[loadgen::Outcome::Success] as f64 * 100.0 / c.scheduled.max(1) as f64,
+        ok,
+        verdicts: s
+            .thresholds
+            .iter()
+            .map(loadgen::summary::codec::verdict_json)
+            .collect(),
+    }))
+}
+
+fn print_step(n: usize, s: &Step) {
+    println!(
+        "{n:>5}  {:>8.0}/s  {:>10}  {:>10}  {:>8.2}%  {}",
+        s.rate,
+        loadgen::report::fmt_ms(s.p50_ms),
+        loadgen::report::fmt_ms(s.p99_ms),
+        s.success_pct,
+        if s.ok { "met" } else { "missed" }
+    );
+    let _ = std::io::stdout().flush();
+}
+
+/// Prints the answer of a search (also for `loadgen report search.json`).
+pub fn print_answer(r: &SearchResult, min_rate: f64) {
+    println!();
+    if r.interrupted {
+        println!(
+            "stopped after {} steps: the answer is a bound, not converged",
+            r.steps.len()
+        );
+    }
+    let slo = r.slo.join(", ");
+    match (r.answer, r.first_failure) {
+        (Some(x), Some(f)) => println!("answer: {x} loads/s meets {slo} (fails at {f})"),
+        (Some(x), None) => println!("answer: {x} loads/s meets {slo} (the highest rate tried)"),
+        (None, Some(_)) => println!("answer: none — even {min_rate} loads/s misses {slo}"),
+        (None, None) => println!("answer: none — no step completed"),
+    }
 }
 
 fn write_outputs(r: &SearchResult, a: &SearchArgs) -> anyhow::Result<()> {

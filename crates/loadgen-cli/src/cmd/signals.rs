@@ -13,6 +13,8 @@ use tokio::signal::unix::{SignalKind, signal};
 #[derive(Default)]
 struct Target {
     run: Option<(Stopper, Duration)>,
+    /// Called on the first stop signal of the run (a search ends after its step).
+    on_stop: Option<Box<dyn Fn() + Send>>,
     /// A stop signal came before the run existed.
     early: bool,
 }
@@ -62,6 +64,9 @@ impl Signals {
 
     fn deliver(&self, name: &str, is_int: bool) {
         let mut t = self.target.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(f) = &t.on_stop {
+            f();
+        }
         match &t.run {
             Some((stopper, grace)) => {
                 if stopper.stop() {
@@ -92,6 +97,20 @@ impl Signals {
             stopper.stop();
         }
         t.run = Some((stopper, grace));
+    }
+
+    /// Like [`Signals::attach`], and `on_stop` runs on a stop signal too.
+    pub fn attach_with(
+        &self,
+        stopper: Stopper,
+        grace: Duration,
+        on_stop: impl Fn() + Send + 'static,
+    ) {
+        self.attach(stopper, grace);
+        self.target
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .on_stop = Some(Box::new(on_stop));
     }
 }
 

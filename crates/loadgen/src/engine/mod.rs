@@ -13,6 +13,7 @@
 
 mod clock;
 pub mod dispatcher;
+mod drive;
 mod lifecycle;
 pub mod pacer;
 mod plan;

@@ -6,8 +6,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::drive::drive;
 use super::lifecycle::{Control, StopLevel};
-use super::runner::{RunnerOutput, drive};
+use super::runner::RunnerOutput;
 use super::{Plan, Target, clock};
 use crate::caller::{Caller, Load, ThreadContext};
 use crate::outcome::{Failure, Outcome};
@@ -136,6 +137,13 @@ async fn three_times_capacity_plateaus_at_capacity() {
     );
     // the latency of what got through climbs to the wait deadline
     assert!(out.agg.latency.value_at_quantile(0.99) >= 100_000);
+    // on time: the last waiting load goes out by 2 s + its 100 ms deadline, and the
+    // last call (10 ms) ends well within the grace after it
+    assert!(
+        out.busy_wall <= Duration::from_millis(2_000 + 100 + 100),
+        "{:?}",
+        out.busy_wall
+    );
 }
 
 #[tokio::test(start_paused = true)]

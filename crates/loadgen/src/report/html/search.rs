@@ -87,6 +87,8 @@ mod tests {
             verdicts: Vec::new(),
         };
         let r = SearchResult {
+            schema: crate::search::SCHEMA.into(),
+            interrupted: false,
             slo: vec!["p99<10ms".into()],
             steps: vec![step(100.0, true), step(200.0, false), step(150.0, true)],
             answer: Some(150.0),

@@ -1,0 +1,318 @@
+//! A generator thread's main task: wait for t0, run the dispatch loop of the open model
+//! or the closed loop, then drain — in-flight calls get the grace period — and hand the
+//! recorded aggregate back. The state it drives is [`Runner`].
+
+use std::cell::{Cell, RefCell};
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::dispatcher::{Dispatcher, Picker};
+use super::lifecycle::{self, Control, State, StopLevel};
+use super::pacer::Pacer;
+use super::runner::{
+    MSG_ENDED, MSG_STOPPED, PUBLISH_EVERY, Phase, Runner, RunnerOutput, SPAWN_PER_MS, thread_cpu,
+};
+use super::{Plan, clock};
+use crate::caller::{Caller, ThreadContext};
+use crate::record::Recorder;
+use crate::record::hist::{self, Hist};
+use crate::record::results::Sink;
+use crate::summary::LoadFacts;
+
+/// The main task of a generator thread, from t0 to the last outcome.
+pub(crate) async fn drive<C: Caller>(
+    ctx: ThreadContext,
+    caller: C,
+    control: Arc<Control>,
+    plan: Arc<Plan>,
+    t0: Instant,
+) -> RunnerOutput {
+    let capacity = caller.capacity();
+    let runner = new_runner(&ctx, caller, &control, &plan, t0);
+    let rx = control.subscribe();
+    let mut stop = pin!(lifecycle::reached(rx.clone(), StopLevel::Stop));
+    let abort = lifecycle::reached(rx.clone(), StopLevel::Abort);
+    let mut pacer = Pacer::new(plan.precise_timer);
+    let precise = pacer.is_precise();
+    let mut wake_late = hist::new_hist();
+    let mut workers = JoinSet::new();
+    let mut saturated = Duration::ZERO;
+
+    // wait for t0 (a common --start-at may be far ahead)
+    let started = tokio::select! {
+        biased;
+        _ = &mut stop => false,
+        _ = pacer.sleep_until(t0) => true,
+    };
+    let phase_end = if !started {
+        Phase::Stopped
+    } else if runner.dispatch.borrow().is_closed_loop() {
+        dispatch_closed(&runner, &mut workers, &mut stop, &mut pacer).await
+    } else {
+        let mut ctl = OpenLoop {
+            workers: &mut workers,
+            pacer: &mut pacer,
+            wake_late: &mut wake_late,
+            saturated: &mut saturated,
+        };
+        dispatch_open(&runner, &mut ctl, &mut stop).await
+    };
+    let ended_at = clock::now();
+    runner.phase.set(phase_end);
+    runner.dispatch.borrow_mut().close();
+    if phase_end == Phase::Stopped {
+        runner.drop_waiting(ended_at, MSG_STOPPED);
+    }
+    control.schedule_ended(ended_at);
+    runner.wake_all();
+    drain(&runner, &mut workers, rx, abort, ended_at).await;
+    workers.abort_all();
+    while workers.join_next().await.is_some() {}
+    let load = LoadFacts {
+        max_in_flight: runner.max_workers,
+        capacity_bound: capacity.is_some_and(|c| c < ctx.slots),
+        peak_in_flight: runner.peak_workers.get(),
+        saturated,
+    };
+    finish(runner, load, wake_late, precise)
+}
+
+/// The state of a generator thread at t0.
+fn new_runner<C: Caller>(
+    ctx: &ThreadContext,
+    caller: C,
+    control: &Arc<Control>,
+    plan: &Arc<Plan>,
+    t0: Instant,
+) -> Rc<Runner<C>> {
+    let stride = plan.stride.split(ctx.index as u64, ctx.count as u64);
+    let weights: Vec<u32> = plan.targets.iter().map(|t| t.weight).collect();
+    if plan.batch_reads
+        && plan.precise_timer
+        && !plan.schedule.is_closed()
+        && caller.stamps_arrivals()
+    {
+        super::tick::install();
+    }
+    let max_workers = ctx.slots.min(caller.capacity().unwrap_or(u64::MAX)).max(1);
+    let results = control
+        .results_tx
+        .lock()
+        .ok()
+        .and_then(|g| g.clone())
+        .map(Sink::new);
+    Rc::new(Runner {
+        index: ctx.index,
+        caller,
+        control: control.clone(),
+        t0,
+        timeout: plan.timeout,
+        max_workers,
+        picker: Picker::new(&weights),
+        dispatch: RefCell::new(Dispatcher::new(
+            &plan.schedule,
+            stride,
+            plan.timeout.as_nanos() as u64,
+            plan.bucket().as_nanos() as u64,
+        )),
+        rec: RefCell::new(Recorder::new(t0, plan.bucket(), plan.targets.len())),
+        results: RefCell::new(results),
+        phase: Cell::new(Phase::Running),
+        idle: RefCell::new(Vec::new()),
+        workers: Cell::new(0),
+        peak_workers: Cell::new(0),
+        in_flight: Cell::new(0),
+        last_event: Cell::new(t0),
+        last_send: Cell::new(t0),
+        plan: plan.clone(),
+    })
+}
+
+/// Counts what is left as dropped, flushes the results, and hands the aggregate back.
+fn finish<C: Caller>(
+    runner: Rc<Runner<C>>,
+    load: LoadFacts,
+    wake_late: Hist,
+    precise: bool,
+) -> RunnerOutput {
+    let now = clock::now();
+    let why = if runner.phase.get() == Phase::Stopped {
+        MSG_STOPPED
+    } else {
+        MSG_ENDED
+    };
+    runner.drop_waiting(now, why);
+    runner.publish();
+    if let Some(sink) = runner.results.borrow_mut().as_mut() {
+        sink.flush();
+    }
+    let busy_wall = now.saturating_duration_since(runner.t0);
+    let last_event = runner.last_event.get();
+    let runner = Rc::try_unwrap(runner)
+        .unwrap_or_else(|_| panic!("every worker of the generator thread has ended"));
+    RunnerOutput {
+        agg: runner.rec.into_inner().finish(),
+        cpu: thread_cpu(),
+        busy_wall,
+        last_event,
+        wake_late,
+        precise,
+        load,
+    }
+}
+
+/// After the schedule: in-flight calls get the grace period after the last send. After a
+/// stop nothing more is sent; after the end of the schedule waiting loads still go out
+/// until they expire.
+async fn drain<C: Caller>(
+    runner: &Rc<Runner<C>>,
+    workers: &mut JoinSet<()>,
+    rx: watch::Receiver<State>,
+    abort: impl std::future::Future<Output = ()>,
+    ended_at: Instant,
+) {
+    let grace = runner.plan.grace();
+    let grace_end = || ended_at.max(runner.last_send.get()) + grace;
+    let mut abort = pin!(abort);
+    let mut stop = pin!(lifecycle::reached(rx, StopLevel::Stop));
+    let mut tick = ended_at;
+    loop {
+        tick = (tick + PUBLISH_EVERY).min(grace_end());
+        tokio::select! {
+            biased;
+            _ = &mut abort => break,
+            // a stop after the end of the schedule: waiting loads no longer go out
+            _ = stop.as_mut(), if runner.phase.get() == Phase::Draining => {
+                runner.phase.set(Phase::Stopped);
+                runner.drop_waiting(clock::now(), MSG_STOPPED);
+                runner.wake_all();
+            }
+            r = workers.join_next() => if r.is_none() { break },
+            _ = tokio::time::sleep_until(tick.into()) => {
+                let now = clock::now();
+                runner.expire(now);
+                runner.publish();
+                if now >= grace_end() && runner.dispatch.borrow().waiting() == 0 {
+                    // calls whose own timeout fired in the same timer tick end first
+                    tokio::task::yield_now().await;
+                    while workers.try_join_next().is_some() {}
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// What the open-model loop drives besides the runner.
+struct OpenLoop<'a> {
+    workers: &'a mut JoinSet<()>,
+    pacer: &'a mut Pacer,
+    wake_late: &'a mut Hist,
+    saturated: &'a mut Duration,
+}
+
+/// Open model: release due loads in batches until the schedule ends or a stop.
+async fn dispatch_open<C: Caller>(
+    runner: &Rc<Runner<C>>,
+    ctl: &mut OpenLoop<'_>,
+    stop: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+) -> Phase {
+    let mut last_wake = runner.t0;
+    let mut last_publish = runner.t0;
+    let quantum = runner.plan.quantum;
+    // batched ticks (see `tick`): read responses at the next tick instead of waking for
+    // each, when their arrival times are known; call timeouts are then seen at a tick, so
+    // ticks come at least every tenth of the timeout
+    let batched = super::tick::batching();
+    let max_gap = (runner.timeout / 10).clamp(Duration::from_millis(1), PUBLISH_EVERY);
+    let mut backstop = pin!(tokio::time::sleep(Duration::ZERO));
+    loop {
+        let Some(due_ns) = runner.dispatch.borrow().next_due() else {
+            return Phase::Draining;
+        };
+        let due = runner.at(due_ns);
+        let mut wake_at = due
+            .max(last_wake + quantum)
+            .min(last_publish + PUBLISH_EVERY);
+        if batched {
+            wake_at = wake_at.min(last_wake + max_gap);
+            tokio::select! {
+                biased;
+                _ = stop.as_mut() => return Phase::Stopped,
+                _ = super::tick::until(wake_at, backstop.as_mut()) => {}
+            }
+        } else {
+            tokio::select! {
+                biased;
+                _ = stop.as_mut() => return Phase::Stopped,
+                _ = ctl.pacer.sleep_until(wake_at) => {}
+            }
+        }
+        let now = clock::now();
+        if wake_at >= due {
+            hist::record(ctl.wake_late, now.saturating_duration_since(wake_at));
+        }
+        if runner.saturated() {
+            *ctl.saturated += now.saturating_duration_since(last_wake);
+        }
+        last_wake = now;
+        runner.release(now);
+        runner.expire(now);
+        let mut want = runner.wake_idle(runner.dispatch.borrow().waiting());
+        if want > 0 && runner.workers.get() < runner.max_workers {
+            // Busy workers whose responses are already in may take these loads: let them
+            // run first (yield_now polls the I/O driver before resuming us), so a short
+            // stall does not spawn a worker per load.
+            tokio::task::yield_now().await;
+            want = runner.wake_idle(runner.dispatch.borrow().waiting());
+        }
+        while want > 0 && runner.workers.get() < runner.max_workers {
+            runner.spawn_worker(ctl.workers);
+            want -= 1;
+        }
+        if now >= last_publish + PUBLISH_EVERY {
+            runner.publish();
+            last_publish = now;
+        }
+    }
+}
+
+/// Closed loop: workers run back to back; they are started a batch per millisecond (so a
+/// huge concurrency ramps up and a stop is seen at once), then this only waits for the end
+/// and publishes.
+async fn dispatch_closed<C: Caller>(
+    runner: &Rc<Runner<C>>,
+    workers: &mut JoinSet<()>,
+    stop: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+    pacer: &mut Pacer,
+) -> Phase {
+    let end = runner.t0 + runner.plan.schedule.duration();
+    let mut started = 0u64;
+    loop {
+        let now = clock::now();
+        if now >= end || (started >= runner.max_workers && runner.workers.get() == 0) {
+            return Phase::Draining;
+        }
+        let next = if started < runner.max_workers {
+            let n = (runner.max_workers - started).min(SPAWN_PER_MS);
+            for _ in 0..n {
+                runner.spawn_worker(workers);
+            }
+            started += n;
+            now + Duration::from_millis(1)
+        } else {
+            now + PUBLISH_EVERY
+        };
+        tokio::select! {
+            biased;
+            _ = stop.as_mut() => return Phase::Stopped,
+            _ = pacer.sleep_until(next.min(end)) => {}
+        }
+        runner.publish();
+    }
+}
