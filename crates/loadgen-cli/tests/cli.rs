@@ -608,7 +608,7 @@ fn thresholds_decide_the_exit_code() {
 
 #[test]
 fn progress_lines_only_when_asked_and_results_per_load() {
-    let out = run(&["demo", "-d", "5s", "-r", "200", "--summary", "none"]);
+    let out = run(&["demo", "-d", "1s", "-r", "200", "--summary", "none"]);
     let quiet = String::from_utf8_lossy(&out.stderr);
     assert!(
         !quiet.contains("offered"),
@@ -740,7 +740,7 @@ fn search_converges_where_p99_crosses_the_slo() {
         ])
         .args([
             "--step-duration",
-            "1s",
+            "200ms",
             "-c",
             "10",
             "--max-steps",

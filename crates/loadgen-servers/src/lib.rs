@@ -20,6 +20,8 @@
 //! server.stop().unwrap();
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod calc;
 pub mod echo;
 pub mod http;

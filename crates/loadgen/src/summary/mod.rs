@@ -176,19 +176,19 @@ pub struct Summary {
 pub struct Percentiles {
     /// How many values; 0 means the percentiles are not defined.
     pub count: u64,
-    #[allow(missing_docs)]
+    /// Smallest value.
     pub min: f64,
-    #[allow(missing_docs)]
+    /// Mean.
     pub mean: f64,
-    #[allow(missing_docs)]
+    /// Median.
     pub p50: f64,
-    #[allow(missing_docs)]
+    /// 90th percentile.
     pub p90: f64,
-    #[allow(missing_docs)]
+    /// 99th percentile.
     pub p99: f64,
-    #[allow(missing_docs)]
+    /// 99.9th percentile.
     pub p999: f64,
-    #[allow(missing_docs)]
+    /// Largest value.
     pub max: f64,
 }
 

@@ -12,16 +12,24 @@ use crate::summary::Percentiles;
 
 /// Loads scheduled and per outcome, by name.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[allow(missing_docs)]
 pub struct CountsJson {
+    /// Loads whose intended start fell in the run (or in this bucket).
     pub scheduled: u64,
+    /// Successes.
     pub success: u64,
+    /// Timeouts.
     pub timeout: u64,
+    /// Loads never sent.
     pub dropped: u64,
+    /// Loads in flight when the grace period ran out.
     pub cancelled: u64,
+    /// Connect, send or receive failures.
     pub call_error: u64,
+    /// Malformed or wrong responses.
     pub response_error: u64,
+    /// Errors of the target itself.
     pub callee_error: u64,
+    /// Caller failures (panics).
     pub fatal: u64,
 }
 
@@ -72,14 +80,20 @@ impl CountsJson {
 
 /// Percentiles in milliseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-#[allow(missing_docs)]
 pub struct PercentilesJson {
+    /// Smallest value.
     pub min: f64,
+    /// Mean.
     pub mean: f64,
+    /// Median.
     pub p50: f64,
+    /// 90th percentile.
     pub p90: f64,
+    /// 99th percentile.
     pub p99: f64,
+    /// 99.9th percentile.
     pub p999: f64,
+    /// Largest value.
     pub max: f64,
 }
 
@@ -99,21 +113,27 @@ impl From<Percentiles> for PercentilesJson {
 
 /// One group of identical error messages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[allow(missing_docs)]
 pub struct ErrorJson {
+    /// The outcome name.
     pub outcome: String,
+    /// The outcome code.
     pub code: u16,
+    /// The message.
     pub message: String,
+    /// How many loads.
     pub count: u64,
 }
 
 /// The per-target breakdown.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[allow(missing_docs)]
 pub struct TargetJson {
+    /// The target URL.
     pub target: String,
+    /// Its weight.
     pub weight: u32,
+    /// Loads scheduled and per outcome.
     pub counts: CountsJson,
+    /// Latency percentiles of the successes.
     pub latency_ms: PercentilesJson,
     /// Latency histogram of this target's successes (µs, V2+DEFLATE, base64).
     #[serde(default)]
@@ -122,23 +142,34 @@ pub struct TargetJson {
 
 /// One bucket of the timeline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[allow(missing_docs)]
 pub struct TimelineJson {
     /// Start of the bucket, seconds from t0.
     pub t_s: f64,
+    /// Loads whose intended start fell in the run (or in this bucket).
     pub scheduled: u64,
+    /// Loads sent.
     pub sent: u64,
+    /// Successes.
     pub success: u64,
+    /// Timeouts.
     pub timeout: u64,
+    /// Loads never sent.
     pub dropped: u64,
+    /// Loads in flight when the grace period ran out.
     #[serde(default)]
     pub cancelled: u64,
+    /// Connect, send or receive failures.
     pub call_error: u64,
+    /// Malformed or wrong responses.
     pub response_error: u64,
+    /// Errors of the target itself.
     pub callee_error: u64,
+    /// Caller failures (panics).
     #[serde(default)]
     pub fatal: u64,
+    /// Median latency of the successes, ms.
     pub p50_ms: f64,
+    /// p99 latency of the successes, ms.
     pub p99_ms: f64,
     /// Latency histogram of this bucket's successes (µs, V2+DEFLATE, base64); empty if
     /// none.
@@ -148,112 +179,162 @@ pub struct TimelineJson {
 
 /// Shard index and count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[allow(missing_docs)]
 pub struct ShardJson {
+    /// Shard index.
     pub index: u64,
+    /// How many loads.
     pub count: u64,
 }
 
 /// The three run-long histograms (µs, V2+DEFLATE, base64).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[allow(missing_docs)]
 pub struct HistogramsJson {
+    /// Latency histogram (µs, V2+DEFLATE, base64).
     pub latency_us: String,
+    /// Service-time histogram.
     pub service_time_us: String,
+    /// Send-lag histogram.
     pub lag_us: String,
 }
 
 /// How the generator itself fared (self-diagnosis).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[allow(missing_docs)]
 pub struct GeneratorJson {
+    /// Generator threads.
     pub threads: usize,
+    /// The busiest thread's CPU over its wall time, 0..1.
     pub max_thread_busy: f64,
+    /// Dispatcher wake-up lateness p99, ms.
     pub wake_late_p99_ms: f64,
+    /// Whether the microsecond timer paced the run.
     pub precise_timer: bool,
+    /// Why (empty when not).
     pub reasons: Vec<String>,
 }
 
 /// Whether the target could not keep up.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[allow(missing_docs)]
 pub struct SaturationJson {
+    /// The target URL.
     pub target: bool,
+    /// Calls allowed at once.
     pub max_in_flight: u64,
+    /// The most calls that ran at once.
     pub peak_in_flight: u64,
+    /// True when the connections, not the slots, set `max_in_flight`.
     #[serde(default)]
     pub capacity_bound: bool,
+    /// Seconds every allowed call was busy while loads waited.
     pub saturated_s: f64,
+    /// Why (empty when not).
     pub reasons: Vec<String>,
 }
 
 /// A threshold's verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[allow(missing_docs)]
 pub struct VerdictJson {
+    /// The expression.
     pub threshold: String,
+    /// The measured value.
     pub actual: f64,
+    /// Its unit: `ms`, `%`, `count`, `per_second`.
     #[serde(default)]
     pub unit: String,
+    /// Whether it held.
     pub ok: bool,
 }
 
 /// The JSON document of one run (or of several merged). `docs/summary.md` explains each
 /// field.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[allow(missing_docs)]
 pub struct SummaryJson {
+    /// `loadgen.summary/v2`.
     pub schema: String,
+    /// The target URLs.
     pub targets: Vec<String>,
+    /// The protocol name.
     pub protocol: String,
+    /// Protocol specifics (client, method, tls, ...).
     #[serde(default)]
     pub protocol_details: BTreeMap<String, String>,
+    /// Requested LPS; 0 in closed loop.
     pub rate: f64,
+    /// `constant`, `stages`, `poisson` or `closed`.
     #[serde(default)]
     pub arrival: String,
+    /// Requested length, s.
     pub duration_s: f64,
+    /// Per-call timeout, ms.
     pub timeout_ms: f64,
+    /// Slots.
     pub concurrency: u64,
+    /// Connections per target, if known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connections: Option<u64>,
+    /// This process's shard.
     pub shard: ShardJson,
+    /// Shards covered.
     #[serde(default)]
     pub shards: Vec<u64>,
+    /// Shards not covered.
     #[serde(default)]
     pub missing_shards: Vec<u64>,
+    /// RFC 3339 time of t0.
     pub started_at: String,
+    /// t0 to the last outcome, s.
     pub elapsed_s: f64,
+    /// The scheduling window, s.
     #[serde(default)]
     pub window_s: f64,
+    /// True when a stop cut the schedule short.
     #[serde(default)]
     pub interrupted: bool,
+    /// Loads scheduled and per outcome.
     pub counts: CountsJson,
+    /// Loads sent.
     #[serde(default)]
     pub sent: u64,
+    /// Scheduled per second.
     pub offered_rate: f64,
+    /// Completed per second.
     pub throughput: f64,
+    /// Successes per second.
     pub tps: f64,
+    /// The most successes in one second.
     #[serde(default)]
     pub peak_tps: f64,
+    /// Whether the target saturated.
     #[serde(default)]
     pub saturation: SaturationJson,
+    /// Latency percentiles of the successes.
     pub latency_ms: PercentilesJson,
+    /// Service-time percentiles.
     pub service_time_ms: PercentilesJson,
+    /// Send-lag percentiles.
     pub lag_ms: PercentilesJson,
+    /// True when the generator limited the run.
     pub generator_bound: bool,
+    /// Generator CPU, s.
     pub generator_cpu_s: f64,
+    /// How the generator fared.
     #[serde(default)]
     pub generator: GeneratorJson,
+    /// Error groups.
     pub errors: Vec<ErrorJson>,
+    /// Warnings.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Threshold verdicts.
     #[serde(default)]
     pub thresholds: Vec<VerdictJson>,
+    /// Per-target breakdown.
     pub per_target: Vec<TargetJson>,
     /// Width of a timeline bucket, seconds (v1 files: 1).
     #[serde(default = "one_second")]
     pub timeline_bucket_s: f64,
+    /// The timeline.
     pub timeline: Vec<TimelineJson>,
+    /// The run-long histograms.
     pub histograms: HistogramsJson,
 }
 

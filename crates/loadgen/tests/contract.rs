@@ -1,0 +1,63 @@
+//! The JSON summary is a documented contract: every field a summary writes is explained
+//! in `docs/summary.md`, and a file from an older release still reads.
+
+use loadgen::report::threshold::Threshold;
+use loadgen::summary::codec::to_document;
+use loadgen::{Outcome, Summary};
+
+const DOC: &str = include_str!("../../../docs/summary.md");
+
+/// Every object key in `v`, with its path.
+fn keys(v: &serde_json::Value, path: &str, out: &mut Vec<(String, String)>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m {
+                out.push((path.to_string(), k.clone()));
+                keys(x, &format!("{path}.{k}"), out);
+            }
+        }
+        serde_json::Value::Array(a) => {
+            for x in a {
+                keys(x, &format!("{path}[]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn every_field_written_is_documented() {
+    let mut s = Summary::from_json(include_str!("data/summary.json")).unwrap();
+    // exercise the optional parts: verdicts, errors, warnings, details, connections
+    s.apply_thresholds(&[Threshold::parse("p99<1ms").unwrap()]);
+    s.agg
+        .errors
+        .add(Outcome::CallError, "connection refused".into(), 1);
+    s.warnings.push("a warning".into());
+    s.run.details = vec![("client".into(), "fast HTTP/1.1".into())];
+    s.run.connections = Some(50);
+    let v = serde_json::to_value(to_document(&s)).unwrap();
+    let mut all = Vec::new();
+    keys(&v, "", &mut all);
+    let missing: Vec<String> = all
+        .iter()
+        .filter(|(_, k)| !DOC.contains(&format!("`{k}`")))
+        .map(|(p, k)| format!("{p}.{k}"))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "fields not in docs/summary.md: {missing:?}"
+    );
+}
+
+#[test]
+fn a_version_1_file_reads_and_writes_as_version_2() {
+    let v1 = include_str!("data/summary.json");
+    assert!(v1.contains("loadgen.summary/v1"));
+    let s = Summary::from_json(v1).unwrap();
+    let text = s.to_json();
+    assert!(text.contains("loadgen.summary/v2"));
+    let back = Summary::from_json(&text).unwrap();
+    assert_eq!(back.agg, s.agg);
+    assert_eq!(back.run.bucket, std::time::Duration::from_secs(1));
+}
