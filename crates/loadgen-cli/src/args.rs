@@ -240,9 +240,12 @@ pub struct LoadArgs {
     /// Format of --results
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = ResultsFormat::Jsonl)]
     pub results_format: ResultsFormat,
-    /// Print a progress line every 2 s on stderr when it is not a terminal
+    /// Print a progress line on stderr even when it is not a terminal
     #[arg(long, conflicts_with = "quiet")]
     pub progress: bool,
+    /// How often a progress line is printed (with --progress off a terminal)
+    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_positive_duration)]
+    pub progress_every: Duration,
     /// No live progress
     #[arg(short, long)]
     pub quiet: bool,

@@ -442,7 +442,7 @@ fn http_and_echo_servers_with_the_cli() {
 fn four_shards_with_a_common_start_merge_to_one_run() {
     let (mut server, addrs, _err) = serve(&["calc", "--listen", "127.0.0.1:0"]);
     let target = format!("calc://{}", addrs[0]);
-    let start = (std::time::SystemTime::now() + Duration::from_secs(2))
+    let start = (std::time::SystemTime::now() + Duration::from_millis(1500))
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs_f64();
@@ -457,7 +457,7 @@ fn four_shards_with_a_common_start_merge_to_one_run() {
                 "-r",
                 "2000",
                 "-d",
-                "2s",
+                "1s",
                 "-t",
                 "200ms",
                 "--start-at",
@@ -619,12 +619,14 @@ fn progress_lines_only_when_asked_and_results_per_load() {
         .args([
             "demo",
             "-d",
-            "5s",
+            "1500ms",
             "-r",
             "200",
             "--summary",
             "none",
             "--progress",
+            "--progress-every",
+            "500ms",
             "--results",
         ])
         .arg(&jsonl)
@@ -636,19 +638,19 @@ fn progress_lines_only_when_asked_and_results_per_load() {
         .filter(|l| l.contains("offered") && l.contains("TPS"))
         .collect();
     assert!(lines.len() >= 2, "{err}");
-    assert!(lines[0].starts_with("[   2.0s/5s]"), "{}", lines[0]);
+    assert!(lines[0].starts_with("[   0.5s/2s]"), "{}", lines[0]);
     let records: Vec<serde_json::Value> = std::fs::read_to_string(&jsonl)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(records.len(), 1000);
+    assert_eq!(records.len(), 300);
     let mut idx: Vec<u64> = records
         .iter()
         .map(|r| r["index"].as_u64().unwrap())
         .collect();
     idx.sort();
-    assert_eq!(idx, (0..1000).collect::<Vec<_>>());
+    assert_eq!(idx, (0..300).collect::<Vec<_>>());
     let r = &records[0];
     assert_eq!(r["outcome"], "success");
     assert!(
@@ -684,7 +686,7 @@ fn stages_and_poisson_from_the_cli() {
     let out = run(&[
         "demo",
         "--stages",
-        "1s:400,1s:400,1s:0",
+        "300ms:400,300ms:400,300ms:0",
         "--json",
         "-",
         "--summary",
@@ -692,15 +694,15 @@ fn stages_and_poisson_from_the_cli() {
     ]);
     let s = parse(&String::from_utf8_lossy(&out.stdout)).unwrap();
     assert_eq!(s.arrival, "stages");
-    assert_eq!(s.counts.scheduled, 800);
-    assert_eq!(s.duration_s, 3.0);
+    assert_eq!(s.counts.scheduled, 240);
+    assert!((s.duration_s - 0.9).abs() < 1e-9, "{}", s.duration_s);
     let sched = |seed: &str| {
         let out = run(&[
             "demo",
             "-r",
-            "500",
+            "1000",
             "-d",
-            "2s",
+            "1s",
             "--arrival",
             "poisson",
             "--seed",

@@ -90,20 +90,44 @@ fn assert_all_timeouts(what: &str, s: &Summary) {
     );
 }
 
+/// Runs every HTTP client against `server` for half a second; every call must time out.
+fn every_client_times_out(name: &str, body: fn() -> Endless, client: usize) {
+    let server = endless_http(body);
+    let (cname, opts) = clients().into_iter().nth(client).unwrap();
+    let p = plan("http://t", 40.0, Duration::from_millis(500), TIMEOUT);
+    let s = run_http(p, http_target(server.addr(), "/"), opts);
+    assert_all_timeouts(&format!("{cname} vs {name}"), &s);
+    server.stop().unwrap();
+}
+
 #[test]
-fn an_endless_or_dripping_body_ends_at_the_timeout_in_every_http_client() {
-    for (server_name, body) in [
-        ("endless", Endless::fast as fn() -> Endless),
-        ("drip", drip),
-    ] {
-        let server = endless_http(body);
-        for (client, opts) in clients() {
-            let p = plan("http://t", 20.0, Duration::from_secs(1), TIMEOUT);
-            let s = run_http(p, http_target(server.addr(), "/"), opts);
-            assert_all_timeouts(&format!("{client} vs {server_name}"), &s);
-        }
-        server.stop().unwrap();
-    }
+fn an_endless_body_ends_at_the_timeout_fast() {
+    every_client_times_out("endless", Endless::fast, 0);
+}
+
+#[test]
+fn an_endless_body_ends_at_the_timeout_hyper() {
+    every_client_times_out("endless", Endless::fast, 1);
+}
+
+#[test]
+fn an_endless_body_ends_at_the_timeout_h2() {
+    every_client_times_out("endless", Endless::fast, 2);
+}
+
+#[test]
+fn a_dripping_body_ends_at_the_timeout_fast() {
+    every_client_times_out("drip", drip, 0);
+}
+
+#[test]
+fn a_dripping_body_ends_at_the_timeout_hyper() {
+    every_client_times_out("drip", drip, 1);
+}
+
+#[test]
+fn a_dripping_body_ends_at_the_timeout_h2() {
+    every_client_times_out("drip", drip, 2);
 }
 
 /// A TCP server that reads a request and answers with bytes that never end a frame:
@@ -133,7 +157,7 @@ fn a_dripping_answer_ends_at_the_timeout_in_calc_and_tcp() {
     let server = endless_bytes(false);
     let addr = server.addr();
     let s = run(
-        plan("calc://t", 20.0, Duration::from_secs(1), TIMEOUT),
+        plan("calc://t", 40.0, Duration::from_millis(500), TIMEOUT),
         move |c: &loadgen::ThreadContext| {
             CalcCaller::new(vec![addr], c.slots, CalcOptions::default())
         },
@@ -144,7 +168,7 @@ fn a_dripping_answer_ends_at_the_timeout_in_calc_and_tcp() {
         ..StreamOptions::echo(b"ping\n".to_vec())
     };
     let s = run(
-        plan("tcp://t", 20.0, Duration::from_secs(1), TIMEOUT),
+        plan("tcp://t", 40.0, Duration::from_millis(500), TIMEOUT),
         move |c: &loadgen::ThreadContext| TcpCaller::new(vec![addr], c.slots, opts.clone()),
     );
     assert_all_timeouts("tcp", &s);

@@ -34,6 +34,14 @@ pub fn mode(progress: bool, quiet: bool) -> Mode {
     }
 }
 
+/// How often the display changes: a bar about three times a second, lines every `lines`.
+fn period(mode: Mode, lines: Duration) -> Duration {
+    match mode {
+        Mode::Bar => Duration::from_millis(300),
+        _ => lines.max(Duration::from_millis(100)),
+    }
+}
+
 /// One status line from two snapshots `dt` apart.
 pub fn line(prev: &Snapshot, now: &Snapshot, total: Duration) -> String {
     let dt = (now.elapsed.saturating_sub(prev.elapsed))
@@ -61,8 +69,13 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Starts showing `monitor` in `mode` for a run of `total`.
-    pub fn start(mode: Mode, monitor: Option<Monitor>, total: Duration) -> Progress {
+    /// Starts showing `monitor` in `mode` for a run of `total`, a line every `every`.
+    pub fn start(
+        mode: Mode,
+        monitor: Option<Monitor>,
+        total: Duration,
+        every: Duration,
+    ) -> Progress {
         let done = Arc::new(AtomicBool::new(false));
         let thread = match (mode, monitor) {
             (Mode::Off, _) | (_, None) => None,
@@ -70,7 +83,7 @@ impl Progress {
                 let done = done.clone();
                 std::thread::Builder::new()
                     .name("loadgen-progress".into())
-                    .spawn(move || show(mode, &m, total, &done))
+                    .spawn(move || show(mode, &m, total, period(mode, every), &done))
                     .ok()
             }
         };
@@ -86,11 +99,9 @@ impl Progress {
     }
 }
 
-fn show(mode: Mode, m: &Monitor, total: Duration, done: &AtomicBool) {
-    let (tick, every) = match mode {
-        Mode::Bar => (Duration::from_millis(100), 3),
-        _ => (Duration::from_millis(100), 20),
-    };
+fn show(mode: Mode, m: &Monitor, total: Duration, period: Duration, done: &AtomicBool) {
+    let tick = Duration::from_millis(50);
+    let every = (period.as_millis() / tick.as_millis()).max(1) as u32;
     let bar = (mode == Mode::Bar).then(|| {
         let b = ProgressBar::with_draw_target(
             Some(total.as_millis() as u64),

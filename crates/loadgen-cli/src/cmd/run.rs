@@ -77,7 +77,8 @@ fn run_with_signals(
     let total = lg.plan().schedule.duration();
     signals.attach(lg.stopper(), grace);
     lg.start()?;
-    let progress = Progress::start(progress::mode(a.progress, a.quiet), lg.monitor(), total);
+    let mode = progress::mode(a.progress, a.quiet);
+    let progress = Progress::start(mode, lg.monitor(), total, a.progress_every);
     let summary = lg.wait();
     progress.finish();
     Ok(summary?)
