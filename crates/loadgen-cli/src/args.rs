@@ -384,8 +384,12 @@ pub fn parse_shard(s: &str) -> Result<(u64, u64), String> {
 /// RFC 3339 or Unix seconds, in the future but at most a day ahead.
 pub fn parse_start_at(s: &str) -> Result<std::time::SystemTime, String> {
     use std::time::{SystemTime, UNIX_EPOCH};
+    let far = || format!("{s} is more than a day ahead");
     let t = match s.trim().parse::<f64>() {
-        Ok(secs) if secs.is_finite() && secs >= 0.0 => UNIX_EPOCH + Duration::from_secs_f64(secs),
+        Ok(secs) if secs.is_finite() && secs >= 0.0 => Duration::try_from_secs_f64(secs)
+            .ok()
+            .and_then(|d| UNIX_EPOCH.checked_add(d))
+            .ok_or_else(far)?,
         Ok(_) => return Err("expected RFC 3339 or Unix seconds".into()),
         Err(_) => humantime::parse_rfc3339_weak(s.trim()).map_err(|_| {
             "expected RFC 3339 (e.g. 2026-11-26T15:00:00Z) or Unix seconds".to_string()
@@ -394,7 +398,7 @@ pub fn parse_start_at(s: &str) -> Result<std::time::SystemTime, String> {
     let now = SystemTime::now();
     match t.duration_since(now) {
         Err(_) => Err(format!("{s} is in the past")),
-        Ok(d) if d > Duration::from_secs(86_400) => Err(format!("{s} is more than a day ahead")),
+        Ok(d) if d > Duration::from_secs(86_400) => Err(far()),
         Ok(_) => Ok(t),
     }
 }
@@ -521,6 +525,17 @@ mod tests {
         );
         assert!(parse_start_at("2020-01-01T00:00:00Z").is_err());
         assert!(parse_start_at("tomorrow").is_err());
+        for huge in [
+            "1e20",
+            "9223372036854775807",
+            "18446744073709551616",
+            "1e308",
+        ] {
+            assert!(
+                parse_start_at(huge).unwrap_err().contains("ahead"),
+                "{huge}"
+            );
+        }
         assert!(parse_fraction("2").is_err());
     }
 

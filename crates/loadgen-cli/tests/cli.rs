@@ -1,54 +1,14 @@
 //! The `loadgen` binary end to end: bad input, the demo, signals, the JSON summary, and
 //! `serve` + `run` as two processes. Servers listen on 127.0.0.1:0; runs last seconds.
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Stdio};
+use std::time::Duration;
 
-use loadgen::summary::codec::SummaryJson as Summary;
-
-/// Reads a JSON summary the CLI wrote (the contract: its document, every field named).
-fn parse(text: &str) -> Result<Summary, String> {
-    // the model reads it (checking every value); the document is what the assertions read
-    loadgen::Summary::from_json(text).map_err(|e| e.to_string())?;
-    serde_json::from_str(text).map_err(|e| e.to_string())
-}
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_loadgen"))
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).stdin(Stdio::null()).output().unwrap()
-}
-
-fn signal(child: &Child, sig: i32) {
-    // SAFETY: sending a signal to our own child process.
-    unsafe {
-        libc::kill(child.id() as i32, sig);
-    }
-}
-
-fn wait_with_timeout(mut child: Child, limit: Duration) -> (Output, Duration) {
-    let t = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return (child.wait_with_output().unwrap(), t.elapsed());
-        }
-        if t.elapsed() > limit {
-            let _ = child.kill();
-            panic!("loadgen did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn tmp(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("loadgen-cli-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
+use support::*;
 
 #[test]
 fn bad_input_gets_one_line_and_exit_1() {
@@ -105,6 +65,33 @@ fn bad_input_gets_one_line_and_exit_1() {
         &["run", "calc://127.0.0.1:1", "--arrival", "poisson"],
         &["merge", "/no/such/file.json"],
         &["report", "/etc/hostname"],
+        // output paths are checked before the first load (a 60 s run would print a report)
+        &["demo", "-d", "60s", "--json", "/no/such/dir/x.json"],
+        &["demo", "-d", "60s", "--html", "/no/such/dir/x.html"],
+        &["demo", "-d", "60s", "--results", "/no/such/dir/x.csv"],
+        // overflowing times
+        &["run", "calc://127.0.0.1:1", "--start-at", "1e20"],
+        &[
+            "run",
+            "calc://127.0.0.1:1",
+            "--start-at",
+            "9223372036854775807",
+        ],
+        &["run", "calc://127.0.0.1:1", "-d", "1e20s"],
+        &[
+            "run",
+            "calc://127.0.0.1:1",
+            "--stages",
+            "99999999999999999999s:10",
+        ],
+        // CR, LF and other control characters: never sent
+        &[
+            "run",
+            "http://127.0.0.1:1/x HTTP/1.1\r\nHost: injected\r\n\r\nGET /smuggled",
+        ],
+        &["run", "http://127.0.0.1:1/x\n"],
+        &["run", "http://127.0.0.1:1/", "-H", "X-A: b\r\nInjected: 1"],
+        &["run", "http://127.0.0.1:1/", "-m", "GET\r\n"],
     ];
     for args in cases {
         let out = run(args);
@@ -152,35 +139,34 @@ fn demo_prints_the_report_and_json() {
 }
 
 #[test]
-fn sigint_mid_run_reports_and_exits_0() {
-    let json = tmp("sigint.json");
-    let child = bin()
-        .args(["demo", "-d", "20s", "--json"])
-        .arg(&json)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
-    signal(&child, libc::SIGINT);
-    let (out, _) = wait_with_timeout(child, Duration::from_secs(5));
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("every load accounted for"), "{text}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("SIGINT: stopping"));
-    let s = parse(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    assert!(s.interrupted);
-    assert!(s.counts.invariant_holds(), "{:?}", s.counts);
-    assert!(
-        s.counts.scheduled > 500 && s.counts.scheduled < 5000,
-        "{:?}",
-        s.counts
-    );
+fn sigint_or_sighup_mid_run_reports_and_exits_0() {
+    // SIGHUP is what a closed terminal sends: the run stops as for SIGINT, with its report
+    for (sig, name) in [(libc::SIGINT, "SIGINT"), (libc::SIGHUP, "SIGHUP")] {
+        let json = tmp(&format!("{name}.json"));
+        let child = bin()
+            .args(["demo", "-d", "20s", "--json"])
+            .arg(&json)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        signal(&child, sig);
+        let (out, _) = wait_with_timeout(child, Duration::from_secs(5));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{name}: {stderr}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("every load accounted for"), "{text}");
+        assert!(stderr.contains(&format!("{name}: stopping")), "{stderr}");
+        let s = parse(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        assert!(s.interrupted);
+        assert!(s.counts.invariant_holds(), "{:?}", s.counts);
+        assert!(
+            s.counts.scheduled > 500 && s.counts.scheduled < 5000,
+            "{name}: {:?}",
+            s.counts
+        );
+    }
 }
 
 #[test]
@@ -269,59 +255,6 @@ fn serve_and_run_as_two_processes() {
 
 /// Starts `loadgen serve ARGS` and returns the child and the addresses it printed (waiting
 /// at most 10 s for them). The receiver keeps the server's stderr open.
-fn serve(args: &[&str]) -> (Child, Vec<String>, std::sync::mpsc::Receiver<String>) {
-    let mut child = bin()
-        .arg("serve")
-        .args(args)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let err = BufReader::new(child.stderr.take().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in err.lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    let want = if args[0] == "echo" {
-        args.iter()
-            .filter(|a| **a == "--tcp" || **a == "--udp")
-            .count()
-    } else {
-        1
-    };
-    let mut addrs = Vec::new();
-    while addrs.len() < want {
-        let line = rx
-            .recv_timeout(Duration::from_secs(10))
-            .expect("the server prints its address");
-        assert!(line.contains("listening on"), "{line}");
-        addrs.push(
-            line.split("listening on ")
-                .nth(1)
-                .unwrap()
-                .split(' ')
-                .next()
-                .unwrap()
-                .trim()
-                .to_string(),
-        );
-    }
-    (child, addrs, rx)
-}
-
-fn kv(out: &Output) -> std::collections::HashMap<String, String> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            l.split_once('=')
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-        })
-        .collect()
-}
-
 #[test]
 fn http_and_echo_servers_with_the_cli() {
     let (mut http, addrs, _http_err) = serve(&[
@@ -508,7 +441,7 @@ fn four_shards_with_a_common_start_merge_to_one_run() {
         "-r",
         "2000",
         "-d",
-        "2s",
+        "1s",
         "-t",
         "200ms",
         "--json",
@@ -801,35 +734,6 @@ fn a_results_file_that_cannot_be_written_does_not_lose_the_report() {
         text.contains("WARNING: the per-call results could not all be written"),
         "{text}"
     );
-}
-
-/// Runs `loadgen ARGS` to the end and returns its exit code, stderr and peak RSS (KiB).
-/// The child is reaped by `wait4` (for its rusage), not by `Child::wait`.
-#[allow(clippy::zombie_processes)]
-fn run_measured(args: &[&str]) -> (Option<i32>, String, u64) {
-    let mut child = bin()
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let mut status = 0;
-    // SAFETY: wait4 on our own child fills the status and the rusage we own.
-    let ru = unsafe {
-        let mut ru = std::mem::zeroed::<libc::rusage>();
-        let pid = libc::wait4(child.id() as i32, &mut status, 0, &mut ru);
-        assert_eq!(pid, child.id() as i32);
-        ru
-    };
-    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
-    (code, reader.join().unwrap(), ru.ru_maxrss as u64)
 }
 
 #[test]

@@ -15,6 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::Limits;
+use crate::idle::IdleTimeout;
 
 /// Serves calc on `listener` until `shutdown` resolves.
 pub async fn run(
@@ -29,10 +30,12 @@ pub async fn run(
 }
 
 async fn serve_conn(
-    mut stream: TcpStream,
+    stream: TcpStream,
     idle: Duration,
     mut stop: watch::Receiver<bool>,
 ) -> io::Result<()> {
+    // a peer that sends and never reads stalls our writes: after `idle` it is dropped
+    let mut stream = IdleTimeout::new(stream, idle);
     let mut reader = LineReader::new();
     let mut out = Vec::with_capacity(256);
     loop {

@@ -10,6 +10,7 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::watch;
 
 use crate::Limits;
+use crate::idle::IdleTimeout;
 
 /// Echoes every byte back, per connection, until `shutdown`.
 pub async fn run_tcp(
@@ -24,17 +25,16 @@ pub async fn run_tcp(
 }
 
 async fn echo_conn(
-    mut s: TcpStream,
+    s: TcpStream,
     idle: Duration,
     mut stop: watch::Receiver<bool>,
 ) -> io::Result<()> {
+    // a peer that sends and never reads stalls our writes: after `idle` it is dropped
+    let mut s = IdleTimeout::new(s, idle);
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let n = tokio::select! {
-            r = tokio::time::timeout(idle, s.read(&mut buf)) => match r {
-                Ok(r) => r?,
-                Err(_) => return Ok(()),
-            },
+            r = s.read(&mut buf) => r?,
             _ = stop.changed() => return Ok(()),
         };
         if n == 0 {

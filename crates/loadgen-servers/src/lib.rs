@@ -25,6 +25,7 @@
 pub mod calc;
 pub mod echo;
 pub mod http;
+pub mod idle;
 mod rng;
 
 use std::future::Future;

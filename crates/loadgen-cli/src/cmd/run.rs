@@ -24,7 +24,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .map(|t| target::parse(t))
         .collect::<Result<Vec<_>, _>>()
         .map_err(anyhow::Error::msg)?;
-    execute(&targets, &args.load, &RUN_DEFAULTS, &signals)
+    execute(&targets, &args.load, &RUN_DEFAULTS, &signals, || {})
 }
 
 pub fn demo(args: LoadArgs) -> anyhow::Result<ExitCode> {
@@ -38,9 +38,10 @@ pub fn demo(args: LoadArgs) -> anyhow::Result<ExitCode> {
     })
     .context("cannot start the calc server")?;
     let url = format!("calc://{}", server.addr());
-    crate::note!("loadgen: demo: calc server on {}", server.addr());
     let targets = vec![target::parse(&url).map_err(anyhow::Error::msg)?];
-    let code = execute(&targets, &args, &DEMO_DEFAULTS, &signals)?;
+    let code = execute(&targets, &args, &DEMO_DEFAULTS, &signals, || {
+        crate::note!("loadgen: demo: calc server on {}", server.addr());
+    })?;
     server.stop().context("calc server")?;
     Ok(code)
 }
@@ -50,11 +51,22 @@ fn execute(
     a: &LoadArgs,
     d: &Defaults,
     signals: &Signals,
+    starting: impl FnOnce(),
 ) -> anyhow::Result<ExitCode> {
     let plan = config::plan(targets, a, d, config::schedule(a, d)?)?;
     let grace = plan.grace();
-    let lg = Protocol::of(targets[0].scheme, a)?.loadgen(plan, targets, a)?;
+    let mut lg = Protocol::of(targets[0].scheme, a)?.loadgen(plan, targets, a)?;
     let files = output::prepare(&a.out)?;
+    if let Some(path) = &a.results {
+        let file = std::fs::File::create(path)
+            .with_context(|| format!("--results {}: cannot create", path.display()))?;
+        let format = match a.results_format {
+            ResultsFormat::Jsonl => loadgen::record::results::Format::JsonLines,
+            ResultsFormat::Csv => loadgen::record::results::Format::Csv,
+        };
+        lg.with_results(Box::new(file), format)?;
+    }
+    starting();
     let summary = run_with_signals(lg, grace, a, signals)?;
     output::output(summary, &a.out, files)
 }
@@ -65,15 +77,6 @@ fn run_with_signals(
     a: &LoadArgs,
     signals: &Signals,
 ) -> anyhow::Result<Summary> {
-    if let Some(path) = &a.results {
-        let file = std::fs::File::create(path)
-            .with_context(|| format!("--results {}: cannot create", path.display()))?;
-        let format = match a.results_format {
-            ResultsFormat::Jsonl => loadgen::record::results::Format::JsonLines,
-            ResultsFormat::Csv => loadgen::record::results::Format::Csv,
-        };
-        lg.with_results(Box::new(file), format)?;
-    }
     let total = lg.plan().schedule.duration();
     signals.attach(lg.stopper(), grace);
     lg.start()?;

@@ -55,6 +55,21 @@ impl StampedTcp {
     pub fn arrived(&self) -> Option<Instant> {
         self.arrived
     }
+
+    /// True when bytes, the peer's close or an error wait to be read — without reading
+    /// them, and without waiting.
+    pub fn has_input(&self) -> bool {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        match self.fd.poll_read_ready(&mut cx) {
+            Poll::Pending => false,
+            Poll::Ready(Err(_)) => true,
+            Poll::Ready(Ok(mut guard)) => {
+                let mut b = [0u8; 1];
+                // readiness may be stale: a peek says for sure (EAGAIN clears it)
+                guard.try_io(|s| sys::peek(s.get_ref(), &mut b)).is_ok()
+            }
+        }
+    }
 }
 
 impl AsyncRead for StampedTcp {
@@ -113,6 +128,38 @@ impl AsyncWrite for StampedTcp {
                 Err(_would_block) => continue,
             }
         }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let me = self.get_mut();
+        loop {
+            let mut guard = match me.fd.poll_write_ready(cx) {
+                Poll::Ready(g) => g?,
+                Poll::Pending => {
+                    me.blocked
+                        .get_or_insert_with(crate::engine::tick::Eager::new);
+                    return Poll::Pending;
+                }
+            };
+            match guard.try_io(|s| {
+                use std::io::Write;
+                s.get_ref().write_vectored(bufs)
+            }) {
+                Ok(r) => {
+                    me.blocked = None;
+                    return Poll::Ready(r);
+                }
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
     }
 
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -244,6 +291,24 @@ mod sys {
         Ok((n as usize, at))
     }
 
+    /// Looks at the next byte without taking it: `Ok(0)` is the peer's close.
+    pub fn peek(s: &impl AsFd, buf: &mut [u8]) -> io::Result<usize> {
+        // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the call.
+        let n = unsafe {
+            libc::recv(
+                s.as_fd().as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+
     /// One `send`, never raising SIGPIPE.
     pub fn send(s: &impl AsFd, buf: &[u8]) -> io::Result<usize> {
         // SAFETY: `buf` is valid for `buf.len()` bytes for the call.
@@ -284,6 +349,10 @@ mod sys {
     pub fn send(s: &impl AsFd, buf: &[u8]) -> io::Result<usize> {
         let fd = s.as_fd().try_clone_to_owned()?;
         std::fs::File::from(fd).write(buf)
+    }
+
+    pub fn peek(_: &impl AsFd, _: &mut [u8]) -> io::Result<usize> {
+        Err(io::ErrorKind::WouldBlock.into())
     }
 }
 

@@ -54,12 +54,26 @@ pub enum MergeError {
         /// The longest scheduling window.
         run_s: f64,
     },
+    /// More loads in all than a count can hold.
+    #[error("{file}: the shards' loads add up to more than 2^64")]
+    TooMany {
+        /// The file whose loads overflowed the sum.
+        file: String,
+    },
 }
 
 /// Merges `inputs` (name, summary); the name is used in errors and warnings.
 pub fn merge(inputs: &[(String, Summary)]) -> Result<Summary, MergeError> {
     let (first_name, first) = inputs.first().ok_or(MergeError::Empty)?;
     check(inputs)?;
+    // every other count of a valid file is at most its `scheduled`: if those add up,
+    // everything does
+    let mut total = 0u64;
+    for (name, s) in inputs {
+        total = total
+            .checked_add(s.agg.counts.scheduled)
+            .ok_or_else(|| MergeError::TooMany { file: name.clone() })?;
+    }
     let start = inputs
         .iter()
         .map(|(_, s)| s.run.started_at)
@@ -86,7 +100,7 @@ pub fn merge(inputs: &[(String, Summary)]) -> Result<Summary, MergeError> {
     let bucket = first.run.bucket;
     for (name, s) in inputs {
         let offset = s.run.started_at.duration_since(start).unwrap_or_default();
-        if offset > longest + s.run.timeout {
+        if offset > longest.saturating_add(s.run.timeout) {
             return Err(MergeError::Apart {
                 file: name.clone(),
                 gap_s: offset.as_secs_f64(),
@@ -115,23 +129,23 @@ pub fn merge(inputs: &[(String, Summary)]) -> Result<Summary, MergeError> {
 /// Adds `s`'s parameters and facts into `out` (`s` started `offset` after the first).
 fn add_facts(out: &mut Summary, s: &Summary, offset: Duration) {
     let (o, i) = (&mut out.facts, &s.facts);
-    o.elapsed = o.elapsed.max(offset + i.elapsed);
-    o.window = o.window.max(offset + i.window);
+    o.elapsed = o.elapsed.max(offset.saturating_add(i.elapsed));
+    o.window = o.window.max(offset.saturating_add(i.window));
     o.interrupted |= i.interrupted;
     let (g, h) = (&mut o.generator, &i.generator);
-    g.threads += h.threads;
-    g.cpu += h.cpu;
+    g.threads = g.threads.saturating_add(h.threads);
+    g.cpu = g.cpu.saturating_add(h.cpu);
     g.max_busy = g.max_busy.max(h.max_busy);
     g.wake_late_p99 = g.wake_late_p99.max(h.wake_late_p99);
     g.precise_timer &= h.precise_timer;
     let (l, m) = (&mut o.load, &i.load);
-    l.max_in_flight += m.max_in_flight;
-    l.peak_in_flight += m.peak_in_flight;
+    l.max_in_flight = l.max_in_flight.saturating_add(m.max_in_flight);
+    l.peak_in_flight = l.peak_in_flight.saturating_add(m.peak_in_flight);
     l.capacity_bound |= m.capacity_bound;
     l.saturated = l.saturated.max(m.saturated);
-    out.run.concurrency += s.run.concurrency;
+    out.run.concurrency = out.run.concurrency.saturating_add(s.run.concurrency);
     out.run.connections = match (out.run.connections, s.run.connections) {
-        (Some(a), Some(b)) => Some(a + b),
+        (Some(a), Some(b)) => Some(a.saturating_add(b)),
         (a, b) => a.or(b),
     };
     out.run.shards.extend(&s.run.shards);

@@ -1,19 +1,16 @@
-//! The fast HTTP/1.1 client: keep-alive connections, the request rendered once into bytes,
-//! responses parsed in place with `httparse`. Per request: one write, one or two reads,
-//! no allocation (unless the body must be checked).
+//! The fast HTTP/1.1 client: keep-alive connections, the request rendered once into bytes
+//! and shared by every call, responses read by [`h1`] (bounded, parsed in place). Per
+//! request: one write, one or two reads, no allocation. A kept-alive connection is trusted
+//! only for what it was asked: one that has bytes waiting before a request (an answer
+//! nobody asked for, or the server's close) is not used.
 
 use std::sync::Arc;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
-use super::{HttpOptions, HttpResponse, HttpTarget, Stream, connect, contains};
+use super::{HttpOptions, HttpResponse, HttpTarget, Stream, connect, h1};
 use crate::caller::pool::Pool;
 use crate::outcome::Failure;
-
-/// Largest response head accepted.
-const MAX_HEAD: usize = 64 * 1024;
-/// Read buffer of a connection (grows for larger heads).
-const BUF: usize = 16 * 1024;
 
 /// Renders the request bytes for `target`.
 pub fn render_request(target: &HttpTarget, opts: &HttpOptions) -> Vec<u8> {
@@ -50,233 +47,8 @@ pub fn render_request(target: &HttpTarget, opts: &HttpOptions) -> Vec<u8> {
     r
 }
 
-/// A connection and its read buffer (`buf[start..end]` is unread).
-pub struct Conn {
-    stream: Stream,
-    buf: Vec<u8>,
-    start: usize,
-    end: usize,
-    /// Bytes read for the current request (a retry is only safe while this is 0).
-    got: usize,
-}
-
-impl Conn {
-    fn new(stream: Stream) -> Conn {
-        Conn {
-            stream,
-            buf: vec![0; BUF],
-            start: 0,
-            end: 0,
-            got: 0,
-        }
-    }
-
-    fn unread(&self) -> &[u8] {
-        &self.buf[self.start..self.end]
-    }
-
-    /// Reads more bytes; `Ok(0)` at end of stream.
-    async fn fill(&mut self) -> std::io::Result<usize> {
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-        } else if self.end == self.buf.len() {
-            if self.start > 0 {
-                self.buf.copy_within(self.start..self.end, 0);
-                self.end -= self.start;
-                self.start = 0;
-            } else {
-                let n = self.buf.len() * 2;
-                self.buf.resize(n, 0);
-            }
-        }
-        let n = self.stream.read(&mut self.buf[self.end..]).await?;
-        self.end += n;
-        self.got += n;
-        Ok(n)
-    }
-}
-
-struct Head {
-    status: u16,
-    len: usize,
-    content_length: Option<u64>,
-    chunked: bool,
-    close: bool,
-}
-
-fn parse_head(bytes: &[u8]) -> Result<Option<Head>, Failure> {
-    let mut headers = [httparse::EMPTY_HEADER; 64];
-    let mut resp = httparse::Response::new(&mut headers);
-    let len = match resp.parse(bytes) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(e) => return Err(Failure::response(format!("bad response head: {e}"))),
-    };
-    let mut head = Head {
-        status: resp.code.unwrap_or(0),
-        len,
-        content_length: None,
-        chunked: false,
-        close: resp.version == Some(0),
-    };
-    for h in resp.headers.iter() {
-        if h.name.eq_ignore_ascii_case("content-length") {
-            let v = std::str::from_utf8(h.value)
-                .ok()
-                .and_then(|v| v.trim().parse().ok());
-            head.content_length = Some(v.ok_or_else(|| Failure::response("bad Content-Length"))?);
-        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            head.chunked = contains_token(h.value, b"chunked");
-        } else if h.name.eq_ignore_ascii_case("connection") {
-            if contains_token(h.value, b"close") {
-                head.close = true;
-            } else if contains_token(h.value, b"keep-alive") {
-                head.close = false;
-            }
-        }
-    }
-    Ok(Some(head))
-}
-
-fn contains_token(value: &[u8], token: &[u8]) -> bool {
-    value
-        .split(|&b| b == b',')
-        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
-}
-
-const EOF_MID: &str = "connection closed before the response was complete";
-
-/// Reads one response; returns it and whether the connection can be reused.
-async fn read_response(
-    c: &mut Conn,
-    opts: &HttpOptions,
-    head_only: bool,
-) -> Result<(HttpResponse, bool), Failure> {
-    let head = loop {
-        match parse_head(c.unread())? {
-            Some(h) if (100..200).contains(&h.status) && h.status != 101 => c.start += h.len, // 1xx: skip
-            Some(h) => break h,
-            None => {
-                if c.end - c.start >= MAX_HEAD {
-                    return Err(Failure::response("response head over 64 KiB"));
-                }
-                if c.fill().await? == 0 {
-                    return Err(Failure::call(EOF_MID));
-                }
-            }
-        }
-    };
-    c.start += head.len;
-    let mut body = opts.expect_body.as_ref().map(|_| Vec::new());
-    let no_body =
-        head_only || head.status == 204 || head.status == 304 || (100..200).contains(&head.status);
-    let mut reusable = !head.close && !opts.disable_keepalive;
-    if no_body {
-    } else if head.chunked {
-        loop {
-            let (consumed, size) = loop {
-                match httparse::parse_chunk_size(c.unread()) {
-                    Ok(httparse::Status::Complete(x)) => break x,
-                    Ok(httparse::Status::Partial) => {
-                        if c.fill().await? == 0 {
-                            return Err(Failure::call(EOF_MID));
-                        }
-                    }
-                    Err(_) => return Err(Failure::response("bad chunk size")),
-                }
-            };
-            c.start += consumed;
-            if size == 0 {
-                skip_trailers(c).await?;
-                break;
-            }
-            consume(c, size, &mut body).await?;
-            consume_crlf(c).await?;
-        }
-    } else if let Some(n) = head.content_length {
-        consume(c, n, &mut body).await?;
-    } else {
-        // close-delimited
-        loop {
-            let n = c.end - c.start;
-            if let Some(b) = body.as_mut() {
-                b.extend_from_slice(c.unread());
-            }
-            c.start += n;
-            if c.fill().await? == 0 {
-                break;
-            }
-        }
-        reusable = false;
-    }
-    if c.start != c.end {
-        reusable = false; // bytes after the response: never reuse a confused stream
-    }
-    let body_ok = match (&opts.expect_body, &body) {
-        (Some(want), Some(got)) => contains(got, want),
-        _ => true,
-    };
-    Ok((
-        HttpResponse {
-            status: head.status,
-            body_ok,
-            arrived: c.stream.arrived(),
-        },
-        reusable,
-    ))
-}
-
-async fn consume(c: &mut Conn, mut n: u64, body: &mut Option<Vec<u8>>) -> Result<(), Failure> {
-    loop {
-        let avail = (c.end - c.start) as u64;
-        let take = avail.min(n) as usize;
-        if let Some(b) = body.as_mut() {
-            b.extend_from_slice(&c.buf[c.start..c.start + take]);
-        }
-        c.start += take;
-        n -= take as u64;
-        if n == 0 {
-            return Ok(());
-        }
-        if c.fill().await? == 0 {
-            return Err(Failure::call(EOF_MID));
-        }
-    }
-}
-
-async fn consume_crlf(c: &mut Conn) -> Result<(), Failure> {
-    while c.end - c.start < 2 {
-        if c.fill().await? == 0 {
-            return Err(Failure::call(EOF_MID));
-        }
-    }
-    if c.unread()[..2] != *b"\r\n" {
-        return Err(Failure::response("bad chunk framing"));
-    }
-    c.start += 2;
-    Ok(())
-}
-
-async fn skip_trailers(c: &mut Conn) -> Result<(), Failure> {
-    loop {
-        match c.unread().windows(2).position(|w| w == b"\r\n") {
-            Some(0) => {
-                c.start += 2;
-                return Ok(());
-            }
-            Some(i) => c.start += i + 2,
-            None => {
-                if c.end - c.start >= MAX_HEAD {
-                    return Err(Failure::response("trailers over 64 KiB"));
-                }
-                if c.fill().await? == 0 {
-                    return Err(Failure::call(EOF_MID));
-                }
-            }
-        }
-    }
-}
+/// A connection of the fast client.
+type Conn = h1::Conn<Stream>;
 
 struct Endpoint {
     target: HttpTarget,
@@ -321,12 +93,17 @@ impl FastCaller {
 
     async fn once(&self, e: &Endpoint, fresh: bool) -> Result<HttpResponse, (Failure, bool)> {
         let dial = || async { Ok(Conn::new(connect(&e.target, self.tls.as_ref()).await?)) };
-        let lease = if fresh {
+        let mut lease = if fresh {
             e.pool.get_fresh(dial).await
         } else {
             e.pool.get(dial).await
-        };
-        let mut lease = lease.map_err(|f: Failure| (f, false))?;
+        }
+        .map_err(|f: Failure| (f, false))?;
+        if lease.reused() && lease.get_mut().stream.has_input() {
+            // bytes nobody asked for (or the server's close): not a connection to trust
+            drop(lease);
+            lease = e.pool.get_fresh(dial).await.map_err(|f| (f, false))?;
+        }
         let reused = lease.reused();
         let c = lease.get_mut();
         let fresh_fail = |f: Failure, c: &Conn| {
@@ -338,14 +115,20 @@ impl FastCaller {
         if let Err(err) = c.stream.write_all(&e.request).await {
             return Err(fresh_fail(err.into(), c));
         }
-        match read_response(c, &self.opts, self.head_only).await {
-            Ok((resp, reusable)) => {
-                c.start = 0;
-                c.end = 0;
-                if reusable {
+        let expect = self.opts.expect_body.as_deref();
+        let keepalive = !self.opts.disable_keepalive;
+        match h1::read_response(c, expect, self.head_only, keepalive).await {
+            Ok(r) => {
+                let arrived = c.stream.arrived();
+                c.clear();
+                if r.reusable {
                     lease.put_back();
                 }
-                Ok(resp)
+                Ok(HttpResponse {
+                    status: r.status,
+                    body_ok: r.body_ok,
+                    arrived,
+                })
             }
             Err(f) => Err(fresh_fail(f, c)),
         }
@@ -407,31 +190,5 @@ mod tests {
             text.contains("X-A: 1\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"),
             "{text}"
         );
-    }
-
-    #[test]
-    fn parses_heads() {
-        let h = parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nhello")
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            (h.status, h.content_length, h.chunked, h.close),
-            (200, Some(12), false, false)
-        );
-        let h = parse_head(
-            b"HTTP/1.1 503 x\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n",
-        )
-        .unwrap()
-        .unwrap();
-        assert!(h.chunked && h.close);
-        let h = parse_head(b"HTTP/1.0 200 OK\r\n\r\n").unwrap().unwrap();
-        assert!(h.close);
-        assert!(
-            parse_head(b"HTTP/1.1 200 OK\r\nContent-Le")
-                .unwrap()
-                .is_none()
-        );
-        assert!(parse_head(b"garbage\r\n\r\n").is_err());
-        assert!(parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n").is_err());
     }
 }

@@ -7,11 +7,17 @@
 //! - [`via_hyper`]: hyper's `client::conn` for HTTP/1.1 and HTTP/2 (h2c with prior knowledge
 //!   on `http://`, ALPN on `https://`, `streams` concurrent streams per connection).
 //!
-//! Outcomes: a 5xx that was not expected is `callee_error` (the status in the message),
-//! any other unexpected status or body is `response_error`; connect, reset, TLS and framing
-//! failures are `call_error`.
+//! Outcomes, the same for every client: a 5xx that was not expected is `callee_error` (the
+//! status in the message); any other unexpected status, a body without the expected text,
+//! or a response that does not parse (a bad status line, conflicting lengths, a bad chunk,
+//! a head over [`h1::MAX_HEAD`]) is `response_error`; a connect, reset or TLS failure, or a
+//! connection closed before the response was complete, is `call_error`; no complete answer
+//! within the timeout is `timeout`. A kept-alive connection closed with the request
+//! unanswered is retried once on a new connection when the method is idempotent.
 
+pub mod body_match;
 pub mod fast;
+pub mod h1;
 pub mod tls;
 pub mod via_hyper;
 
@@ -192,7 +198,7 @@ pub struct HttpResponse {
 /// The check shared by both clients.
 pub fn check(opts: &HttpOptions, r: &HttpResponse) -> Result<(), Failure> {
     if !opts.expect_status.contains(r.status) {
-        return Err(if r.status >= 500 {
+        return Err(if (500..600).contains(&r.status) {
             Failure::callee(status_message(r.status))
         } else {
             Failure::response(format!("unexpected status {}", status_message(r.status)))
@@ -354,6 +360,15 @@ fn tls_reason(e: &io::Error) -> String {
 }
 
 impl Stream {
+    /// True when bytes (or the server's close) wait to be read: before a request, an
+    /// idle kept-alive connection with input is not to be trusted.
+    pub fn has_input(&self) -> bool {
+        match self {
+            Stream::Plain(s) => s.has_input(),
+            Stream::Tls(s) => s.get_ref().0.has_input(),
+        }
+    }
+
     /// When the bytes of the last read arrived, if the kernel said.
     pub fn arrived(&self) -> Option<std::time::Instant> {
         match self {
@@ -395,6 +410,24 @@ impl AsyncWrite for Stream {
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Stream::Plain(s) => s.is_write_vectored(),
+            Stream::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_flush(cx),

@@ -13,7 +13,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::TokioIo;
 
-use super::{HttpOptions, HttpResponse, HttpTarget, connect, contains};
+use super::body_match::BodyMatch;
+use super::{HttpOptions, HttpResponse, HttpTarget, connect};
 use crate::caller::pool::{MAX_DIALING, Pool};
 use crate::outcome::Failure;
 use tokio::sync::{Notify, Semaphore, SemaphorePermit};
@@ -28,9 +29,39 @@ impl<F: Future + 'static> hyper::rt::Executor<F> for LocalExec {
     }
 }
 
+/// The outcome class of a hyper error, by the same table as the fast client: a response
+/// that does not parse (head or body framing) is a `response_error`; a connection that
+/// ended before the response did, or failed, a `call_error`.
 fn hyper_failure(e: hyper::Error) -> Failure {
     if e.is_parse() || e.is_parse_status() {
         return Failure::response(format!("bad response: {e}"));
+    }
+    if e.is_incomplete_message() {
+        return Failure::call("connection closed before the response was complete");
+    }
+    let mut src = std::error::Error::source(&e);
+    while let Some(s) = src {
+        // frames we could not read (h2 found them malformed): the answer did not parse
+        if let Some(h2) = s.downcast_ref::<h2::Error>()
+            && h2.is_library()
+            && matches!(
+                h2.reason(),
+                Some(h2::Reason::PROTOCOL_ERROR)
+                    | Some(h2::Reason::FRAME_SIZE_ERROR)
+                    | Some(h2::Reason::COMPRESSION_ERROR)
+            )
+        {
+            return Failure::response(format!("bad response: {h2}"));
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput
+            )
+        {
+            return Failure::response(format!("bad response: {io}"));
+        }
+        src = s.source();
     }
     let mut msg = e.to_string();
     if let Some(src) = std::error::Error::source(&e) {
@@ -162,6 +193,8 @@ struct Endpoint {
 /// The hyper caller of one shard (HTTP/1.1 or HTTP/2).
 pub struct HyperCaller {
     endpoints: Vec<Endpoint>,
+    /// The method may be sent twice (GET, HEAD, PUT, DELETE, OPTIONS).
+    idempotent: bool,
     opts: Arc<HttpOptions>,
     body: Bytes,
     tls: Option<Arc<rustls::ClientConfig>>,
@@ -200,6 +233,10 @@ impl HyperCaller {
             })
             .collect();
         HyperCaller {
+            idempotent: matches!(
+                opts.method.as_str(),
+                "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS"
+            ),
             endpoints,
             body: Bytes::from(opts.body.clone()),
             opts,
@@ -246,27 +283,26 @@ impl HyperCaller {
     ) -> Result<HttpResponse, Failure> {
         let status = resp.status().as_u16();
         let mut body = resp.into_body();
-        let mut collected = self.opts.expect_body.as_ref().map(|_| Vec::new());
+        // searched as it streams: the body is never kept
+        let mut want = BodyMatch::new(self.opts.expect_body.as_deref().unwrap_or_default());
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(hyper_failure)?;
-            if let (Some(c), Some(d)) = (collected.as_mut(), frame.data_ref()) {
-                c.extend_from_slice(d);
+            if let Some(d) = frame.data_ref() {
+                want.feed(d);
             }
         }
-        let body_ok = match (&self.opts.expect_body, &collected) {
-            (Some(want), Some(got)) => contains(got, want),
-            _ => true,
-        };
         Ok(HttpResponse {
             status,
-            body_ok,
+            body_ok: want.found(),
             arrived: None,
         })
     }
 
     async fn dial_h1(&self, t: &HttpTarget) -> Result<http1::SendRequest<Full<Bytes>>, Failure> {
         let stream = connect(t, self.tls.as_ref()).await?;
-        let (sender, conn) = http1::handshake(TokioIo::new(stream))
+        let (sender, conn) = http1::Builder::new()
+            .max_buf_size(super::h1::MAX_HEAD)
+            .handshake(TokioIo::new(stream))
             .await
             .map_err(hyper_failure)?;
         tokio::task::spawn_local(conn);
@@ -279,6 +315,7 @@ impl HyperCaller {
             return Err(Failure::call("TLS: the server did not negotiate h2 (ALPN)"));
         }
         let (sender, conn) = http2::Builder::new(LocalExec)
+            .max_header_list_size(super::h1::MAX_HEAD as u32)
             .handshake(TokioIo::new(stream))
             .await
             .map_err(hyper_failure)?;
@@ -288,6 +325,49 @@ impl HyperCaller {
 }
 
 impl HyperCaller {
+    /// One HTTP/1.1 exchange; the error says whether a retry is safe (a reused
+    /// connection closed before any answer).
+    async fn call_h1(
+        &self,
+        e: &Endpoint,
+        pool: &Pool<http1::SendRequest<Full<Bytes>>>,
+        req: http::Request<Full<Bytes>>,
+        fresh: bool,
+    ) -> Result<HttpResponse, (Failure, bool)> {
+        let plain = |f: Failure| (f, false);
+        // skip kept-alive connections the server closed while they were idle
+        let mut lease = loop {
+            let dial = || self.dial_h1(&e.target);
+            let l = if fresh {
+                pool.get_fresh(dial).await
+            } else {
+                pool.get(dial).await
+            };
+            let mut l = l.map_err(plain)?;
+            if !(l.reused() && l.get_mut().is_closed()) {
+                break l;
+            }
+        };
+        let reused = lease.reused();
+        let sender = lease.get_mut();
+        poll_fn(|cx| sender.poll_ready(cx))
+            .await
+            .map_err(|e| plain(hyper_failure(e)))?;
+        let resp = sender.send_request(req).await.map_err(|err| {
+            let retry = reused && err.is_incomplete_message();
+            (hyper_failure(err), retry)
+        })?;
+        let close = resp
+            .headers()
+            .get(http::header::CONNECTION)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+        let r = self.read(resp).await.map_err(plain)?;
+        if !close && !self.opts.disable_keepalive && !lease.get_mut().is_closed() {
+            lease.put_back();
+        }
+        Ok(r)
+    }
+
     /// Calls this caller can run at once: connections (× streams for HTTP/2) over every
     /// target.
     pub fn capacity(&self) -> u64 {
@@ -305,29 +385,15 @@ impl HyperCaller {
         let e = &self.endpoints[target];
         let req = self.request(e)?;
         match &e.conns {
-            Conns::H1(pool) => {
-                // skip kept-alive connections the server closed while they were idle
-                let mut lease = loop {
-                    let mut l = pool.get(|| self.dial_h1(&e.target)).await?;
-                    if !(l.reused() && l.get_mut().is_closed()) {
-                        break l;
-                    }
-                };
-                let sender = lease.get_mut();
-                poll_fn(|cx| sender.poll_ready(cx))
-                    .await
-                    .map_err(hyper_failure)?;
-                let resp = sender.send_request(req).await.map_err(hyper_failure)?;
-                let close = resp
-                    .headers()
-                    .get(http::header::CONNECTION)
-                    .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
-                let r = self.read(resp).await?;
-                if !close && !self.opts.disable_keepalive && !lease.get_mut().is_closed() {
-                    lease.put_back();
+            Conns::H1(pool) => match self.call_h1(e, pool, req, false).await {
+                // a kept-alive connection the server closed with the request unanswered:
+                // once more on a new connection (as the fast client), if that is safe
+                Err((_, true)) if self.idempotent => {
+                    let req = self.request(e)?;
+                    self.call_h1(e, pool, req, true).await.map_err(|(f, _)| f)
                 }
-                Ok(r)
-            }
+                r => r.map_err(|(f, _)| f),
+            },
             Conns::H2(pool) => {
                 let lease = pool.get(|| self.dial_h2(&e.target)).await?;
                 let mut sender = lease.conn.sender.clone();

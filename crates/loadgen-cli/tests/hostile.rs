@@ -1,0 +1,360 @@
+//! Data from strangers, end to end: huge response bodies, abusive peers of the built-in
+//! servers, hostile summary files, a closed stdout. Each case asserts the outcome, no
+//! panic, and a bounded peak RSS where memory is the point. Servers and peers run on
+//! 127.0.0.1:0 and stop by themselves.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::Stdio;
+use std::time::Duration;
+
+use support::*;
+
+/// Peak RSS (KiB) of a running process, from /proc.
+fn peak_rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/PID/status")
+}
+
+fn no_panic(stderr: &str) {
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_huge_body_is_searched_as_it_streams_in_every_client() {
+    // 200 MB per response, searched for a needle: the body is never kept
+    let (mut server, addrs, _err) = serve(&["http", "--listen", "127.0.0.1:0"]);
+    let url = format!("http://{}/?size=200000000", addrs[0]);
+    for client in [&[][..], &["--hyper"], &["--http2"]] {
+        let json = tmp(&format!("huge-body{}.json", client.len()));
+        let mut args = vec![
+            "run",
+            &url,
+            "-c",
+            "1",
+            "-n",
+            "2",
+            "-t",
+            "60s",
+            "--expect-body",
+            "xxxxxxxx",
+            "--json",
+            json.to_str().unwrap(),
+            "--summary",
+            "none",
+            "-q",
+        ];
+        args.extend_from_slice(client);
+        let (code, err, rss_kb) = run_measured(&args);
+        assert_eq!(code, Some(0), "{client:?}: {err}");
+        let s = parse(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        assert_eq!(
+            s.counts.success, 2,
+            "{client:?}: {:?} {:?}",
+            s.counts, s.errors
+        );
+        assert!(rss_kb < 48 * 1024, "{client:?}: max RSS {rss_kb} KiB");
+    }
+    server.kill().unwrap();
+    let _ = server.wait();
+}
+
+/// Sends `body_len` bytes to `path` (chunked, or with a Content-Length) and returns the
+/// response's status, or 0 when the server closed first.
+fn post(addr: &str, path: &str, body_len: usize, chunked: bool) -> u16 {
+    let Ok(mut c) = TcpStream::connect(addr) else {
+        return 0;
+    };
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let head = if chunked {
+        format!("POST {path} HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
+    } else {
+        format!("POST {path} HTTP/1.1\r\nHost: t\r\nContent-Length: {body_len}\r\n\r\n")
+    };
+    let sent = (|| -> std::io::Result<()> {
+        c.write_all(head.as_bytes())?;
+        let chunk = vec![b'b'; 64 * 1024];
+        let mut left = body_len;
+        while left > 0 {
+            let n = left.min(chunk.len());
+            if chunked {
+                write!(c, "{n:x}\r\n")?;
+            }
+            c.write_all(&chunk[..n])?;
+            if chunked {
+                c.write_all(b"\r\n")?;
+            }
+            left -= n;
+        }
+        if chunked {
+            c.write_all(b"0\r\n\r\n")?;
+        }
+        Ok(())
+    })();
+    let mut line = String::new();
+    let read = BufReader::new(&c).read_line(&mut line);
+    match (sent, read) {
+        (_, Ok(_)) => line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0),
+        _ => 0,
+    }
+}
+
+#[test]
+fn serve_http_bounds_what_all_its_connections_buffer() {
+    let (mut server, addrs, _err) = serve(&["http", "--listen", "127.0.0.1:0"]);
+    let addr = addrs[0].clone();
+    let peers: Vec<_> = (0..40)
+        .map(|i| {
+            let addr = addr.clone();
+            std::thread::spawn(move || match i % 4 {
+                // 100 MB announced: refused before a byte of it is read
+                0 => (i, post(&addr, "/", 100_000_000, false)),
+                // 8 MiB chunked echoes, 30 at once: more than the echo budget
+                1 | 2 => (i, post(&addr, "/", 8 << 20, true)),
+                // 50 MB to a generated answer: read and dropped, never kept
+                _ => (i, post(&addr, "/?size=10", 50_000_000, false)),
+            })
+        })
+        .collect();
+    let mut statuses = std::collections::BTreeMap::<u16, u32>::new();
+    for p in peers {
+        let (i, status) = p.join().unwrap();
+        match i % 4 {
+            0 => assert_eq!(status, 413, "peer {i}"),
+            1 | 2 => assert!([200, 503, 0].contains(&status), "peer {i}: {status}"),
+            _ => assert_eq!(status, 200, "peer {i}"),
+        }
+        *statuses.entry(status).or_default() += 1;
+    }
+    assert!(
+        statuses.get(&200).copied().unwrap_or(0) >= 10,
+        "{statuses:?}"
+    );
+    let peak = peak_rss_kb(server.id());
+    // the server still answers
+    assert_eq!(post(&addr, "/", 1000, false), 200);
+    server.kill().unwrap();
+    let _ = server.wait();
+    // 64 MiB of echo budget, small per-connection buffers: not 40 × 100 MB
+    assert!(
+        peak < 128 * 1024,
+        "server peak RSS {peak} KiB ({statuses:?})"
+    );
+}
+
+#[test]
+fn echo_peers_that_never_read_are_dropped_after_the_idle_timeout() {
+    let (mut server, addrs, _err) = serve(&[
+        "echo",
+        "--tcp",
+        "127.0.0.1:0",
+        "--max-connections",
+        "8",
+        "--idle-timeout",
+        "500ms",
+    ]);
+    // eight peers take every slot, send and never read
+    let hogs: Vec<_> = (0..8)
+        .map(|_| {
+            let mut c = TcpStream::connect(&addrs[0]).unwrap();
+            c.set_write_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+            let junk = vec![b'j'; 1 << 20];
+            while c.write(&junk).is_ok() {}
+            c
+        })
+        .collect();
+    // past the idle timeout their slots are free again: a normal run gets every answer
+    std::thread::sleep(Duration::from_millis(1500));
+    let out = run(&[
+        "run",
+        &format!("tcp://{}", addrs[0]),
+        "--payload",
+        "ping\n",
+        "--delimiter",
+        "\\n",
+        "-r",
+        "100",
+        "-d",
+        "300ms",
+        "--summary",
+        "kv",
+    ]);
+    drop(hogs);
+    server.kill().unwrap();
+    let _ = server.wait();
+    let kv = kv(&out);
+    assert_eq!(
+        kv.get("successes"),
+        kv.get("scheduled"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// A real summary file of a short run, as JSON to mutate.
+fn real_summary() -> serde_json::Value {
+    let json = tmp("real.json");
+    let out = run(&[
+        "demo",
+        "-d",
+        "300ms",
+        "--json",
+        json.to_str().unwrap(),
+        "--summary",
+        "none",
+        "-q",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap()
+}
+
+#[test]
+fn hostile_summary_files_are_refused_with_one_line_in_little_memory() {
+    // V2 headers (plain and deflated) that claim a payload of 0xFFFFFFF0 bytes; a
+    // deflated one whose highest trackable value is 2^62
+    const HUGE_PAYLOAD: &str = "HISTE/////AAAAAAAAAAAwAAAAAAAAABAAAAANaTpAA/8AAAAAAAAA==";
+    const HUGE_PAYLOAD_DEFLATED: &str = "HISTFAAAAB94nJNpmSz8////DwwQwAylGUHEtclLGOyhMgDYYQh0";
+    const HUGE_RANGE: &str = "HISTFAAAAB94nJNpmSzMwMDAwgABzFCa0QHKsP8AoZmAAABJqQLG";
+    let base = real_summary();
+    type Mutation = fn(&mut serde_json::Value);
+    let cases: &[(&str, Mutation)] = &[
+        ("timeline t_s 1e7", |v| {
+            let t = v["timeline"].as_array_mut().unwrap();
+            t.last_mut().unwrap()["t_s"] = 1e7.into();
+        }),
+        ("timeline t_s 2^64-1", |v| {
+            let t = v["timeline"].as_array_mut().unwrap();
+            t.last_mut().unwrap()["t_s"] = u64::MAX.into();
+        }),
+        ("a 4 GiB histogram payload", |v| {
+            v["histograms"]["latency_us"] = HUGE_PAYLOAD.into();
+        }),
+        ("a 4 GiB deflated histogram payload", |v| {
+            v["histograms"]["service_time_us"] = HUGE_PAYLOAD_DEFLATED.into();
+        }),
+        ("2^62 as highest value per bucket", |v| {
+            for b in v["timeline"].as_array_mut().unwrap() {
+                b["latency_us"] = HUGE_RANGE.into();
+            }
+        }),
+        ("per_target ×10000", |v| {
+            let one = v["per_target"][0].clone();
+            v["per_target"] = vec![one; 10_000].into();
+        }),
+        ("counts that break the invariant", |v| {
+            let s = v["counts"]["success"].as_u64().unwrap();
+            v["counts"]["success"] = (s + 7).into();
+        }),
+        ("elapsed of 1e300 s", |v| {
+            v["elapsed_s"] = 1e300.into();
+        }),
+    ];
+    for (case, mutate) in cases {
+        let mut v = base.clone();
+        mutate(&mut v);
+        let file = tmp("hostile.json");
+        std::fs::write(&file, serde_json::to_vec(&v).unwrap()).unwrap();
+        let f = file.to_str().unwrap();
+        let html = tmp("hostile.html");
+        for args in [
+            vec!["report", f],
+            vec!["report", "--html", html.to_str().unwrap(), f],
+            vec!["report", "--threshold", "p(99)<1s", f],
+            vec!["merge", f, f],
+        ] {
+            let (code, err, rss_kb) = run_measured(&args);
+            no_panic(&err);
+            assert_eq!(code, Some(1), "{case}: {args:?}: {err}");
+            let lines: Vec<_> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+            assert_eq!(lines.len(), 1, "{case}: {args:?}: {err}");
+            assert!(lines[0].contains("hostile.json"), "{case}: {err}");
+            assert!(rss_kb < 64 * 1024, "{case}: {args:?}: max RSS {rss_kb} KiB");
+        }
+    }
+}
+
+#[test]
+fn merge_refuses_shards_that_are_not_one_run() {
+    let base = real_summary();
+    let shard = |i: u64, started: &str, scheduled: Option<u64>| {
+        let mut v = base.clone();
+        v["shard"] = serde_json::json!({"index": i, "count": 2});
+        v["shards"] = serde_json::json!([i]);
+        if !started.is_empty() {
+            v["started_at"] = started.into();
+        }
+        if let Some(n) = scheduled {
+            // a consistent file of 2^63 loads, all dropped
+            for c in ["sent", "success", "timeout", "cancelled", "call_error"] {
+                v["counts"][c] = 0.into();
+            }
+            for c in ["response_error", "callee_error", "fatal"] {
+                v["counts"][c] = 0.into();
+            }
+            v["counts"]["scheduled"] = n.into();
+            v["counts"]["dropped"] = n.into();
+            v["sent"] = 0.into();
+        }
+        let file = tmp(&format!("shard-{i}-{}.json", scheduled.is_some()));
+        std::fs::write(&file, serde_json::to_vec(&v).unwrap()).unwrap();
+        file
+    };
+    let a = shard(0, "", None);
+    let b = shard(1, "2027-12-02T00:00:00Z", None);
+    let (code, err, rss_kb) = run_measured(&["merge", a.to_str().unwrap(), b.to_str().unwrap()]);
+    no_panic(&err);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("shard-1") && err.contains("not shards of one run"),
+        "{err}"
+    );
+    assert!(rss_kb < 64 * 1024, "max RSS {rss_kb} KiB");
+    // two shards of 2^63 loads each: the sum does not fit, said so (not 0)
+    let a = shard(0, "", Some(1 << 63));
+    let b = shard(1, "", Some(1 << 63));
+    let (code, err, _) = run_measured(&["merge", a.to_str().unwrap(), b.to_str().unwrap()]);
+    no_panic(&err);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("2^64") || err.contains("invalid"), "{err}");
+}
+
+#[test]
+fn a_closed_stdout_costs_neither_the_json_nor_the_exit_code() {
+    // `loadgen run … | true`
+    let json = tmp("closed-stdout.json");
+    let mut child = bin()
+        .args(["demo", "-d", "300ms", "--json", json.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let status = child.wait().unwrap();
+    no_panic(&err);
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(!err.contains("Broken pipe"), "{err}");
+    let s = parse(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(s.counts.invariant_holds());
+    assert!(s.counts.success > 0);
+}

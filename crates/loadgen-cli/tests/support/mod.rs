@@ -1,0 +1,158 @@
+//! Helpers shared by the CLI tests: the binary, servers it runs, files, peak RSS.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub use loadgen::summary::codec::SummaryJson as Summary;
+
+/// Reads a JSON summary the CLI wrote (the contract: its document, every field named).
+pub fn parse(text: &str) -> Result<Summary, String> {
+    // the model reads it (checking every value); the document is what the assertions read
+    loadgen::Summary::from_json(text).map_err(|e| e.to_string())?;
+    serde_json::from_str(text).map_err(|e| e.to_string())
+}
+
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_loadgen"))
+}
+
+pub fn run(args: &[&str]) -> Output {
+    bin().args(args).stdin(Stdio::null()).output().unwrap()
+}
+
+pub fn signal(child: &Child, sig: i32) {
+    // SAFETY: sending a signal to our own child process.
+    unsafe {
+        libc::kill(child.id() as i32, sig);
+    }
+}
+
+pub fn wait_with_timeout(mut child: Child, limit: Duration) -> (Output, Duration) {
+    let t = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return (child.wait_with_output().unwrap(), t.elapsed());
+        }
+        if t.elapsed() > limit {
+            let _ = child.kill();
+            panic!("loadgen did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn tmp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("loadgen-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// A server process, killed when dropped (so a failed test leaves none behind).
+pub struct Server(pub Child);
+
+impl std::ops::Deref for Server {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `loadgen serve ARGS` and returns it, the addresses it printed, and its later
+/// stderr lines.
+pub fn serve(args: &[&str]) -> (Server, Vec<String>, std::sync::mpsc::Receiver<String>) {
+    let mut child = bin()
+        .arg("serve")
+        .args(args)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = BufReader::new(child.stderr.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in err.lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let want = if args[0] == "echo" {
+        args.iter()
+            .filter(|a| **a == "--tcp" || **a == "--udp")
+            .count()
+    } else {
+        1
+    };
+    let mut addrs = Vec::new();
+    while addrs.len() < want {
+        let line = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the server prints its address");
+        assert!(line.contains("listening on"), "{line}");
+        addrs.push(
+            line.split("listening on ")
+                .nth(1)
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap()
+                .trim()
+                .to_string(),
+        );
+    }
+    (Server(child), addrs, rx)
+}
+
+pub fn kv(out: &Output) -> std::collections::HashMap<String, String> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            l.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+/// Runs `loadgen ARGS` to the end and returns its exit code, stderr and peak RSS (KiB).
+/// The child is reaped by `wait4` (for its rusage), not by `Child::wait`.
+#[allow(clippy::zombie_processes)]
+pub fn run_measured(args: &[&str]) -> (Option<i32>, String, u64) {
+    let mut child = bin()
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let mut status = 0;
+    // SAFETY: wait4 on our own child fills the status and the rusage we own.
+    let ru = unsafe {
+        let mut ru = std::mem::zeroed::<libc::rusage>();
+        let pid = libc::wait4(child.id() as i32, &mut status, 0, &mut ru);
+        assert_eq!(pid, child.id() as i32);
+        ru
+    };
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    (code, reader.join().unwrap(), ru.ru_maxrss as u64)
+}

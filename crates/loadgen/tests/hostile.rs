@@ -1,0 +1,254 @@
+//! Misbehaving servers against every HTTP client (fast, hyper HTTP/1.1, hyper h2c): each
+//! case has one outcome class for all of them (the README's table), every load is
+//! accounted for, nothing panics. Servers are written here, on 127.0.0.1:0; runs last a
+//! fraction of a second.
+
+mod support;
+
+use std::time::Duration;
+
+use loadgen::protocol::http::HttpOptions;
+use loadgen::summary::codec::SummaryJson;
+use support::{clients, http_target, plan, raw_server, run_http};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Reads one request head (and whatever came with it); false when the peer is gone.
+async fn read_request(s: &mut tokio::net::TcpStream) -> bool {
+    let mut buf = [0u8; 4096];
+    let mut seen = Vec::new();
+    loop {
+        match s.read(&mut buf).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+        if seen.windows(4).any(|w| w == b"\r\n\r\n") {
+            return true;
+        }
+    }
+}
+
+/// A server that answers every request on a connection with `reply`.
+fn answering(reply: &'static [u8]) -> loadgen_servers::Spawned {
+    raw_server(move |mut s| async move {
+        while read_request(&mut s).await {
+            if s.write_all(reply).await.is_err() {
+                return;
+            }
+        }
+    })
+}
+
+/// `clients()` without h2 (for servers that speak only HTTP/1.1).
+fn h1_clients() -> Vec<(&'static str, HttpOptions)> {
+    clients().into_iter().filter(|(n, _)| *n != "h2").collect()
+}
+
+fn run(addr: std::net::SocketAddr, opts: HttpOptions, rate: f64, secs: f64) -> SummaryJson {
+    run_http(
+        plan(
+            "hostile",
+            rate,
+            Duration::from_secs_f64(secs),
+            Duration::from_secs(2),
+        ),
+        http_target(addr, "/"),
+        opts,
+    )
+}
+
+fn outcome(s: &SummaryJson, class: &str) -> u64 {
+    serde_json::to_value(s.counts).unwrap()[class]
+        .as_u64()
+        .unwrap()
+}
+
+/// Every load of `s` ended as `class`.
+fn all(s: &SummaryJson, class: &str, case: &str) {
+    assert!(s.counts.scheduled > 0, "{case}");
+    assert_eq!(
+        outcome(s, class),
+        s.counts.scheduled,
+        "{case}: {:?} {:?}",
+        s.counts,
+        s.errors
+    );
+}
+
+#[test]
+fn malformed_http1_answers_are_response_errors_in_every_client() {
+    let huge_head: &'static [u8] = {
+        let mut h = b"HTTP/1.1 200 OK\r\nX-Pad: ".to_vec();
+        h.extend(std::iter::repeat_n(b'a', 200 * 1024));
+        h.extend_from_slice(b"\r\nContent-Length: 0\r\n\r\n");
+        h.leak()
+    };
+    let cases: &[(&str, &'static [u8])] = &[
+        (
+            "status 999",
+            b"HTTP/1.1 999 Odd\r\nContent-Length: 0\r\n\r\n",
+        ),
+        (
+            "two Content-Lengths",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok",
+        ),
+        (
+            "a bad chunk size",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nok\r\n0\r\n\r\n",
+        ),
+        ("not HTTP", b"SSH-2.0-OpenSSH_9.6\r\n\r\n"),
+        ("a 200 KiB head", huge_head),
+    ];
+    for &(case, reply) in cases {
+        let server = answering(reply);
+        for (client, opts) in h1_clients() {
+            let s = run(server.addr(), opts, 40.0, 0.25);
+            all(&s, "response_error", &format!("{case} ({client})"));
+        }
+    }
+}
+
+#[test]
+fn an_endless_chunk_extension_is_cut_off_at_the_head_cap() {
+    // "5;aaaa…" never ending: refused once it passes the cap, long before the timeout
+    let server = raw_server(|mut s| async move {
+        if !read_request(&mut s).await {
+            return;
+        }
+        let _ = s
+            .write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;")
+            .await;
+        let junk = vec![b'a'; 64 * 1024];
+        for _ in 0..200 {
+            if s.write_all(&junk).await.is_err() {
+                return;
+            }
+        }
+    });
+    for (client, opts) in h1_clients() {
+        let s = run(server.addr(), opts, 20.0, 0.2);
+        all(&s, "response_error", &format!("chunk extension ({client})"));
+    }
+}
+
+#[test]
+fn status_999_is_a_response_error_over_h2_too() {
+    let server = loadgen_servers::spawn("127.0.0.1:0".parse().unwrap(), 1, |l, stop| {
+        loadgen_servers::http::run(
+            l,
+            Default::default(),
+            loadgen_servers::http::Behaviour {
+                status: 999,
+                ..Default::default()
+            },
+            None,
+            loadgen_servers::until_true(stop),
+        )
+    })
+    .unwrap();
+    for (client, opts) in clients() {
+        let s = run(server.addr(), opts, 40.0, 0.25);
+        all(&s, "response_error", &format!("status 999 ({client})"));
+        assert!(s.errors[0].message.contains("999"), "{:?}", s.errors);
+    }
+}
+
+#[test]
+fn garbage_instead_of_h2_is_a_response_error() {
+    // an HTTP/1.1-only server answering h2c's preface
+    let server = answering(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+    let (_, opts) = clients().into_iter().find(|(n, _)| *n == "h2").unwrap();
+    let s = run(server.addr(), opts, 40.0, 0.25);
+    all(&s, "response_error", "h1 answer to h2");
+}
+
+#[test]
+fn an_unsolicited_second_answer_is_not_taken_for_the_next_one() {
+    // each answer is followed, 10 ms later, by a 500 nobody asked for; the next request
+    // comes 50 ms after the last: a client that reuses the connection would read the 500
+    let server = raw_server(|mut s| async move {
+        while read_request(&mut s).await {
+            let _ = s
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                .await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            if s.write_all(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n")
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    for (client, mut opts) in h1_clients() {
+        opts.streams = 1;
+        let s = run_one_connection(server.addr(), opts, 20.0, 0.5);
+        all(&s, "success", &format!("unsolicited answer ({client})"));
+    }
+}
+
+#[test]
+fn a_request_closed_unanswered_on_a_kept_alive_connection_is_retried_in_every_client() {
+    // the server answers the first request of a connection, reads the second, and closes
+    let server = raw_server(|mut s| async move {
+        if !read_request(&mut s).await {
+            return;
+        }
+        let _ = s
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            .await;
+        read_request(&mut s).await;
+    });
+    for (client, opts) in h1_clients() {
+        let s = run_one_connection(server.addr(), opts, 40.0, 0.5);
+        all(&s, "success", &format!("closed unanswered ({client})"));
+    }
+}
+
+#[test]
+fn a_connection_closed_mid_answer_is_a_call_error_in_every_client() {
+    let server = raw_server(|mut s| async move {
+        if read_request(&mut s).await {
+            let _ = s
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+                .await;
+        }
+    });
+    for (client, opts) in h1_clients() {
+        let s = run(server.addr(), opts, 40.0, 0.25);
+        all(&s, "call_error", &format!("closed mid-answer ({client})"));
+    }
+}
+
+#[test]
+fn silence_is_a_timeout_in_every_client() {
+    let server = raw_server(|mut s| async move { while read_request(&mut s).await {} });
+    for (client, opts) in clients() {
+        let mut p = plan(
+            "silent",
+            40.0,
+            Duration::from_millis(200),
+            Duration::from_millis(150),
+        );
+        p.concurrency = Some(16);
+        let s = run_http(p, http_target(server.addr(), "/"), opts);
+        all(&s, "timeout", &format!("silence ({client})"));
+    }
+}
+
+/// Like [`run`], on one connection of one thread.
+fn run_one_connection(
+    addr: std::net::SocketAddr,
+    opts: HttpOptions,
+    rate: f64,
+    secs: f64,
+) -> SummaryJson {
+    let mut p = plan(
+        "hostile",
+        rate,
+        Duration::from_secs_f64(secs),
+        Duration::from_secs(2),
+    );
+    p.concurrency = Some(1);
+    p.threads = Some(1);
+    run_http(p, http_target(addr, "/"), opts)
+}
