@@ -131,8 +131,9 @@ pub struct RunArgs {
 /// Options shared by `run` and `demo`. Unset options take the command's defaults.
 #[derive(Debug, Args, Default)]
 pub struct LoadArgs {
-    /// Loads per second; 0 = closed loop [run: 0, demo: 1000]
-    #[arg(short, long, value_name = "LPS", value_parser = parse_rate)]
+    /// Loads per second (also 1000/s, 60/1m); 0 = closed loop [run: 0, demo: 1000]
+    /// (-R as in wrk2, -q as in oha and hey)
+    #[arg(short, short_aliases = ['R', 'q'], long, value_name = "LPS", value_parser = parse_rate)]
     pub rate: Option<f64>,
     /// Ramp the rate through stages DUR:LPS,... (from --rate, or 0), e.g. 10s:100,30s:1000,10s:0;
     /// the run lasts the sum of the stages
@@ -144,14 +145,17 @@ pub struct LoadArgs {
     /// Seed of --arrival poisson (same seed, same schedule)
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub seed: u64,
-    /// Length of the run, e.g. 500ms, 10s, 2m [run: 10s, demo: 5s]
-    #[arg(short, long, value_name = "DUR", value_parser = parse_positive_duration)]
+    /// Length of the run, e.g. 500ms, 10s, 2m; a bare number is seconds [run: 10s, demo: 5s]
+    /// (-z as in hey and oha)
+    #[arg(short, short_alias = 'z', long, value_name = "DUR", value_parser = parse_positive_duration)]
     pub duration: Option<Duration>,
-    /// Per-call timeout [run: 1s, demo: 50ms]
-    #[arg(short, long, value_name = "DUR", value_parser = parse_positive_duration)]
+    /// Per-call timeout, with its unit: 2s, 500ms [run: 1s, demo: 50ms] (not wrk's
+    /// threads: that is --threads)
+    #[arg(short, long, value_name = "DUR", value_parser = parse_timeout)]
     pub timeout: Option<Duration>,
     /// Slots (calls in flight) [default: ceil(rate × timeout) + 1; closed loop: 50]
-    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    /// (--vus as in k6)
+    #[arg(short, long, visible_alias = "vus", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub concurrency: Option<u64>,
     /// Stop after N loads (if the duration does not end the run first)
     #[arg(short = 'n', long = "loads", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
@@ -211,8 +215,8 @@ pub struct LoadArgs {
     /// http: HTTP/2 (h2c with prior knowledge on http://, ALPN h2 on https://)
     #[arg(long, help_heading = "HTTP")]
     pub http2: bool,
-    /// http: concurrent streams per HTTP/2 connection
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..), help_heading = "HTTP")]
+    /// http: concurrent streams per HTTP/2 connection (connections open as streams fill)
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..), help_heading = "HTTP")]
     pub streams: u32,
     /// http: use hyper for HTTP/1.1 too (instead of the fast built-in client)
     #[arg(long, help_heading = "HTTP")]
@@ -246,8 +250,8 @@ pub struct LoadArgs {
     /// How often a progress line is printed (with --progress off a terminal)
     #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_positive_duration)]
     pub progress_every: Duration,
-    /// No live progress
-    #[arg(short, long)]
+    /// No live progress (-q is the rate, as in oha and hey)
+    #[arg(long)]
     pub quiet: bool,
     /// Run shard I of N of the schedule (loads j with j mod N = I) [env: LOADGEN_SHARD;
     /// or JOB_COMPLETION_INDEX with --shards]
@@ -414,8 +418,9 @@ pub fn parse_fraction(s: &str) -> Result<f64, String> {
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the address is printed on stderr)
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7070")]
-    pub listen: String,
+    /// [calc: 127.0.0.1:7070, http: 127.0.0.1:8080]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
     /// Runtime worker threads
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..1025))]
     pub threads: u64,
@@ -427,12 +432,37 @@ pub struct ServeArgs {
     pub idle_timeout: Duration,
 }
 
-/// A rate: a finite number ≥ 0.
+/// A rate: a finite number ≥ 0 of loads per second, or per a duration (`1000/s`,
+/// `60/1m`, `5/100ms`, as vegeta writes it).
 pub fn parse_rate(s: &str) -> Result<f64, String> {
-    let v: f64 = s
-        .trim()
-        .parse()
-        .map_err(|_| "expected loads per second, e.g. 1000".to_string())?;
+    let s = s.trim();
+    if let Some(v) = s.strip_prefix("ate=") {
+        // vegeta's -rate=1000 reads as -r 'ate=1000'
+        return Err(format!(
+            "write --rate={v} or -r {v} (two dashes for long flags)"
+        ));
+    }
+    let (n, per) = match s.split_once('/') {
+        Some((n, per)) => {
+            let per = per.trim();
+            // "1000/s": one of the unit
+            let per = if per.starts_with(|c: char| c.is_ascii_digit()) {
+                per.to_string()
+            } else {
+                format!("1{per}")
+            };
+            let d = humantime::parse_duration(&per)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| format!("'{s}': expected N/s, N/1m or N/100ms"))?;
+            (n.trim(), d.as_secs_f64())
+        }
+        None => (s, 1.0),
+    };
+    let v: f64 = n
+        .parse::<f64>()
+        .map_err(|_| "expected loads per second, e.g. 1000 or 1000/s".to_string())?
+        / per;
     if !v.is_finite() || v < 0.0 {
         return Err("the rate must be a number ≥ 0".into());
     }
@@ -452,6 +482,19 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return Duration::try_from_secs_f64(secs).map_err(|e| e.to_string());
     }
     humantime::parse_duration(s).map_err(|_| "expected a duration like 500ms, 10s, 2m".to_string())
+}
+
+/// A timeout: a duration with its unit. A bare number is refused: wrk's `-t 2` means two
+/// threads, and a silent two-second timeout would be a surprise.
+pub fn parse_timeout(s: &str) -> Result<Duration, String> {
+    if s.trim().parse::<f64>().is_ok() {
+        return Err(format!(
+            "'{s}' has no unit: write {}s or {}ms (generator threads are --threads)",
+            s.trim(),
+            s.trim()
+        ));
+    }
+    parse_positive_duration(s)
 }
 
 /// A duration greater than zero.
@@ -559,5 +602,19 @@ mod tests {
         assert!(parse_rate("fast").is_err());
         assert!(parse_rate("NaN").is_err());
         assert!(parse_rate("inf").is_err());
+        assert_eq!(parse_rate("1000/s"), Ok(1000.0));
+        assert_eq!(parse_rate("60/1m"), Ok(1.0));
+        assert_eq!(parse_rate("5/100ms"), Ok(50.0));
+        assert!(parse_rate("5/0s").is_err());
+        assert!(parse_rate("5/parsec").is_err());
+        assert!(parse_rate("ate=1000").unwrap_err().contains("--rate=1000"));
+    }
+
+    #[test]
+    fn timeouts_need_a_unit() {
+        assert!(parse_timeout("2").unwrap_err().contains("--threads"));
+        assert!(parse_timeout("100").is_err());
+        assert_eq!(parse_timeout("2s"), Ok(Duration::from_secs(2)));
+        assert!(parse_timeout("0s").is_err());
     }
 }

@@ -15,6 +15,8 @@ mod args;
 mod cmd;
 mod config;
 mod target;
+#[cfg(test)]
+mod target_fuzz;
 
 use std::process::ExitCode;
 
@@ -56,12 +58,23 @@ fn usage_error(e: clap::Error) -> ExitCode {
             ExitCode::from(1)
         }
         _ => {
+            // clap's message up to its usage lines, on one line: "the following required
+            // arguments were not provided: <TARGETS>..." keeps the names
             let text = e.render().to_string();
-            let first = text
+            let msg = text
                 .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid arguments");
-            let msg = first.trim().strip_prefix("error: ").unwrap_or(first.trim());
+                .map(str::trim)
+                .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+                .filter(|l| !l.is_empty() && !l.contains("as a value, use '--"))
+                .collect::<Vec<_>>()
+                .join(" ")
+                .replace(" tip: ", "; ");
+            let msg = msg.strip_prefix("error: ").unwrap_or(&msg);
+            let msg = if msg.is_empty() {
+                "invalid arguments"
+            } else {
+                msg
+            };
             crate::note!("loadgen: {msg} (see loadgen --help)");
             ExitCode::from(1)
         }

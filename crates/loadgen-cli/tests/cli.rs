@@ -92,6 +92,9 @@ fn bad_input_gets_one_line_and_exit_1() {
         &["run", "http://127.0.0.1:1/x\n"],
         &["run", "http://127.0.0.1:1/", "-H", "X-A: b\r\nInjected: 1"],
         &["run", "http://127.0.0.1:1/", "-m", "GET\r\n"],
+        // habits from other tools that would mean something else here
+        &["run", "calc://127.0.0.1:1", "-t", "2"],
+        &["run", "calc://127.0.0.1:1", "-rate=1000"],
     ];
     for args in cases {
         let out = run(args);
@@ -106,6 +109,68 @@ fn bad_input_gets_one_line_and_exit_1() {
         );
         assert!(out.stdout.is_empty(), "{args:?}");
     }
+}
+
+#[test]
+fn habits_from_other_tools_work_or_get_a_hint() {
+    let hint = |args: &[&str], want: &str| {
+        let err = String::from_utf8_lossy(&run(args).stderr).to_string();
+        assert!(err.contains(want), "{args:?}: {err}");
+    };
+    hint(&["run", "calc://127.0.0.1:1", "-t", "2"], "--threads");
+    hint(&["run", "calc://127.0.0.1:1", "-rate=1000"], "--rate=1000");
+    hint(&["run"], "<TARGET>");
+    // wrk2's -R, oha's -q and -z, vegeta's N/s, k6's --vus
+    for (args, offered, concurrency) in [
+        (&["-R", "400", "-z", "500ms"][..], 400.0, None),
+        (&["-q", "400", "-d", "500ms"], 400.0, None),
+        (&["--rate=400/s", "-z", "0.5"], 400.0, None),
+        (&["--rate", "24000/1m", "-z", "500ms"], 400.0, None),
+        (&["-r", "0", "--vus", "3", "-z", "300ms"], 0.0, Some(3)),
+    ] {
+        let json = tmp("habit.json");
+        let mut all = vec!["demo", "--summary", "none", "--quiet", "--json"];
+        all.push(json.to_str().unwrap());
+        all.extend_from_slice(args);
+        let out = run(&all);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let s = parse(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        if offered > 0.0 {
+            assert_eq!(s.rate, offered, "{args:?}");
+            assert!(
+                (s.offered_rate - offered).abs() < 1.0,
+                "{args:?}: {}",
+                s.offered_rate
+            );
+        }
+        if let Some(c) = concurrency {
+            assert_eq!(s.concurrency, c, "{args:?}");
+        }
+    }
+}
+
+#[test]
+fn a_load_cap_ends_the_window_it_reports() {
+    // -r 1000 -n 500: half a second of loads, offered at 1000/s (not 500 over 5 s)
+    let out = run(&[
+        "demo",
+        "-r",
+        "1000",
+        "-n",
+        "500",
+        "--summary",
+        "kv",
+        "--quiet",
+    ]);
+    let kv = kv(&out);
+    assert_eq!(kv["scheduled"], "500");
+    let offered: f64 = kv["offered_rate"].parse().unwrap();
+    assert!((offered - 1000.0).abs() < 1.0, "{offered}");
 }
 
 #[test]
@@ -584,6 +649,19 @@ fn progress_lines_only_when_asked_and_results_per_load() {
         .collect();
     idx.sort();
     assert_eq!(idx, (0..300).collect::<Vec<_>>());
+    // each record names its thread: the one that owns its index (j mod threads)
+    let threads = records
+        .iter()
+        .map(|r| r["thread"].as_u64().unwrap())
+        .max()
+        .unwrap()
+        + 1;
+    for r in &records {
+        assert_eq!(
+            r["index"].as_u64().unwrap() % threads,
+            r["thread"].as_u64().unwrap()
+        );
+    }
     let r = &records[0];
     assert_eq!(r["outcome"], "success");
     assert!(
@@ -609,7 +687,7 @@ fn progress_lines_only_when_asked_and_results_per_load() {
     let text = std::fs::read_to_string(&csv).unwrap();
     assert_eq!(
         text.lines().next(),
-        Some("index,target,intended_us,sent_us,end_us,outcome,code")
+        Some("index,thread,target,intended_us,sent_us,end_us,outcome,code")
     );
     assert_eq!(text.lines().count(), 1001);
 }
@@ -753,7 +831,7 @@ fn three_times_what_a_slow_server_takes_plateaus_at_what_it_takes() {
         closed.to_str().unwrap(),
         "--summary",
         "none",
-        "-q",
+        "--quiet",
     ]);
     assert_eq!(code, Some(0), "{err}");
     let capacity = parse(&std::fs::read_to_string(&closed).unwrap())
@@ -776,7 +854,7 @@ fn three_times_what_a_slow_server_takes_plateaus_at_what_it_takes() {
         over.to_str().unwrap(),
         "--summary",
         "none",
-        "-q",
+        "--quiet",
     ]);
     server.kill().unwrap();
     let _ = server.wait();
@@ -837,7 +915,7 @@ fn absurd_figures_are_refused_or_work_lazily() {
         json.to_str().unwrap(),
         "--summary",
         "none",
-        "-q",
+        "--quiet",
     ]);
     server.kill().unwrap();
     let _ = server.wait();

@@ -51,7 +51,7 @@ fn a_huge_body_is_searched_as_it_streams_in_every_client() {
             json.to_str().unwrap(),
             "--summary",
             "none",
-            "-q",
+            "--quiet",
         ];
         args.extend_from_slice(client);
         let (code, err, rss_kb) = run_measured(&args);
@@ -216,7 +216,7 @@ fn real_summary() -> serde_json::Value {
         json.to_str().unwrap(),
         "--summary",
         "none",
-        "-q",
+        "--quiet",
     ]);
     assert_eq!(out.status.code(), Some(0));
     serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap()

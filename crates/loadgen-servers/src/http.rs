@@ -303,7 +303,7 @@ async fn handle(
         .and_then(parse_query_duration)
         .unwrap_or_else(|| b.delay.sample());
     if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
+        crate::timer::sleep(delay).await;
     }
     let mut status = q("status").and_then(|s| s.parse().ok()).unwrap_or(b.status);
     if q("status").is_none() && b.error_rate > 0.0 && rng::unit() < b.error_rate {

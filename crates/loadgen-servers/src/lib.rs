@@ -27,6 +27,7 @@ pub mod echo;
 pub mod http;
 pub mod idle;
 mod rng;
+mod timer;
 
 use std::future::Future;
 use std::io;

@@ -57,6 +57,7 @@
 pub mod caller;
 pub mod engine;
 pub mod error;
+pub mod fuzz;
 pub mod outcome;
 pub mod protocol;
 pub mod record;

@@ -324,6 +324,37 @@ fn tls_with_a_self_signed_certificate_h1_and_h2() {
 }
 
 #[test]
+fn a_self_signed_certificate_marked_as_a_ca_is_trusted_as_itself() {
+    // what `openssl req -x509` makes: basicConstraints CA:TRUE on the server's certificate
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let (cert, key) = (cert.pem().into_bytes(), key.serialize_pem().into_bytes());
+    let cfg = loadgen_servers::http::tls_config(&cert, &key).unwrap();
+    let server = http_server(Behaviour::default(), Some(cfg));
+    for (host, ok) in [("localhost", true), ("other.test", false)] {
+        let opts = HttpOptions {
+            verify: Verify::CaPem(cert.clone()),
+            ..HttpOptions::default()
+        };
+        let mut t = target("https://t", server.addr(), true, "/");
+        t.host = host.into();
+        let s = run_http(vec![(t, 1)], opts, 100.0, 0.2);
+        let good = if ok {
+            s.counts.success
+        } else {
+            s.counts.call_error
+        };
+        assert_eq!(
+            good, s.counts.scheduled,
+            "{host}: {:?} {:?}",
+            s.counts, s.errors
+        );
+    }
+}
+
+#[test]
 fn h2c_with_streams() {
     let server = http_server(Behaviour::default(), None);
     let opts = HttpOptions {

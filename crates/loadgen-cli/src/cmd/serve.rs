@@ -21,7 +21,7 @@ pub fn serve(cmd: ServeCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn serve_calc(a: ServeArgs) -> anyhow::Result<ExitCode> {
-    let addr = listen_addr(&a.listen)?;
+    let addr = listen_addr(a.listen.as_deref().unwrap_or("127.0.0.1:7070"))?;
     let limits = limits(&a);
     loadgen_servers::runtime(a.threads as usize)?.block_on(async {
         let listener =
@@ -37,7 +37,7 @@ fn serve_calc(a: ServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn serve_http(a: ServeHttpArgs) -> anyhow::Result<ExitCode> {
-    let addr = listen_addr(&a.common.listen)?;
+    let addr = listen_addr(a.common.listen.as_deref().unwrap_or("127.0.0.1:8080"))?;
     let limits = limits(&a.common);
     let behaviour = Behaviour {
         delay: Delay::parse(&a.delay).context("--delay")?,

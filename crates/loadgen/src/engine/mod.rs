@@ -348,10 +348,14 @@ impl LoadGen {
             load.saturated = load.saturated.max(o.load.saturated);
         }
         let duration = self.plan.schedule.duration();
+        let elapsed = last.saturating_duration_since(t0);
+        // loads were offered until the schedule ended (a load cap ends it early; a capped
+        // closed loop offers until its last load finished) or the run was stopped
+        let span = self.plan.schedule.span().unwrap_or(elapsed.min(duration));
         let stop_at = self.control.state().stop_at;
         let facts = RunFacts {
-            elapsed: last.saturating_duration_since(t0),
-            window: stop_at.map_or(duration, |s| s.saturating_duration_since(t0).min(duration)),
+            elapsed,
+            window: stop_at.map_or(span, |s| s.saturating_duration_since(t0).min(span)),
             interrupted: stop_at.is_some_and(|s| s < t0 + duration),
             generator: GeneratorFacts {
                 threads: outputs.len(),

@@ -123,6 +123,7 @@ impl<C: Caller> Runner<C> {
                 let Some((j, due)) = c.peek() else { break };
                 sink.push(CallRecord {
                     index: j,
+                    thread: self.index as u32,
                     target: self.picker.pick(j) as u32,
                     intended_ns: due,
                     sent_ns: None,
@@ -223,6 +224,7 @@ impl<C: Caller> Runner<C> {
         if let Some(sink) = self.results.borrow_mut().as_mut() {
             sink.push(CallRecord {
                 index: load.index,
+                thread: self.index as u32,
                 target: load.target as u32,
                 intended_ns: self.ns(intended),
                 sent_ns: Some(self.ns(send)),

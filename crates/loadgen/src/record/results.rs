@@ -1,5 +1,9 @@
-//! The per-call results stream (`--results FILE`): one record per load — index, target,
-//! intended, send and end times, outcome — as JSON lines or CSV.
+//! The per-call results stream (`--results FILE`): one record per load — index, generator
+//! thread, target, intended, send and end times, outcome — as JSON lines or CSV.
+//!
+//! Records come in the order loads end, a batch per thread at a time: not in index order
+//! (thread k of n owns the loads j with j mod n = k). Each record names its thread; sort by
+//! `index` for the schedule's order.
 //!
 //! Shards collect records in batches and hand each batch to a writer thread through a
 //! bounded channel: when the writer falls behind, a shard waits (back-pressure), so memory
@@ -21,6 +25,8 @@ pub const QUEUE: usize = 16;
 pub struct CallRecord {
     /// Global load index.
     pub index: u64,
+    /// The generator thread that owned the load.
+    pub thread: u32,
     /// Target index.
     pub target: u32,
     /// Intended start.
@@ -129,7 +135,10 @@ fn drain(
     let mut w = io::BufWriter::with_capacity(256 * 1024, out);
     let mut n = 0u64;
     if format == Format::Csv {
-        writeln!(w, "index,target,intended_us,sent_us,end_us,outcome,code")?;
+        writeln!(
+            w,
+            "index,thread,target,intended_us,sent_us,end_us,outcome,code"
+        )?;
     }
     let name = |t: u32| targets.get(t as usize).map_or("", String::as_str);
     for batch in rx {
@@ -139,6 +148,7 @@ fn drain(
                 Format::JsonLines => {
                     let v = serde_json::json!({
                         "index": r.index,
+                        "thread": r.thread,
                         "target": name(r.target),
                         "intended_us": us(r.intended_ns),
                         "sent_us": sent,
@@ -159,8 +169,9 @@ fn drain(
                     let sent = sent.map_or(String::new(), |s| format!("{s:.3}"));
                     writeln!(
                         w,
-                        "{},{},{:.3},{},{:.3},{},{}",
+                        "{},{},{},{:.3},{},{:.3},{},{}",
                         r.index,
+                        r.thread,
                         quoted,
                         us(r.intended_ns),
                         sent,

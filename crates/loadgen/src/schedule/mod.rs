@@ -242,6 +242,28 @@ impl Schedule {
         Duration::from_nanos(self.duration_ns)
     }
 
+    /// How long the schedule offers loads: its duration, or with a load cap, the time the
+    /// capped load would have been due (a Poisson schedule: its expected time, n / rate).
+    /// `None` for a capped closed loop, which ends when its loads have been issued.
+    pub fn span(&self) -> Option<Duration> {
+        let full = self.duration();
+        let Some(n) = self.max_loads else {
+            return Some(full);
+        };
+        let end_ns = match &self.arrival {
+            Arrival::Closed => return None,
+            Arrival::Poisson { rate, .. } => (n as f64 / rate * 1e9).min(u64::MAX as f64) as u64,
+            _ => {
+                let uncapped = Schedule {
+                    max_loads: None,
+                    ..self.clone()
+                };
+                uncapped.due_ns(n).unwrap_or(self.duration_ns)
+            }
+        };
+        Some(full.min(Duration::from_nanos(end_ns)))
+    }
+
     /// The cap on the number of loads, if any.
     pub fn max_loads(&self) -> Option<u64> {
         self.max_loads

@@ -248,8 +248,13 @@ impl Summary {
         per_sec(self.agg.counts.get(Outcome::Success), self.facts.elapsed)
     }
 
-    /// The most successes in one whole second of the timeline.
+    /// The most successes in one whole second of the timeline (a run shorter than a
+    /// second: its TPS).
     pub fn peak_tps(&self) -> f64 {
+        if self.facts.elapsed < Duration::from_secs(1) {
+            // not one whole second: the run's own rate
+            return self.tps();
+        }
         let per = (Duration::from_secs(1).as_nanos() / self.run.bucket.as_nanos().max(1)).max(1);
         let mut best = 0u64;
         for chunk in self.agg.timeline.chunks(per as usize) {

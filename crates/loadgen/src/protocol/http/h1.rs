@@ -45,6 +45,11 @@ impl<S: AsyncRead + Unpin> Conn<S> {
         &self.buf[self.start..self.end]
     }
 
+    /// The read buffer's size (it never exceeds twice [`MAX_HEAD`]).
+    pub fn buffer_len(&self) -> usize {
+        self.buf.len()
+    }
+
     /// True when bytes are buffered beyond the last response.
     pub fn has_unread(&self) -> bool {
         self.start != self.end

@@ -1,0 +1,5 @@
+//! AFL target: `loadgen::fuzz::values`.
+
+fn main() {
+    afl::fuzz!(|data: &[u8]| loadgen::fuzz::values(data));
+}
