@@ -122,10 +122,49 @@ fn parse_threshold(s: &str) -> Result<loadgen::report::threshold::Threshold, Str
 pub struct RunArgs {
     /// Targets: calc://HOST:PORT, http[s]://HOST[:PORT]/PATH, tcp://HOST:PORT, udp://HOST:PORT.
     /// Prefix WEIGHT* to weight one (e.g. 3*http://h:8080/a).
-    #[arg(required = true, value_name = "TARGET")]
+    #[arg(required_unless_present = "targets_file", value_name = "TARGET")]
     pub targets: Vec<String>,
+    /// http: requests from FILE (- for stdin) in vegeta's formats: 'METHOD URL' blocks with
+    /// header lines and @BODYFILE, or JSON lines {"method","url","header","body"(base64)}
+    #[arg(
+        long = "targets",
+        value_name = "FILE",
+        conflicts_with = "targets",
+        help_heading = "HTTP"
+    )]
+    pub targets_file: Option<String>,
+    /// http: format of --targets [default: json if the file starts with '{', else http]
+    #[arg(
+        long,
+        value_enum,
+        value_name = "FORMAT",
+        requires = "targets_file",
+        help_heading = "HTTP"
+    )]
+    pub targets_format: Option<TargetsFormat>,
+    /// http: order of --targets requests: each in turn, or drawn at random (seeded)
+    #[arg(long, value_enum, value_name = "ORDER", default_value_t = TargetsOrder::Sequential, requires = "targets_file", help_heading = "HTTP")]
+    pub targets_order: TargetsOrder,
     #[command(flatten)]
     pub load: LoadArgs,
+}
+
+/// `--targets-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TargetsFormat {
+    /// `METHOD URL` blocks (vegeta's default)
+    Http,
+    /// One JSON object per line (vegeta's -format=json)
+    Json,
+}
+
+/// `--targets-order`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TargetsOrder {
+    /// Each request in turn, from the top (load j sends request j mod n)
+    Sequential,
+    /// A request drawn at random for each load (from --seed)
+    Random,
 }
 
 /// Options shared by `run` and `demo`. Unset options take the command's defaults.
@@ -142,9 +181,10 @@ pub struct LoadArgs {
     /// Arrival process for --rate: constant spacing, or Poisson (exponential gaps)
     #[arg(long, value_enum, value_name = "KIND", default_value_t = ArrivalKind::Constant)]
     pub arrival: ArrivalKind,
-    /// Seed of --arrival poisson (same seed, same schedule)
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub seed: u64,
+    /// Seed of --arrival poisson [default: 1] and of template random values and
+    /// --targets-order random [default: drawn at start, printed in the report]
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
     /// Length of the run, e.g. 500ms, 10s, 2m; a bare number is seconds [run: 10s, demo: 5s]
     /// (-z as in hey and oha)
     #[arg(short, short_alias = 'z', long, value_name = "DUR", value_parser = parse_positive_duration)]
@@ -227,6 +267,19 @@ pub struct LoadArgs {
     /// https: trust the certificates in this PEM file instead of the web PKI roots
     #[arg(long, value_name = "FILE", help_heading = "HTTP")]
     pub cacert: Option<PathBuf>,
+    /// https: present this PEM client certificate (mTLS; needs --key)
+    #[arg(long, value_name = "FILE", requires = "key", help_heading = "HTTP")]
+    pub cert: Option<PathBuf>,
+    /// https: the PEM private key of --cert
+    #[arg(long, value_name = "FILE", requires = "cert", help_heading = "HTTP")]
+    pub key: Option<PathBuf>,
+    /// http: a data feed (.csv with a header line, or .jsonl); load j takes row j mod rows,
+    /// its columns are template fields ({{user_id}})
+    #[arg(long, value_name = "FILE", help_heading = "HTTP")]
+    pub data: Option<PathBuf>,
+    /// http: send URLs, headers and bodies as written ('{{' is not a template)
+    #[arg(long, help_heading = "HTTP")]
+    pub no_templates: bool,
     /// tcp, udp: bytes to send per load (escapes \n \r \t \\ \xHH), or @FILE
     #[arg(long, value_name = "STR|@FILE", help_heading = "TCP/UDP")]
     pub payload: Option<String>,
@@ -347,6 +400,9 @@ pub struct ServeHttpArgs {
     /// The PEM private key of --tls-cert
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Require client certificates signed by a CA of this PEM file (mTLS; needs --tls-cert)
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

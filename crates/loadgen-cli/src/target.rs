@@ -116,6 +116,48 @@ pub fn parse(raw: &str) -> Result<TargetSpec, String> {
     })
 }
 
+/// Parses a target whose path and query may hold templates (`{{index}}`): the URL is
+/// checked with each template blanked out, and the path keeps them as written. A template
+/// before the path (in the host or port) is refused.
+pub fn parse_templated(raw: &str) -> Result<TargetSpec, String> {
+    let Some(first) = raw.find("{{") else {
+        return parse(raw);
+    };
+    let mut plain = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(i) = rest.find("{{") {
+        plain.push_str(&rest[..i]);
+        let close = rest[i..]
+            .find("}}")
+            .ok_or_else(|| format!("target '{raw}': '{{{{' without '}}}}'"))?;
+        plain.push('0');
+        rest = &rest[i + close + 2..];
+    }
+    plain.push_str(rest);
+    let mut t = parse(&plain)?;
+    let (_, url) = weight(raw)?;
+    let url_at = raw.len() - url.len();
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let path_at = url_at
+        + after_scheme
+        + url[after_scheme..]
+            .find(['/', '?', '#'])
+            .unwrap_or(url.len() - after_scheme);
+    if first < path_at {
+        return Err(format!(
+            "target '{raw}': templates go in the path and query, not the host or port"
+        ));
+    }
+    let tail = raw[path_at..].split('#').next().unwrap_or("");
+    t.path = if tail.starts_with('/') {
+        tail.to_string()
+    } else {
+        format!("/{tail}")
+    };
+    t.url = url.to_string();
+    Ok(t)
+}
+
 /// `3*URL` → (3, URL); a plain URL has weight 1.
 fn weight(raw: &str) -> Result<(u32, &str), String> {
     match raw.split_once('*') {
@@ -231,6 +273,29 @@ mod tests {
             "http://127.0.0.1:1/\u{7f}",
         ] {
             assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn templates_stay_in_the_path() {
+        let t = parse_templated("2*http://127.0.0.1:9/u/{{index}}?r={{randomInt 1 9}}").unwrap();
+        assert_eq!(
+            (t.weight, t.path.as_str(), t.url.as_str(), t.port),
+            (
+                2,
+                "/u/{{index}}?r={{randomInt 1 9}}",
+                "http://127.0.0.1:9/u/{{index}}?r={{randomInt 1 9}}",
+                9
+            )
+        );
+        let t = parse_templated("http://127.0.0.1:9?id={{uuid}}").unwrap();
+        assert_eq!(t.path, "/?id={{uuid}}");
+        for bad in [
+            "http://{{host}}:9/",
+            "http://127.0.0.1:{{port}}/",
+            "http://127.0.0.1:9/{{index",
+        ] {
+            assert!(parse_templated(bad).is_err(), "{bad}");
         }
     }
 }

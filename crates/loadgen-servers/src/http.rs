@@ -401,10 +401,12 @@ pub async fn run(
     Ok(())
 }
 
-/// A TLS server config from PEM certificate chain and key (ALPN h2 and http/1.1).
+/// A TLS server config from PEM certificate chain and key (ALPN h2 and http/1.1); given
+/// `client_ca_pem`, clients must present a certificate signed by one of its CAs (mTLS).
 pub fn tls_config(
     cert_pem: &[u8],
     key_pem: &[u8],
+    client_ca_pem: Option<&[u8]>,
 ) -> Result<Arc<rustls::ServerConfig>, SetupError> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -417,10 +419,30 @@ pub fn tls_config(
     }
     let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| tls("key", e.to_string()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| tls("TLS", e.to_string()))?
-        .with_no_client_auth()
+        .map_err(|e| tls("TLS", e.to_string()))?;
+    let builder = match client_ca_pem {
+        None => builder.with_no_client_auth(),
+        Some(pem) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for ca in CertificateDer::pem_slice_iter(pem) {
+                let ca = ca.map_err(|e| tls("client CA", e.to_string()))?;
+                roots.add(ca).map_err(|e| tls("client CA", e.to_string()))?;
+            }
+            if roots.is_empty() {
+                return Err(tls("client CA", "no PEM certificate found".into()));
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(|e| tls("client CA", e.to_string()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut cfg = builder
         .with_single_cert(certs, key)
         .map_err(|e| tls("certificate and key", e.to_string()))?;
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];

@@ -109,6 +109,22 @@ pub enum ConfigError {
     /// Trust anchors that do not read.
     #[error("{0}")]
     Certificates(String),
+    /// A client certificate or key that does not load.
+    #[error("client certificate: {0}")]
+    ClientCertificate(String),
+    /// A request template that does not compile.
+    #[error("template {0}")]
+    Template(String),
+    /// A data or targets file with a bad line.
+    #[error("{file}:{line}: {why}")]
+    DataFile {
+        /// The file as given.
+        file: String,
+        /// The 1-based line (0: the file as a whole).
+        line: usize,
+        /// What is wrong.
+        why: String,
+    },
 }
 
 /// Why a run could not be started or its result read.

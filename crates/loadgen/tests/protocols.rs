@@ -288,7 +288,7 @@ fn self_signed() -> (Vec<u8>, Vec<u8>) {
 #[test]
 fn tls_with_a_self_signed_certificate_h1_and_h2() {
     let (cert, key) = self_signed();
-    let cfg = loadgen_servers::http::tls_config(&cert, &key).unwrap();
+    let cfg = loadgen_servers::http::tls_config(&cert, &key, None).unwrap();
     let server = http_server(Behaviour::default(), Some(cfg));
     let t = || {
         vec![(
@@ -331,7 +331,7 @@ fn a_self_signed_certificate_marked_as_a_ca_is_trusted_as_itself() {
     let key = rcgen::KeyPair::generate().unwrap();
     let cert = params.self_signed(&key).unwrap();
     let (cert, key) = (cert.pem().into_bytes(), key.serialize_pem().into_bytes());
-    let cfg = loadgen_servers::http::tls_config(&cert, &key).unwrap();
+    let cfg = loadgen_servers::http::tls_config(&cert, &key, None).unwrap();
     let server = http_server(Behaviour::default(), Some(cfg));
     for (host, ok) in [("localhost", true), ("other.test", false)] {
         let opts = HttpOptions {

@@ -13,18 +13,15 @@ use super::progress::{self, Progress};
 use super::signals::Signals;
 use crate::args::{LoadArgs, ResultsFormat, RunArgs};
 use crate::config::protocol::Protocol;
+use crate::config::requests::{self, Source};
 use crate::config::{self, DEMO_DEFAULTS, Defaults, RUN_DEFAULTS};
-use crate::target::{self, TargetSpec};
+use crate::target;
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let signals = Signals::listen()?;
-    let targets = args
-        .targets
-        .iter()
-        .map(|t| target::parse(t))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(anyhow::Error::msg)?;
-    execute(&targets, &args.load, &RUN_DEFAULTS, &signals, || {})
+    let data = requests::data_feed(&args.load)?;
+    let src = Source::of_run(&args, data.as_deref())?;
+    execute(&src, data, &args.load, &RUN_DEFAULTS, &signals, || {})
 }
 
 pub fn demo(args: LoadArgs) -> anyhow::Result<ExitCode> {
@@ -38,8 +35,8 @@ pub fn demo(args: LoadArgs) -> anyhow::Result<ExitCode> {
     })
     .context("cannot start the calc server")?;
     let url = format!("calc://{}", server.addr());
-    let targets = vec![target::parse(&url).map_err(anyhow::Error::msg)?];
-    let code = execute(&targets, &args, &DEMO_DEFAULTS, &signals, || {
+    let src = Source::of(vec![target::parse(&url).map_err(anyhow::Error::msg)?]);
+    let code = execute(&src, None, &args, &DEMO_DEFAULTS, &signals, || {
         crate::note!("loadgen: demo: calc server on {}", server.addr());
     })?;
     server.stop().context("calc server")?;
@@ -47,15 +44,16 @@ pub fn demo(args: LoadArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn execute(
-    targets: &[TargetSpec],
+    src: &Source,
+    data: Option<std::sync::Arc<loadgen::caller::data::DataFeed>>,
     a: &LoadArgs,
     d: &Defaults,
     signals: &Signals,
     starting: impl FnOnce(),
 ) -> anyhow::Result<ExitCode> {
-    let plan = config::plan(targets, a, d, config::schedule(a, d)?)?;
+    let plan = config::plan(src, a, d, config::schedule(a, d)?)?;
     let grace = plan.grace();
-    let mut lg = Protocol::of(targets[0].scheme, a)?.loadgen(plan, targets, a)?;
+    let mut lg = Protocol::of(src.endpoints[0].scheme, a)?.loadgen(plan, src, data, a)?;
     let files = output::prepare(&a.out)?;
     if let Some(path) = &a.results {
         let file = std::fs::File::create(path)

@@ -14,8 +14,8 @@ use loadgen::search::{Bounds, SearchResult, Step, search as run_search};
 use super::signals::Signals;
 use crate::args::{SearchArgs, SummaryFormat};
 use crate::config::protocol::Protocol;
+use crate::config::requests::{self, Source};
 use crate::config::{self, RUN_DEFAULTS};
-use crate::target::{self, TargetSpec};
 
 /// Runs the search `a` describes; exit code 2 when not even the minimum rate met the SLO.
 pub fn search(a: SearchArgs) -> anyhow::Result<ExitCode> {
@@ -28,12 +28,7 @@ pub fn search(a: SearchArgs) -> anyhow::Result<ExitCode> {
         bail!("need 0 < --min-rate ≤ --max-rate");
     }
     let signals = Signals::listen()?;
-    let targets = a
-        .targets
-        .iter()
-        .map(|t| target::parse(t))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(anyhow::Error::msg)?;
+    let targets = Source::targets(&a.targets, &a.load)?;
     let slo: Vec<String> = a.slo.iter().map(ToString::to_string).collect();
     let bounds = Bounds {
         min: a.min_rate,
@@ -77,7 +72,7 @@ pub fn search(a: SearchArgs) -> anyhow::Result<ExitCode> {
 /// One stepped run at `rate`; `None` when a stop cut it short.
 fn step(
     a: &SearchArgs,
-    targets: &[TargetSpec],
+    targets: &Source,
     rate: f64,
     signals: &Signals,
     stopped: &Arc<AtomicBool>,
@@ -85,7 +80,9 @@ fn step(
     let schedule = Schedule::constant(rate, a.step_duration)?;
     let plan = config::plan(targets, &a.load, &RUN_DEFAULTS, schedule)?;
     let grace = plan.grace();
-    let mut lg = Protocol::of(targets[0].scheme, &a.load)?.loadgen(plan, targets, &a.load)?;
+    let scheme = targets.endpoints[0].scheme;
+    let data = requests::data_feed(&a.load)?;
+    let mut lg = Protocol::of(scheme, &a.load)?.loadgen(plan, targets, data, &a.load)?;
     let flag = stopped.clone();
     signals.attach_with(lg.stopper(), grace, move || {
         flag.store(true, Ordering::SeqCst)

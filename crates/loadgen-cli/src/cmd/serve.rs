@@ -52,7 +52,20 @@ fn serve_http(a: ServeHttpArgs) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("--tls-cert {}: cannot read", c.display()))?;
             let key = std::fs::read(k)
                 .with_context(|| format!("--tls-key {}: cannot read", k.display()))?;
-            Some(loadgen_servers::http::tls_config(&cert, &key).context("--tls-cert/--tls-key")?)
+            let ca = a
+                .tls_client_ca
+                .as_ref()
+                .map(|p| {
+                    std::fs::read(p)
+                        .with_context(|| format!("--tls-client-ca {}: cannot read", p.display()))
+                })
+                .transpose()?;
+            let cfg = loadgen_servers::http::tls_config(&cert, &key, ca.as_deref());
+            Some(cfg.context(if ca.is_some() {
+                "--tls-cert/--tls-key/--tls-client-ca"
+            } else {
+                "--tls-cert/--tls-key"
+            })?)
         }
         _ => None,
     };

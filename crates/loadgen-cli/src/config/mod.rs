@@ -3,16 +3,17 @@
 //! made here; the library's errors name values only, and get their flag as context.
 
 pub mod protocol;
+pub mod requests;
 
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use loadgen::caller::share;
 use loadgen::schedule::Stage;
-use loadgen::{Plan, Schedule, Stride, Target};
+use loadgen::{Plan, Schedule, Stride};
 
 use crate::args::{ArrivalKind, LoadArgs};
-use crate::target::TargetSpec;
+use requests::Source;
 
 /// Defaults that differ between `run` and `demo`.
 pub struct Defaults {
@@ -48,7 +49,7 @@ pub fn schedule(a: &LoadArgs, d: &Defaults) -> anyhow::Result<Schedule> {
             Schedule::stages(a.rate.unwrap_or(0.0), &stages).context("--stages")?
         }
         (None, ArrivalKind::Poisson) => {
-            Schedule::poisson(rate, a.seed, duration).context("--arrival poisson")?
+            Schedule::poisson(rate, a.seed.unwrap_or(1), duration).context("--arrival poisson")?
         }
         (None, ArrivalKind::Constant) => Schedule::constant(rate, duration).context("--rate")?,
     };
@@ -82,15 +83,11 @@ pub fn shard(a: &LoadArgs) -> anyhow::Result<(u64, u64)> {
     Ok((0, 1))
 }
 
-/// The plan of a run of `schedule` to `targets` with the options of `a`.
-pub fn plan(
-    targets: &[TargetSpec],
-    a: &LoadArgs,
-    d: &Defaults,
-    schedule: Schedule,
-) -> anyhow::Result<Plan> {
-    let scheme = targets[0].scheme;
-    if let Some(t) = targets
+/// The plan of a run of `schedule` to `src` with the options of `a`.
+pub fn plan(src: &Source, a: &LoadArgs, d: &Defaults, schedule: Schedule) -> anyhow::Result<Plan> {
+    let scheme = src.endpoints[0].scheme;
+    if let Some(t) = src
+        .endpoints
         .iter()
         .find(|t| t.scheme.protocol() != scheme.protocol())
     {
@@ -103,13 +100,7 @@ pub fn plan(
     let mut plan = Plan::new(
         schedule,
         a.timeout.unwrap_or(d.timeout),
-        targets
-            .iter()
-            .map(|t| Target {
-                name: t.url.clone(),
-                weight: t.weight,
-            })
-            .collect(),
+        src.rows.clone(),
         scheme.protocol(),
     );
     let (index, count) = shard(a)?;

@@ -6,17 +6,20 @@
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use loadgen::caller::data::DataFeed;
+use loadgen::caller::template;
 use loadgen::engine::OPEN_MODEL_CONNECTIONS;
 use loadgen::protocol::calc::proto::Op;
 use loadgen::protocol::calc::{CalcCaller, CalcOptions};
-use loadgen::protocol::http::tls::Verify;
+use loadgen::protocol::http::tls::{ClientAuth, Verify};
 use loadgen::protocol::http::{HttpCaller, HttpOptions, StatusSet};
 use loadgen::protocol::stream::{Framing, StreamOptions, TcpCaller, UdpCaller};
 use loadgen::{LoadGen, Plan, ThreadContext};
 
+use super::requests::Source;
 use crate::args::{LoadArgs, unescape};
 use crate::cmd::limits;
-use crate::target::{Scheme, TargetSpec};
+use crate::target::Scheme;
 
 /// What a run's callers are made from.
 pub enum Protocol {
@@ -50,7 +53,8 @@ impl Protocol {
     }
 
     /// What a report records about the protocol.
-    fn details(&self, a: &LoadArgs, targets: &[TargetSpec]) -> Vec<(String, String)> {
+    fn details(&self, a: &LoadArgs, src: &Source) -> Vec<(String, String)> {
+        let targets = &src.endpoints;
         let mut d = Vec::new();
         let mut add = |k: &str, v: String| d.push((k.to_string(), v));
         match self {
@@ -61,7 +65,9 @@ impl Protocol {
                     (false, false) => "fast HTTP/1.1",
                 };
                 add("client", client.into());
-                add("method", o.method.clone());
+                if src.details().is_empty() {
+                    add("method", o.method.clone());
+                }
                 let tls = targets.iter().any(|t| matches!(t.scheme, Scheme::Https));
                 add("tls", if tls { "yes" } else { "no" }.into());
                 if o.http2 {
@@ -80,19 +86,23 @@ impl Protocol {
         if let Some(n) = a.loads {
             add("loads", format!("at most {n}"));
         }
+        d.extend(src.details());
         d
     }
 
-    /// A load generator for `plan` that calls `targets` with this protocol.
+    /// A load generator for `plan` that calls the endpoints of `src` with this protocol
+    /// (`data`: the `--data` feed of HTTP templates).
     pub fn loadgen(
         self,
         mut plan: Plan,
-        targets: &[TargetSpec],
+        src: &Source,
+        data: Option<Arc<DataFeed>>,
         a: &LoadArgs,
     ) -> anyhow::Result<LoadGen> {
+        let targets = &src.endpoints;
         let connections = connections(&plan, a, self.per_connection(), targets.len())?;
         plan.connections = Some(connections);
-        plan.details = self.details(a, targets);
+        plan.details = self.details(a, src);
         let addrs: Vec<_> = targets.iter().map(|t| t.addr).collect();
         let lg = match self {
             Protocol::Calc(opts) => LoadGen::new(plan, move |t: &ThreadContext| {
@@ -100,11 +110,32 @@ impl Protocol {
             })?,
             Protocol::Http(opts) => {
                 let http_targets: Vec<_> = targets.iter().map(|t| t.http()).collect();
-                let tls = loadgen::protocol::http::tls_config(&opts, &http_targets)
-                    .context("--cacert")?;
+                let tls = loadgen::protocol::http::tls_config(&opts, &http_targets).context(
+                    if opts.client_auth.is_some() {
+                        "--cacert/--cert/--key"
+                    } else {
+                        "--cacert"
+                    },
+                )?;
+                let seeded = src.seeded(a, &opts);
+                let seed = a.seed.unwrap_or_else(random_seed);
+                if seeded {
+                    plan.details.push(("seed".into(), seed.to_string()));
+                }
+                if let Some(d) = &data {
+                    plan.details
+                        .push(("data".into(), format!("{} rows", d.rows())));
+                }
+                let shared = template::Shared {
+                    seed,
+                    shard: plan.process_shard.0,
+                    data,
+                };
+                let requests = Arc::new(src.http_requests(&opts, shared, a.no_templates)?);
                 LoadGen::new(plan, move |t: &ThreadContext| {
-                    HttpCaller::new(
-                        &http_targets,
+                    HttpCaller::with_requests(
+                        requests.clone(),
+                        t.index,
                         t.share(connections),
                         opts.clone(),
                         tls.clone(),
@@ -120,6 +151,14 @@ impl Protocol {
         };
         Ok(lg)
     }
+}
+
+/// A seed for a run that was given none: the clock and the process id, mixed.
+fn random_seed() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    template::mix(t ^ (u64::from(std::process::id()) << 32))
 }
 
 /// Connections per target for this process.
@@ -207,6 +246,15 @@ fn http_options(a: &LoadArgs) -> anyhow::Result<HttpOptions> {
         (None, true) => Verify::Insecure,
         (None, false) => Verify::WebPki,
     };
+    let client_auth = match (&a.cert, &a.key) {
+        (Some(c), Some(k)) => Some(ClientAuth {
+            cert_pem: std::fs::read(c)
+                .with_context(|| format!("--cert {}: cannot read the file", c.display()))?,
+            key_pem: std::fs::read(k)
+                .with_context(|| format!("--key {}: cannot read the file", k.display()))?,
+        }),
+        _ => None,
+    };
     let opts = HttpOptions {
         method: a.method.to_ascii_uppercase(),
         headers,
@@ -229,6 +277,7 @@ fn http_options(a: &LoadArgs) -> anyhow::Result<HttpOptions> {
         streams: a.streams,
         hyper_h1: a.hyper,
         verify,
+        client_auth,
     };
     opts.validate().map_err(|e| {
         use loadgen::ConfigError as E;

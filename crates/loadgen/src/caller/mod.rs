@@ -11,7 +11,9 @@ use std::time::Instant;
 
 use crate::outcome::Failure;
 
+pub mod data;
 pub mod pool;
+pub mod template;
 
 /// One target of a run, as named in reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +89,14 @@ pub trait Caller: 'static {
     /// response, with latency unchanged.
     fn stamps_arrivals(&self) -> bool {
         false
+    }
+
+    /// The report row (target index) a built request belongs to, when the caller chose
+    /// what to send itself — a request from a targets file — rather than by the load's
+    /// `target`. `None` (the default): the load's target.
+    fn report_target(&self, request: &Self::Request) -> Option<usize> {
+        let _ = request;
+        None
     }
 }
 

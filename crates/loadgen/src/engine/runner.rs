@@ -92,6 +92,11 @@ impl<C: Caller> Runner<C> {
         self.t0 + Duration::from_nanos(ns)
     }
 
+    /// A load scheduled for target `from` is reported as `to` (the caller chose its request).
+    pub(super) fn retarget(&self, from: usize, to: usize) {
+        self.rec.borrow_mut().retarget(from, to);
+    }
+
     /// Releases every load due by `now`.
     pub(super) fn release(&self, now: Instant) {
         let step = self.dispatch.borrow().step();

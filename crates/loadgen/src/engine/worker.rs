@@ -41,32 +41,44 @@ pub(crate) async fn run<C: Caller>(runner: Rc<Runner<C>>) {
             armed: true,
         };
         let (r, end) = call(
-            &runner.caller,
-            load,
+            &runner,
+            &mut guard.load,
             send,
             send + runner.timeout,
             sleep.as_mut(),
         )
         .await;
         guard.armed = false;
-        runner.record(load, intended, send, end, r);
+        runner.record(guard.load, intended, send, end, r);
     }
     runner.worker_ended();
 }
 
 /// One call: build, call before `deadline`, check; returns the result and when the call
-/// ended (the response's arrival when the caller knows it). Panics become `fatal`.
+/// ended (the response's arrival when the caller knows it). Panics become `fatal`. The
+/// load's target becomes the request's report row when the caller chose the request.
 async fn call<C: Caller>(
-    caller: &C,
-    load: Load,
+    runner: &Runner<C>,
+    load: &mut Load,
     send: Instant,
     deadline: Instant,
     mut sleep: Pin<&mut Sleep>,
 ) -> (Result<(), Failure>, Instant) {
-    let req = match catch_unwind(AssertUnwindSafe(|| caller.build(load))) {
+    let caller = &runner.caller;
+    let req = match catch_unwind(AssertUnwindSafe(|| caller.build(*load))) {
         Ok(r) => r,
         Err(p) => return (Err(fatal(p)), clock::now()),
     };
+    if let Some(t) = caller.report_target(&req) {
+        // a row the run does not have is the caller's bug: the load keeps its own
+        let targets = runner.plan.targets.len();
+        debug_assert!(t < targets, "report_target {t} of {targets} targets");
+        if t < targets && t != load.target {
+            runner.retarget(load.target, t);
+            load.target = t;
+        }
+    }
+    let load = *load;
     sleep.as_mut().reset(deadline.into());
     let mut call = pin!(caller.call(&req, deadline));
     let timeout = || Failure::new(Outcome::Timeout, MSG_TIMEOUT);

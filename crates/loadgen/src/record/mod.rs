@@ -95,6 +95,13 @@ impl Recorder {
         self.bucket(b).scheduled += n;
     }
 
+    /// A load scheduled for target `from` is reported as `to`: its scheduled count moves.
+    pub fn retarget(&mut self, from: usize, to: usize) {
+        let t = &mut self.agg.targets;
+        t[from].counts.scheduled = t[from].counts.scheduled.saturating_sub(1);
+        t[to].counts.scheduled += 1;
+    }
+
     /// A load was sent at `sent`, `lag` after its intended start.
     pub fn sent(&mut self, sent: Instant, lag: Duration) {
         self.agg.sent += 1;

@@ -12,47 +12,11 @@ use super::{HttpOptions, HttpResponse, HttpTarget, Stream, connect, h1};
 use crate::caller::pool::Pool;
 use crate::outcome::Failure;
 
-/// Renders the request bytes for `target`.
-pub fn render_request(target: &HttpTarget, opts: &HttpOptions) -> Vec<u8> {
-    let mut r = Vec::with_capacity(256 + opts.body.len());
-    r.extend_from_slice(opts.method.as_bytes());
-    r.push(b' ');
-    r.extend_from_slice(target.path.as_bytes());
-    r.extend_from_slice(b" HTTP/1.1\r\n");
-    let has = |name: &str| {
-        opts.headers
-            .iter()
-            .any(|(k, _)| k.eq_ignore_ascii_case(name))
-    };
-    if !has("host") {
-        r.extend_from_slice(format!("Host: {}\r\n", target.authority()).as_bytes());
-    }
-    if !has("user-agent") {
-        r.extend_from_slice(
-            concat!("User-Agent: loadgen/", env!("CARGO_PKG_VERSION"), "\r\n").as_bytes(),
-        );
-    }
-    for (k, v) in &opts.headers {
-        r.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
-    }
-    let bodied = !opts.body.is_empty() || matches!(opts.method.as_str(), "POST" | "PUT" | "PATCH");
-    if bodied && !has("content-length") {
-        r.extend_from_slice(format!("Content-Length: {}\r\n", opts.body.len()).as_bytes());
-    }
-    if opts.disable_keepalive && !has("connection") {
-        r.extend_from_slice(b"Connection: close\r\n");
-    }
-    r.extend_from_slice(b"\r\n");
-    r.extend_from_slice(&opts.body);
-    r
-}
-
 /// A connection of the fast client.
 type Conn = h1::Conn<Stream>;
 
 struct Endpoint {
     target: HttpTarget,
-    request: Vec<u8>,
     pool: Pool<Conn>,
 }
 
@@ -61,37 +25,37 @@ pub struct FastCaller {
     endpoints: Vec<Endpoint>,
     opts: Arc<HttpOptions>,
     tls: Option<Arc<rustls::ClientConfig>>,
-    head_only: bool,
-    retry_idle_close: bool,
 }
 
 impl FastCaller {
-    /// A caller for `targets` with at most `connections` per target.
+    /// A caller for `endpoints` with at most `connections` to each.
     pub fn new(
-        targets: &[HttpTarget],
+        endpoints: &[HttpTarget],
         connections: u64,
         opts: Arc<HttpOptions>,
         tls: Option<Arc<rustls::ClientConfig>>,
     ) -> FastCaller {
-        let endpoints = targets
+        let endpoints = endpoints
             .iter()
             .map(|t| Endpoint {
                 target: t.clone(),
-                request: render_request(t, &opts),
                 pool: Pool::new(connections),
             })
             .collect();
-        let m = opts.method.as_str();
         FastCaller {
             endpoints,
-            head_only: m == "HEAD",
-            retry_idle_close: matches!(m, "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS"),
             opts,
             tls,
         }
     }
 
-    async fn once(&self, e: &Endpoint, fresh: bool) -> Result<HttpResponse, (Failure, bool)> {
+    async fn once(
+        &self,
+        e: &Endpoint,
+        request: &[u8],
+        head_only: bool,
+        fresh: bool,
+    ) -> Result<HttpResponse, (Failure, bool)> {
         let dial = || async { Ok(Conn::new(connect(&e.target, self.tls.as_ref()).await?)) };
         let mut lease = if fresh {
             e.pool.get_fresh(dial).await
@@ -112,12 +76,12 @@ impl FastCaller {
             (f, retry)
         };
         c.got = 0;
-        if let Err(err) = c.stream.write_all(&e.request).await {
+        if let Err(err) = c.stream.write_all(request).await {
             return Err(fresh_fail(err.into(), c));
         }
         let expect = self.opts.expect_body.as_deref();
         let keepalive = !self.opts.disable_keepalive;
-        match h1::read_response(c, expect, self.head_only, keepalive).await {
+        match h1::read_response(c, expect, head_only, keepalive).await {
             Ok(r) => {
                 let arrived = c.stream.arrived();
                 c.clear();
@@ -141,54 +105,24 @@ impl FastCaller {
         self.endpoints.iter().map(|e| e.pool.cap()).sum()
     }
 
-    /// One request to target `target` and its response.
-    pub async fn call(&self, target: usize) -> Result<HttpResponse, Failure> {
-        let e = &self.endpoints[target];
-        match self.once(e, false).await {
+    /// Sends `request` (HTTP/1.1 bytes) to endpoint `endpoint` and reads the response.
+    /// `idempotent`: it may be sent again on a new connection when a kept-alive one turns
+    /// out closed before any byte of the answer came.
+    pub async fn call(
+        &self,
+        endpoint: usize,
+        request: &[u8],
+        idempotent: bool,
+        head_only: bool,
+    ) -> Result<HttpResponse, Failure> {
+        let e = &self.endpoints[endpoint];
+        match self.once(e, request, head_only, false).await {
             Ok(r) => Ok(r),
-            Err((_, true)) if self.retry_idle_close => self.once(e, true).await.map_err(|(f, _)| f),
+            Err((_, true)) if idempotent => self
+                .once(e, request, head_only, true)
+                .await
+                .map_err(|(f, _)| f),
             Err((f, _)) => Err(f),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn target() -> HttpTarget {
-        HttpTarget {
-            url: "http://example.com:8080/a?b=1".into(),
-            tls: false,
-            host: "example.com".into(),
-            port: 8080,
-            addr: "127.0.0.1:8080".parse().unwrap(),
-            path: "/a?b=1".into(),
-        }
-    }
-
-    #[test]
-    fn renders_requests() {
-        let r = render_request(&target(), &HttpOptions::default());
-        let text = String::from_utf8(r).unwrap();
-        assert!(
-            text.starts_with(
-                "GET /a?b=1 HTTP/1.1\r\nHost: example.com:8080\r\nUser-Agent: loadgen/"
-            )
-        );
-        assert!(text.ends_with("\r\n\r\n"));
-        assert!(!text.contains("Content-Length"));
-        let o = HttpOptions {
-            method: "POST".into(),
-            body: b"hello".to_vec(),
-            headers: vec![("X-A".into(), "1".into())],
-            disable_keepalive: true,
-            ..HttpOptions::default()
-        };
-        let text = String::from_utf8(render_request(&target(), &o)).unwrap();
-        assert!(
-            text.contains("X-A: 1\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"),
-            "{text}"
-        );
     }
 }

@@ -18,6 +18,8 @@
 pub mod body_match;
 pub mod fast;
 pub mod h1;
+pub mod request;
+pub mod targets;
 pub mod tls;
 pub mod via_hyper;
 
@@ -142,6 +144,8 @@ pub struct HttpOptions {
     pub hyper_h1: bool,
     /// TLS certificate checking.
     pub verify: tls::Verify,
+    /// A client certificate to present (mTLS).
+    pub client_auth: Option<tls::ClientAuth>,
 }
 
 impl Default for HttpOptions {
@@ -157,6 +161,7 @@ impl Default for HttpOptions {
             streams: 1,
             hyper_h1: false,
             verify: tls::Verify::WebPki,
+            client_auth: None,
         }
     }
 }
@@ -235,13 +240,16 @@ pub fn tls_config(
         return Ok(None);
     }
     let alpn: &[&[u8]] = if opts.http2 { &[b"h2"] } else { &[b"http/1.1"] };
-    tls::client_config(&opts.verify, alpn).map(Some)
+    tls::client_config(&opts.verify, opts.client_auth.as_ref(), alpn).map(Some)
 }
 
 /// The HTTP caller: hyper for HTTP/2 or when asked, the fast path otherwise; both share
-/// the options and the response check.
+/// the options, the requests ([`request::HttpRequests`]) and the response check.
 pub struct HttpCaller {
     opts: Arc<HttpOptions>,
+    requests: Arc<request::HttpRequests>,
+    thread: usize,
+    scratch: std::cell::RefCell<request::Scratch>,
     client: Client,
 }
 
@@ -251,55 +259,101 @@ enum Client {
 }
 
 impl HttpCaller {
-    /// A caller for `targets`, at most `connections` per target.
+    /// A caller for `targets` (one request each, as `opts` describes it), at most
+    /// `connections` per target.
     pub fn new(
         targets: &[HttpTarget],
         connections: u64,
         opts: Arc<HttpOptions>,
         tls: Option<Arc<rustls::ClientConfig>>,
     ) -> HttpCaller {
+        let requests = Arc::new(request::HttpRequests::per_target(targets, &opts));
+        HttpCaller::with_requests(requests, 0, connections, opts, tls)
+    }
+
+    /// The caller of generator thread `thread` for `requests`, at most `connections` per
+    /// endpoint.
+    pub fn with_requests(
+        requests: Arc<request::HttpRequests>,
+        thread: usize,
+        connections: u64,
+        opts: Arc<HttpOptions>,
+        tls: Option<Arc<rustls::ClientConfig>>,
+    ) -> HttpCaller {
+        let endpoints = &requests.endpoints;
         let client = if opts.http2 || opts.hyper_h1 {
             Client::Hyper(via_hyper::HyperCaller::new(
-                targets,
+                endpoints,
                 connections,
                 opts.clone(),
                 tls,
             ))
         } else {
             Client::Fast(fast::FastCaller::new(
-                targets,
+                endpoints,
                 connections,
                 opts.clone(),
                 tls,
             ))
         };
-        HttpCaller { opts, client }
+        HttpCaller {
+            opts,
+            requests,
+            thread,
+            scratch: Default::default(),
+            client,
+        }
     }
 }
 
+/// Methods that may be sent twice (a retry after a kept-alive connection was found closed).
+fn idempotent(method: &str) -> bool {
+    matches!(method, "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS")
+}
+
 impl crate::Caller for HttpCaller {
-    type Request = usize;
+    type Request = request::HttpCall;
     type Response = HttpResponse;
 
-    fn build(&self, load: crate::Load) -> usize {
-        load.target
+    fn build(&self, load: crate::Load) -> request::HttpCall {
+        let wire = matches!(self.client, Client::Fast(_));
+        self.requests.call(
+            load.index,
+            load.target,
+            self.thread,
+            wire,
+            &mut self.scratch.borrow_mut(),
+        )
     }
 
     async fn call(
         &self,
-        target: &usize,
+        req: &request::HttpCall,
         _deadline: std::time::Instant,
     ) -> Result<HttpResponse, Failure> {
-        match &self.client {
-            Client::Fast(c) => c.call(*target).await,
-            Client::Hyper(c) => c.call(*target).await,
+        let method = req.method();
+        match (&self.client, &req.msg) {
+            (_, request::Msg::Invalid(why)) => {
+                Err(Failure::new(crate::Outcome::Fatal, why.clone()))
+            }
+            (Client::Fast(c), request::Msg::Wire(bytes)) => {
+                c.call(req.endpoint, bytes, idempotent(method), method == "HEAD")
+                    .await
+            }
+            (Client::Hyper(c), request::Msg::Parts(parts)) => {
+                c.call(req.endpoint, parts, idempotent(method)).await
+            }
+            _ => Err(Failure::new(
+                crate::Outcome::Fatal,
+                "a request built for the other client",
+            )),
         }
     }
 
     fn check(
         &self,
         _load: crate::Load,
-        _target: &usize,
+        _req: &request::HttpCall,
         resp: &HttpResponse,
     ) -> Result<(), Failure> {
         check(&self.opts, resp)
@@ -319,6 +373,13 @@ impl crate::Caller for HttpCaller {
     fn stamps_arrivals(&self) -> bool {
         // hyper reads on its own connection tasks; only the fast client knows its reads
         matches!(self.client, Client::Fast(_))
+    }
+
+    fn report_target(&self, req: &request::HttpCall) -> Option<usize> {
+        match self.requests.order {
+            request::Order::PerTarget => None,
+            _ => Some(req.row),
+        }
     }
 }
 

@@ -23,16 +23,36 @@ pub enum Verify {
     Insecure,
 }
 
-/// A client config that offers `alpn` (e.g. `h2`, `http/1.1`).
-pub fn client_config(verify: &Verify, alpn: &[&[u8]]) -> Result<Arc<ClientConfig>, ConfigError> {
+/// A client certificate chain and its private key, PEM (mTLS).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientAuth {
+    /// The certificate chain, leaf first.
+    pub cert_pem: Vec<u8>,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for ClientAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClientAuth { .. }")
+    }
+}
+
+/// A client config that offers `alpn` (e.g. `h2`, `http/1.1`) and, given `auth`, a
+/// client certificate.
+pub fn client_config(
+    verify: &Verify,
+    auth: Option<&ClientAuth>,
+    alpn: &[&[u8]],
+) -> Result<Arc<ClientConfig>, ConfigError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| ConfigError::Tls(e.to_string()))?;
-    let mut config = match verify {
+    let builder = match verify {
         Verify::WebPki => {
             let roots = RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            builder.with_root_certificates(roots).with_no_client_auth()
+            builder.with_root_certificates(roots)
         }
         Verify::CaPem(pem) => {
             let mut roots = RootCertStore::empty();
@@ -58,12 +78,27 @@ pub fn client_config(verify: &Verify, alpn: &[&[u8]]) -> Result<Arc<ClientConfig
             builder
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(Pinned { inner, pinned }))
-                .with_no_client_auth()
         }
         Verify::Insecure => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
-            .with_no_client_auth(),
+            .with_custom_certificate_verifier(Arc::new(NoVerify(provider))),
+    };
+    let mut config = match auth {
+        None => builder.with_no_client_auth(),
+        Some(a) => {
+            let bad = |e: String| ConfigError::ClientCertificate(e);
+            let chain = CertificateDer::pem_slice_iter(&a.cert_pem)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| bad(format!("the certificate: {e}")))?;
+            if chain.is_empty() {
+                return Err(bad("no PEM certificate in the certificate file".into()));
+            }
+            let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(&a.key_pem)
+                .map_err(|e| bad(format!("the key: {e}")))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| bad(e.to_string()))?
+        }
     };
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(config))

@@ -14,6 +14,7 @@ use hyper::client::conn::{http1, http2};
 use hyper_util::rt::TokioIo;
 
 use super::body_match::BodyMatch;
+use super::request::Parts;
 use super::{HttpOptions, HttpResponse, HttpTarget, connect};
 use crate::caller::pool::{MAX_DIALING, Pool};
 use crate::outcome::Failure;
@@ -28,6 +29,15 @@ impl<F: Future + 'static> hyper::rt::Executor<F> for LocalExec {
         tokio::task::spawn_local(fut);
     }
 }
+
+/// How rustls's errors begin (`received fatal alert: CertificateRequired`).
+const TLS_WORDS: [&str; 5] = [
+    "received fatal alert",
+    "invalid peer certificate",
+    "peer sent no certificates",
+    "peer is incompatible",
+    "peer misbehaved",
+];
 
 /// The outcome class of a hyper error, by the same table as the fast client: a response
 /// that does not parse (head or body framing) is a `response_error`; a connection that
@@ -52,6 +62,22 @@ fn hyper_failure(e: hyper::Error) -> Failure {
             )
         {
             return Failure::response(format!("bad response: {h2}"));
+        }
+        // a TLS failure (an alert from the server, say) is the connection's, not the answer's
+        let io = s
+            .downcast_ref::<std::io::Error>()
+            .or_else(|| s.downcast_ref::<h2::Error>().and_then(h2::Error::get_io));
+        if let Some(tls) = io
+            .and_then(std::io::Error::get_ref)
+            .and_then(|i| i.downcast_ref::<rustls::Error>())
+        {
+            return Failure::call(format!("TLS: {tls}"));
+        }
+        // h2 keeps only the kind and text of an I/O error: rustls's words tell it apart
+        if let Some(io) = io
+            && TLS_WORDS.iter().any(|w| io.to_string().starts_with(w))
+        {
+            return Failure::call(format!("TLS: {io}"));
         }
         if let Some(io) = s.downcast_ref::<std::io::Error>()
             && matches!(
@@ -185,45 +211,27 @@ enum Conns {
 
 struct Endpoint {
     target: HttpTarget,
-    uri: http::Uri,
-    authority: String,
     conns: Conns,
 }
 
 /// The hyper caller of one shard (HTTP/1.1 or HTTP/2).
 pub struct HyperCaller {
     endpoints: Vec<Endpoint>,
-    /// The method may be sent twice (GET, HEAD, PUT, DELETE, OPTIONS).
-    idempotent: bool,
     opts: Arc<HttpOptions>,
-    body: Bytes,
     tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl HyperCaller {
-    /// A caller for `targets` with at most `connections` per target.
+    /// A caller for `endpoints` with at most `connections` to each.
     pub fn new(
-        targets: &[HttpTarget],
+        endpoints: &[HttpTarget],
         connections: u64,
         opts: Arc<HttpOptions>,
         tls: Option<Arc<rustls::ClientConfig>>,
     ) -> HyperCaller {
-        let endpoints = targets
+        let endpoints = endpoints
             .iter()
             .map(|t| Endpoint {
-                uri: if opts.http2 {
-                    format!(
-                        "{}://{}{}",
-                        if t.tls { "https" } else { "http" },
-                        t.authority(),
-                        t.path
-                    )
-                } else {
-                    t.path.clone()
-                }
-                .parse()
-                .unwrap_or_else(|_| http::Uri::from_static("/")),
-                authority: t.authority(),
                 target: t.clone(),
                 conns: if opts.http2 {
                     Conns::H2(H2Pool::new(connections, opts.streams))
@@ -233,48 +241,18 @@ impl HyperCaller {
             })
             .collect();
         HyperCaller {
-            idempotent: matches!(
-                opts.method.as_str(),
-                "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS"
-            ),
             endpoints,
-            body: Bytes::from(opts.body.clone()),
             opts,
             tls,
         }
     }
 
-    fn request(&self, e: &Endpoint) -> Result<http::Request<Full<Bytes>>, Failure> {
-        let mut b = http::Request::builder()
-            .method(self.opts.method.as_str())
-            .uri(e.uri.clone());
-        let has = |name: &str| {
-            self.opts
-                .headers
-                .iter()
-                .any(|(k, _)| k.eq_ignore_ascii_case(name))
-        };
-        if !self.opts.http2 && !has("host") {
-            b = b.header(http::header::HOST, e.authority.as_str());
-        }
-        if !has("user-agent") {
-            b = b.header(
-                http::header::USER_AGENT,
-                concat!("loadgen/", env!("CARGO_PKG_VERSION")),
-            );
-        }
-        for (k, v) in &self.opts.headers {
-            b = b.header(k.as_str(), v.as_str());
-        }
-        if self.opts.disable_keepalive && !self.opts.http2 && !has("connection") {
-            b = b.header(http::header::CONNECTION, "close");
-        }
-        b.body(Full::new(self.body.clone())).map_err(|e| {
-            Failure::new(
-                crate::Outcome::Fatal,
-                format!("cannot build the request: {e}"),
-            )
-        })
+    fn request(parts: &Parts) -> http::Request<Full<Bytes>> {
+        let mut req = http::Request::new(Full::new(parts.body.clone()));
+        *req.method_mut() = parts.method.clone();
+        *req.uri_mut() = parts.uri.clone();
+        *req.headers_mut() = parts.headers.clone();
+        req
     }
 
     async fn read(
@@ -380,16 +358,22 @@ impl HyperCaller {
             .sum()
     }
 
-    /// One request to target `target` and its response.
-    pub async fn call(&self, target: usize) -> Result<HttpResponse, Failure> {
-        let e = &self.endpoints[target];
-        let req = self.request(e)?;
+    /// Sends `parts` to endpoint `endpoint` and reads the response; `idempotent` as for
+    /// the fast client.
+    pub async fn call(
+        &self,
+        endpoint: usize,
+        parts: &Parts,
+        idempotent: bool,
+    ) -> Result<HttpResponse, Failure> {
+        let e = &self.endpoints[endpoint];
+        let req = Self::request(parts);
         match &e.conns {
             Conns::H1(pool) => match self.call_h1(e, pool, req, false).await {
                 // a kept-alive connection the server closed with the request unanswered:
                 // once more on a new connection (as the fast client), if that is safe
-                Err((_, true)) if self.idempotent => {
-                    let req = self.request(e)?;
+                Err((_, true)) if idempotent => {
+                    let req = Self::request(parts);
                     self.call_h1(e, pool, req, true).await.map_err(|(f, _)| f)
                 }
                 r => r.map_err(|(f, _)| f),

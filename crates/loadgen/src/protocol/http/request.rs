@@ -1,0 +1,493 @@
+//! What a run sends over HTTP: a set of requests (one per command-line target, or the
+//! entries of a targets file), each bound to an endpoint (a connection pool), and how the
+//! request for a load is chosen — by the load's target, in order, at random, or from a
+//! stream read ahead by another thread.
+//!
+//! A request without templates is rendered once, when the set is made (the fast client's
+//! HTTP/1.1 bytes, hyper's parts); one with templates is rendered per load into a reused
+//! buffer ([`crate::caller::template`]).
+
+use std::sync::Arc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::{HttpOptions, HttpTarget};
+use crate::caller::template::{self, Context, Template};
+use crate::error::ConfigError;
+
+/// One request a run may send.
+#[derive(Debug, Clone)]
+pub struct HttpRequestSpec {
+    /// Index of its endpoint in [`HttpRequests::endpoints`].
+    pub endpoint: usize,
+    /// Its report row (a target index of the plan).
+    pub row: usize,
+    /// The method.
+    pub method: String,
+    /// Path and query, starting with `/`.
+    pub path: Template,
+    /// Headers, in order (a `Host` here replaces the endpoint's).
+    pub headers: Vec<(String, Template)>,
+    /// The body.
+    pub body: Template,
+}
+
+/// Requests read ahead of the schedule from a source too large to hold (a targets file
+/// of millions of lines), by another thread.
+pub trait RequestStream: Send + Sync {
+    /// The next request; blocks while the reader is behind. An error (the source could
+    /// not be read) fails the load as `fatal`.
+    fn next(&self) -> Result<Arc<HttpRequestSpec>, String>;
+}
+
+/// How the request of a load is chosen.
+pub enum Order {
+    /// Request `i` for loads of target `i` (command-line targets, weighted by the plan).
+    PerTarget,
+    /// Load `j` sends request `j mod n`: each request equally often, in file order.
+    Sequential,
+    /// Load `j` sends a request drawn from a seeded hash of `j`.
+    Random(u64),
+    /// The next request of a stream.
+    Stream(Arc<dyn RequestStream>),
+}
+
+/// A request rendered once (it has no templates).
+#[derive(Debug, Clone)]
+pub struct Fixed {
+    /// The fast client's HTTP/1.1 bytes.
+    pub wire: Bytes,
+    /// hyper's parts.
+    pub parts: Arc<Parts>,
+}
+
+/// A request as hyper builds it.
+#[derive(Debug, Clone)]
+pub struct Parts {
+    /// The method.
+    pub method: http::Method,
+    /// The URI (origin form for HTTP/1.1, absolute for HTTP/2).
+    pub uri: http::Uri,
+    /// The headers.
+    pub headers: http::HeaderMap,
+    /// The body.
+    pub body: Bytes,
+}
+
+/// Every request of a run, shared by its threads.
+pub struct HttpRequests {
+    /// Where connections go: one pool per endpoint.
+    pub endpoints: Vec<HttpTarget>,
+    /// The requests (empty for a stream).
+    pub specs: Vec<Arc<HttpRequestSpec>>,
+    fixed: Vec<Option<Fixed>>,
+    /// How a load's request is chosen.
+    pub order: Order,
+    /// Seed, shard and data feed of the templates.
+    pub templates: template::Shared,
+    http2: bool,
+    close: bool,
+    placeholder: Arc<HttpRequestSpec>,
+}
+
+/// A thread's reused render buffers.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    out: BytesMut,
+    body: BytesMut,
+}
+
+/// One load's request: where it goes, its report row, and what the client sends.
+#[derive(Debug, Clone)]
+pub struct HttpCall {
+    /// The endpoint.
+    pub endpoint: usize,
+    /// The report row.
+    pub row: usize,
+    /// The request itself.
+    pub msg: Msg,
+    spec: Arc<HttpRequestSpec>,
+}
+
+impl HttpCall {
+    /// The request's method.
+    pub fn method(&self) -> &str {
+        &self.spec.method
+    }
+}
+
+/// The request in the form the client sends.
+#[derive(Debug, Clone)]
+pub enum Msg {
+    /// HTTP/1.1 bytes (the fast client).
+    Wire(Bytes),
+    /// hyper's parts.
+    Parts(Arc<Parts>),
+    /// A request that could not be rendered (a data field that cannot be sent).
+    Invalid(String),
+}
+
+impl HttpRequests {
+    /// One request per target, as `opts` describes it (method, headers, body), chosen by
+    /// the load's target.
+    pub fn per_target(targets: &[HttpTarget], opts: &HttpOptions) -> HttpRequests {
+        let specs = targets
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                Arc::new(HttpRequestSpec {
+                    endpoint: i,
+                    row: i,
+                    method: opts.method.clone(),
+                    path: Template::literal(t.path.clone()),
+                    headers: opts
+                        .headers
+                        .iter()
+                        .map(|(k, v)| (k.clone(), Template::literal(v.clone())))
+                        .collect(),
+                    body: Template::literal(opts.body.clone()),
+                })
+            })
+            .collect();
+        HttpRequests::new(
+            targets.to_vec(),
+            specs,
+            Order::PerTarget,
+            template::Shared::default(),
+            opts,
+        )
+        .expect("literal requests always render")
+    }
+
+    /// A set of requests; fixed ones are rendered now.
+    pub fn new(
+        endpoints: Vec<HttpTarget>,
+        specs: Vec<Arc<HttpRequestSpec>>,
+        order: Order,
+        templates: template::Shared,
+        opts: &HttpOptions,
+    ) -> Result<HttpRequests, ConfigError> {
+        let mut set = HttpRequests {
+            endpoints,
+            specs: Vec::new(),
+            fixed: Vec::new(),
+            order,
+            templates,
+            http2: opts.http2,
+            close: opts.disable_keepalive,
+            placeholder: Arc::new(HttpRequestSpec {
+                endpoint: 0,
+                row: 0,
+                method: "GET".into(),
+                path: Template::literal("/"),
+                headers: Vec::new(),
+                body: Template::literal(""),
+            }),
+        };
+        let mut buf = Scratch::default();
+        for spec in &specs {
+            if spec.endpoint >= set.endpoints.len() {
+                return Err(ConfigError::NoTargets);
+            }
+            let fixed = set.is_fixed(spec).then(|| {
+                let cx = set.templates.context(0, 0);
+                let bad = |why: String| ConfigError::Template(why);
+                Ok::<_, ConfigError>(Fixed {
+                    wire: set.wire(spec, &cx, &mut buf).map_err(bad)?,
+                    parts: Arc::new(set.parts(spec, &cx).map_err(bad)?),
+                })
+            });
+            set.fixed.push(fixed.transpose()?);
+        }
+        set.specs = specs;
+        Ok(set)
+    }
+
+    fn is_fixed(&self, spec: &HttpRequestSpec) -> bool {
+        spec.path.is_fixed()
+            && spec.body.is_fixed()
+            && spec.headers.iter().all(|(_, v)| v.is_fixed())
+    }
+
+    /// The request of load `index` on `thread` (`target`: the load's target), for the
+    /// fast client (`wire`) or hyper.
+    pub fn call(
+        &self,
+        index: u64,
+        target: usize,
+        thread: usize,
+        wire: bool,
+        buf: &mut Scratch,
+    ) -> HttpCall {
+        let n = self.specs.len() as u64;
+        let i = match &self.order {
+            Order::PerTarget => target,
+            Order::Sequential => (index % n.max(1)) as usize,
+            Order::Random(seed) => (template::mix(seed ^ template::mix(index)) % n.max(1)) as usize,
+            Order::Stream(s) => {
+                return match s.next() {
+                    Ok(spec) => self.render(&spec, index, thread, wire, buf),
+                    Err(why) => HttpCall {
+                        endpoint: 0,
+                        row: 0,
+                        msg: Msg::Invalid(why),
+                        spec: self.placeholder.clone(),
+                    },
+                };
+            }
+        };
+        let spec = &self.specs[i];
+        match &self.fixed[i] {
+            Some(f) => HttpCall {
+                endpoint: spec.endpoint,
+                row: spec.row,
+                msg: if wire {
+                    Msg::Wire(f.wire.clone())
+                } else {
+                    Msg::Parts(f.parts.clone())
+                },
+                spec: spec.clone(),
+            },
+            None => self.render(spec, index, thread, wire, buf),
+        }
+    }
+
+    fn render(
+        &self,
+        spec: &Arc<HttpRequestSpec>,
+        index: u64,
+        thread: usize,
+        wire: bool,
+        buf: &mut Scratch,
+    ) -> HttpCall {
+        let cx = self.templates.context(index, thread);
+        let msg = if wire {
+            self.wire(spec, &cx, buf).map(Msg::Wire)
+        } else {
+            self.parts(spec, &cx).map(|p| Msg::Parts(Arc::new(p)))
+        };
+        HttpCall {
+            endpoint: spec.endpoint,
+            row: spec.row,
+            msg: msg.unwrap_or_else(Msg::Invalid),
+            spec: spec.clone(),
+        }
+    }
+
+    /// HTTP/1.1 bytes of `spec`, rendered into the thread's buffers (their space is reused
+    /// once the bytes of earlier requests are gone). A rendered path or header value that
+    /// cannot be sent (a data field with a line break, say) is refused, never sent.
+    fn wire(
+        &self,
+        spec: &HttpRequestSpec,
+        cx: &Context<'_>,
+        s: &mut Scratch,
+    ) -> Result<Bytes, String> {
+        s.body.clear();
+        spec.body.render(cx, &mut s.body);
+        let buf = &mut s.out;
+        buf.reserve(512 + s.body.len());
+        let has = |name: &str| {
+            spec.headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case(name))
+        };
+        buf.put_slice(spec.method.as_bytes());
+        buf.put_u8(b' ');
+        let start = buf.len();
+        spec.path.render(cx, buf);
+        if buf[start..].iter().any(|&b| b <= b' ' || b == 0x7f) {
+            buf.clear();
+            return Err(
+                "cannot build the request: the path has a space or a control character".into(),
+            );
+        }
+        buf.put_slice(b" HTTP/1.1\r\n");
+        if !has("host") {
+            buf.put_slice(b"Host: ");
+            buf.put_slice(self.endpoints[spec.endpoint].authority().as_bytes());
+            buf.put_slice(b"\r\n");
+        }
+        if !has("user-agent") {
+            buf.put_slice(
+                concat!("User-Agent: loadgen/", env!("CARGO_PKG_VERSION"), "\r\n").as_bytes(),
+            );
+        }
+        for (k, v) in &spec.headers {
+            buf.put_slice(k.as_bytes());
+            buf.put_slice(b": ");
+            let start = buf.len();
+            v.render(cx, buf);
+            if buf[start..]
+                .iter()
+                .any(|&b| (b < b' ' && b != b'\t') || b == 0x7f)
+            {
+                buf.clear();
+                return Err(format!(
+                    "cannot build the request: header {k} has a control character"
+                ));
+            }
+            buf.put_slice(b"\r\n");
+        }
+        let bodied = !s.body.is_empty() || matches!(spec.method.as_str(), "POST" | "PUT" | "PATCH");
+        if bodied && !has("content-length") {
+            buf.put_slice(b"Content-Length: ");
+            buf.put_slice(s.body.len().to_string().as_bytes());
+            buf.put_slice(b"\r\n");
+        }
+        if self.close && !has("connection") {
+            buf.put_slice(b"Connection: close\r\n");
+        }
+        buf.put_slice(b"\r\n");
+        buf.put_slice(&s.body);
+        Ok(buf.split().freeze())
+    }
+
+    /// hyper's parts of `spec`: the rendered path and header values are checked (a data
+    /// field with a line break is refused, never sent).
+    fn parts(&self, spec: &HttpRequestSpec, cx: &Context<'_>) -> Result<Parts, String> {
+        let bad = |what: &str| format!("cannot build the request: {what}");
+        let e = &self.endpoints[spec.endpoint];
+        let path = spec.path.render_string(cx);
+        let uri = if self.http2 {
+            format!(
+                "{}://{}{path}",
+                if e.tls { "https" } else { "http" },
+                e.authority()
+            )
+        } else {
+            path
+        };
+        let uri: http::Uri = uri.parse().map_err(|_| bad("the path is not a URI"))?;
+        let method =
+            http::Method::from_bytes(spec.method.as_bytes()).map_err(|_| bad("the method"))?;
+        let mut headers = http::HeaderMap::new();
+        let has = |name: &str| {
+            spec.headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case(name))
+        };
+        if !self.http2 && !has("host") {
+            headers.insert(
+                http::header::HOST,
+                http::HeaderValue::from_str(&e.authority()).map_err(|_| bad("the host"))?,
+            );
+        }
+        if !has("user-agent") {
+            headers.insert(
+                http::header::USER_AGENT,
+                http::HeaderValue::from_static(concat!("loadgen/", env!("CARGO_PKG_VERSION"))),
+            );
+        }
+        let mut value = BytesMut::new();
+        for (k, v) in &spec.headers {
+            v.render(cx, &mut value);
+            let name =
+                http::HeaderName::from_bytes(k.as_bytes()).map_err(|_| bad("a header name"))?;
+            let val = http::HeaderValue::from_maybe_shared(value.split().freeze())
+                .map_err(|_| bad(&format!("header {k} has a character a header cannot carry")))?;
+            headers.append(name, val);
+        }
+        if self.close && !self.http2 && !has("connection") {
+            headers.insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+        }
+        let mut body = BytesMut::new();
+        spec.body.render(cx, &mut body);
+        Ok(Parts {
+            method,
+            uri,
+            headers,
+            body: body.freeze(),
+        })
+    }
+}
+
+/// A [`RequestStream`] fed by a thread that reads a source from its start again each time
+/// it ends (a targets file too large to hold): it stays at most [`STREAM_AHEAD`] requests
+/// ahead of the run, so memory is flat whatever the file's length. The thread ends when
+/// the stream is dropped.
+pub struct ThreadStream {
+    rx: std::sync::Mutex<Batches>,
+}
+
+struct Batches {
+    rx: std::sync::mpsc::Receiver<Result<Vec<Arc<HttpRequestSpec>>, String>>,
+    batch: std::vec::IntoIter<Arc<HttpRequestSpec>>,
+    failed: Option<String>,
+}
+
+/// Requests a [`ThreadStream`] reads ahead.
+pub const STREAM_AHEAD: usize = 4096;
+const STREAM_BATCH: usize = 256;
+
+impl ThreadStream {
+    /// Starts the reader: `pass` reads the source once from its start, handing each
+    /// request to its argument (which returns false when the stream is gone).
+    pub fn spawn<F>(mut pass: F) -> std::io::Result<ThreadStream>
+    where
+        F: FnMut(&mut dyn FnMut(Arc<HttpRequestSpec>) -> bool) -> Result<usize, String>
+            + Send
+            + 'static,
+    {
+        let (tx, rx) = std::sync::mpsc::sync_channel(STREAM_AHEAD / STREAM_BATCH);
+        std::thread::Builder::new()
+            .name("loadgen-targets".into())
+            .spawn(move || {
+                let mut batch = Vec::with_capacity(STREAM_BATCH);
+                loop {
+                    let mut open = true;
+                    let mut send = |spec| {
+                        batch.push(spec);
+                        if batch.len() == STREAM_BATCH {
+                            let full =
+                                std::mem::replace(&mut batch, Vec::with_capacity(STREAM_BATCH));
+                            open = tx.send(Ok(full)).is_ok();
+                        }
+                        open
+                    };
+                    match pass(&mut send) {
+                        Ok(0) => {
+                            let _ =
+                                tx.send(Err("the targets file has no requests any more".into()));
+                            return;
+                        }
+                        Ok(_) if open => {}
+                        Ok(_) => return,
+                        Err(why) => {
+                            let _ = tx.send(Err(why));
+                            return;
+                        }
+                    }
+                }
+            })?;
+        Ok(ThreadStream {
+            rx: std::sync::Mutex::new(Batches {
+                rx,
+                batch: Vec::new().into_iter(),
+                failed: None,
+            }),
+        })
+    }
+}
+
+impl RequestStream for ThreadStream {
+    fn next(&self) -> Result<Arc<HttpRequestSpec>, String> {
+        let mut b = self.rx.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(s) = b.batch.next() {
+                return Ok(s);
+            }
+            if let Some(why) = &b.failed {
+                return Err(why.clone());
+            }
+            match b.rx.recv() {
+                Ok(Ok(v)) => b.batch = v.into_iter(),
+                Ok(Err(why)) => b.failed = Some(why),
+                Err(_) => b.failed = Some("the targets reader stopped".into()),
+            }
+        }
+    }
+}
