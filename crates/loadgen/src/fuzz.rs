@@ -31,6 +31,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("summary_json", summary_json),
     ("merge_json", merge_json),
     ("values", values),
+    ("requests", requests),
 ];
 
 /// Runs a future that never waits (its reads are in memory) to the end.
@@ -163,6 +164,68 @@ pub fn values(data: &[u8]) {
     }
 }
 
+/// Targets files (both formats), the templates of their requests rendered, and data feeds
+/// (CSV and JSON lines): refused with the line of the fault, or read. `@` becomes `#` so
+/// that no body file is opened.
+pub fn requests(data: &[u8]) {
+    use crate::caller::data::{DataFeed, DataFormat};
+    use crate::caller::template::{Shared, Template};
+    use crate::protocol::http::targets::{Format, Reader};
+    let lines = data.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_ok = |e: &crate::ConfigError| match e {
+        crate::ConfigError::DataFile { line, .. } => {
+            assert!(*line <= lines, "line {line} of {lines}")
+        }
+        other => panic!("not a file error: {other}"),
+    };
+    let feed = match DataFeed::read(data, DataFormat::Csv, "f.csv") {
+        Ok(f) => Some(f),
+        Err(e) => {
+            line_ok(&e);
+            None
+        }
+    };
+    if let Err(e) = DataFeed::read(data, DataFormat::JsonLines, "f.jsonl") {
+        line_ok(&e);
+    }
+    let fields = feed
+        .as_ref()
+        .map(|f| f.columns().to_vec())
+        .unwrap_or_default();
+    let shared = Shared {
+        seed: 1,
+        shard: 0,
+        data: feed.filter(|f| f.rows() > 0).map(std::sync::Arc::new),
+    };
+    let text: Vec<u8> = data
+        .iter()
+        .map(|&b| if b == b'@' { b'#' } else { b })
+        .collect();
+    for format in [Format::Http, Format::Json] {
+        let mut r = Reader::new(&text[..], format, "t.txt", None);
+        for _ in 0..64 {
+            match r.next_entry() {
+                Ok(Some(e)) => {
+                    let mut out = bytes::BytesMut::new();
+                    for t in [e.url.as_bytes(), &e.body[..]] {
+                        if let Ok(t) = Template::compile(t, &fields) {
+                            for i in [0, 1, u64::MAX] {
+                                out.clear();
+                                t.render(&shared.context(i, 0), &mut out);
+                            }
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    line_ok(&e);
+                    break;
+                }
+            }
+        }
+    }
+}
+
 /// Byte strings that matter to the parsers: numbers at the edges, JSON and HTTP syntax.
 const TOKENS: &[&[u8]] = &[
     b"0",
@@ -191,6 +254,11 @@ const TOKENS: &[&[u8]] = &[
     b"ms",
     b"s:",
     b"p(99)<",
+    b"GET http://127.0.0.1:1/",
+    b"{{",
+    b"}}",
+    b"{{uuid}}",
+    b"{{randomInt ",
 ];
 
 /// Replaces `data` with a mutation of itself: a bit flip, a token, an inserted, deleted or

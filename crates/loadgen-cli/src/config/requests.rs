@@ -54,7 +54,7 @@ struct TargetsFile {
 }
 
 enum Requests {
-    Held(Vec<Entry>),
+    Held(std::cell::RefCell<Vec<Entry>>),
     Streamed { path: PathBuf, format: Format },
 }
 
@@ -190,7 +190,7 @@ impl Source {
         }
         let requests = match (streams, path) {
             (true, Some(path)) => Requests::Streamed { path, format },
-            _ => Requests::Held(held),
+            _ => Requests::Held(held.into()),
         };
         Ok(Source {
             rows,
@@ -279,17 +279,19 @@ impl Source {
                 opts,
             )?);
         };
-        let to_spec = spec_maker(f.index.clone(), opts, fields.clone(), no_templates);
+        let mut to_spec = spec_maker(f.index.clone(), opts, fields.clone(), no_templates);
         let order = match f.order {
             TargetsOrder::Sequential => Order::Sequential,
             TargetsOrder::Random => Order::Random(shared.seed),
         };
         match &f.requests {
             Requests::Held(entries) => {
+                // the entries are not needed once their requests are made
+                let entries = std::mem::take(&mut *entries.borrow_mut());
                 let specs = entries
-                    .iter()
+                    .into_iter()
                     .map(|e| {
-                        to_spec(e)
+                        to_spec(&e)
                             .map(Arc::new)
                             .map_err(|why| anyhow::anyhow!("{}:{}: {why}", f.name, e.line))
                     })
@@ -434,21 +436,33 @@ fn row_key(method: &str, url: &str) -> String {
 
 /// The maker of a file entry's request: its endpoint and row from `index`, templates
 /// compiled; headers of `-H` are added where the entry has none of that name, and
-/// `--body` is the body of an entry without one (as vegeta does).
+/// `--body` is the body of an entry without one (as vegeta does). Header values and bodies
+/// that repeat (one body file for every request) are compiled once and shared.
 fn spec_maker(
     index: Index,
     opts: &HttpOptions,
     fields: Vec<String>,
     no_templates: bool,
-) -> impl Fn(&Entry) -> Result<HttpRequestSpec, String> + Send + 'static {
+) -> impl FnMut(&Entry) -> Result<HttpRequestSpec, String> + Send + 'static {
     let (extra, default_body) = (opts.headers.clone(), opts.body.clone());
+    let mut shared: HashMap<Vec<u8>, Template> = HashMap::new();
+    let compile = move |text: &[u8]| {
+        if no_templates {
+            Ok(Template::literal(text.to_vec()))
+        } else {
+            Template::compile(text, &fields).map_err(|e| e.to_string())
+        }
+    };
     move |e: &Entry| {
-        let compile = |text: &[u8]| {
-            if no_templates {
-                Ok(Template::literal(text.to_vec()))
-            } else {
-                Template::compile(text, &fields).map_err(|e| e.to_string())
+        let mut once = |text: &[u8]| -> Result<Template, String> {
+            if let Some(t) = shared.get(text) {
+                return Ok(t.clone());
             }
+            let t = compile(text)?;
+            if text.len() <= SHARED_TEXT && shared.len() < SHARED_TEXTS {
+                shared.insert(text.to_vec(), t.clone());
+            }
+            Ok(t)
         };
         let changed = || "the file changed while it was read".to_string();
         let (_, path) = split_url(&e.url);
@@ -459,19 +473,17 @@ fn spec_maker(
         };
         let mut headers = Vec::with_capacity(e.headers.len() + extra.len());
         for (k, v) in &e.headers {
-            headers.push((k.clone(), compile(v.as_bytes())?));
+            headers.push((k.clone(), once(v.as_bytes())?));
         }
         for (k, v) in &extra {
             if !e.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(k)) {
-                headers.push((k.clone(), compile(v.as_bytes())?));
+                headers.push((k.clone(), once(v.as_bytes())?));
             }
         }
         let body = if e.body.is_empty() {
-            compile(&default_body)?
-        } else if no_templates {
-            Template::literal(e.body.clone())
+            once(&default_body)?
         } else {
-            compile(&e.body)?
+            once(&e.body)?
         };
         Ok(HttpRequestSpec {
             endpoint: index.endpoint(&e.url).ok_or_else(changed)?,
@@ -483,3 +495,8 @@ fn spec_maker(
         })
     }
 }
+
+/// Texts (header values, bodies) up to this long are compiled once per run.
+const SHARED_TEXT: usize = 64 * 1024;
+/// How many distinct texts are kept for that.
+const SHARED_TEXTS: usize = 4096;

@@ -24,10 +24,10 @@ use bytes::{BufMut, Bytes, BytesMut};
 use super::data::DataFeed;
 use crate::error::ConfigError;
 
-/// One compiled template.
+/// One compiled template (a clone shares its parts).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
-    parts: Vec<Part>,
+    parts: Arc<[Part]>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,9 +73,9 @@ impl Template {
         let text = text.into();
         Template {
             parts: if text.is_empty() {
-                Vec::new()
+                Arc::new([])
             } else {
-                vec![Part::Text(text)]
+                Arc::new([Part::Text(text)])
             },
         }
     }
@@ -108,7 +108,9 @@ impl Template {
         if !rest.is_empty() {
             parts.push(Part::Text(Bytes::copy_from_slice(rest)));
         }
-        Ok(Template { parts })
+        Ok(Template {
+            parts: parts.into(),
+        })
     }
 
     /// True when it has no templates (it renders the same bytes every time).
@@ -118,7 +120,7 @@ impl Template {
 
     /// The bytes of a fixed template (its text), or `None` when it has templates.
     pub fn fixed(&self) -> Option<Bytes> {
-        match self.parts.as_slice() {
+        match &self.parts[..] {
             [] => Some(Bytes::new()),
             [Part::Text(t)] => Some(t.clone()),
             _ => None,
@@ -127,7 +129,7 @@ impl Template {
 
     /// Renders into `out`.
     pub fn render(&self, cx: &Context<'_>, out: &mut BytesMut) {
-        for p in &self.parts {
+        for p in self.parts.iter() {
             match p {
                 Part::Text(t) => out.put_slice(t),
                 Part::Var { var, salt } => render_var(var, *salt, cx, out),

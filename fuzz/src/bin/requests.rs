@@ -1,0 +1,5 @@
+//! AFL target: `loadgen::fuzz::requests`.
+
+fn main() {
+    afl::fuzz!(|data: &[u8]| loadgen::fuzz::requests(data));
+}
