@@ -277,6 +277,13 @@ pub struct LoadArgs {
     /// its columns are template fields ({{user_id}})
     #[arg(long, value_name = "FILE", help_heading = "HTTP")]
     pub data: Option<PathBuf>,
+    /// Connect to CONNECT_HOST:CONNECT_PORT for HOST:PORT (curl's; the Host header and TLS
+    /// name stay HOST; empty fields match any), e.g. api.example.com:443:127.0.0.1:8443
+    #[arg(long, value_name = "HOST:PORT:CONNECT_HOST:CONNECT_PORT")]
+    pub connect_to: Vec<String>,
+    /// http: connect through this Unix domain socket (curl's), e.g. http://localhost/path
+    #[arg(long, value_name = "PATH", help_heading = "HTTP")]
+    pub unix_socket: Option<PathBuf>,
     /// http: send URLs, headers and bodies as written ('{{' is not a template)
     #[arg(long, help_heading = "HTTP")]
     pub no_templates: bool,

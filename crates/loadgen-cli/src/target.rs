@@ -60,6 +60,8 @@ pub struct TargetSpec {
     pub port: u16,
     /// Path and query (`/` when absent).
     pub path: String,
+    /// HTTP through this Unix domain socket (then `addr` is not used).
+    pub unix: Option<std::path::PathBuf>,
 }
 
 impl TargetSpec {
@@ -72,12 +74,101 @@ impl TargetSpec {
             port: self.port,
             addr: self.addr,
             path: self.path.clone(),
+            unix: self.unix.clone(),
         }
+    }
+}
+
+/// Where connections go other than to the URL's host: curl's `--connect-to` and
+/// `--unix-socket`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Routes {
+    /// `HOST:PORT:TO_HOST:TO_PORT` rules, the first match wins.
+    pub connect_to: Vec<ConnectTo>,
+    /// HTTP targets connect to this socket.
+    pub unix: Option<std::path::PathBuf>,
+}
+
+/// One `--connect-to HOST:PORT:TO_HOST:TO_PORT` rule (an empty field matches any host or
+/// port, or keeps it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectTo {
+    host: Option<String>,
+    port: Option<u16>,
+    to_host: Option<String>,
+    to_port: Option<u16>,
+}
+
+impl ConnectTo {
+    /// Parses curl's form; IPv6 hosts in brackets.
+    pub fn parse(s: &str) -> Result<ConnectTo, String> {
+        let bad = || {
+            format!(
+                "--connect-to '{s}': expected HOST:PORT:CONNECT_HOST:CONNECT_PORT (e.g. example.com:443:127.0.0.1:8443)"
+            )
+        };
+        let mut fields = Vec::new();
+        let mut rest = s;
+        for _ in 0..3 {
+            let end = if rest.starts_with('[') {
+                rest.find(']').map(|i| i + 1).ok_or_else(bad)?
+            } else {
+                rest.find(':').unwrap_or(rest.len())
+            };
+            fields.push(&rest[..end]);
+            rest = rest
+                .get(end..)
+                .and_then(|r| r.strip_prefix(':'))
+                .ok_or_else(bad)?;
+        }
+        fields.push(rest);
+        let host =
+            |h: &str| (!h.is_empty()).then(|| h.trim_matches(['[', ']']).to_ascii_lowercase());
+        let port = |p: &str| -> Result<Option<u16>, String> {
+            if p.is_empty() {
+                return Ok(None);
+            }
+            p.parse()
+                .ok()
+                .filter(|&p| p > 0)
+                .map(Some)
+                .ok_or_else(|| format!("--connect-to '{s}': '{p}' is not a port"))
+        };
+        Ok(ConnectTo {
+            host: host(fields[0]),
+            port: port(fields[1])?,
+            to_host: host(fields[2]),
+            to_port: port(fields[3])?,
+        })
+    }
+}
+
+impl Routes {
+    /// Where to connect for `host:port`: the first matching rule's address, else itself.
+    fn route<'a>(&'a self, host: &'a str, port: u16) -> (&'a str, u16) {
+        for r in &self.connect_to {
+            if r.host
+                .as_deref()
+                .is_none_or(|h| h.eq_ignore_ascii_case(host))
+                && r.port.is_none_or(|p| p == port)
+            {
+                return (
+                    r.to_host.as_deref().unwrap_or(host),
+                    r.to_port.unwrap_or(port),
+                );
+            }
+        }
+        (host, port)
     }
 }
 
 /// Parses and resolves one target.
 pub fn parse(raw: &str) -> Result<TargetSpec, String> {
+    parse_via(raw, &Routes::default())
+}
+
+/// Parses one target and resolves where its connections go under `routes`.
+pub fn parse_via(raw: &str, routes: &Routes) -> Result<TargetSpec, String> {
     if raw.chars().any(char::is_control) {
         // a CR or LF would end the request line and smuggle a second request
         return Err(format!(
@@ -100,11 +191,19 @@ pub fn parse(raw: &str) -> Result<TargetSpec, String> {
         format!("/{tail}")
     };
     let (host, port) = host_port(raw, hostport, scheme)?;
-    let addr = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| format!("target '{raw}': cannot resolve '{host}': {e}"))?
-        .next()
-        .ok_or_else(|| format!("target '{raw}': '{host}' has no address"))?;
+    let http = matches!(scheme, Scheme::Http | Scheme::Https);
+    let unix = routes.unix.clone().filter(|_| http);
+    let addr = if unix.is_some() {
+        // not used: connections go to the socket
+        SocketAddr::from(([127, 0, 0, 1], port))
+    } else {
+        let (to, to_port) = routes.route(host, port);
+        (to, to_port)
+            .to_socket_addrs()
+            .map_err(|e| format!("target '{raw}': cannot resolve '{to}': {e}"))?
+            .next()
+            .ok_or_else(|| format!("target '{raw}': '{to}' has no address"))?
+    };
     Ok(TargetSpec {
         url: url.to_string(),
         weight,
@@ -113,15 +212,16 @@ pub fn parse(raw: &str) -> Result<TargetSpec, String> {
         host: host.to_string(),
         port,
         path,
+        unix,
     })
 }
 
 /// Parses a target whose path and query may hold templates (`{{index}}`): the URL is
 /// checked with each template blanked out, and the path keeps them as written. A template
 /// before the path (in the host or port) is refused.
-pub fn parse_templated(raw: &str) -> Result<TargetSpec, String> {
+pub fn parse_templated(raw: &str, routes: &Routes) -> Result<TargetSpec, String> {
     let Some(first) = raw.find("{{") else {
-        return parse(raw);
+        return parse_via(raw, routes);
     };
     let mut plain = String::with_capacity(raw.len());
     let mut rest = raw;
@@ -134,7 +234,7 @@ pub fn parse_templated(raw: &str) -> Result<TargetSpec, String> {
         rest = &rest[i + close + 2..];
     }
     plain.push_str(rest);
-    let mut t = parse(&plain)?;
+    let mut t = parse_via(&plain, routes)?;
     let (_, url) = weight(raw)?;
     let url_at = raw.len() - url.len();
     let after_scheme = url.find("://").map_or(0, |i| i + 3);
@@ -276,9 +376,47 @@ mod tests {
         }
     }
 
+    fn parse_templated_(raw: &str) -> Result<TargetSpec, String> {
+        parse_templated(raw, &Routes::default())
+    }
+
+    #[test]
+    fn connect_to_and_unix_sockets_route_connections() {
+        let r = Routes {
+            connect_to: vec![
+                ConnectTo::parse("api.example.com:443:127.0.0.1:8443").unwrap(),
+                ConnectTo::parse("::[::1]:").unwrap(),
+            ],
+            unix: None,
+        };
+        // the first rule: no DNS lookup of api.example.com, Host and SNI stay
+        let t = parse_via("https://api.example.com/x", &r).unwrap();
+        assert_eq!(
+            (t.host.as_str(), t.port, t.addr),
+            ("api.example.com", 443, "127.0.0.1:8443".parse().unwrap())
+        );
+        // the second: any host, any port, to ::1 on the same port
+        let t = parse_via("http://localhost:9/", &r).unwrap();
+        assert_eq!(t.addr, "[::1]:9".parse().unwrap());
+        for bad in ["a:1:b", "a:x:b:1", "a:1:b:0", "[::1:1:b:2"] {
+            assert!(ConnectTo::parse(bad).is_err(), "{bad}");
+        }
+        let u = Routes {
+            connect_to: Vec::new(),
+            unix: Some("/tmp/x.sock".into()),
+        };
+        let t = parse_via("http://svc.invalid/p", &u).unwrap();
+        assert_eq!(
+            (t.unix.as_deref(), t.host.as_str()),
+            (Some(std::path::Path::new("/tmp/x.sock")), "svc.invalid")
+        );
+        // only HTTP goes through the socket
+        assert!(parse_via("calc://svc.invalid:1", &u).is_err());
+    }
+
     #[test]
     fn templates_stay_in_the_path() {
-        let t = parse_templated("2*http://127.0.0.1:9/u/{{index}}?r={{randomInt 1 9}}").unwrap();
+        let t = parse_templated_("2*http://127.0.0.1:9/u/{{index}}?r={{randomInt 1 9}}").unwrap();
         assert_eq!(
             (t.weight, t.path.as_str(), t.url.as_str(), t.port),
             (
@@ -288,14 +426,14 @@ mod tests {
                 9
             )
         );
-        let t = parse_templated("http://127.0.0.1:9?id={{uuid}}").unwrap();
+        let t = parse_templated_("http://127.0.0.1:9?id={{uuid}}").unwrap();
         assert_eq!(t.path, "/?id={{uuid}}");
         for bad in [
             "http://{{host}}:9/",
             "http://127.0.0.1:{{port}}/",
             "http://127.0.0.1:9/{{index",
         ] {
-            assert!(parse_templated(bad).is_err(), "{bad}");
+            assert!(parse_templated_(bad).is_err(), "{bad}");
         }
     }
 }

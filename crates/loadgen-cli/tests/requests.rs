@@ -5,7 +5,7 @@ mod support;
 
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
 use support::*;
@@ -36,7 +36,10 @@ struct Recorder {
 
 impl Recorder {
     fn start() -> Recorder {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        Recorder::on(TcpListener::bind("127.0.0.1:0").unwrap())
+    }
+
+    fn on(l: TcpListener) -> Recorder {
         let addr = l.local_addr().unwrap().to_string();
         let got = Arc::new(Mutex::new(Vec::new()));
         let g = got.clone();
@@ -49,12 +52,30 @@ impl Recorder {
         Recorder { addr, got }
     }
 
+    /// A recorder on a Unix domain socket at `path`.
+    fn unix(path: &std::path::Path) -> Recorder {
+        let _ = std::fs::remove_file(path);
+        let l = std::os::unix::net::UnixListener::bind(path).unwrap();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let g = got.clone();
+        std::thread::spawn(move || {
+            for s in l.incoming().map_while(Result::ok) {
+                let g = g.clone();
+                std::thread::spawn(move || answer(s, &g));
+            }
+        });
+        Recorder {
+            addr: path.display().to_string(),
+            got,
+        }
+    }
+
     fn take(&self) -> Vec<Got> {
         std::mem::take(&mut *self.got.lock().unwrap())
     }
 }
 
-fn answer(mut s: TcpStream, got: &Mutex<Vec<Got>>) {
+fn answer(mut s: impl Read + Write, got: &Mutex<Vec<Got>>) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 65536];
     loop {
@@ -455,4 +476,88 @@ fn mtls_without_a_client_certificate_fails_with_the_alert_with_one_succeeds() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("client certificate"), "{err}");
+}
+
+#[test]
+fn connections_go_where_connect_to_and_unix_socket_say_and_to_ipv6() {
+    // --connect-to: the URL names a host that does not resolve; Host stays as written
+    let rec = Recorder::start();
+    let port = rec.addr.rsplit(':').next().unwrap();
+    let rule = format!("api.example.invalid:80:127.0.0.1:{port}");
+    let (code, s, err) = run_json(&[
+        "http://api.example.invalid/x",
+        "--connect-to",
+        &rule,
+        "-n",
+        "5",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(s.unwrap().counts.success, 5);
+    let got = rec.take();
+    assert_eq!(got.len(), 5);
+    assert!(
+        got.iter()
+            .all(|g| g.header("host") == Some("api.example.invalid") && g.path == "/x")
+    );
+    let out = run(&[
+        "run",
+        "http://127.0.0.1:1/",
+        "--connect-to",
+        "a:b",
+        "-n",
+        "1",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("--connect-to 'a:b'"), "{err}");
+
+    // --unix-socket, with the fast client, hyper and HTTP/1.1 keep-alive
+    let sock = tmp("h.sock");
+    let rec = Recorder::unix(&sock);
+    for extra in ["--threads=1", "--hyper"] {
+        let (code, s, err) = run_json(&[
+            "http://svc.invalid/u?q=1",
+            "--unix-socket",
+            sock.to_str().unwrap(),
+            "-n",
+            "20",
+            extra,
+        ]);
+        assert_eq!(code, Some(0), "{extra}: {err}");
+        assert_eq!(s.unwrap().counts.success, 20, "{extra}");
+        let got = rec.take();
+        assert_eq!(got.len(), 20, "{extra}");
+        assert!(
+            got.iter()
+                .all(|g| g.header("host") == Some("svc.invalid") && g.path == "/u?q=1")
+        );
+    }
+    // a socket that is not there: every call fails as call_error
+    let (code, s, _) = run_json(&[
+        "http://svc.invalid/",
+        "--unix-socket",
+        "/nonexistent/x.sock",
+        "-n",
+        "3",
+    ]);
+    assert_eq!((code, s.unwrap().counts.call_error), (Some(0), 3));
+
+    // IPv6 literal targets, when this machine has ::1
+    if let Ok(l) = TcpListener::bind("[::1]:0") {
+        let rec = Recorder::on(l);
+        let url = format!("http://{}/v6", rec.addr);
+        assert!(url.starts_with("http://[::1]:"), "{url}");
+        let (code, s, err) = run_json(&[&url, "-n", "5"]);
+        assert_eq!(code, Some(0), "{err}");
+        assert_eq!(s.unwrap().counts.success, 5);
+        let got = rec.take();
+        assert!(
+            got.iter()
+                .all(|g| g.path == "/v6"
+                    && g.header("host").is_some_and(|h| h.starts_with("[::1]:"))),
+            "{got:?}"
+        );
+    } else {
+        eprintln!("no ::1 here: the IPv6 part is skipped");
+    }
 }

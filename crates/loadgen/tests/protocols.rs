@@ -58,6 +58,7 @@ fn target(url: &str, addr: SocketAddr, tls: bool, path: &str) -> HttpTarget {
         port: addr.port(),
         addr,
         path: path.into(),
+        unix: None,
     }
 }
 

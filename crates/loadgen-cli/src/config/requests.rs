@@ -64,6 +64,20 @@ struct Index {
     endpoints: HashMap<String, usize>,
     rows: HashMap<String, usize>,
     other: Option<usize>,
+    routes: target::Routes,
+}
+
+/// `--connect-to` and `--unix-socket`.
+fn routes(a: &LoadArgs) -> anyhow::Result<target::Routes> {
+    Ok(target::Routes {
+        connect_to: a
+            .connect_to
+            .iter()
+            .map(|c| target::ConnectTo::parse(c))
+            .collect::<Result<_, _>>()
+            .map_err(anyhow::Error::msg)?,
+        unix: a.unix_socket.clone(),
+    })
 }
 
 /// A URL's `scheme://authority` and its path and query.
@@ -78,13 +92,14 @@ fn split_url(url: &str) -> (&str, &str) {
 impl Source {
     /// Command-line targets: each its own endpoint and row.
     pub fn targets(raw: &[String], a: &LoadArgs) -> anyhow::Result<Source> {
+        let routes = routes(a)?;
         let targets = raw
             .iter()
             .map(|t| {
                 if a.no_templates {
-                    target::parse(t)
+                    target::parse_via(t, &routes)
                 } else {
-                    target::parse_templated(t)
+                    target::parse_templated(t, &routes)
                 }
             })
             .collect::<Result<Vec<_>, _>>()
@@ -162,7 +177,10 @@ impl Source {
             .and_then(Path::parent)
             .map(Path::to_path_buf);
         let mut r = Reader::new(reader, format, name, dir.as_deref());
-        let mut index = Index::default();
+        let mut index = Index {
+            routes: routes(a)?,
+            ..Index::default()
+        };
         let mut endpoints: Vec<TargetSpec> = Vec::new();
         let mut rows: Vec<Target> = Vec::new();
         let mut held = Vec::new();
@@ -379,7 +397,7 @@ impl Index {
             if self.endpoints.len() == MAX_ENDPOINTS {
                 return Err(format!("more than {MAX_ENDPOINTS} hosts"));
             }
-            let t = target::parse(&format!("{base}/"))?;
+            let t = target::parse_via(&format!("{base}/"), &self.routes)?;
             if !matches!(t.scheme, Scheme::Http | Scheme::Https) {
                 return Err(format!(
                     "'{}': a targets file holds http or https URLs",

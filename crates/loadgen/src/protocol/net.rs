@@ -17,9 +17,53 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::UdpSocket;
 
-/// A TCP connection whose reads carry the kernel's receive time.
+/// A connected stream socket: TCP, or a Unix domain socket (`--unix-socket`).
+#[derive(Debug)]
+pub enum Sock {
+    /// TCP.
+    Tcp(std::net::TcpStream),
+    /// A Unix domain stream socket.
+    Unix(std::os::unix::net::UnixStream),
+}
+
+impl std::os::fd::AsFd for Sock {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        match self {
+            Sock::Tcp(s) => s.as_fd(),
+            Sock::Unix(s) => s.as_fd(),
+        }
+    }
+}
+
+impl std::os::fd::AsRawFd for Sock {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        match self {
+            Sock::Tcp(s) => s.as_raw_fd(),
+            Sock::Unix(s) => s.as_raw_fd(),
+        }
+    }
+}
+
+impl Sock {
+    fn write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        use std::io::Write;
+        match self {
+            Sock::Tcp(s) => (&mut &*s).write_vectored(bufs),
+            Sock::Unix(s) => (&mut &*s).write_vectored(bufs),
+        }
+    }
+
+    fn shutdown_write(&self) -> io::Result<()> {
+        match self {
+            Sock::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
+            Sock::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+        }
+    }
+}
+
+/// A TCP (or Unix domain) connection whose reads carry the kernel's receive time.
 pub struct StampedTcp {
-    fd: AsyncFd<std::net::TcpStream>,
+    fd: AsyncFd<Sock>,
     /// Receive timestamps asked for (only when the engine batches reads).
     stamped: bool,
     arrived: Option<Instant>,
@@ -36,6 +80,17 @@ impl StampedTcp {
         s.set_nodelay(true)?;
         let s = s.into_std()?;
         s.set_nonblocking(true)?;
+        StampedTcp::of(Sock::Tcp(s))
+    }
+
+    /// Connects to the Unix domain socket at `path`.
+    pub async fn connect_unix(path: &std::path::Path) -> io::Result<StampedTcp> {
+        let s = tokio::net::UnixStream::connect(path).await?.into_std()?;
+        s.set_nonblocking(true)?;
+        StampedTcp::of(Sock::Unix(s))
+    }
+
+    fn of(s: Sock) -> io::Result<StampedTcp> {
         let stamped = crate::engine::tick::batching();
         if stamped {
             sys::enable_timestamps(&s);
@@ -145,10 +200,7 @@ impl AsyncWrite for StampedTcp {
                     return Poll::Pending;
                 }
             };
-            match guard.try_io(|s| {
-                use std::io::Write;
-                s.get_ref().write_vectored(bufs)
-            }) {
+            match guard.try_io(|s| s.get_ref().write_vectored(bufs)) {
                 Ok(r) => {
                     me.blocked = None;
                     return Poll::Ready(r);
@@ -167,7 +219,7 @@ impl AsyncWrite for StampedTcp {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(self.fd.get_ref().shutdown(std::net::Shutdown::Write))
+        Poll::Ready(self.fd.get_ref().shutdown_write())
     }
 }
 

@@ -44,6 +44,7 @@ pub fn http_target(addr: SocketAddr, path: &str) -> HttpTarget {
         port: addr.port(),
         addr,
         path: path.into(),
+        unix: None,
     }
 }
 

@@ -51,6 +51,8 @@ pub struct HttpTarget {
     pub addr: SocketAddr,
     /// Path and query, starting with `/`.
     pub path: String,
+    /// Connect to this Unix domain socket instead of `addr` (`--unix-socket`).
+    pub unix: Option<std::path::PathBuf>,
 }
 
 impl HttpTarget {
@@ -396,7 +398,10 @@ pub async fn connect(
     target: &HttpTarget,
     tls: Option<&Arc<rustls::ClientConfig>>,
 ) -> Result<Stream, Failure> {
-    let tcp = StampedTcp::connect(target.addr).await?;
+    let tcp = match &target.unix {
+        Some(path) => StampedTcp::connect_unix(path).await?,
+        None => StampedTcp::connect(target.addr).await?,
+    };
     match (target.tls, tls) {
         (true, Some(cfg)) => {
             let name = rustls::pki_types::ServerName::try_from(
@@ -578,6 +583,7 @@ mod tests {
             port,
             addr: "127.0.0.1:1".parse().unwrap(),
             path: "/".into(),
+            unix: None,
         };
         assert_eq!(t(false, 80).authority(), "example.com");
         assert_eq!(t(true, 443).authority(), "example.com");
