@@ -273,6 +273,19 @@ pub struct LoadArgs {
     /// https: the PEM private key of --cert
     #[arg(long, value_name = "FILE", requires = "cert", help_heading = "HTTP")]
     pub key: Option<PathBuf>,
+    /// A full-screen live view (q or Ctrl-C stops the run, l switches the latency scale);
+    /// needs a terminal
+    #[arg(long, help_heading = "Watching")]
+    pub tui: bool,
+    /// Serve Prometheus/OpenMetrics metrics at ADDR (e.g. 127.0.0.1:9090) during the run
+    #[arg(long, value_name = "ADDR", help_heading = "Watching")]
+    pub metrics: Option<String>,
+    /// Keep --metrics serving this long after the report is written (for a last scrape)
+    #[arg(long, value_name = "DUR", default_value = "0s", value_parser = parse_duration, help_heading = "Watching")]
+    pub metrics_linger: Duration,
+    /// Write one JSON line per second (the summary's timeline fields) to FILE, - for stdout
+    #[arg(long, value_name = "FILE", help_heading = "Watching")]
+    pub live: Option<PathBuf>,
     /// http: a data feed (.csv with a header line, or .jsonl); load j takes row j mod rows,
     /// its columns are template fields ({{user_id}})
     #[arg(long, value_name = "FILE", help_heading = "HTTP")]

@@ -1,6 +1,7 @@
 //! Subcommands.
 
 pub mod limits;
+pub mod live;
 pub mod merge;
 pub mod output;
 pub mod progress;
@@ -8,3 +9,4 @@ pub mod run;
 pub mod search;
 pub mod serve;
 pub mod signals;
+pub mod tui;

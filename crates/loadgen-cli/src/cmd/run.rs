@@ -8,9 +8,13 @@ use std::time::Duration;
 use anyhow::Context;
 use loadgen::{LoadGen, Summary};
 
+use std::io::IsTerminal;
+
+use super::live::{self, Endpoint, Feed, Labels};
 use super::output;
 use super::progress::{self, Progress};
 use super::signals::Signals;
+use super::tui::Tui;
 use crate::args::{LoadArgs, ResultsFormat, RunArgs};
 use crate::config::protocol::Protocol;
 use crate::config::requests::{self, Source};
@@ -64,9 +68,62 @@ fn execute(
         };
         lg.with_results(Box::new(file), format)?;
     }
+    let watch = Watch::prepare(&lg, a)?;
     starting();
-    let summary = run_with_signals(lg, grace, a, signals)?;
-    output::output(summary, &a.out, files)
+    let summary = run_with_signals(lg, grace, a, signals, watch.feed)?;
+    let code = output::output(summary, &a.out, files);
+    if let Some(endpoint) = watch.endpoint {
+        if !a.metrics_linger.is_zero() {
+            std::thread::sleep(a.metrics_linger);
+        }
+        drop(endpoint);
+    }
+    code
+}
+
+/// What watches the run: the per-second source and the metrics endpoint (bound now, so
+/// that a bad address fails before the first load).
+struct Watch {
+    feed: Option<Feed>,
+    endpoint: Option<Endpoint>,
+}
+
+impl Watch {
+    fn prepare(lg: &LoadGen, a: &LoadArgs) -> anyhow::Result<Watch> {
+        if !(a.tui || a.metrics.is_some() || a.live.is_some()) {
+            return Ok(Watch {
+                feed: None,
+                endpoint: None,
+            });
+        }
+        if a.tui && !std::io::stdout().is_terminal() {
+            anyhow::bail!(
+                "--tui needs a terminal on stdout (use --live FILE or --metrics ADDR to watch from elsewhere)"
+            );
+        }
+        let plan = lg.plan();
+        let (index, count) = plan.process_shard;
+        let labels = Labels {
+            targets: plan.targets.iter().map(|t| t.name.clone()).collect(),
+            shard: format!("{index}/{count}"),
+            total: plan.schedule.duration(),
+        };
+        let out = a.live.as_deref().map(live::live_out).transpose()?;
+        let feed = Feed::new(labels, out);
+        let endpoint = match &a.metrics {
+            Some(addr) => {
+                let e = Endpoint::start(addr, &feed)?;
+                crate::note!("loadgen: metrics on http://{}/metrics", e.addr);
+                Some(e)
+            }
+            None => None,
+        };
+        lg.enable_live();
+        Ok(Watch {
+            feed: Some(feed),
+            endpoint,
+        })
+    }
 }
 
 fn run_with_signals(
@@ -74,13 +131,35 @@ fn run_with_signals(
     grace: Duration,
     a: &LoadArgs,
     signals: &Signals,
+    mut feed: Option<Feed>,
 ) -> anyhow::Result<Summary> {
     let total = lg.plan().schedule.duration();
     signals.attach(lg.stopper(), grace);
     lg.start()?;
-    let mode = progress::mode(a.progress, a.quiet);
+    let tui = match &mut feed {
+        Some(f) => {
+            f.attach(lg.monitor());
+            if a.tui {
+                Some(Tui::start(f.state.clone(), f.labels.clone(), lg.stopper())?)
+            } else {
+                None
+            }
+        }
+        None => None,
+    };
+    let mode = if tui.is_some() {
+        progress::Mode::Off
+    } else {
+        progress::mode(a.progress, a.quiet)
+    };
     let progress = Progress::start(mode, lg.monitor(), total, a.progress_every);
     let summary = lg.wait();
     progress.finish();
+    if let Some(f) = feed {
+        f.finish();
+    }
+    if let Some(t) = tui {
+        t.finish();
+    }
     Ok(summary?)
 }

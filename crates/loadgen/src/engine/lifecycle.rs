@@ -57,6 +57,10 @@ pub(crate) struct ThreadCounters {
     pub failed: AtomicU64,
     pub in_flight: AtomicU64,
     pub p99_last_us: AtomicU64,
+    /// CPU time of the runner's thread, ns.
+    pub cpu_ns: AtomicU64,
+    /// The detailed view, published only once a live view was asked for.
+    pub live: Mutex<Option<super::live::LiveShard>>,
 }
 
 /// State shared between the handle and the shards.
@@ -65,6 +69,8 @@ pub(crate) struct Control {
     pub counters: Vec<ThreadCounters>,
     /// Where shards send per-call records (`with_results`).
     pub results_tx: Mutex<Option<SyncSender<Vec<CallRecord>>>>,
+    /// Whether shards publish the detailed live view.
+    pub live: std::sync::atomic::AtomicBool,
 }
 
 impl Control {
@@ -79,6 +85,7 @@ impl Control {
             state,
             counters: (0..shards).map(|_| ThreadCounters::default()).collect(),
             results_tx: Mutex::new(None),
+            live: std::sync::atomic::AtomicBool::new(false),
         }
     }
 

@@ -15,6 +15,7 @@ mod clock;
 pub mod dispatcher;
 mod drive;
 mod lifecycle;
+pub mod live;
 pub mod pacer;
 mod plan;
 mod runner;
@@ -56,7 +57,7 @@ pub struct Snapshot {
     pub p99_last_us: u64,
 }
 
-/// Reads live totals from another thread (a progress display).
+/// Reads live totals from another thread (a progress display, a dashboard, metrics).
 #[derive(Clone)]
 pub struct Monitor {
     control: Arc<Control>,
@@ -64,6 +65,21 @@ pub struct Monitor {
 }
 
 impl Monitor {
+    /// The detailed view now (empty counts and histograms unless
+    /// [`LoadGen::enable_live`] was called before the start).
+    pub fn live(&self) -> live::Live {
+        let mut l = live::Live::new(self.snapshot());
+        for c in &self.control.counters {
+            l.cpu += Duration::from_nanos(c.cpu_ns.load(std::sync::atomic::Ordering::Relaxed));
+            let shard = c.live.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(s) = shard.as_ref() {
+                l.add(s);
+            }
+        }
+        l.finish();
+        l
+    }
+
     /// The totals now.
     pub fn snapshot(&self) -> Snapshot {
         let c = &self.control;
@@ -272,6 +288,15 @@ impl LoadGen {
     /// Loads sent so far (published by the shards a few times a second, exact at the end).
     pub fn call_count(&self) -> u64 {
         self.control.sum(|c| &c.sent)
+    }
+
+    /// Asks the shards to publish the detailed live view ([`Monitor::live`]) a few times
+    /// a second: counts per target, latency and send-lag histograms, top errors. It costs
+    /// a copy of the histograms per publication, so it is off unless asked for.
+    pub fn enable_live(&self) {
+        self.control
+            .live
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// A live view of the run for another thread (after `start`).

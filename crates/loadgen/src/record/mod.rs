@@ -178,6 +178,26 @@ impl Recorder {
         self.last_p99_us
     }
 
+    /// Copies what a live view shows: counts per target, the latency and send-lag
+    /// histograms so far, the most frequent errors.
+    pub fn live_into(&self, l: &mut crate::engine::live::LiveShard) {
+        l.targets.clear();
+        l.targets.extend(self.agg.targets.iter().map(|t| t.counts));
+        l.latency.reset();
+        let _ = l.latency.add(&self.agg.latency);
+        l.lag.reset();
+        let _ = l.lag.add(&self.agg.lag);
+        l.errors.clear();
+        l.errors.extend(
+            self.agg
+                .errors
+                .sorted()
+                .into_iter()
+                .take(crate::engine::live::TOP_ERRORS)
+                .map(|(o, m, n)| (o, m.into_owned(), n)),
+        );
+    }
+
     /// Loads sent so far.
     pub fn sent_count(&self) -> u64 {
         self.agg.sent

@@ -233,6 +233,15 @@ fn bucket_json(i: usize, width_s: f64, b: &Bucket) -> TimelineJson {
     }
 }
 
+/// One line of `--live`: a second of a running run, with the fields of a timeline bucket
+/// (`t_s` its start, seconds from t0).
+pub fn live_line(second: &crate::engine::live::Second) -> String {
+    let start = second.at.saturating_sub(second.span).as_secs_f64();
+    let mut b = bucket_json(0, 0.0, &second.bucket);
+    b.t_s = round3(start);
+    serde_json::to_string(&b).expect("a timeline bucket always serializes")
+}
+
 /// Pretty JSON text of `s`.
 pub fn to_json(s: &Summary) -> String {
     serde_json::to_string_pretty(&to_document(s)).expect("a summary always serializes")

@@ -1,0 +1,471 @@
+//! Watching a run as it goes: one per-second source ([`Feed`]) that samples the shards'
+//! live view once a second, and what reads it — `--live FILE` (a JSON line per second,
+//! the fields of the summary's timeline), `--metrics ADDR` (Prometheus/OpenMetrics text
+//! over HTTP) and `--tui` ([`super::tui`]).
+
+use std::collections::VecDeque;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::Context;
+use loadgen::engine::live::{Live, Second};
+use loadgen::{Monitor, Outcome};
+
+/// Seconds of history kept for the dashboard.
+pub const HISTORY: usize = 600;
+
+/// What the readers share: the last sample and the seconds before it.
+#[derive(Default)]
+pub struct State {
+    /// The last sample (totals since the start).
+    pub last: Option<Live>,
+    /// The last [`HISTORY`] seconds, oldest first.
+    pub seconds: VecDeque<Second>,
+    /// True once the run has ended (the last sample is final).
+    pub ended: bool,
+}
+
+/// Everything the readers need to name what they show.
+#[derive(Clone)]
+pub struct Labels {
+    /// Report rows, in order.
+    pub targets: Vec<String>,
+    /// This process's shard, `I/N`.
+    pub shard: String,
+    /// The run's planned length.
+    pub total: Duration,
+}
+
+/// The per-second source.
+pub struct Feed {
+    /// What it last sampled.
+    pub state: Arc<Mutex<State>>,
+    /// Names of targets and shard.
+    pub labels: Labels,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    monitor: Option<Monitor>,
+    out: Arc<Mutex<Option<Box<dyn Write + Send>>>>,
+}
+
+impl Feed {
+    /// A source named by `labels` that will write each second to `out`, if given; it
+    /// samples once [`Feed::attach`] gives it the run.
+    pub fn new(labels: Labels, out: Option<Box<dyn Write + Send>>) -> Feed {
+        Feed {
+            state: Arc::new(Mutex::new(State::default())),
+            labels,
+            stop: Arc::new(AtomicBool::new(false)),
+            thread: None,
+            monitor: None,
+            out: Arc::new(Mutex::new(out)),
+        }
+    }
+
+    /// Samples `monitor` once a second from now on.
+    pub fn attach(&mut self, monitor: Option<Monitor>) {
+        let Some(m) = monitor else {
+            return;
+        };
+        self.monitor = Some(m.clone());
+        let (state, stop, out) = (self.state.clone(), self.stop.clone(), self.out.clone());
+        self.thread = std::thread::Builder::new()
+            .name("loadgen-live".into())
+            .spawn(move || {
+                // seconds of the run (from its t0), as the summary's timeline counts them
+                let mut n = 1u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let next = Duration::from_secs(n);
+                    let at = m.snapshot().elapsed;
+                    if at < next {
+                        std::thread::sleep((next - at).min(Duration::from_millis(50)));
+                        continue;
+                    }
+                    n = at.as_secs() + 1;
+                    sample(&m, &state, &out, false);
+                }
+            })
+            .ok();
+    }
+
+    /// The run ended: a last sample (its totals are final), the last partial second.
+    pub fn finish(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        if let Some(m) = &self.monitor {
+            sample(m, &self.state, &self.out, true);
+        }
+        if let Some(w) = self.out.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            let _ = w.flush();
+        }
+    }
+}
+
+fn sample(
+    m: &Monitor,
+    state: &Mutex<State>,
+    out: &Mutex<Option<Box<dyn Write + Send>>>,
+    end: bool,
+) {
+    let now = m.live();
+    let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+    let second = s.last.as_ref().map(|prev| Second::between(prev, &now));
+    let second = second.or_else(|| Some(Second::between(&empty_like(&now), &now)));
+    if let Some(sec) = second.filter(|sec| !end || !sec.span.is_zero()) {
+        if let Some(w) = out.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            // a reader that went away must not stop the run
+            let _ = writeln!(w, "{}", loadgen::summary::codec::live_line(&sec));
+        }
+        if s.seconds.len() == HISTORY {
+            s.seconds.pop_front();
+        }
+        s.seconds.push_back(sec);
+    }
+    s.last = Some(now);
+    s.ended = end;
+}
+
+/// A view with nothing in it, at the start.
+fn empty_like(l: &Live) -> Live {
+    let mut e = l.clone();
+    e.snapshot = loadgen::Snapshot::default();
+    e.counts = Default::default();
+    e.targets.iter_mut().for_each(|t| *t = Default::default());
+    e.latency.reset();
+    e.lag.reset();
+    e.cpu = Duration::ZERO;
+    e
+}
+
+/// `--live FILE|-`.
+pub fn live_out(path: &std::path::Path) -> anyhow::Result<Box<dyn Write + Send>> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(std::io::stdout()));
+    }
+    let f = std::fs::File::create(path)
+        .with_context(|| format!("--live {}: cannot create", path.display()))?;
+    Ok(Box::new(LineWriter(std::io::BufWriter::new(f))))
+}
+
+/// Flushes at each line, so that a reader tailing the file sees every second as it ends.
+struct LineWriter<W: Write>(std::io::BufWriter<W>);
+
+impl<W: Write> Write for LineWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.0.write(buf)?;
+        if buf.ends_with(b"\n") {
+            self.0.flush()?;
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// The Prometheus view of a sample (prometheus-client writes the exposition format).
+struct Metrics {
+    state: Arc<Mutex<State>>,
+    targets: Vec<String>,
+    shard: String,
+}
+
+/// Latency and lag histogram buckets, seconds.
+const BUCKETS: [f64; 16] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
+fn buckets(h: &loadgen::record::hist::Hist) -> (f64, u64, Vec<(f64, u64)>) {
+    let count = h.len();
+    let mut out = Vec::with_capacity(BUCKETS.len() + 1);
+    let mut below = 0u64;
+    for b in BUCKETS {
+        let upto = if count == 0 {
+            0
+        } else {
+            h.count_between(0, (b * 1e6) as u64)
+        };
+        out.push((b, upto.saturating_sub(below)));
+        below = below.max(upto);
+    }
+    out.push((f64::INFINITY, count.saturating_sub(below)));
+    let sum = if count == 0 {
+        0.0
+    } else {
+        h.mean() * count as f64 / 1e6
+    };
+    (sum, count, out)
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl prometheus_client::collector::Collector for Metrics {
+    fn encode(
+        &self,
+        mut enc: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::{EncodeMetric, NoLabelSet};
+        use prometheus_client::metrics::MetricType as T;
+        use prometheus_client::metrics::counter::ConstCounter;
+        use prometheus_client::metrics::gauge::ConstGauge;
+        let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(l) = &s.last else {
+            return Ok(());
+        };
+        let sec = s.seconds.back();
+        let shard = ("shard".to_string(), self.shard.clone());
+        {
+            let mut m = enc.encode_descriptor(
+                "loadgen_loads",
+                "Loads by outcome (every scheduled load ends in exactly one)",
+                None,
+                T::Counter,
+            )?;
+            for (i, c) in l.targets.iter().enumerate() {
+                for o in Outcome::ALL {
+                    let labels = vec![
+                        (
+                            "target".to_string(),
+                            self.targets.get(i).cloned().unwrap_or_default(),
+                        ),
+                        shard.clone(),
+                        ("outcome".to_string(), o.name().to_string()),
+                    ];
+                    ConstCounter::new(c.get(o)).encode(m.encode_family(&labels)?)?;
+                }
+            }
+        }
+        {
+            let mut m = enc.encode_descriptor(
+                "loadgen_scheduled",
+                "Loads whose intended start has come",
+                None,
+                T::Counter,
+            )?;
+            for (i, c) in l.targets.iter().enumerate() {
+                let labels = vec![
+                    (
+                        "target".to_string(),
+                        self.targets.get(i).cloned().unwrap_or_default(),
+                    ),
+                    shard.clone(),
+                ];
+                ConstCounter::new(c.scheduled).encode(m.encode_family(&labels)?)?;
+            }
+        }
+        let labels = vec![shard.clone()];
+        let mut counter = |name: &str, help: &str, v: u64| -> Result<(), std::fmt::Error> {
+            let mut m = enc.encode_descriptor(name, help, None, T::Counter)?;
+            ConstCounter::new(v).encode(m.encode_family(&labels)?)
+        };
+        counter("loadgen_sent", "Loads sent", l.snapshot.sent)?;
+        let cpu = l.cpu.as_secs_f64();
+        let mut m = enc.encode_descriptor(
+            "loadgen_generator_cpu_seconds",
+            "CPU time of the generator threads",
+            None,
+            T::Counter,
+        )?;
+        ConstCounter::new(cpu).encode(m.encode_family(&labels)?)?;
+        let (offered, throughput, tps) = sec.map(Second::rates).unwrap_or_default();
+        let gauges = [
+            (
+                "loadgen_in_flight",
+                "Calls in flight",
+                l.snapshot.in_flight as f64,
+            ),
+            (
+                "loadgen_offered_rate",
+                "Loads scheduled per second, over the last second",
+                offered,
+            ),
+            (
+                "loadgen_throughput",
+                "Loads completed per second, over the last second",
+                throughput,
+            ),
+            (
+                "loadgen_tps",
+                "Successes per second, over the last second",
+                tps,
+            ),
+            (
+                "loadgen_generator_busy",
+                "Generator CPU over wall time in the last second (1 = one thread busy)",
+                sec.map_or(0.0, |s| s.busy),
+            ),
+            (
+                "loadgen_elapsed_seconds",
+                "Time since the run started",
+                l.snapshot.elapsed.as_secs_f64(),
+            ),
+            (
+                "loadgen_run_ended",
+                "1 once the run has ended and the totals are final",
+                if s.ended { 1.0 } else { 0.0 },
+            ),
+        ];
+        for (name, help, v) in gauges {
+            let mut m = enc.encode_descriptor(name, help, None, T::Gauge)?;
+            ConstGauge::new(v).encode(m.encode_family(&labels)?)?;
+        }
+        for (name, help, h) in [
+            (
+                "loadgen_latency_seconds",
+                "Latency of the successes, from the intended start",
+                &l.latency,
+            ),
+            (
+                "loadgen_send_lag_seconds",
+                "Send lag: the send after the intended start",
+                &l.lag,
+            ),
+        ] {
+            let (sum, count, b) = buckets(h);
+            let mut m = enc.encode_descriptor(name, help, None, T::Histogram)?;
+            m.encode_family(&labels)?
+                .encode_histogram::<NoLabelSet>(sum, count, &b, None)?;
+        }
+        Ok(())
+    }
+}
+
+/// The classic text format (0.0.4, what `promtool check metrics` and older scrapers read)
+/// of prometheus-client's OpenMetrics text: the same samples; a counter's HELP and TYPE
+/// name its `_total` samples, and there is no `# EOF`.
+fn classic(om: &str) -> String {
+    let mut counters = std::collections::HashSet::new();
+    for l in om.lines() {
+        if let Some(name) = l
+            .strip_prefix("# TYPE ")
+            .and_then(|t| t.strip_suffix(" counter"))
+        {
+            counters.insert(name.to_string());
+        }
+    }
+    let mut out = String::with_capacity(om.len());
+    for l in om.lines() {
+        if l == "# EOF" {
+            continue;
+        }
+        let meta = ["# HELP ", "# TYPE "]
+            .into_iter()
+            .find(|p| l.starts_with(p));
+        match meta {
+            Some(p) => {
+                let rest = &l[p.len()..];
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                let suffix = if counters.contains(name) {
+                    "_total"
+                } else {
+                    ""
+                };
+                out.push_str(&format!("{p}{name}{suffix} {tail}"));
+            }
+            None => out.push_str(l),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The `--metrics` endpoint: serves until dropped. OpenMetrics text when the scraper asks
+/// for it (Prometheus does), else the classic text format.
+pub struct Endpoint {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+    /// Where it listens.
+    pub addr: SocketAddr,
+}
+
+impl Endpoint {
+    /// Binds `addr` now (a bad address is an error before the run) and serves `feed`'s
+    /// samples on any path.
+    pub fn start(addr: &str, feed: &Feed) -> anyhow::Result<Endpoint> {
+        let bind: SocketAddr = addr
+            .parse()
+            .with_context(|| format!("--metrics {addr}: expected IP:PORT, e.g. 127.0.0.1:9090"))?;
+        let std = std::net::TcpListener::bind(bind)
+            .with_context(|| format!("--metrics {addr}: cannot listen"))?;
+        std.set_nonblocking(true)?;
+        let local = std.local_addr()?;
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register_collector(Box::new(Metrics {
+            state: feed.state.clone(),
+            targets: feed.labels.targets.clone(),
+            shard: feed.labels.shard.clone(),
+        }));
+        let registry = Arc::new(registry);
+        let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()?;
+        let thread = std::thread::Builder::new().name("loadgen-metrics".into()).spawn(move || {
+            rt.block_on(async move {
+                let Ok(listener) = tokio::net::TcpListener::from_std(std) else {
+                    return;
+                };
+                loop {
+                    tokio::select! {
+                        _ = &mut rx => return,
+                        a = listener.accept() => {
+                            let Ok((s, _)) = a else { continue };
+                            let registry = registry.clone();
+                            tokio::spawn(async move {
+                                let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                                    let registry = registry.clone();
+                                    let om = req
+                                        .headers()
+                                        .get_all(hyper::header::ACCEPT)
+                                        .iter()
+                                        .any(|v| v.to_str().is_ok_and(|v| v.contains("application/openmetrics-text")));
+                                    async move {
+                                        let mut body = String::new();
+                                        let _ = prometheus_client::encoding::text::encode(&mut body, &registry);
+                                        let (body, kind) = if om {
+                                            (body, "application/openmetrics-text; version=1.0.0; charset=utf-8")
+                                        } else {
+                                            (classic(&body), "text/plain; version=0.0.4; charset=utf-8")
+                                        };
+                                        hyper::Response::builder()
+                                            .header("content-type", kind)
+                                            .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+                                    }
+                                });
+                                let io = hyper_util::rt::TokioIo::new(s);
+                                let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, svc).await;
+                            });
+                        }
+                    }
+                }
+            });
+        })?;
+        Ok(Endpoint {
+            stop: Some(tx),
+            thread: Some(thread),
+            addr: local,
+        })
+    }
+}
+
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

@@ -1,0 +1,375 @@
+//! Watching a run: `--live` lines, the `--metrics` endpoint, and the `--tui` dashboard
+//! driven under tmux (skipped, with a note, where tmux or promtool is not installed; CI
+//! installs both).
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::*;
+
+/// Scrapes as Prometheus does (asking for OpenMetrics), or as promtool reads (classic).
+fn scrape_as(addr: &str, openmetrics: bool) -> String {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let accept = if openmetrics {
+        "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
+    } else {
+        "text/plain"
+    };
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nAccept: {accept}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let kind = if openmetrics {
+        "application/openmetrics-text"
+    } else {
+        "text/plain; version=0.0.4"
+    };
+    assert!(head.to_lowercase().contains(kind), "{head}");
+    assert_eq!(openmetrics, body.ends_with("# EOF\n"), "{body}");
+    body.to_string()
+}
+
+fn scrape(addr: &str) -> String {
+    scrape_as(addr, true)
+}
+
+/// The sum of a metric's samples whose line contains every one of `with`.
+fn total(text: &str, name: &str, with: &[&str]) -> u64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && with.iter().all(|w| l.contains(w)))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap() as u64)
+        .sum()
+}
+
+/// Whether `cmd` is installed; where `env` is set (CI), it must be.
+fn has(cmd: &str, env: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {cmd}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found || std::env::var_os(env).is_none(),
+        "{env} is set but {cmd} is not installed"
+    );
+    found
+}
+
+#[test]
+fn live_lines_and_metrics_follow_the_run_and_end_at_the_summary() {
+    let (_http, addrs, _) = serve(&["http", "--listen", "127.0.0.1:0", "--error-rate", "0.1"]);
+    let url = format!("http://{}/", addrs[0]);
+    let live = tmp("live.jsonl");
+    let json = tmp("watch.json");
+    let mut child = bin()
+        .args([
+            "run",
+            &url,
+            "-r",
+            "400",
+            "-d",
+            "3s",
+            "--summary",
+            "none",
+            "--quiet",
+        ])
+        .args(["--metrics", "127.0.0.1:0", "--metrics-linger", "5s"])
+        .args([
+            "--live",
+            live.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+        ])
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("loadgen: metrics on http://")
+        .and_then(|l| l.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_string();
+    // during the run: counters only grow
+    let mut last = 0;
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_millis(2500) {
+        let m = scrape(&addr);
+        let n = total(&m, "loadgen_scheduled_total", &[]);
+        assert!(n >= last, "a counter went down: {last} → {n}");
+        last = n;
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(last > 0, "the counters moved during the run");
+    // after it: the endpoint lingers with the final totals, equal to the summary's
+    while !json.exists() || std::fs::read_to_string(&json).unwrap().is_empty() {
+        assert!(t.elapsed() < Duration::from_secs(20), "no summary");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let m = scrape(&addr);
+    let s = parse(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(total(&m, "loadgen_run_ended", &[]), 1, "{m}");
+    assert_eq!(
+        total(&m, "loadgen_scheduled_total", &[]),
+        s.counts.scheduled
+    );
+    assert_eq!(
+        total(&m, "loadgen_loads_total", &["outcome=\"success\""]),
+        s.counts.success
+    );
+    assert_eq!(
+        total(&m, "loadgen_loads_total", &["outcome=\"callee_error\""]),
+        s.counts.callee_error
+    );
+    assert!(s.counts.callee_error > 0, "--error-rate 0.1 made some");
+    assert_eq!(
+        total(&m, "loadgen_latency_seconds_count", &[]),
+        s.counts.success
+    );
+    assert!(
+        m.contains("loadgen_latency_seconds_bucket{le=\"+Inf\""),
+        "{m}"
+    );
+    if has("promtool", "LOADGEN_REQUIRE_PROMTOOL") {
+        let mut p = Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        p.stdin
+            .take()
+            .unwrap()
+            .write_all(scrape_as(&addr, false).as_bytes())
+            .unwrap();
+        let out = p.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "promtool: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    } else {
+        eprintln!("promtool is not installed: the exposition check is skipped");
+    }
+    let (out, _) = wait_with_timeout(child, Duration::from_secs(20));
+    assert_eq!(out.status.code(), Some(0));
+    // --live: one line per second, the timeline's fields; together they are the totals
+    let text = std::fs::read_to_string(&live).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!((3..=5).contains(&lines.len()), "{text}");
+    let sum = |k: &str| lines.iter().map(|l| l[k].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(sum("scheduled"), s.counts.scheduled);
+    assert_eq!(sum("success"), s.counts.success);
+    assert_eq!(sum("callee_error"), s.counts.callee_error);
+    for l in &lines {
+        for k in ["t_s", "sent", "timeout", "dropped", "p50_ms", "p99_ms"] {
+            assert!(l.get(k).is_some(), "{k} in {l}");
+        }
+    }
+}
+
+#[test]
+fn bad_watch_flags_fail_before_the_run() {
+    let out = run(&["run", "http://127.0.0.1:1/", "-n", "1", "--tui"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("--tui needs a terminal"), "{err}");
+    let out = run(&[
+        "run",
+        "http://127.0.0.1:1/",
+        "-n",
+        "1",
+        "--metrics",
+        "nowhere",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("--metrics nowhere"), "{err}");
+}
+
+/// Runs `loadgen run ARGS --tui` in a tmux pane; when it exits, `done` holds its exit
+/// code and `stty -a` of the pane.
+struct Pane {
+    session: String,
+    done: std::path::PathBuf,
+}
+
+impl Pane {
+    fn start(name: &str, env: &str, args: &str) -> Pane {
+        let dir = tmp(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let session = format!("loadgen-{name}-{}", std::process::id());
+        let done = dir.join("done");
+        let d = done.display();
+        let script = format!(
+            "{env} '{}' run {args} --tui; echo \"exit=$?\" > '{d}.tmp'; stty -a >> '{d}.tmp'; mv '{d}.tmp' '{d}'; sleep 60",
+            env!("CARGO_BIN_EXE_loadgen"),
+        );
+        let out = Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &session,
+                "-x",
+                "120",
+                "-y",
+                "40",
+                &script,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Pane { session, done }
+    }
+
+    fn keys(&self, k: &str) {
+        Command::new("tmux")
+            .args(["send-keys", "-t", &self.session, k])
+            .output()
+            .unwrap();
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.session])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    fn wait_for(&self, what: &str) -> String {
+        let t = Instant::now();
+        loop {
+            let c = self.screen();
+            if c.contains(what) {
+                return c;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "no '{what}' on the screen:\n{c}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The exit line and `stty -a` once loadgen has exited.
+    fn ended(&self) -> String {
+        let t = Instant::now();
+        while !self.done.exists() {
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "loadgen did not end:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::fs::read_to_string(&self.done).unwrap()
+    }
+}
+
+impl Drop for Pane {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.session])
+            .output();
+    }
+}
+
+#[test]
+fn a_dashboard_that_panics_gives_the_terminal_back_and_the_run_its_report() {
+    if !has("tmux", "LOADGEN_REQUIRE_TMUX") {
+        eprintln!("tmux is not installed: the dashboard test is skipped");
+        return;
+    }
+    let (_http, addrs, _) = serve(&["http", "--listen", "127.0.0.1:0"]);
+    let pane = Pane::start(
+        "tui-panic",
+        "LOADGEN_TEST_TUI_PANIC=1",
+        &format!("http://{}/ -r 200 -d 3s", addrs[0]),
+    );
+    let end = pane.ended();
+    assert!(end.starts_with("exit=0"), "{end}");
+    assert!(end.contains(" icanon") && end.contains(" echo "), "{end}");
+    let screen = pane.screen();
+    assert!(
+        screen.contains("the dashboard fails on purpose"),
+        "{screen}"
+    );
+    assert!(screen.contains("accounted"), "the report: {screen}");
+}
+
+#[test]
+fn the_dashboard_moves_stops_on_q_and_gives_the_terminal_back() {
+    if !has("tmux", "LOADGEN_REQUIRE_TMUX") {
+        eprintln!("tmux is not installed: the dashboard test is skipped");
+        return;
+    }
+    let (_http, addrs, _) = serve(&["http", "--listen", "127.0.0.1:0"]);
+    let json = tmp("tui.json");
+    let pane = Pane::start(
+        "tui",
+        "",
+        &format!(
+            "http://{}/ -r 300 -d 60s --json '{}'",
+            addrs[0],
+            json.display()
+        ),
+    );
+    let first = pane.wait_for("loads per second");
+    assert!(
+        first.contains("latency of the successes") && first.contains("outcomes"),
+        "{first}"
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+    let later = pane.wait_for("loads per second");
+    assert_ne!(first, later, "the view moves");
+    assert!(later.contains("of 60 s"), "{later}");
+    pane.keys("l");
+    pane.wait_for("log scale");
+    pane.keys("q");
+    let end = pane.ended();
+    assert!(end.starts_with("exit=0"), "{end}");
+    // the terminal is back in cooked mode with echo
+    assert!(end.contains(" icanon") && end.contains(" echo "), "{end}");
+    let s = parse(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(s.interrupted, "stopped early");
+    let c = &s.counts;
+    assert!(c.scheduled > 0);
+    assert_eq!(
+        c.scheduled,
+        c.success
+            + c.timeout
+            + c.dropped
+            + c.cancelled
+            + c.call_error
+            + c.response_error
+            + c.callee_error
+            + c.fatal
+    );
+    // the report is on the normal screen
+    let screen = pane.screen();
+    assert!(screen.contains("accounted"), "{screen}");
+}

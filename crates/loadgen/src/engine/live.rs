@@ -1,0 +1,178 @@
+//! The live view of a run, for a dashboard, a metrics endpoint or a file of per-second
+//! lines: what the shards publish a few times a second ([`LiveShard`]), their sum at one
+//! moment ([`Live`]), and one second of the run from two of those ([`Second`]).
+//!
+//! Shards publish it only when asked ([`super::LoadGen::enable_live`]); it is read from
+//! another thread and never touches a call.
+
+use std::time::Duration;
+
+use super::Snapshot;
+use crate::outcome::Outcome;
+use crate::record::aggregate::{Bucket, Counts, PerOutcome};
+use crate::record::hist::{self, CompactHist, Hist};
+
+/// Errors a live view lists, the most frequent first.
+pub const TOP_ERRORS: usize = 5;
+
+/// What one shard publishes.
+#[derive(Debug, Clone)]
+pub struct LiveShard {
+    /// Counts per target.
+    pub targets: Vec<Counts>,
+    /// Latency of the successes so far, µs.
+    pub latency: Hist,
+    /// Send lag of the loads sent so far, µs.
+    pub lag: Hist,
+    /// The most frequent errors: outcome, message, count.
+    pub errors: Vec<(Outcome, String, u64)>,
+}
+
+impl Default for LiveShard {
+    fn default() -> Self {
+        LiveShard {
+            targets: Vec::new(),
+            latency: hist::new_hist(),
+            lag: hist::new_hist(),
+            errors: Vec::new(),
+        }
+    }
+}
+
+/// The whole run at one moment: totals since the start.
+#[derive(Debug, Clone)]
+pub struct Live {
+    /// The totals the progress display reads.
+    pub snapshot: Snapshot,
+    /// Counts of every target together.
+    pub counts: Counts,
+    /// Counts per target.
+    pub targets: Vec<Counts>,
+    /// Latency of the successes, µs.
+    pub latency: Hist,
+    /// Send lag, µs.
+    pub lag: Hist,
+    /// The most frequent errors over every shard.
+    pub errors: Vec<(Outcome, String, u64)>,
+    /// CPU time of the generator threads together.
+    pub cpu: Duration,
+}
+
+impl Live {
+    pub(super) fn new(snapshot: Snapshot) -> Live {
+        Live {
+            snapshot,
+            counts: Counts::default(),
+            targets: Vec::new(),
+            latency: hist::new_hist(),
+            lag: hist::new_hist(),
+            errors: Vec::new(),
+            cpu: Duration::ZERO,
+        }
+    }
+
+    pub(super) fn add(&mut self, s: &LiveShard) {
+        if self.targets.len() < s.targets.len() {
+            self.targets.resize(s.targets.len(), Counts::default());
+        }
+        for (t, c) in self.targets.iter_mut().zip(&s.targets) {
+            t.scheduled += c.scheduled;
+            for o in Outcome::ALL {
+                t.outcomes.0[o.index()] += c.get(o);
+            }
+        }
+        hist::add(&mut self.latency, &s.latency);
+        hist::add(&mut self.lag, &s.lag);
+        for (o, m, n) in &s.errors {
+            match self.errors.iter_mut().find(|(a, b, _)| a == o && b == m) {
+                Some(e) => e.2 += n,
+                None => self.errors.push((*o, m.clone(), *n)),
+            }
+        }
+    }
+
+    pub(super) fn finish(&mut self) {
+        for t in &self.targets {
+            self.counts.scheduled += t.scheduled;
+            for o in Outcome::ALL {
+                self.counts.outcomes.0[o.index()] += t.get(o);
+            }
+        }
+        self.errors
+            .sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.1.cmp(&b.1)));
+        self.errors.truncate(TOP_ERRORS);
+    }
+}
+
+/// One stretch of the run (a second, usually) between two live views.
+#[derive(Debug, Clone)]
+pub struct Second {
+    /// When it ended, from the start.
+    pub at: Duration,
+    /// How long it was.
+    pub span: Duration,
+    /// What happened in it, as a bucket of the summary's timeline.
+    pub bucket: Bucket,
+    /// Latency of its successes, µs (empty when none).
+    pub latency: Hist,
+    /// Calls in flight at its end.
+    pub in_flight: u64,
+    /// p99 send lag of its loads, µs.
+    pub lag_p99_us: u64,
+    /// Generator CPU over its wall time (1.0: one thread busy throughout).
+    pub busy: f64,
+}
+
+impl Second {
+    /// What happened between `prev` and `now`.
+    pub fn between(prev: &Live, now: &Live) -> Second {
+        let d = |a: u64, b: u64| b.saturating_sub(a);
+        let mut outcomes = PerOutcome::default();
+        for o in Outcome::ALL {
+            outcomes.0[o.index()] = d(prev.counts.get(o), now.counts.get(o));
+        }
+        let mut latency = now.latency.clone();
+        let _ = latency.subtract(&prev.latency);
+        let mut lag = now.lag.clone();
+        let _ = lag.subtract(&prev.lag);
+        let span = now.snapshot.elapsed.saturating_sub(prev.snapshot.elapsed);
+        Second {
+            at: now.snapshot.elapsed,
+            span,
+            bucket: Bucket {
+                scheduled: d(prev.snapshot.scheduled, now.snapshot.scheduled),
+                sent: d(prev.snapshot.sent, now.snapshot.sent),
+                outcomes,
+                latency: CompactHist::of(&latency),
+            },
+            latency,
+            in_flight: now.snapshot.in_flight,
+            lag_p99_us: if lag.is_empty() {
+                0
+            } else {
+                lag.value_at_quantile(0.99)
+            },
+            busy: now.cpu.saturating_sub(prev.cpu).as_secs_f64() / span.as_secs_f64().max(1e-3),
+        }
+    }
+
+    /// Per second: loads scheduled, completed, succeeded.
+    pub fn rates(&self) -> (f64, f64, f64) {
+        let s = self.span.as_secs_f64().max(1e-3);
+        let done: u64 = self.bucket.outcomes.total() - self.bucket.outcomes[Outcome::Dropped];
+        (
+            self.bucket.scheduled as f64 / s,
+            done as f64 / s,
+            self.bucket.outcomes[Outcome::Success] as f64 / s,
+        )
+    }
+
+    /// A latency quantile of its successes, µs (0 when none).
+    pub fn latency_us(&self, q: f64) -> u64 {
+        if self.latency.is_empty() {
+            0
+        } else {
+            self.latency.value_at_quantile(q)
+        }
+    }
+}
