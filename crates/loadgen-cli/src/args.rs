@@ -273,6 +273,26 @@ pub struct LoadArgs {
     /// https: the PEM private key of --cert
     #[arg(long, value_name = "FILE", requires = "cert", help_heading = "HTTP")]
     pub key: Option<PathBuf>,
+    /// grpc: the method, package.Service/Method (e.g. calc.Calc/Compute)
+    #[arg(long, value_name = "METHOD", help_heading = "gRPC")]
+    pub call: Option<String>,
+    /// grpc: the schema from this .proto file (repeatable; compiled in process, no protoc)
+    /// [default: the server's reflection]
+    #[arg(long, value_name = "FILE", help_heading = "gRPC")]
+    pub proto: Vec<PathBuf>,
+    /// grpc: an import path of --proto (repeatable)
+    #[arg(short = 'I', long, value_name = "DIR", help_heading = "gRPC")]
+    pub import_path: Vec<PathBuf>,
+    /// grpc: the schema from a descriptor set (protoc --descriptor_set_out --include_imports)
+    #[arg(long, value_name = "FILE", help_heading = "gRPC")]
+    pub protoset: Option<PathBuf>,
+    /// grpc: the request message as JSON, an array of them (used in turn), or @FILE; templates
+    /// as for HTTP bodies [default: {}]
+    #[arg(long, value_name = "JSON|@FILE", help_heading = "gRPC")]
+    pub message: Option<String>,
+    /// grpc: messages a client-streaming or bidirectional call sends
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..), help_heading = "gRPC")]
+    pub stream_messages: u32,
     /// A full-screen live view (q or Ctrl-C stops the run, l switches the latency scale);
     /// needs a terminal
     #[arg(long, help_heading = "Watching")]
@@ -389,6 +409,29 @@ pub enum ServeCommand {
     Http(ServeHttpArgs),
     /// TCP and UDP echo servers.
     Echo(ServeEchoArgs),
+    /// The calc service over gRPC (calc.Calc/Compute, calc.Calc/Steps) with reflection.
+    Grpc(ServeGrpcArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeGrpcArgs {
+    #[command(flatten)]
+    pub common: ServeArgs,
+    /// Delay before each answer: 10ms, uniform:5ms-15ms, normal:10ms,2ms, exp:10ms
+    #[arg(long, value_name = "DIST", default_value = "0ms")]
+    pub delay: String,
+    /// Fraction of calls (0..1) answered UNAVAILABLE instead
+    #[arg(long, value_name = "RATE", default_value_t = 0.0, value_parser = parse_fraction)]
+    pub error_rate: f64,
+    /// Serve TLS with this PEM certificate chain (needs --tls-key)
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Require client certificates signed by a CA of this PEM file (mTLS; needs --tls-cert)
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 const HTTP_SERVER_HELP: &str = "\

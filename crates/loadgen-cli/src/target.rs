@@ -16,6 +16,10 @@ pub enum Scheme {
     Tcp,
     /// UDP datagrams.
     Udp,
+    /// gRPC over HTTP/2 (h2c).
+    Grpc,
+    /// gRPC over TLS.
+    Grpcs,
 }
 
 impl Scheme {
@@ -27,6 +31,8 @@ impl Scheme {
             Scheme::Https => "https",
             Scheme::Tcp => "tcp",
             Scheme::Udp => "udp",
+            Scheme::Grpc => "grpc",
+            Scheme::Grpcs => "grpcs",
         }
     }
 
@@ -34,6 +40,7 @@ impl Scheme {
     pub fn protocol(self) -> &'static str {
         match self {
             Scheme::Https => "http",
+            Scheme::Grpcs => "grpc",
             s => s.name(),
         }
     }
@@ -69,7 +76,7 @@ impl TargetSpec {
     pub fn http(&self) -> loadgen::protocol::http::HttpTarget {
         loadgen::protocol::http::HttpTarget {
             url: self.url.clone(),
-            tls: self.scheme == Scheme::Https,
+            tls: matches!(self.scheme, Scheme::Https | Scheme::Grpcs),
             host: self.host.clone(),
             port: self.port,
             addr: self.addr,
@@ -191,7 +198,10 @@ pub fn parse_via(raw: &str, routes: &Routes) -> Result<TargetSpec, String> {
         format!("/{tail}")
     };
     let (host, port) = host_port(raw, hostport, scheme)?;
-    let http = matches!(scheme, Scheme::Http | Scheme::Https);
+    let http = matches!(
+        scheme,
+        Scheme::Http | Scheme::Https | Scheme::Grpc | Scheme::Grpcs
+    );
     let unix = routes.unix.clone().filter(|_| http);
     let addr = if unix.is_some() {
         // not used: connections go to the socket
@@ -288,9 +298,11 @@ fn scheme<'a>(raw: &str, url: &'a str) -> Result<(Scheme, &'a str), String> {
         "https" => Scheme::Https,
         "tcp" => Scheme::Tcp,
         "udp" => Scheme::Udp,
+        "grpc" => Scheme::Grpc,
+        "grpcs" => Scheme::Grpcs,
         other => {
             return Err(format!(
-                "target '{raw}': unsupported scheme '{other}' (supported: calc, http, https, tcp, udp)"
+                "target '{raw}': unsupported scheme '{other}' (supported: calc, http, https, grpc, grpcs, tcp, udp)"
             ));
         }
     };

@@ -8,7 +8,8 @@
 //!
 //! - [`calc`]: the book's arithmetic service (JSON lines);
 //! - [`http`]: HTTP/1.1 + h2c (+ TLS) with delay, status, size and error knobs;
-//! - [`echo`]: TCP and UDP echo.
+//! - [`echo`]: TCP and UDP echo;
+//! - [`grpc`]: the calc service over gRPC, with server reflection.
 //!
 //! ```
 //! // a calc server on a free loopback port, on its own thread, stopped gracefully
@@ -24,6 +25,7 @@
 
 pub mod calc;
 pub mod echo;
+pub mod grpc;
 pub mod http;
 pub mod idle;
 mod rng;

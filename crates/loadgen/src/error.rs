@@ -112,6 +112,9 @@ pub enum ConfigError {
     /// A client certificate or key that does not load.
     #[error("client certificate: {0}")]
     ClientCertificate(String),
+    /// A gRPC schema, method or message that cannot be used.
+    #[error("{0}")]
+    Grpc(String),
     /// A request template that does not compile.
     #[error("template {0}")]
     Template(String),

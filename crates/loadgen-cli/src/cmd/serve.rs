@@ -9,7 +9,7 @@ use loadgen_servers::Limits;
 use loadgen_servers::http::{Behaviour, Delay};
 
 use super::signals::shutdown_signal;
-use crate::args::{ServeArgs, ServeCommand, ServeEchoArgs, ServeHttpArgs};
+use crate::args::{ServeArgs, ServeCommand, ServeEchoArgs, ServeGrpcArgs, ServeHttpArgs};
 
 /// Runs the server `cmd` names.
 pub fn serve(cmd: ServeCommand) -> anyhow::Result<ExitCode> {
@@ -17,7 +17,29 @@ pub fn serve(cmd: ServeCommand) -> anyhow::Result<ExitCode> {
         ServeCommand::Http(a) => serve_http(a),
         ServeCommand::Echo(a) => serve_echo(a),
         ServeCommand::Calc(a) => serve_calc(a),
+        ServeCommand::Grpc(a) => serve_grpc(a),
     }
+}
+
+fn serve_grpc(a: ServeGrpcArgs) -> anyhow::Result<ExitCode> {
+    let addr = listen_addr(a.common.listen.as_deref().unwrap_or("127.0.0.1:50051"))?;
+    let limits = limits(&a.common);
+    let knobs = loadgen_servers::grpc::knobs(&a.delay, a.error_rate).context("--delay")?;
+    let tls = tls_config(&a.tls_cert, &a.tls_key, &a.tls_client_ca)?;
+    loadgen_servers::runtime(a.common.threads as usize)?.block_on(async {
+        let listener =
+            loadgen_servers::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+        let scheme = if tls.is_some() { "grpcs" } else { "grpc" };
+        crate::note!(
+            "loadgen: grpc server listening on {} ({scheme}, calc.Calc with reflection)",
+            listener.local_addr()?
+        );
+        loadgen_servers::grpc::run(listener, limits, knobs, tls, shutdown_signal())
+            .await
+            .map_err(|e| anyhow::anyhow!("grpc server: {e}"))?;
+        crate::note!("loadgen: grpc server stopped");
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 fn serve_calc(a: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -46,29 +68,7 @@ fn serve_http(a: ServeHttpArgs) -> anyhow::Result<ExitCode> {
         error_rate: a.error_rate,
         close: a.close,
     };
-    let tls = match (&a.tls_cert, &a.tls_key) {
-        (Some(c), Some(k)) => {
-            let cert = std::fs::read(c)
-                .with_context(|| format!("--tls-cert {}: cannot read", c.display()))?;
-            let key = std::fs::read(k)
-                .with_context(|| format!("--tls-key {}: cannot read", k.display()))?;
-            let ca = a
-                .tls_client_ca
-                .as_ref()
-                .map(|p| {
-                    std::fs::read(p)
-                        .with_context(|| format!("--tls-client-ca {}: cannot read", p.display()))
-                })
-                .transpose()?;
-            let cfg = loadgen_servers::http::tls_config(&cert, &key, ca.as_deref());
-            Some(cfg.context(if ca.is_some() {
-                "--tls-cert/--tls-key/--tls-client-ca"
-            } else {
-                "--tls-cert/--tls-key"
-            })?)
-        }
-        _ => None,
-    };
+    let tls = tls_config(&a.tls_cert, &a.tls_key, &a.tls_client_ca)?;
     loadgen_servers::runtime(a.common.threads as usize)?.block_on(async {
         let listener =
             loadgen_servers::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
@@ -142,4 +142,34 @@ fn listen_addr(s: &str) -> anyhow::Result<SocketAddr> {
         .ok()
         .and_then(|mut a| a.next())
         .with_context(|| format!("--listen '{s}' is not a HOST:PORT address"))
+}
+
+/// The server TLS config of `--tls-cert`, `--tls-key` and `--tls-client-ca`, if given.
+fn tls_config(
+    cert: &Option<std::path::PathBuf>,
+    key: &Option<std::path::PathBuf>,
+    client_ca: &Option<std::path::PathBuf>,
+) -> anyhow::Result<Option<std::sync::Arc<rustls::ServerConfig>>> {
+    Ok(match (cert, key) {
+        (Some(c), Some(k)) => {
+            let cert = std::fs::read(c)
+                .with_context(|| format!("--tls-cert {}: cannot read", c.display()))?;
+            let key = std::fs::read(k)
+                .with_context(|| format!("--tls-key {}: cannot read", k.display()))?;
+            let ca = client_ca
+                .as_ref()
+                .map(|p| {
+                    std::fs::read(p)
+                        .with_context(|| format!("--tls-client-ca {}: cannot read", p.display()))
+                })
+                .transpose()?;
+            let cfg = loadgen_servers::http::tls_config(&cert, &key, ca.as_deref());
+            Some(cfg.context(if ca.is_some() {
+                "--tls-cert/--tls-key/--tls-client-ca"
+            } else {
+                "--tls-cert/--tls-key"
+            })?)
+        }
+        _ => None,
+    })
 }

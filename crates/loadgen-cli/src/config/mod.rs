@@ -2,6 +2,7 @@
 //! [`Plan`] and the protocol's caller ([`protocol`]). Every message that names a flag is
 //! made here; the library's errors name values only, and get their flag as context.
 
+pub mod grpc;
 pub mod protocol;
 pub mod requests;
 

@@ -11,6 +11,7 @@ use loadgen::caller::template;
 use loadgen::engine::OPEN_MODEL_CONNECTIONS;
 use loadgen::protocol::calc::proto::Op;
 use loadgen::protocol::calc::{CalcCaller, CalcOptions};
+use loadgen::protocol::grpc::GrpcCaller;
 use loadgen::protocol::http::tls::{ClientAuth, Verify};
 use loadgen::protocol::http::{HttpCaller, HttpOptions, StatusSet};
 use loadgen::protocol::stream::{Framing, StreamOptions, TcpCaller, UdpCaller};
@@ -31,6 +32,8 @@ pub enum Protocol {
     Tcp(StreamOptions),
     /// UDP targets.
     Udp(StreamOptions),
+    /// gRPC targets (the TLS options of HTTP; HTTP/2).
+    Grpc(Arc<HttpOptions>),
 }
 
 impl Protocol {
@@ -41,13 +44,25 @@ impl Protocol {
             Scheme::Http | Scheme::Https => Protocol::Http(Arc::new(http_options(a)?)),
             Scheme::Tcp => Protocol::Tcp(stream_options(a)?),
             Scheme::Udp => Protocol::Udp(stream_options(a)?),
+            Scheme::Grpc | Scheme::Grpcs => {
+                if a.call.is_none() {
+                    bail!(
+                        "gRPC needs the method: --call package.Service/Method (e.g. --call calc.Calc/Compute)"
+                    );
+                }
+                // -H is gRPC metadata (config::grpc); the TLS options are HTTP's
+                let mut o = http_options(a)?;
+                o.headers.clear();
+                o.http2 = true;
+                Protocol::Grpc(Arc::new(o))
+            }
         })
     }
 
     /// Calls one connection carries at once (`--streams` for HTTP/2).
     fn per_connection(&self) -> u64 {
         match self {
-            Protocol::Http(o) if o.http2 => u64::from(o.streams),
+            Protocol::Http(o) | Protocol::Grpc(o) if o.http2 => u64::from(o.streams),
             _ => 1,
         }
     }
@@ -80,6 +95,11 @@ impl Protocol {
             Protocol::Calc(o) if o.dial_per_call => add("connections", "one per load".into()),
             Protocol::Tcp(o) | Protocol::Udp(o) => {
                 add("payload", format!("{} bytes", o.payload.len()));
+            }
+            Protocol::Grpc(_) => {
+                add("client", "tonic gRPC".into());
+                let tls = targets.iter().any(|t| matches!(t.scheme, Scheme::Grpcs));
+                add("tls", if tls { "yes" } else { "no" }.into());
             }
             Protocol::Calc(_) => {}
         }
@@ -148,6 +168,39 @@ impl Protocol {
             Protocol::Udp(opts) => LoadGen::new(plan, move |t: &ThreadContext| {
                 UdpCaller::new(addrs.clone(), t.share(connections), opts.clone())
             })?,
+            Protocol::Grpc(http) => {
+                let targets: Vec<_> = targets.iter().map(|t| t.http()).collect();
+                let tls = loadgen::protocol::http::tls_config(&http, &targets).context(
+                    if http.client_auth.is_some() {
+                        "--cacert/--cert/--key"
+                    } else {
+                        "--cacert"
+                    },
+                )?;
+                let opts = Arc::new(super::grpc::options(a, &targets[0], tls.clone())?);
+                let seed = a.seed.unwrap_or_else(random_seed);
+                let shared = template::Shared {
+                    seed,
+                    shard: plan.process_shard.0,
+                    data,
+                };
+                super::grpc::check(&targets, &opts, tls.clone(), &shared)?;
+                plan.details.extend(super::grpc::details(&opts));
+                if opts.messages.iter().any(|m| m.contains("{{")) {
+                    plan.details.push(("seed".into(), seed.to_string()));
+                }
+                LoadGen::new(plan, move |t: &ThreadContext| {
+                    GrpcCaller::new(
+                        &targets,
+                        t.share(connections),
+                        opts.clone(),
+                        tls.clone(),
+                        shared.clone(),
+                        t.index,
+                    )
+                    .expect("checked before the run")
+                })?
+            }
         };
         Ok(lg)
     }

@@ -2,6 +2,8 @@
 //! and the wire codecs and sockets they share with the built-in servers.
 //!
 //! - [`calc`]: the book's arithmetic service (JSON lines over TCP);
+//! - [`grpc`]: any gRPC method, its schema from .proto files, a descriptor set or
+//!   reflection;
 //! - [`http`]: HTTP/1.1 (a fast built-in client, or hyper) and HTTP/2, over TCP or TLS;
 //! - [`stream`]: raw TCP and UDP (send a payload, compare the answer);
 //! - [`frame`]: newline-delimited frames with a size cap;
@@ -9,6 +11,7 @@
 
 pub mod calc;
 pub mod frame;
+pub mod grpc;
 pub mod http;
 pub mod net;
 pub mod stream;

@@ -1,0 +1,343 @@
+//! gRPC: against `serve grpc` by reflection, `--proto` and `--protoset`; outcomes by
+//! status; bad input before the first load; and interop with a server written with
+//! Python's grpcio (skipped, with a note, where grpcio is not installed; CI installs it).
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use support::*;
+
+fn proto() -> String {
+    concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../loadgen-servers/proto/calc.proto"
+    )
+    .to_string()
+}
+
+fn run_json(args: &[&str]) -> (Option<i32>, Option<Summary>, String) {
+    let mut all = vec!["run"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--json", "-", "--summary", "none", "--quiet"]);
+    let out = run(&all);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    (
+        out.status.code(),
+        parse(&String::from_utf8_lossy(&out.stdout)).ok(),
+        err,
+    )
+}
+
+const ADD: &str = r#"{"operands":[12,5],"op":"ADD"}"#;
+
+#[test]
+fn calls_by_reflection_proto_and_protoset_with_outcomes_by_status() {
+    let (_srv, addrs, _) = serve(&["grpc", "--listen", "127.0.0.1:0"]);
+    let url = format!("grpc://{}", addrs[0]);
+    let protoset = tmp("calc.protoset");
+    std::fs::write(&protoset, loadgen_servers::grpc::DESCRIPTOR).unwrap();
+    let p = proto();
+    let schemas: [&[&str]; 3] = [
+        &[],
+        &["--proto", &p],
+        &["--protoset", protoset.to_str().unwrap()],
+    ];
+    for schema in schemas {
+        let mut args = vec![
+            url.as_str(),
+            "--call",
+            "calc.Calc/Compute",
+            "--message",
+            ADD,
+            "-n",
+            "300",
+            "--expect-body",
+            "12 + 5 = 17",
+        ];
+        args.extend_from_slice(schema);
+        let (code, s, err) = run_json(&args);
+        assert_eq!(code, Some(0), "{schema:?}: {err}");
+        let s = s.unwrap();
+        assert_eq!(s.counts.success, 300, "{schema:?}: {:?}", s.errors);
+        assert_eq!(s.protocol, "grpc");
+        assert_eq!(
+            s.protocol_details.get("call").map(String::as_str),
+            Some("calc.Calc/Compute")
+        );
+        assert_eq!(
+            s.protocol_details.get("kind").map(String::as_str),
+            Some("unary")
+        );
+    }
+    // an error status is the callee's, named; a wrong answer is a response error
+    let (_, s, err) = run_json(&[
+        &url,
+        "--call",
+        "calc.Calc/Compute",
+        "--message",
+        r#"{"operands":[1,0],"op":"DIV"}"#,
+        "-n",
+        "20",
+    ]);
+    let s = s.unwrap_or_else(|| panic!("{err}"));
+    assert_eq!(s.counts.callee_error, 20, "{:?}", s.errors);
+    assert!(
+        s.errors[0].message.contains("division by zero"),
+        "{:?}",
+        s.errors
+    );
+    let (_, s, _) = run_json(&[
+        &url,
+        "--call",
+        "calc.Calc/Compute",
+        "--message",
+        ADD,
+        "-n",
+        "20",
+        "--expect-body",
+        "= 18",
+    ]);
+    assert_eq!(s.unwrap().counts.response_error, 20);
+    // messages in turn, with templates; server streaming
+    let (_, s, err) = run_json(&[
+        &url,
+        "--call",
+        "calc.Calc/Steps",
+        "-n",
+        "40",
+        "--message",
+        r#"[{"operands":[1,2,3]},{"operands":["{{randomInt 1 9}}", 2],"op":"MUL"}]"#,
+    ]);
+    let s = s.unwrap_or_else(|| panic!("{err}"));
+    assert_eq!(s.counts.success, 40, "{:?}", s.errors);
+    assert_eq!(
+        s.protocol_details.get("kind").map(String::as_str),
+        Some("server streaming")
+    );
+    assert!(s.protocol_details.contains_key("seed"));
+}
+
+#[test]
+fn unavailable_and_a_dead_server_are_call_errors() {
+    let (_srv, addrs, _) = serve(&["grpc", "--listen", "127.0.0.1:0", "--error-rate", "0.3"]);
+    let url = format!("grpc://{}", addrs[0]);
+    let (_, s, err) = run_json(&[
+        &url,
+        "--call",
+        "calc.Calc/Compute",
+        "--message",
+        ADD,
+        "-n",
+        "400",
+    ]);
+    let s = s.unwrap_or_else(|| panic!("{err}"));
+    assert!(
+        s.counts.call_error > 50 && s.counts.success > 200,
+        "{:?}",
+        s.counts
+    );
+    assert!(
+        s.errors.iter().any(|e| e.message.contains("Unavailable")),
+        "{:?}",
+        s.errors
+    );
+    // with the schema given, a server that is not there fails each call as call_error
+    let p = proto();
+    let (_, s, err) = run_json(&[
+        "grpc://127.0.0.1:1",
+        "--call",
+        "calc.Calc/Compute",
+        "--proto",
+        &p,
+        "-n",
+        "5",
+    ]);
+    let s = s.unwrap_or_else(|| panic!("{err}"));
+    assert_eq!(s.counts.call_error, 5, "{:?}", s.errors);
+}
+
+#[test]
+fn bad_grpc_input_is_one_line_before_the_first_load() {
+    let (_srv, addrs, _) = serve(&["grpc", "--listen", "127.0.0.1:0"]);
+    let (_http, haddrs, _) = serve(&["http", "--listen", "127.0.0.1:0"]);
+    let url = format!("grpc://{}", addrs[0]);
+    let no_reflection = format!("grpc://{}", haddrs[0]);
+    let p = proto();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec![&url, "-n", "1"], "--call"),
+        (
+            vec![
+                &url,
+                "--call",
+                "calc.Calc/Compute",
+                "--proto",
+                "/nonexistent/x.proto",
+                "-n",
+                "1",
+            ],
+            "/nonexistent/x.proto",
+        ),
+        (
+            vec![&url, "--call", "calc.Calc/Nope", "-n", "1"],
+            "has no method Nope",
+        ),
+        (
+            vec![
+                &url,
+                "--call",
+                "calc.Nope/Compute",
+                "--proto",
+                &p,
+                "-n",
+                "1",
+            ],
+            "no service calc.Nope",
+        ),
+        (
+            vec![
+                &url,
+                "--call",
+                "calc.Calc/Compute",
+                "--message",
+                r#"{"operands":"x"}"#,
+                "-n",
+                "1",
+            ],
+            "does not fit calc.CalcRequest",
+        ),
+        (
+            vec![
+                &url,
+                "--call",
+                "calc.Calc/Compute",
+                "--message",
+                r#"{"nope":1}"#,
+                "-n",
+                "1",
+            ],
+            "does not fit calc.CalcRequest",
+        ),
+        (
+            vec![&no_reflection, "--call", "calc.Calc/Compute", "-n", "1"],
+            "reflection",
+        ),
+    ];
+    for (args, want) in cases {
+        let mut all = vec!["run"];
+        all.extend_from_slice(&args);
+        let out = run(&all);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: one line: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+}
+
+/// Whether Python's grpcio and grpcio-reflection import; where LOADGEN_REQUIRE_GRPCIO is
+/// set (CI), they must.
+fn grpcio() -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "import grpc, grpc_reflection"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok || std::env::var_os("LOADGEN_REQUIRE_GRPCIO").is_none(),
+        "LOADGEN_REQUIRE_GRPCIO is set but grpcio does not import"
+    );
+    ok
+}
+
+/// A server nobody here wrote: Python's grpcio, with or without reflection.
+struct Peer(std::process::Child, String);
+
+impl Peer {
+    fn start(reflection: bool) -> Peer {
+        let fds = tmp("peer-calc.protoset");
+        std::fs::write(&fds, loadgen_servers::grpc::DESCRIPTOR).unwrap();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/grpc_calc.py");
+        let mut cmd = Command::new("python3");
+        cmd.arg(script).arg(&fds);
+        if reflection {
+            cmd.arg("reflection");
+        }
+        let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port: u16 = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("the peer printed '{line}'"));
+        Peer(child, format!("grpc://127.0.0.1:{port}"))
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn interop_with_python_grpcio_by_proto_and_by_reflection() {
+    if !grpcio() {
+        eprintln!(
+            "Python grpcio / grpcio-reflection are not installed: the interop test is skipped (pip install grpcio grpcio-reflection)"
+        );
+        return;
+    }
+    let p = proto();
+    for reflection in [false, true] {
+        let peer = Peer::start(reflection);
+        let schema: Vec<&str> = if reflection {
+            vec![]
+        } else {
+            vec!["--proto", &p]
+        };
+        let mut args = vec![
+            peer.1.as_str(),
+            "--call",
+            "calc.Calc/Compute",
+            "--message",
+            ADD,
+            "-n",
+            "200",
+            "--expect-body",
+            "python says 17",
+        ];
+        args.extend_from_slice(&schema);
+        let (code, s, err) = run_json(&args);
+        assert_eq!(code, Some(0), "reflection {reflection}: {err}");
+        let s = s.unwrap();
+        assert_eq!(
+            s.counts.success, 200,
+            "reflection {reflection}: {:?}",
+            s.errors
+        );
+        let mut args = vec![
+            peer.1.as_str(),
+            "--call",
+            "calc.Calc/Compute",
+            "--message",
+            r#"{"operands":[1,0],"op":"DIV"}"#,
+            "-n",
+            "20",
+        ];
+        args.extend_from_slice(&schema);
+        let (_, s, err) = run_json(&args);
+        let s = s.unwrap_or_else(|| panic!("{err}"));
+        assert_eq!(s.counts.callee_error, 20, "{:?}", s.errors);
+        assert!(
+            s.errors[0]
+                .message
+                .contains("InvalidArgument: division by zero"),
+            "{:?}",
+            s.errors
+        );
+    }
+}

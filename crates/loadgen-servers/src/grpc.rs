@@ -1,0 +1,205 @@
+//! The book's arithmetic service over gRPC (tonic), from `proto/calc.proto`: `Compute`
+//! answers once, `Steps` streams the running result; overflow and division by zero are
+//! `INVALID_ARGUMENT`. Server reflection (v1 and v1alpha) describes it, so a client needs
+//! no .proto file. Like `serve http`, it can delay answers and fail a share of them
+//! (`UNAVAILABLE`), so a test knows the ground truth.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use loadgen::protocol::calc::proto::{self as calc, Op};
+use tonic::{Request, Response, Status};
+
+use crate::http::Delay;
+use crate::{Limits, SetupError};
+
+/// The generated messages and server of `proto/calc.proto`.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod pb {
+    tonic::include_proto!("calc");
+}
+
+/// The encoded descriptor set of `proto/calc.proto` (what reflection serves).
+pub const DESCRIPTOR: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/calc_descriptor.bin"));
+
+/// How the service misbehaves on purpose.
+#[derive(Debug, Clone)]
+pub struct Knobs {
+    /// Time before each answer.
+    pub delay: Delay,
+    /// Share of calls answered `UNAVAILABLE`.
+    pub error_rate: f64,
+}
+
+impl Default for Knobs {
+    fn default() -> Self {
+        Knobs {
+            delay: Delay::Fixed(std::time::Duration::ZERO),
+            error_rate: 0.0,
+        }
+    }
+}
+
+struct Calc {
+    knobs: Knobs,
+}
+
+impl Calc {
+    async fn pause(&self) -> Result<(), Status> {
+        let d = self.knobs.delay.sample();
+        if !d.is_zero() {
+            crate::timer::sleep(d).await;
+        }
+        if self.knobs.error_rate > 0.0 && crate::rng::unit() < self.knobs.error_rate {
+            return Err(Status::unavailable("error-rate: failed on purpose"));
+        }
+        Ok(())
+    }
+}
+
+fn op_of(op: i32) -> Result<Op, Status> {
+    match pb::Op::try_from(op) {
+        Ok(pb::Op::Add) => Ok(Op::Add),
+        Ok(pb::Op::Sub) => Ok(Op::Sub),
+        Ok(pb::Op::Mul) => Ok(Op::Mul),
+        Ok(pb::Op::Div) => Ok(Op::Div),
+        Err(_) => Err(Status::invalid_argument(format!("unknown operator {op}"))),
+    }
+}
+
+fn reply(op: Op, operands: &[i64]) -> Result<pb::CalcReply, Status> {
+    if operands.is_empty() {
+        return Err(Status::invalid_argument("no operands"));
+    }
+    match calc::compute(op, operands) {
+        Ok(result) => Ok(pb::CalcReply {
+            formula: calc::formula(op, operands, result),
+            result,
+        }),
+        Err(e) => Err(Status::invalid_argument(e.to_string())),
+    }
+}
+
+type Steps = Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::CalcReply, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl pb::calc_server::Calc for Calc {
+    async fn compute(
+        &self,
+        req: Request<pb::CalcRequest>,
+    ) -> Result<Response<pb::CalcReply>, Status> {
+        self.pause().await?;
+        let r = req.into_inner();
+        Ok(Response::new(reply(op_of(r.op)?, &r.operands)?))
+    }
+
+    type StepsStream = Steps;
+
+    async fn steps(&self, req: Request<pb::CalcRequest>) -> Result<Response<Steps>, Status> {
+        self.pause().await?;
+        let r = req.into_inner();
+        let op = op_of(r.op)?;
+        // the running result after each operand from the second on
+        let n = r.operands.len();
+        let replies: Vec<_> = (n.min(2)..=n)
+            .map(|k| reply(op, &r.operands[..k.max(n.min(2))]))
+            .collect();
+        Ok(Response::new(Box::pin(tokio_stream::iter(replies))))
+    }
+}
+
+/// Serves the calc service and reflection on `listener` (HTTP/2 only; TLS with `tls`,
+/// whose ALPN must offer `h2`) until `shutdown` resolves.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    limits: Limits,
+    knobs: Knobs,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use tonic::codegen::Service as _;
+    let calc = pb::calc_server::CalcServer::new(Calc { knobs });
+    let v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(DESCRIPTOR)
+        .build_v1()?;
+    let v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(DESCRIPTOR)
+        .build_v1alpha()?;
+    let route = move |req: http::Request<hyper::body::Incoming>| {
+        let (mut calc, mut v1, mut v1alpha) = (calc.clone(), v1.clone(), v1alpha.clone());
+        async move {
+            let path = req.uri().path();
+            if path.starts_with("/calc.Calc/") {
+                calc.call(req).await
+            } else if path.starts_with("/grpc.reflection.v1.ServerReflection/") {
+                v1.call(req).await
+            } else if path.starts_with("/grpc.reflection.v1alpha.ServerReflection/") {
+                v1alpha.call(req).await
+            } else {
+                Ok(Status::unimplemented(format!("no service for {path}")).into_http())
+            }
+        }
+    };
+    let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, _) = tokio::select! {
+            _ = &mut shutdown => break,
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(_) => { tokio::time::sleep(std::time::Duration::from_millis(5)).await; continue; }
+            },
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            continue; // over the cap: dropped, so closed
+        };
+        let _ = stream.set_nodelay(true);
+        let stream = crate::idle::IdleTimeout::new(stream, limits.idle_timeout);
+        let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+        builder
+            .timer(TokioTimer::new())
+            .max_header_list_size(64 * 1024);
+        let service = hyper::service::service_fn(route.clone());
+        let watcher = graceful.watcher();
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            match acceptor {
+                None => {
+                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    let _ = watcher.watch(conn).await;
+                }
+                Some(a) => {
+                    let Ok(Ok(tls)) =
+                        tokio::time::timeout(limits.idle_timeout, a.accept(stream)).await
+                    else {
+                        return;
+                    };
+                    let conn = builder.serve_connection(TokioIo::new(tls), service);
+                    let _ = watcher.watch(conn).await;
+                }
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(limits.shutdown_grace, graceful.shutdown()).await;
+    Ok(())
+}
+
+/// Checks the knobs once before serving.
+pub fn knobs(delay: &str, error_rate: f64) -> Result<Knobs, SetupError> {
+    if !(0.0..=1.0).contains(&error_rate) {
+        return Err(SetupError::Delay {
+            text: error_rate.to_string(),
+            why: "the error rate must be within 0..=1",
+        });
+    }
+    Ok(Knobs {
+        delay: Delay::parse(delay)?,
+        error_rate,
+    })
+}
