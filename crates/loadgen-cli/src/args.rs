@@ -35,8 +35,8 @@ pub enum Command {
     /// Run a built-in test server.
     #[command(subcommand)]
     Serve(ServeCommand),
-    /// Start the calc server on 127.0.0.1:0 and run 5 s at 1000 LPS against it.
-    Demo(LoadArgs),
+    /// Start the calc server on 127.0.0.1:0 (--grpc: over gRPC) and run 5 s at 1000 LPS against it.
+    Demo(DemoArgs),
     /// Merge the JSON summaries of shards into one (exactly: histograms add).
     Merge(MergeArgs),
     /// Print the report of a saved JSON summary (and write it as HTML).
@@ -165,6 +165,15 @@ pub enum TargetsOrder {
     Sequential,
     /// A request drawn at random for each load (from --seed)
     Random,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Against the calc service over gRPC (serve grpc) instead of the JSON-lines calc server
+    #[arg(long)]
+    pub grpc: bool,
+    #[command(flatten)]
+    pub load: LoadArgs,
 }
 
 /// Options shared by `run` and `demo`. Unset options take the command's defaults.

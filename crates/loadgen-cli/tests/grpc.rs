@@ -341,3 +341,71 @@ fn interop_with_python_grpcio_by_proto_and_by_reflection() {
         );
     }
 }
+
+#[test]
+fn grpcs_with_a_self_signed_certificate() {
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let (c, k) = (tmp("grpcs.pem"), tmp("grpcs.key"));
+    std::fs::write(&c, cert.cert.pem()).unwrap();
+    std::fs::write(&k, cert.signing_key.serialize_pem()).unwrap();
+    let (c, k) = (c.to_str().unwrap(), k.to_str().unwrap());
+    let (_srv, addrs, _) = serve(&[
+        "grpc",
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        c,
+        "--tls-key",
+        k,
+    ]);
+    let url = format!("grpcs://{}", addrs[0]);
+    let (code, s, err) = run_json(&[
+        &url,
+        "--call",
+        "calc.Calc/Compute",
+        "--message",
+        ADD,
+        "-n",
+        "50",
+        "--cacert",
+        c,
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let s = s.unwrap();
+    assert_eq!(s.counts.success, 50, "{:?}", s.errors);
+    assert_eq!(
+        s.protocol_details.get("tls").map(String::as_str),
+        Some("yes")
+    );
+    // not trusted: reflection cannot even ask
+    let out = run(&["run", &url, "--call", "calc.Calc/Compute", "-n", "1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+}
+
+#[test]
+fn demo_over_grpc_runs_out_of_the_box() {
+    let out = run(&[
+        "demo",
+        "--grpc",
+        "-d",
+        "1s",
+        "-r",
+        "300",
+        "--json",
+        "-",
+        "--summary",
+        "none",
+        "--quiet",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let s = parse(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    assert_eq!(
+        (s.protocol.as_str(), s.counts.success),
+        ("grpc", 300),
+        "{:?}",
+        s.errors
+    );
+    assert!(err.contains("gRPC calc server on 127.0.0.1:"), "{err}");
+}

@@ -15,7 +15,7 @@ use super::output;
 use super::progress::{self, Progress};
 use super::signals::Signals;
 use super::tui::Tui;
-use crate::args::{LoadArgs, ResultsFormat, RunArgs};
+use crate::args::{DemoArgs, LoadArgs, ResultsFormat, RunArgs};
 use crate::config::protocol::Protocol;
 use crate::config::requests::{self, Source};
 use crate::config::{self, DEMO_DEFAULTS, Defaults, RUN_DEFAULTS};
@@ -28,20 +28,54 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     execute(&src, data, &args.load, &RUN_DEFAULTS, &signals, || {})
 }
 
-pub fn demo(args: LoadArgs) -> anyhow::Result<ExitCode> {
+pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let signals = Signals::listen()?;
-    let server = loadgen_servers::spawn("127.0.0.1:0".parse()?, 1, |listener, stop| {
-        loadgen_servers::calc::run(
-            listener,
-            Default::default(),
-            loadgen_servers::until_true(stop),
-        )
-    })
-    .context("cannot start the calc server")?;
-    let url = format!("calc://{}", server.addr());
+    let mut a = args.load;
+    let (server, url) = if args.grpc {
+        let server =
+            loadgen_servers::spawn("127.0.0.1:0".parse()?, 1, |listener, stop| async move {
+                loadgen_servers::grpc::run(
+                    listener,
+                    Default::default(),
+                    Default::default(),
+                    None,
+                    loadgen_servers::until_true(stop),
+                )
+                .await
+                .map_err(std::io::Error::other)
+            })
+            .context("cannot start the gRPC calc server")?;
+        if a.call.is_none() {
+            a.call = Some("calc.Calc/Compute".into());
+        }
+        if a.message.is_none() {
+            a.message = Some(
+                r#"{"operands":["{{randomInt -1000 1000}}","{{randomInt 1 1000}}"],"op":"ADD"}"#
+                    .into(),
+            );
+        }
+        let url = format!("grpc://{}", server.addr());
+        (server, url)
+    } else {
+        let server = loadgen_servers::spawn("127.0.0.1:0".parse()?, 1, |listener, stop| {
+            loadgen_servers::calc::run(
+                listener,
+                Default::default(),
+                loadgen_servers::until_true(stop),
+            )
+        })
+        .context("cannot start the calc server")?;
+        let url = format!("calc://{}", server.addr());
+        (server, url)
+    };
     let src = Source::of(vec![target::parse(&url).map_err(anyhow::Error::msg)?]);
-    let code = execute(&src, None, &args, &DEMO_DEFAULTS, &signals, || {
-        crate::note!("loadgen: demo: calc server on {}", server.addr());
+    let what = if args.grpc {
+        "gRPC calc server"
+    } else {
+        "calc server"
+    };
+    let code = execute(&src, None, &a, &DEMO_DEFAULTS, &signals, || {
+        crate::note!("loadgen: demo: {what} on {}", server.addr());
     })?;
     server.stop().context("calc server")?;
     Ok(code)

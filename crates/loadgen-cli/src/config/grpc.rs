@@ -59,17 +59,20 @@ pub fn options(
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            let _enter = rt.enter();
-            let channel = loadgen::protocol::grpc::channel(target, tls)?;
-            rt.block_on(async {
-                tokio::time::timeout(
-                    std::time::Duration::from_secs(10),
-                    schema::reflect(channel, &service),
-                )
-                .await
-            })
-            .map_err(|_| anyhow::anyhow!("reflection: {} did not answer within 10 s", target.url))?
-            .with_context(|| format!("{} (reflection)", target.url))?
+            let conn = loadgen::protocol::grpc::conn::Conn::new(target, tls)
+                .map_err(anyhow::Error::msg)?;
+            tokio::task::LocalSet::new()
+                .block_on(&rt, async {
+                    tokio::time::timeout(
+                        std::time::Duration::from_secs(10),
+                        schema::reflect(&conn, &service),
+                    )
+                    .await
+                })
+                .map_err(|_| {
+                    anyhow::anyhow!("reflection: {} did not answer within 10 s", target.url)
+                })?
+                .with_context(|| format!("{} (reflection)", target.url))?
         }
         s => schema::load(s)?,
     };
@@ -87,6 +90,7 @@ pub fn options(
         metadata,
         expect_body: a.expect_body.clone(),
         stream_messages: a.stream_messages,
+        streams: a.streams,
     })
 }
 

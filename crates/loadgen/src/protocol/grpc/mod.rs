@@ -1,27 +1,28 @@
 //! gRPC: any service, without generated code. The schema comes from `.proto` files, a
 //! descriptor set or the server's reflection ([`schema`]); request messages are JSON,
 //! encoded once (or per load when they hold templates) with prost-reflect; calls go over
-//! tonic channels, one HTTP/2 connection each, calls multiplexed as streams.
+//! HTTP/2 connections of hyper ([`conn`]), calls multiplexed as streams, framed by tonic.
 //!
 //! Outcomes: `OK` → `success`; `DEADLINE_EXCEEDED` (or loadgen's own timeout) →
 //! `timeout`; `UNAVAILABLE` and transport failures → `call_error`; an answer without the
 //! `--expect-body` text (in its JSON form) → `response_error`; any other status →
 //! `callee_error`, named with its message.
 
+pub mod conn;
 pub mod schema;
 
+use std::cell::Cell;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Buf, BufMut, Bytes};
 use prost_reflect::{DynamicMessage, MethodDescriptor};
-use std::cell::Cell;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
 use crate::caller::template::{self, Template};
 use crate::error::ConfigError;
 use crate::outcome::{Failure, Outcome};
-use crate::protocol::http::{HttpTarget, connect};
+use crate::protocol::http::HttpTarget;
 
 /// How a method streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +72,8 @@ pub struct GrpcOptions {
     pub expect_body: Option<String>,
     /// Messages a client-streaming or bidirectional call sends.
     pub stream_messages: u32,
+    /// Calls one connection carries at once.
+    pub streams: u32,
 }
 
 /// A request message: encoded once, or a template rendered and encoded per load.
@@ -123,6 +126,9 @@ fn messages(opts: &GrpcOptions, shared: &template::Shared) -> Result<Vec<Message
         .collect()
 }
 
+/// The encode and decode buffer a call starts with (it grows for larger messages).
+const BUFFER: usize = 256;
+
 /// Passes encoded messages through; keeps answers encoded.
 #[derive(Debug, Clone, Copy, Default)]
 struct Raw;
@@ -147,6 +153,11 @@ impl Encoder for Raw {
         dst.put(item);
         Ok(())
     }
+
+    fn buffer_settings(&self) -> tonic::codec::BufferSettings {
+        // tonic's default 8 KiB per call costs more than a small message itself
+        tonic::codec::BufferSettings::new(BUFFER, 32 * 1024)
+    }
 }
 
 impl Decoder for Raw {
@@ -155,29 +166,10 @@ impl Decoder for Raw {
     fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, tonic::Status> {
         Ok(Some(src.copy_to_bytes(src.remaining())))
     }
-}
 
-/// One HTTP/2 connection to `target` (with TLS as `tls` says), opened on first use and
-/// again after a failure.
-pub fn channel(
-    target: &HttpTarget,
-    tls: Option<Arc<rustls::ClientConfig>>,
-) -> Result<tonic::transport::Channel, ConfigError> {
-    let scheme = if target.tls { "https" } else { "http" };
-    let uri = format!("{scheme}://{}", target.authority());
-    let endpoint = tonic::transport::Endpoint::from_shared(uri.clone())
-        .map_err(|e| ConfigError::Grpc(format!("{uri}: {e}")))?;
-    let t = target.clone();
-    let connector = tower::service_fn(move |_: http::Uri| {
-        let (t, tls) = (t.clone(), tls.clone());
-        async move {
-            let s = connect(&t, tls.as_ref())
-                .await
-                .map_err(|f| std::io::Error::other(f.message.to_string()))?;
-            Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(s))
-        }
-    });
-    Ok(endpoint.connect_with_connector_lazy(connector))
+    fn buffer_settings(&self) -> tonic::codec::BufferSettings {
+        tonic::codec::BufferSettings::new(BUFFER, 32 * 1024)
+    }
 }
 
 /// The gRPC caller of one generator thread.
@@ -189,10 +181,10 @@ pub struct GrpcCaller {
     metadata: tonic::metadata::MetadataMap,
     shared: template::Shared,
     thread: usize,
-    /// Channels per target: one HTTP/2 connection each.
-    channels: Vec<Vec<tonic::transport::Channel>>,
-    /// The next connection, round robin.
-    next: Cell<usize>,
+    /// Connections per target.
+    conns: Vec<Vec<conn::Conn>>,
+    /// Calls in flight per connection of each target.
+    busy: Vec<Vec<Cell<u32>>>,
 }
 
 impl GrpcCaller {
@@ -219,14 +211,15 @@ impl GrpcCaller {
                 .map_err(|_| ConfigError::Grpc(format!("-H '{k}: {v}': not a metadata value")))?;
             metadata.append(key, val);
         }
-        let channels = targets
+        let conns = targets
             .iter()
             .map(|t| {
                 (0..connections.max(1))
-                    .map(|_| channel(t, tls.clone()))
+                    .map(|_| conn::Conn::new(t, tls.clone()))
                     .collect::<Result<Vec<_>, _>>()
             })
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ConfigError::Grpc)?;
         Ok(GrpcCaller {
             kind: Kind::of(m),
             messages: messages(&opts, &shared)?,
@@ -235,8 +228,11 @@ impl GrpcCaller {
             metadata,
             shared,
             thread,
-            channels,
-            next: Cell::new(0),
+            busy: conns
+                .iter()
+                .map(|c| c.iter().map(|_| Cell::new(0)).collect())
+                .collect(),
+            conns,
         })
     }
 
@@ -288,12 +284,21 @@ fn is_transport(s: &tonic::Status) -> bool {
     std::error::Error::source(s).is_some()
 }
 
-/// One load's request: its channel and message.
+/// One load's request: its target and message.
 #[derive(Debug, Clone)]
 pub struct GrpcRequest {
     target: usize,
-    conn: usize,
     msg: Result<Bytes, String>,
+}
+
+/// A call's place on a connection, given back when the call ends (or is dropped at its
+/// deadline).
+struct Busy<'a>(&'a Cell<u32>);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.0.get().saturating_sub(1));
+    }
 }
 
 impl crate::Caller for GrpcCaller {
@@ -309,12 +314,8 @@ impl crate::Caller for GrpcCaller {
                 encode(&self.opts.method.input(), &json)
             }
         };
-        let conns = self.channels[load.target].len();
-        let conn = self.next.get() % conns;
-        self.next.set(conn + 1);
         GrpcRequest {
             target: load.target,
-            conn,
             msg,
         }
     }
@@ -324,7 +325,12 @@ impl crate::Caller for GrpcCaller {
             .msg
             .clone()
             .map_err(|e| Failure::new(Outcome::Fatal, e))?;
-        let mut grpc = tonic::client::Grpc::new(self.channels[req.target][req.conn].clone());
+        // the least busy connection (the engine keeps calls within the capacity)
+        let busy = &self.busy[req.target];
+        let conn = (0..busy.len()).min_by_key(|&i| busy[i].get()).unwrap_or(0);
+        busy[conn].set(busy[conn].get() + 1);
+        let _busy = Busy(&busy[conn]);
+        let mut grpc = self.conns[req.target][conn].client().await?;
         grpc.ready()
             .await
             .map_err(|e| Failure::call(format!("cannot connect: {}", source_chain(&e))))?;
@@ -396,6 +402,11 @@ impl crate::Caller for GrpcCaller {
 
     fn check(&self, _load: crate::Load, _req: &GrpcRequest, _resp: &()) -> Result<(), Failure> {
         Ok(())
+    }
+
+    fn capacity(&self) -> Option<u64> {
+        let conns: usize = self.conns.iter().map(Vec::len).sum();
+        Some((conns as u64).saturating_mul(u64::from(self.opts.streams.max(1))))
     }
 }
 

@@ -102,13 +102,18 @@ pub fn method(pool: &DescriptorPool, call: &str) -> Result<MethodDescriptor, Con
     })
 }
 
-/// The files that define `symbol`, as the server's reflection service describes them.
+/// The files that define `symbol`, as the server's reflection service on `conn` describes
+/// them (on a [`tokio::task::LocalSet`]: the connection's task is local).
 pub async fn reflect(
-    channel: tonic::transport::Channel,
+    conn: &super::conn::Conn,
     symbol: &str,
 ) -> Result<DescriptorPool, ConfigError> {
-    match reflect_v1(channel.clone(), symbol).await {
-        Err(Reflect::Unimplemented) => match reflect_v1alpha(channel, symbol).await {
+    let (svc, origin) = conn
+        .service()
+        .await
+        .map_err(|f| bad(format!("reflection: cannot connect: {}", f.message)))?;
+    match reflect_v1(svc.clone(), origin.clone(), symbol).await {
+        Err(Reflect::Unimplemented) => match reflect_v1alpha(svc, origin, symbol).await {
             Err(Reflect::Unimplemented) => Err(bad(
                 "the server has no reflection service: give the schema with --proto or --protoset",
             )),
@@ -148,11 +153,13 @@ fn pool_of(files: Vec<Vec<u8>>) -> Result<DescriptorPool, ConfigError> {
 macro_rules! reflect_with {
     ($name:ident, $m:path) => {
         async fn $name(
-            channel: tonic::transport::Channel,
+            svc: super::conn::Sender,
+            origin: http::Uri,
             symbol: &str,
         ) -> Result<Vec<Vec<u8>>, Reflect> {
             use $m as r;
-            let mut client = r::server_reflection_client::ServerReflectionClient::new(channel);
+            let mut client =
+                r::server_reflection_client::ServerReflectionClient::with_origin(svc, origin);
             let req = r::ServerReflectionRequest {
                 host: String::new(),
                 message_request: Some(

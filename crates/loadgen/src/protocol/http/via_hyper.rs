@@ -22,7 +22,7 @@ use tokio::sync::{Notify, Semaphore, SemaphorePermit};
 
 /// Runs hyper's connection tasks on the shard's own runtime.
 #[derive(Clone, Copy)]
-struct LocalExec;
+pub(crate) struct LocalExec;
 
 impl<F: Future + 'static> hyper::rt::Executor<F> for LocalExec {
     fn execute(&self, fut: F) {

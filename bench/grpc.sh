@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# bench/grpc.sh — unary gRPC calls against `loadgen serve grpc` on the other core, and what
+# a call costs next to loadgen's own HTTP/2 request:
+#   1. a fixed RATE (default 5,000 calls/s) for SECS: success %, p50, p99, CPU µs per call;
+#   2. closed loop, 50 slots over CONNS connections (default 4), side by side REPS times:
+#      gRPC calc.Calc/Compute vs HTTP/2 (--http2, same connections and streams) against
+#      `serve http`; medians of CPU µs per call, and their ratio;
+#   3. past capacity: the gRPC rate at 2× and 5× what the closed loop achieved.
+# The server runs on CPU 1, the generator on CPU 0 (one thread each).
+#
+# Usage: bench/grpc.sh [--rate N] [--secs N] [--reps N] [--conns N]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RATE=5000 SECS=10 REPS=3 CONNS=4
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --rate) RATE="$2"; shift 2 ;;
+    --secs) SECS="$2"; shift 2 ;;
+    --reps) REPS="$2"; shift 2 ;;
+    --conns) CONNS="$2"; shift 2 ;;
+    -h|--help) sed -n '2,/^set -e/{/^#/p}' "$0"; exit 0 ;;
+    *) echo "grpc.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+[ -x /usr/bin/time ] || { echo "grpc.sh: needs /usr/bin/time (apt-get install time)" >&2; exit 2; }
+
+cargo build --release -q
+BIN=$PWD/target/release/loadgen
+WD=$(mktemp -d /tmp/loadgen-bench.XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+  rm -rf "$WD"
+}
+trap cleanup EXIT
+
+start() { # NAME ARGS... : a server on CPU 1; its address in ADDR
+  local name="$1"; shift
+  taskset -c 1 "$BIN" serve "$@" --listen 127.0.0.1:0 --threads 1 >/dev/null 2>"$WD/$name.err" &
+  PIDS+=($!)
+  for _ in $(seq 50); do grep -q "listening on" "$WD/$name.err" 2>/dev/null && break; sleep 0.1; done
+  ADDR=$(sed -n 's/.*listening on \([^ ]*\).*/\1/p' "$WD/$name.err" | head -n1)
+}
+start grpc grpc; GRPC=$ADDR
+start http http; HTTP=$ADDR
+[ -n "$GRPC" ] && [ -n "$HTTP" ] || { echo "grpc.sh: servers did not start" >&2; exit 1; }
+
+CALL=(--call calc.Calc/Compute --message '{"operands":[12,5],"op":"ADD"}' --expect-body '12 + 5 = 17')
+run() { # NAME TARGET ARGS...
+  local name="$1" target="$2"; shift 2
+  /usr/bin/time -v -o "$WD/$name.time" timeout -k 5 $((SECS * 3 + 60)) \
+    taskset -c 0 "$BIN" run "$target" --threads 1 --summary kv --quiet "$@" >"$WD/$name.kv" 2>"$WD/$name.err" \
+    || { echo "grpc.sh: run $name failed:" >&2; cat "$WD/$name.err" >&2; exit 1; }
+}
+kv() { sed -n "s/^$2=//p" "$WD/$1.kv"; }
+cpu_s() { awk -F': ' '/User time|System time/ {s += $2} END {printf "%.3f", s}' "$WD/$1.time"; }
+per_call() { awk -v c="$(cpu_s "$1")" -v n="$(kv "$1" scheduled)" 'BEGIN {printf "%.2f\n", n ? c * 1e6 / n : 0}'; }
+median() { sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+line() { # NAME LABEL
+  printf '  %-28s %9s/s  success %6s of %-8s p50 %6s µs  p99 %7s µs  CPU %6s µs/call  dropped %s\n' "$2" \
+    "$(kv "$1" rps)" "$(kv "$1" success)" "$(kv "$1" scheduled)" "$(kv "$1" p50_us)" "$(kv "$1" p99_us)" \
+    "$(per_call "$1" | tr -d '\n')" "$(kv "$1" dropped)"
+}
+
+echo "loadgen $("$BIN" --version | awk '{print $2}'): serve grpc $GRPC, serve http $HTTP (servers cpu 1, generator cpu 0)"
+run fixed "grpc://$GRPC" "${CALL[@]}" -r "$RATE" -d "${SECS}s"
+line fixed "gRPC unary at $RATE/s"
+for r in $(seq "$REPS"); do
+  run "g$r" "grpc://$GRPC" "${CALL[@]}" -c 50 --connections "$CONNS" -d "${SECS}s"
+  run "h$r" "http://$HTTP/" --http2 -c 50 --connections "$CONNS" -d "${SECS}s"
+  line "g$r" "closed, gRPC (round $r)"
+  line "h$r" "closed, HTTP/2 (round $r)"
+done
+G=$(for r in $(seq "$REPS"); do per_call "g$r"; done | median)
+H=$(for r in $(seq "$REPS"); do per_call "h$r"; done | median)
+awk -v g="$G" -v h="$H" 'BEGIN {printf "median CPU µs per call, closed loop: gRPC %s, HTTP/2 %s: %.2f×\n", g, h, g / h}'
+C=$(for r in $(seq "$REPS"); do kv "g$r" rps; done | median)
+for k in 2 5; do
+  R=$(awk -v c="$C" -v k="$k" 'BEGIN {printf "%d", c * k}')
+  run "over$k" "grpc://$GRPC" "${CALL[@]}" -r "$R" --connections "$CONNS" -d "${SECS}s"
+  line "over$k" "gRPC at ${k}× ($R/s)"
+done
