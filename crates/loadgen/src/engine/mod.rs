@@ -373,7 +373,9 @@ impl LoadGen {
             load.saturated = load.saturated.max(o.load.saturated);
         }
         let duration = self.plan.schedule.duration();
-        let elapsed = last.saturating_duration_since(t0);
+        // whole microseconds, as the JSON summary writes it: a summary read back computes
+        // the same rates from it
+        let elapsed = crate::summary::whole_micros(last.saturating_duration_since(t0));
         // loads were offered until the schedule ended (a load cap ends it early; a capped
         // closed loop offers until its last load finished) or the run was stopped
         let span = self.plan.schedule.span().unwrap_or(elapsed.min(duration));

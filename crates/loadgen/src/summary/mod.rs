@@ -222,6 +222,11 @@ pub(crate) fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
+/// `d` rounded to whole microseconds (the precision of the JSON summary's `elapsed_s`).
+pub fn whole_micros(d: Duration) -> Duration {
+    Duration::from_micros((d.as_secs_f64() * 1e6).round() as u64)
+}
+
 fn per_sec(n: u64, d: Duration) -> f64 {
     let s = d.as_secs_f64();
     if s > 0.0 { round3(n as f64 / s) } else { 0.0 }

@@ -401,7 +401,7 @@ fn run_facts(d: &SummaryJson) -> Result<RunFacts, CodecError> {
         d.duration_s
     };
     Ok(RunFacts {
-        elapsed: seconds("elapsed_s", d.elapsed_s)?,
+        elapsed: super::whole_micros(seconds("elapsed_s", d.elapsed_s)?),
         window: seconds("window_s", window)?,
         interrupted: d.interrupted,
         generator: GeneratorFacts {
