@@ -1,6 +1,7 @@
 //! One HTTP/2 connection for gRPC calls (hyper's client, the HTTP module's TCP, TLS and
-//! Unix socket dialing), opened on first use and again once it has closed; tonic's
-//! [`tonic::client::Grpc`] frames the calls over it.
+//! Unix socket dialing), opened on first use and again once it has closed. Load calls
+//! send their framed messages on it directly ([`super::GrpcCaller`]); reflection goes
+//! through tonic's generated client ([`Sender`]).
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -15,21 +16,27 @@ use crate::outcome::Failure;
 use crate::protocol::http::via_hyper::LocalExec;
 use crate::protocol::http::{HttpTarget, connect};
 
-/// A connection slot: the sender of an open connection, or none yet.
-pub struct Conn {
+/// A connection slot: the sender of an open connection (requests with bodies of type
+/// `B`), or none yet.
+pub struct Conn<B = tonic::body::Body> {
     target: HttpTarget,
     tls: Option<Arc<rustls::ClientConfig>>,
-    sender: RefCell<Option<http2::SendRequest<tonic::body::Body>>>,
+    sender: RefCell<Option<http2::SendRequest<B>>>,
     dial: tokio::sync::Mutex<()>,
     origin: http::Uri,
 }
 
-impl Conn {
+impl<B> Conn<B>
+where
+    B: hyper::body::Body + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     /// A slot for connections to `target`.
     pub fn new(
         target: &HttpTarget,
         tls: Option<Arc<rustls::ClientConfig>>,
-    ) -> Result<Conn, String> {
+    ) -> Result<Conn<B>, String> {
         let scheme = if target.tls { "https" } else { "http" };
         let origin = format!("{scheme}://{}", target.authority())
             .parse()
@@ -43,7 +50,7 @@ impl Conn {
         })
     }
 
-    fn open(&self) -> Option<http2::SendRequest<tonic::body::Body>> {
+    fn open(&self) -> Option<http2::SendRequest<B>> {
         self.sender
             .borrow()
             .as_ref()
@@ -51,40 +58,40 @@ impl Conn {
             .cloned()
     }
 
-    /// A gRPC client over the open connection, dialing one first if there is none (one
-    /// dial at a time: calls that find it dialing wait for it).
-    pub async fn client(&self) -> Result<tonic::client::Grpc<Sender>, Failure> {
+    /// Where requests go: `scheme://authority`.
+    pub fn origin(&self) -> &http::Uri {
+        &self.origin
+    }
+
+    /// The open connection's sender, dialing one first if there is none (one dial at a
+    /// time: calls that find it dialing wait for it).
+    pub async fn sender(&self) -> Result<http2::SendRequest<B>, Failure> {
         if let Some(s) = self.open() {
-            return Ok(self.grpc(s));
+            return Ok(s);
         }
         let _dialing = self.dial.lock().await;
         if let Some(s) = self.open() {
-            return Ok(self.grpc(s));
+            return Ok(s);
         }
         let stream = connect(&self.target, self.tls.as_ref()).await?;
         if self.target.tls && stream.alpn() != Some(b"h2") {
             return Err(Failure::call("TLS: the server did not negotiate h2 (ALPN)"));
         }
         let (sender, conn) = http2::Builder::new(LocalExec)
-            .handshake::<_, tonic::body::Body>(TokioIo::new(stream))
+            .max_header_list_size(crate::protocol::http::h1::MAX_HEAD as u32)
+            .handshake::<_, B>(TokioIo::new(stream))
             .await
             .map_err(|e| Failure::call(format!("HTTP/2 handshake: {e}")))?;
         tokio::task::spawn_local(conn);
         *self.sender.borrow_mut() = Some(sender.clone());
-        Ok(self.grpc(sender))
+        Ok(sender)
     }
+}
 
-    fn grpc(&self, s: http2::SendRequest<tonic::body::Body>) -> tonic::client::Grpc<Sender> {
-        tonic::client::Grpc::with_origin(Sender(s), self.origin.clone())
-    }
-
+impl Conn<tonic::body::Body> {
     /// The service for a generated client (reflection).
     pub async fn service(&self) -> Result<(Sender, http::Uri), Failure> {
-        self.client().await?;
-        let s = self
-            .open()
-            .ok_or_else(|| Failure::call("the connection closed"))?;
-        Ok((Sender(s), self.origin.clone()))
+        Ok((Sender(self.sender().await?), self.origin.clone()))
     }
 }
 

@@ -1,7 +1,9 @@
 //! gRPC: any service, without generated code. The schema comes from `.proto` files, a
 //! descriptor set or the server's reflection ([`schema`]); request messages are JSON,
-//! encoded once (or per load when they hold templates) with prost-reflect; calls go over
-//! HTTP/2 connections of hyper ([`conn`]), calls multiplexed as streams, framed by tonic.
+//! encoded and framed once (or per load when they hold templates) with prost-reflect;
+//! calls go over HTTP/2 connections of hyper ([`conn`]), multiplexed as streams, and are
+//! read frame by frame with the status from the trailers (tonic serves and describes the
+//! built-in server, and asks for reflection).
 //!
 //! Outcomes: `OK` → `success`; `DEADLINE_EXCEEDED` (or loadgen's own timeout) →
 //! `timeout`; `UNAVAILABLE` and transport failures → `call_error`; an answer without the
@@ -15,9 +17,8 @@ use std::cell::Cell;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{Buf, BufMut, Bytes};
+use bytes::{BufMut, Bytes, BytesMut};
 use prost_reflect::{DynamicMessage, MethodDescriptor};
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
 use crate::caller::template::{self, Template};
 use crate::error::ConfigError;
@@ -76,7 +77,8 @@ pub struct GrpcOptions {
     pub streams: u32,
 }
 
-/// A request message: encoded once, or a template rendered and encoded per load.
+/// A request message: encoded and framed once, or a template rendered, encoded and framed
+/// per load.
 #[derive(Debug, Clone)]
 enum Message {
     Fixed(Bytes),
@@ -113,7 +115,7 @@ fn messages(opts: &GrpcOptions, shared: &template::Shared) -> Result<Vec<Message
             let t = Template::compile(j.as_bytes(), &fields)?;
             if t.is_fixed() {
                 encode(&desc, j)
-                    .map(Message::Fixed)
+                    .map(|m| Message::Fixed(frame(&m)))
                     .map_err(ConfigError::Grpc)
             } else {
                 let first = t.render_string(&shared.context(0, 0));
@@ -126,63 +128,36 @@ fn messages(opts: &GrpcOptions, shared: &template::Shared) -> Result<Vec<Message
         .collect()
 }
 
-/// The encode and decode buffer a call starts with (it grows for larger messages).
-const BUFFER: usize = 256;
-
-/// Passes encoded messages through; keeps answers encoded.
-#[derive(Debug, Clone, Copy, Default)]
-struct Raw;
-
-impl Codec for Raw {
-    type Encode = Bytes;
-    type Decode = Bytes;
-    type Encoder = Raw;
-    type Decoder = Raw;
-    fn encoder(&mut self) -> Raw {
-        Raw
-    }
-    fn decoder(&mut self) -> Raw {
-        Raw
-    }
+/// A message as gRPC frames it: a flag byte (0: not compressed), its length (4 bytes, big
+/// endian), the message.
+fn frame(msg: &[u8]) -> Bytes {
+    let mut b = BytesMut::with_capacity(5 + msg.len());
+    b.put_u8(0);
+    b.put_u32(msg.len() as u32);
+    b.put_slice(msg);
+    b.freeze()
 }
 
-impl Encoder for Raw {
-    type Item = Bytes;
-    type Error = tonic::Status;
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
-        dst.put(item);
-        Ok(())
-    }
+/// The largest answer message read (gRPC's usual limit); a larger one is a
+/// `response_error`, and memory stays bounded whatever the server sends.
+pub const MAX_MESSAGE: usize = 4 * 1024 * 1024;
 
-    fn buffer_settings(&self) -> tonic::codec::BufferSettings {
-        // tonic's default 8 KiB per call costs more than a small message itself
-        tonic::codec::BufferSettings::new(BUFFER, 32 * 1024)
-    }
-}
+type Body = http_body_util::Full<Bytes>;
 
-impl Decoder for Raw {
-    type Item = Bytes;
-    type Error = tonic::Status;
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, tonic::Status> {
-        Ok(Some(src.copy_to_bytes(src.remaining())))
-    }
-
-    fn buffer_settings(&self) -> tonic::codec::BufferSettings {
-        tonic::codec::BufferSettings::new(BUFFER, 32 * 1024)
-    }
-}
-
-/// The gRPC caller of one generator thread.
+/// The gRPC caller of one generator thread: each call is one HTTP/2 request on the least
+/// busy connection of its target, its framed messages sent at once, the answer read frame
+/// by frame, the status from the trailers.
 pub struct GrpcCaller {
     opts: Arc<GrpcOptions>,
-    path: http::uri::PathAndQuery,
     kind: Kind,
     messages: Vec<Message>,
-    metadata: tonic::metadata::MetadataMap,
+    headers: http::HeaderMap,
     shared: template::Shared,
     thread: usize,
+    /// The method's URI at each target.
+    uris: Vec<http::Uri>,
     /// Connections per target.
-    conns: Vec<Vec<conn::Conn>>,
+    conns: Vec<Vec<conn::Conn<Body>>>,
     /// Calls in flight per connection of each target.
     busy: Vec<Vec<Cell<u32>>>,
 }
@@ -197,37 +172,48 @@ impl GrpcCaller {
         shared: template::Shared,
         thread: usize,
     ) -> Result<GrpcCaller, ConfigError> {
+        let bad = |why: String| ConfigError::Grpc(why);
         let m = &opts.method;
-        let path = format!("/{}/{}", m.parent_service().full_name(), m.name())
-            .parse()
-            .map_err(|e| ConfigError::Grpc(format!("the method path: {e}")))?;
-        let mut metadata = tonic::metadata::MetadataMap::new();
+        let path = format!("/{}/{}", m.parent_service().full_name(), m.name());
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/grpc"),
+        );
+        headers.insert(http::header::TE, http::HeaderValue::from_static("trailers"));
+        headers.insert(
+            http::header::USER_AGENT,
+            http::HeaderValue::from_static(concat!("loadgen/", env!("CARGO_PKG_VERSION"))),
+        );
         for (k, v) in &opts.metadata {
-            let key =
-                tonic::metadata::MetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes())
-                    .map_err(|_| ConfigError::Grpc(format!("-H '{k}: {v}': not a metadata key")))?;
-            let val = v
-                .parse()
-                .map_err(|_| ConfigError::Grpc(format!("-H '{k}: {v}': not a metadata value")))?;
-            metadata.append(key, val);
+            let key = http::HeaderName::from_bytes(k.to_ascii_lowercase().as_bytes())
+                .map_err(|_| bad(format!("-H '{k}: {v}': not a metadata key")))?;
+            let val = http::HeaderValue::from_str(v)
+                .map_err(|_| bad(format!("-H '{k}: {v}': not a metadata value")))?;
+            headers.append(key, val);
         }
         let conns = targets
             .iter()
             .map(|t| {
                 (0..connections.max(1))
-                    .map(|_| conn::Conn::new(t, tls.clone()))
+                    .map(|_| conn::Conn::<Body>::new(t, tls.clone()))
                     .collect::<Result<Vec<_>, _>>()
             })
             .collect::<Result<Vec<_>, _>>()
             .map_err(ConfigError::Grpc)?;
+        let uris = conns
+            .iter()
+            .map(|c| format!("{}{path}", c[0].origin().to_string().trim_end_matches('/')).parse())
+            .collect::<Result<Vec<http::Uri>, _>>()
+            .map_err(|e| bad(format!("the method's URI: {e}")))?;
         Ok(GrpcCaller {
             kind: Kind::of(m),
             messages: messages(&opts, &shared)?,
             opts,
-            path,
-            metadata,
+            headers,
             shared,
             thread,
+            uris,
             busy: conns
                 .iter()
                 .map(|c| c.iter().map(|_| Cell::new(0)).collect())
@@ -236,30 +222,19 @@ impl GrpcCaller {
         })
     }
 
-    fn status_failure(s: &tonic::Status) -> Failure {
-        let msg = if s.message().is_empty() {
-            format!("{:?}", s.code())
+    /// The outcome of a gRPC status other than OK.
+    fn status_failure(code: i32, message: &str) -> Failure {
+        let c = tonic::Code::from_i32(code);
+        let msg = if message.is_empty() {
+            format!("{c:?}")
         } else {
-            format!("{:?}: {}", s.code(), s.message())
+            format!("{c:?}: {message}")
         };
-        match s.code() {
+        match c {
             tonic::Code::DeadlineExceeded => Failure::new(Outcome::Timeout, msg),
             tonic::Code::Unavailable => Failure::call(msg),
-            // a transport failure tonic reports without a status from the server
-            tonic::Code::Unknown | tonic::Code::Internal
-                if s.metadata().is_empty() && is_transport(s) =>
-            {
-                Failure::call(msg)
-            }
             _ => Failure::callee(msg),
         }
-    }
-
-    fn request<T>(&self, body: T, timeout: std::time::Duration) -> tonic::Request<T> {
-        let mut r = tonic::Request::new(body);
-        *r.metadata_mut() = self.metadata.clone();
-        r.set_timeout(timeout);
-        r
     }
 
     fn check(&self, answer: &Bytes) -> Result<(), Failure> {
@@ -277,14 +252,25 @@ impl GrpcCaller {
             ))
         }
     }
+
+    /// The request's body: the message, or (client-streaming and bidirectional methods)
+    /// the message `--stream-messages` times.
+    fn body(&self, msg: Bytes) -> Body {
+        match self.kind {
+            Kind::Unary | Kind::ServerStreaming => Body::new(msg),
+            Kind::ClientStreaming | Kind::Bidi => {
+                let n = self.opts.stream_messages.max(1) as usize;
+                let mut b = BytesMut::with_capacity(msg.len() * n);
+                for _ in 0..n {
+                    b.put_slice(&msg);
+                }
+                Body::new(b.freeze())
+            }
+        }
+    }
 }
 
-/// Whether a status came from the connection rather than from the server.
-fn is_transport(s: &tonic::Status) -> bool {
-    std::error::Error::source(s).is_some()
-}
-
-/// One load's request: its target and message.
+/// One load's request: its target and framed message.
 #[derive(Debug, Clone)]
 pub struct GrpcRequest {
     target: usize,
@@ -301,6 +287,22 @@ impl Drop for Busy<'_> {
     }
 }
 
+/// `grpc-timeout`: the time left, in milliseconds (at most 8 digits, as the spec allows).
+fn grpc_timeout(d: std::time::Duration) -> http::HeaderValue {
+    let ms = d.as_millis().clamp(1, 99_999_999);
+    http::HeaderValue::from_str(&format!("{ms}m")).expect("digits and 'm' make a header value")
+}
+
+/// Percent-decoded `grpc-message`.
+fn grpc_message(v: Option<&http::HeaderValue>) -> String {
+    v.map(|v| {
+        percent_encoding::percent_decode(v.as_bytes())
+            .decode_utf8_lossy()
+            .into_owned()
+    })
+    .unwrap_or_default()
+}
+
 impl crate::Caller for GrpcCaller {
     type Request = GrpcRequest;
     type Response = ();
@@ -311,7 +313,7 @@ impl crate::Caller for GrpcCaller {
             Message::Fixed(b) => Ok(b.clone()),
             Message::Templated(t) => {
                 let json = t.render_string(&self.shared.context(load.index, self.thread));
-                encode(&self.opts.method.input(), &json)
+                encode(&self.opts.method.input(), &json).map(|m| frame(&m))
             }
         };
         GrpcRequest {
@@ -321,6 +323,7 @@ impl crate::Caller for GrpcCaller {
     }
 
     async fn call(&self, req: &GrpcRequest, deadline: Instant) -> Result<(), Failure> {
+        use http_body_util::BodyExt as _;
         let msg = req
             .msg
             .clone()
@@ -330,73 +333,79 @@ impl crate::Caller for GrpcCaller {
         let conn = (0..busy.len()).min_by_key(|&i| busy[i].get()).unwrap_or(0);
         busy[conn].set(busy[conn].get() + 1);
         let _busy = Busy(&busy[conn]);
-        let mut grpc = self.conns[req.target][conn].client().await?;
-        grpc.ready()
+        let mut sender = self.conns[req.target][conn].sender().await?;
+        let mut request = http::Request::new(self.body(msg));
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = self.uris[req.target].clone();
+        *request.headers_mut() = self.headers.clone();
+        request.headers_mut().insert(
+            "grpc-timeout",
+            grpc_timeout(deadline.saturating_duration_since(Instant::now())),
+        );
+        sender
+            .ready()
             .await
-            .map_err(|e| Failure::call(format!("cannot connect: {}", source_chain(&e))))?;
-        let timeout = deadline.saturating_duration_since(Instant::now());
-        let request = |body| self.request(body, timeout);
-        let stream = |body| self.request(body, timeout);
-        let path = self.path.clone();
-        match self.kind {
-            Kind::Unary => {
-                let resp = grpc
-                    .unary(request(msg), path, Raw)
-                    .await
-                    .map_err(|s| Self::status_failure(&s))?;
-                self.check(resp.get_ref())
-            }
-            Kind::ServerStreaming => {
-                let resp = grpc
-                    .server_streaming(request(msg), path, Raw)
-                    .await
-                    .map_err(|s| Self::status_failure(&s))?;
-                let mut stream = resp.into_inner();
-                let mut last = None;
-                while let Some(m) = stream
-                    .message()
-                    .await
-                    .map_err(|s| Self::status_failure(&s))?
-                {
-                    last = Some(m);
-                }
-                match last {
-                    Some(m) => self.check(&m),
-                    None if self.opts.expect_body.is_some() => {
-                        Err(Failure::response("no answer in the stream"))
-                    }
-                    None => Ok(()),
-                }
-            }
-            Kind::ClientStreaming | Kind::Bidi => {
-                let n = self.opts.stream_messages.max(1) as usize;
-                let out = tokio_stream::iter(std::iter::repeat_n(msg, n));
-                if self.kind == Kind::ClientStreaming {
-                    let resp = grpc
-                        .client_streaming(stream(out), path, Raw)
-                        .await
-                        .map_err(|s| Self::status_failure(&s))?;
-                    self.check(resp.get_ref())
-                } else {
-                    let resp = grpc
-                        .streaming(stream(out), path, Raw)
-                        .await
-                        .map_err(|s| Self::status_failure(&s))?;
-                    let mut stream = resp.into_inner();
-                    let mut last = None;
-                    while let Some(m) = stream
-                        .message()
-                        .await
-                        .map_err(|s| Self::status_failure(&s))?
-                    {
+            .map_err(|e| Failure::call(format!("connection: {e}")))?;
+        let resp = sender
+            .send_request(request)
+            .await
+            .map_err(|e| Failure::call(source_chain(&e)))?;
+        if resp.status() != http::StatusCode::OK {
+            return Err(Failure::call(format!(
+                "HTTP {} instead of a gRPC answer",
+                resp.status().as_u16()
+            )));
+        }
+        let (head, mut body) = resp.into_parts();
+        let mut buf = BytesMut::new();
+        let mut last: Option<Bytes> = None;
+        let mut trailers = None;
+        while let Some(f) = body.frame().await {
+            let f = f.map_err(|e| Failure::call(source_chain(&e)))?;
+            match f.into_data() {
+                Ok(d) => {
+                    buf.extend_from_slice(&d);
+                    while buf.len() >= 5 {
+                        let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
+                        if len > MAX_MESSAGE {
+                            return Err(Failure::response("an answer message over 4 MiB"));
+                        }
+                        if buf.len() < 5 + len {
+                            break;
+                        }
+                        let m = buf.split_to(5 + len).freeze().slice(5..);
                         last = Some(m);
                     }
-                    match last {
-                        Some(m) => self.check(&m),
-                        None => Ok(()),
+                }
+                Err(f) => {
+                    if let Ok(t) = f.into_trailers() {
+                        trailers = Some(t);
                     }
                 }
             }
+        }
+        // the status is in the trailers, or in the head of a trailers-only answer
+        let at = trailers.as_ref().unwrap_or(&head.headers);
+        let code = at
+            .get("grpc-status")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<i32>().ok())
+            .ok_or_else(|| Failure::response("an answer without grpc-status"))?;
+        if code != 0 {
+            return Err(Self::status_failure(
+                code,
+                &grpc_message(at.get("grpc-message")),
+            ));
+        }
+        match (&last, self.kind) {
+            (Some(m), _) => self.check(m),
+            (None, Kind::Unary | Kind::ClientStreaming) => {
+                Err(Failure::response("OK without an answer message"))
+            }
+            (None, _) if self.opts.expect_body.is_some() => {
+                Err(Failure::response("no answer in the stream"))
+            }
+            (None, _) => Ok(()),
         }
     }
 
