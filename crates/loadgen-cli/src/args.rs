@@ -323,6 +323,10 @@ pub struct LoadArgs {
     /// name stay HOST; empty fields match any), e.g. api.example.com:443:127.0.0.1:8443
     #[arg(long, value_name = "HOST:PORT:CONNECT_HOST:CONNECT_PORT")]
     pub connect_to: Vec<String>,
+    /// http, grpc: reach the targets through this HTTP proxy, http://HOST:PORT (a CONNECT
+    /// tunnel for every connection, as curl's --proxytunnel)
+    #[arg(short = 'x', long, value_name = "URL", help_heading = "HTTP")]
+    pub proxy: Option<String>,
     /// http: connect through this Unix domain socket (curl's), e.g. http://localhost/path
     #[arg(long, value_name = "PATH", help_heading = "HTTP")]
     pub unix_socket: Option<PathBuf>,

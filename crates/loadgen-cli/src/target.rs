@@ -69,6 +69,8 @@ pub struct TargetSpec {
     pub path: String,
     /// HTTP through this Unix domain socket (then `addr` is not used).
     pub unix: Option<std::path::PathBuf>,
+    /// HTTP through this proxy (then `addr` is not used).
+    pub proxy: Option<SocketAddr>,
 }
 
 impl TargetSpec {
@@ -82,6 +84,7 @@ impl TargetSpec {
             addr: self.addr,
             path: self.path.clone(),
             unix: self.unix.clone(),
+            proxy: self.proxy,
         }
     }
 }
@@ -94,6 +97,8 @@ pub struct Routes {
     pub connect_to: Vec<ConnectTo>,
     /// HTTP targets connect to this socket.
     pub unix: Option<std::path::PathBuf>,
+    /// HTTP targets are reached through this proxy (a CONNECT tunnel).
+    pub proxy: Option<SocketAddr>,
 }
 
 /// One `--connect-to HOST:PORT:TO_HOST:TO_PORT` rule (an empty field matches any host or
@@ -169,6 +174,22 @@ impl Routes {
     }
 }
 
+/// `--proxy http://HOST:PORT`, resolved.
+pub fn parse_proxy(raw: &str) -> Result<SocketAddr, String> {
+    let bad = || format!("--proxy '{raw}': expected http://HOST:PORT");
+    let rest = raw.strip_prefix("http://").unwrap_or(raw);
+    let rest = rest.trim_end_matches('/');
+    if rest.contains(['/', '@', '?']) || raw.contains("https://") {
+        return Err(bad());
+    }
+    let (host, port) = host_port(raw, rest, Scheme::Http).map_err(|_| bad())?;
+    (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("--proxy '{raw}': cannot resolve '{host}': {e}"))?
+        .next()
+        .ok_or_else(|| format!("--proxy '{raw}': '{host}' has no address"))
+}
+
 /// Parses and resolves one target.
 pub fn parse(raw: &str) -> Result<TargetSpec, String> {
     parse_via(raw, &Routes::default())
@@ -203,8 +224,9 @@ pub fn parse_via(raw: &str, routes: &Routes) -> Result<TargetSpec, String> {
         Scheme::Http | Scheme::Https | Scheme::Grpc | Scheme::Grpcs
     );
     let unix = routes.unix.clone().filter(|_| http);
-    let addr = if unix.is_some() {
-        // not used: connections go to the socket
+    let proxy = routes.proxy.filter(|_| http && unix.is_none());
+    let addr = if unix.is_some() || proxy.is_some() {
+        // not used: connections go to the socket or the proxy (which resolves the host)
         SocketAddr::from(([127, 0, 0, 1], port))
     } else {
         let (to, to_port) = routes.route(host, port);
@@ -223,6 +245,7 @@ pub fn parse_via(raw: &str, routes: &Routes) -> Result<TargetSpec, String> {
         port,
         path,
         unix,
+        proxy,
     })
 }
 
@@ -400,6 +423,7 @@ mod tests {
                 ConnectTo::parse("::[::1]:").unwrap(),
             ],
             unix: None,
+            proxy: None,
         };
         // the first rule: no DNS lookup of api.example.com, Host and SNI stay
         let t = parse_via("https://api.example.com/x", &r).unwrap();
@@ -416,6 +440,7 @@ mod tests {
         let u = Routes {
             connect_to: Vec::new(),
             unix: Some("/tmp/x.sock".into()),
+            proxy: None,
         };
         let t = parse_via("http://svc.invalid/p", &u).unwrap();
         assert_eq!(

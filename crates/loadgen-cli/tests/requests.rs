@@ -561,3 +561,102 @@ fn connections_go_where_connect_to_and_unix_socket_say_and_to_ipv6() {
         eprintln!("no ::1 here: the IPv6 part is skipped");
     }
 }
+
+/// A CONNECT proxy on 127.0.0.1 that records what it was asked and tunnels only to
+/// 127.0.0.1 (or refuses every tunnel with 407 when `refuse`).
+fn connect_proxy(refuse: bool) -> (String, Arc<Mutex<Vec<String>>>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let a = asked.clone();
+    std::thread::spawn(move || {
+        for s in l.incoming().map_while(Result::ok) {
+            let a = a.clone();
+            std::thread::spawn(move || {
+                let mut s = s;
+                let mut head = Vec::new();
+                let mut b = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if s.read(&mut b).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(b[0]);
+                }
+                let line = String::from_utf8_lossy(&head)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_string();
+                a.lock().unwrap().push(line.clone());
+                let to = line.split(' ').nth(1).unwrap_or("").to_string();
+                if refuse || !to.starts_with("127.0.0.1:") {
+                    let _ = s.write_all(
+                        b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n",
+                    );
+                    return;
+                }
+                let Ok(up) = std::net::TcpStream::connect(&to) else {
+                    let _ = s.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n");
+                    return;
+                };
+                s.write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+                    .unwrap();
+                let (mut r1, mut w1) = (s.try_clone().unwrap(), up.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut r1, &mut w1);
+                    let _ = w1.shutdown(std::net::Shutdown::Write);
+                });
+                let (mut r2, mut w2) = (up, s);
+                let _ = std::io::copy(&mut r2, &mut w2);
+                let _ = w2.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    (addr, asked)
+}
+
+#[test]
+fn a_proxy_tunnels_every_connection() {
+    let rec = Recorder::start();
+    let (proxy, asked) = connect_proxy(false);
+    let purl = format!("http://{proxy}");
+    for extra in ["--threads=1", "--hyper"] {
+        let url = format!("http://{}/p", rec.addr);
+        let (code, s, err) = run_json(&[&url, "--proxy", &purl, "-n", "30", "-c", "3", extra]);
+        assert_eq!(code, Some(0), "{extra}: {err}");
+        assert_eq!(s.unwrap().counts.success, 30, "{extra}");
+        assert_eq!(rec.take().len(), 30, "{extra}");
+        let seen = std::mem::take(&mut *asked.lock().unwrap());
+        assert!(
+            !seen.is_empty() && seen.len() <= 3,
+            "{extra}: a tunnel per connection: {seen:?}"
+        );
+        assert!(
+            seen.iter()
+                .all(|l| *l == format!("CONNECT {} HTTP/1.1", rec.addr)),
+            "{seen:?}"
+        );
+    }
+    // a proxy that refuses: every call fails as call_error, its answer named
+    let (proxy, _) = connect_proxy(true);
+    let (code, s, _) = run_json(&[
+        &format!("http://{}/", rec.addr),
+        "-x",
+        &format!("http://{proxy}"),
+        "-n",
+        "3",
+    ]);
+    let s = s.unwrap();
+    assert_eq!((code, s.counts.call_error), (Some(0), 3));
+    assert!(s.errors[0].message.contains("407"), "{:?}", s.errors);
+    let out = run(&[
+        "run",
+        "http://127.0.0.1:1/",
+        "--proxy",
+        "ftp://x",
+        "-n",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--proxy 'ftp://x'"));
+}

@@ -59,6 +59,7 @@ fn target(url: &str, addr: SocketAddr, tls: bool, path: &str) -> HttpTarget {
         addr,
         path: path.into(),
         unix: None,
+        proxy: None,
     }
 }
 

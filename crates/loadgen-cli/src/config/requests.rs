@@ -77,6 +77,12 @@ fn routes(a: &LoadArgs) -> anyhow::Result<target::Routes> {
             .collect::<Result<_, _>>()
             .map_err(anyhow::Error::msg)?,
         unix: a.unix_socket.clone(),
+        proxy: a
+            .proxy
+            .as_deref()
+            .map(target::parse_proxy)
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
     })
 }
 

@@ -45,6 +45,7 @@ pub fn http_target(addr: SocketAddr, path: &str) -> HttpTarget {
         addr,
         path: path.into(),
         unix: None,
+        proxy: None,
     }
 }
 

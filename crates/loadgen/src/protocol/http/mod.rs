@@ -53,6 +53,8 @@ pub struct HttpTarget {
     pub path: String,
     /// Connect to this Unix domain socket instead of `addr` (`--unix-socket`).
     pub unix: Option<std::path::PathBuf>,
+    /// Reach the target through this HTTP proxy, by a CONNECT tunnel (`--proxy`).
+    pub proxy: Option<SocketAddr>,
 }
 
 impl HttpTarget {
@@ -398,9 +400,16 @@ pub async fn connect(
     target: &HttpTarget,
     tls: Option<&Arc<rustls::ClientConfig>>,
 ) -> Result<Stream, Failure> {
-    let tcp = match &target.unix {
-        Some(path) => StampedTcp::connect_unix(path).await?,
-        None => StampedTcp::connect(target.addr).await?,
+    let tcp = match (&target.unix, target.proxy) {
+        (Some(path), _) => StampedTcp::connect_unix(path).await?,
+        (None, Some(proxy)) => {
+            let mut s = StampedTcp::connect(proxy)
+                .await
+                .map_err(|e| Failure::call(format!("proxy {proxy}: {e}")))?;
+            tunnel(&mut s, target).await?;
+            s
+        }
+        (None, None) => StampedTcp::connect(target.addr).await?,
     };
     match (target.tls, tls) {
         (true, Some(cfg)) => {
@@ -415,6 +424,63 @@ pub async fn connect(
             Ok(Stream::Tls(Box::new(s)))
         }
         _ => Ok(Stream::Plain(tcp)),
+    }
+}
+
+/// Asks the proxy at the other end of `s` for a tunnel to `target` (`CONNECT host:port`)
+/// and reads its answer, at most [`h1::MAX_HEAD`] bytes of it: a 2xx opens the tunnel,
+/// anything else fails the call.
+async fn tunnel(s: &mut StampedTcp, target: &HttpTarget) -> Result<(), Failure> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = if target.host.contains(':') {
+        format!("[{}]", target.host)
+    } else {
+        target.host.clone()
+    };
+    let hostport = format!("{host}:{}", target.port);
+    let ask = format!("CONNECT {hostport} HTTP/1.1\r\nHost: {hostport}\r\n\r\n");
+    let fail = |why: String| Failure::call(format!("proxy: {why}"));
+    s.write_all(ask.as_bytes())
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let mut head = Vec::with_capacity(256);
+    let mut b = [0u8; 512];
+    loop {
+        // read no further than the end of the head: what follows belongs to the tunnel
+        let want = if head.ends_with(b"\r\n\r") {
+            1
+        } else if head.ends_with(b"\r\n") {
+            2
+        } else if head.ends_with(b"\r") {
+            3
+        } else {
+            4
+        };
+        let n = s
+            .read(&mut b[..want])
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        if n == 0 {
+            return Err(fail("closed before answering CONNECT".into()));
+        }
+        head.extend_from_slice(&b[..n]);
+        if head.ends_with(b"\r\n\r\n") {
+            break;
+        }
+        if head.len() > h1::MAX_HEAD {
+            return Err(fail("an answer to CONNECT over 64 KiB".into()));
+        }
+    }
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut resp = httparse::Response::new(&mut headers);
+    match resp.parse(&head) {
+        Ok(httparse::Status::Complete(_)) if (200..300).contains(&resp.code.unwrap_or(0)) => Ok(()),
+        Ok(httparse::Status::Complete(_)) => Err(fail(format!(
+            "CONNECT {hostport} answered {} {}",
+            resp.code.unwrap_or(0),
+            resp.reason.unwrap_or("")
+        ))),
+        _ => Err(fail("an answer to CONNECT that does not parse".into())),
     }
 }
 
@@ -584,6 +650,7 @@ mod tests {
             addr: "127.0.0.1:1".parse().unwrap(),
             path: "/".into(),
             unix: None,
+            proxy: None,
         };
         assert_eq!(t(false, 80).authority(), "example.com");
         assert_eq!(t(true, 443).authority(), "example.com");
