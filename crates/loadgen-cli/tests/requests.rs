@@ -458,13 +458,17 @@ fn mtls_without_a_client_certificate_fails_with_the_alert_with_one_succeeds() {
         assert_eq!(code, Some(0), "{extra:?}: {err}");
         let s = s.unwrap();
         assert_eq!(s.counts.call_error, 20, "{extra:?}: {:?}", s.errors);
-        assert!(
-            s.errors
-                .iter()
-                .any(|e| e.message.contains("CertificateRequired")),
-            "{extra:?}: the alert: {:?}",
-            s.errors
-        );
+        // HTTP/1.1 reads the alert before it writes again; an HTTP/2 connection writes its
+        // preface at once and may meet the closed socket (broken pipe) before the alert
+        if extra != ["--http2"] {
+            assert!(
+                s.errors
+                    .iter()
+                    .any(|e| e.message.contains("CertificateRequired")),
+                "{extra:?}: the alert: {:?}",
+                s.errors
+            );
+        }
         args.extend_from_slice(&["--cert", &client, "--key", &client_key]);
         let (code, s, err) = run_json(&args);
         assert_eq!(code, Some(0), "{extra:?}: {err}");
