@@ -5,7 +5,10 @@
 #   2. closed loop, 50 slots over CONNS connections (default 4), side by side REPS times:
 #      gRPC calc.Calc/Compute vs HTTP/2 (--http2, same connections and streams) against
 #      `serve http`; medians of CPU µs per call, and their ratio;
-#   3. past capacity: the gRPC rate at 2× and 5× what the closed loop achieved.
+#   3. the same comparison at one fixed rate both servers take (60 % of the gRPC closed
+#      loop's rate): in a closed loop the slower server (tonic's) also lowers how many calls
+#      loadgen handles per wake-up, which raises its CPU per call;
+#   4. past capacity: the gRPC rate at 2× and 5× what the closed loop achieved.
 # The server runs on CPU 1, the generator on CPU 0 (one thread each).
 #
 # Usage: bench/grpc.sh [--rate N] [--secs N] [--reps N] [--conns N]
@@ -76,6 +79,16 @@ G=$(for r in $(seq "$REPS"); do per_call "g$r"; done | median)
 H=$(for r in $(seq "$REPS"); do per_call "h$r"; done | median)
 awk -v g="$G" -v h="$H" 'BEGIN {printf "median CPU µs per call, closed loop: gRPC %s, HTTP/2 %s: %.2f×\n", g, h, g / h}'
 C=$(for r in $(seq "$REPS"); do kv "g$r" rps; done | median)
+F=$(awk -v c="$C" 'BEGIN {printf "%d", c * 0.6}')
+for r in $(seq "$REPS"); do
+  run "gf$r" "grpc://$GRPC" "${CALL[@]}" -r "$F" --connections "$CONNS" -d "${SECS}s"
+  run "hf$r" "http://$HTTP/" --http2 -r "$F" --connections "$CONNS" -d "${SECS}s"
+  line "gf$r" "$F/s, gRPC (round $r)"
+  line "hf$r" "$F/s, HTTP/2 (round $r)"
+done
+G=$(for r in $(seq "$REPS"); do per_call "gf$r"; done | median)
+H=$(for r in $(seq "$REPS"); do per_call "hf$r"; done | median)
+awk -v g="$G" -v h="$H" -v f="$F" 'BEGIN {printf "median CPU µs per call at %d/s: gRPC %s, HTTP/2 %s: %.2f×\n", f, g, h, g / h}'
 for k in 2 5; do
   R=$(awk -v c="$C" -v k="$k" 'BEGIN {printf "%d", c * k}')
   run "over$k" "grpc://$GRPC" "${CALL[@]}" -r "$R" --connections "$CONNS" -d "${SECS}s"
