@@ -17,11 +17,12 @@
 //!   rate, stages, Poisson, closed loop), and cursors that walk one shard's part of them.
 //! - [`engine`]: [`LoadGen`] and its [`Plan`]; one generator thread per core, each with a
 //!   dispatcher (the backlog as counts), workers bounded by the slots and the caller's
-//!   capacity, the per-call deadline, the stop and its grace period.
+//!   capacity, the per-call deadline, the stop and its grace period; the live view that
+//!   the dashboard, the metrics endpoint and per-second lines read while a run goes.
 //! - [`caller`]: the [`Caller`] trait that protocols implement, the connection pool they
-//!   share, and [`Target`]s.
-//! - [`protocol`]: the built-in callers — calc, HTTP/1.1 and HTTP/2, TCP, UDP — and the
-//!   sockets and frame codecs under them.
+//!   share, [`Target`]s, and per-request data: templates and data feeds.
+//! - [`protocol`]: the built-in callers — calc, HTTP/1.1 and HTTP/2 (requests from targets
+//!   files), gRPC, TCP, UDP — and the sockets and frame codecs under them.
 //! - [`record`]: what happened, per generator thread: counts by outcome, HDR histograms,
 //!   a timeline, error groups; mergeable exactly. Also the per-call results stream.
 //! - [`summary`]: the result of a run as one typed model; its JSON codec (the only place
@@ -30,6 +31,7 @@
 //! - [`search`]: the highest rate that meets an SLO, by stepped runs.
 //! - [`outcome`], [`error`]: the outcome codes and [`Failure`]s of loads; the library's
 //!   typed errors.
+//! - [`fuzz`]: every parser of outside bytes as a fuzz target.
 //!
 //! The library never prints and never exits; the `loadgen` binary does both.
 //!
