@@ -26,28 +26,10 @@ while [ $# -gt 0 ]; do
     *) echo "grpc.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
-[ -x /usr/bin/time ] || { echo "grpc.sh: needs /usr/bin/time (apt-get install time)" >&2; exit 2; }
-
-cargo build --release -q
-BIN=$PWD/target/release/loadgen
-WD=$(mktemp -d /tmp/loadgen-bench.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-  rm -rf "$WD"
-}
-trap cleanup EXIT
-
-start() { # NAME ARGS... : a server on CPU 1; its address in ADDR
-  local name="$1"; shift
-  taskset -c 1 "$BIN" serve "$@" --listen 127.0.0.1:0 --threads 1 >/dev/null 2>"$WD/$name.err" &
-  PIDS+=($!)
-  for _ in $(seq 50); do grep -q "listening on" "$WD/$name.err" 2>/dev/null && break; sleep 0.1; done
-  ADDR=$(sed -n 's/.*listening on \([^ ]*\).*/\1/p' "$WD/$name.err" | head -n1)
-}
-start grpc grpc; GRPC=$ADDR
-start http http; HTTP=$ADDR
-[ -n "$GRPC" ] && [ -n "$HTTP" ] || { echo "grpc.sh: servers did not start" >&2; exit 1; }
+. bench/lib.sh
+bench_init grpc.sh
+start_server grpc grpc; GRPC=$ADDR
+start_server http http; HTTP=$ADDR
 
 CALL=(--call calc.Calc/Compute --message '{"operands":[12,5],"op":"ADD"}' --expect-body '12 + 5 = 17')
 run() { # NAME TARGET ARGS...
@@ -56,10 +38,7 @@ run() { # NAME TARGET ARGS...
     taskset -c 0 "$BIN" run "$target" --threads 1 --summary kv --quiet "$@" >"$WD/$name.kv" 2>"$WD/$name.err" \
     || { echo "grpc.sh: run $name failed:" >&2; cat "$WD/$name.err" >&2; exit 1; }
 }
-kv() { sed -n "s/^$2=//p" "$WD/$1.kv"; }
-cpu_s() { awk -F': ' '/User time|System time/ {s += $2} END {printf "%.3f", s}' "$WD/$1.time"; }
 per_call() { awk -v c="$(cpu_s "$1")" -v n="$(kv "$1" scheduled)" 'BEGIN {printf "%.2f\n", n ? c * 1e6 / n : 0}'; }
-median() { sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 line() { # NAME LABEL
   printf '  %-28s %9s/s  success %6s of %-8s p50 %6s µs  p99 %7s µs  CPU %6s µs/call  dropped %s\n' "$2" \
     "$(kv "$1" rps)" "$(kv "$1" success)" "$(kv "$1" scheduled)" "$(kv "$1" p50_us)" "$(kv "$1" p99_us)" \

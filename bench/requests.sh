@@ -29,25 +29,11 @@ while [ $# -gt 0 ]; do
     *) echo "requests.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
-[ -x /usr/bin/time ] || { echo "requests.sh: needs /usr/bin/time (apt-get install time)" >&2; exit 2; }
-
-cargo build --release -q
-BIN=$PWD/target/release/loadgen
+. bench/lib.sh
+bench_init requests.sh
 WORK=${WORK:-/tmp/loadgen-requests-bench}
 mkdir -p "$WORK"
-WD=$(mktemp -d /tmp/loadgen-bench.XXXXXX)
-SERVER_PID=""
-cleanup() {
-  [ -n "$SERVER_PID" ] && kill -TERM "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
-  rm -rf "$WD"
-}
-trap cleanup EXIT
-
-taskset -c 1 "$BIN" serve http --listen 127.0.0.1:0 --threads 1 2>"$WD/server.err" &
-SERVER_PID=$!
-for _ in $(seq 50); do grep -q "listening on" "$WD/server.err" 2>/dev/null && break; sleep 0.1; done
-ADDR=$(sed -n 's/.*listening on \([^ ]*\).*/\1/p' "$WD/server.err" | head -n1)
-[ -n "$ADDR" ] || { echo "requests.sh: server did not start" >&2; cat "$WD/server.err" >&2; exit 1; }
+start_server http http
 
 # targets files: N requests, a templated body file
 printf '{"id":"{{uuid}}","n":{{index}},"r":{{randomInt 1 1000}}}' > "$WD/body.json"
@@ -64,12 +50,8 @@ run() { # NAME ARGS...
     taskset -c 0 "$BIN" run --threads 1 --summary kv --quiet "$@" >"$WD/$name.kv" 2>"$WD/$name.err" \
     || { echo "requests.sh: run $name failed:" >&2; cat "$WD/$name.err" >&2; exit 1; }
 }
-kv() { sed -n "s/^$2=//p" "$WD/$1.kv"; }
-cpu_s() { awk -F': ' '/User time|System time/ {s += $2} END {printf "%.3f", s}' "$WD/$1.time"; }
-rss_mb() { awk -F': ' '/Maximum resident/ {printf "%.1f", $2 / 1024}' "$WD/$1.time"; }
 wall_s() { awk -F': ' '/Elapsed \(wall/ {n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; printf "%.2f", s}' "$WD/$1.time"; }
 per_req() { awk -v c="$(cpu_s "$1")" -v n="$(kv "$1" scheduled)" 'BEGIN {printf "%.2f\n", n ? c * 1e6 / n : 0}'; }
-median() { sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 
 echo "loadgen $("$BIN" --version | awk '{print $2}') against serve http on $ADDR (server cpu 1, generator cpu 0, 1 thread each), closed loop 50 slots, ${SECS}s × $REPS"
 BODY='{"id":"00000000-0000-4000-8000-000000000000","n":1}'

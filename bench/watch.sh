@@ -24,26 +24,13 @@ while [ $# -gt 0 ]; do
     *) echo "watch.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
-[ -x /usr/bin/time ] || { echo "watch.sh: needs /usr/bin/time (apt-get install time)" >&2; exit 2; }
 command -v curl >/dev/null || { echo "watch.sh: needs curl" >&2; exit 2; }
 HAS_TMUX=1; command -v tmux >/dev/null || HAS_TMUX=0
-
-cargo build --release -q
-BIN=$PWD/target/release/loadgen
-WD=$(mktemp -d /tmp/loadgen-bench.XXXXXX)
-SERVER_PID="" SESSION="loadgen-watch-$$"
-cleanup() {
-  [ -n "$SERVER_PID" ] && kill -TERM "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
-  tmux kill-session -t "$SESSION" 2>/dev/null || true
-  rm -rf "$WD"
-}
-trap cleanup EXIT
-
-taskset -c 1 "$BIN" serve http --listen 127.0.0.1:0 --threads 1 2>"$WD/server.err" &
-SERVER_PID=$!
-for _ in $(seq 50); do grep -q "listening on" "$WD/server.err" 2>/dev/null && break; sleep 0.1; done
-ADDR=$(sed -n 's/.*listening on \([^ ]*\).*/\1/p' "$WD/server.err" | head -n1)
-[ -n "$ADDR" ] || { echo "watch.sh: server did not start" >&2; exit 1; }
+. bench/lib.sh
+SESSION="loadgen-watch-$$"
+bench_cleanup_more() { tmux kill-session -t "$SESSION" 2>/dev/null || true; }
+bench_init watch.sh
+start_server http http
 PORT=$((19000 + $$ % 1000))
 ARGS="http://$ADDR/ -r $RATE -d ${SECS}s --threads 1 --summary kv --quiet"
 
@@ -78,10 +65,8 @@ run_tui() { # NAME
   wait "$scraper" 2>/dev/null || true
 }
 
-cpu_s() { awk -F': ' '/User time|System time/ {s += $2} END {printf "%.3f", s}' "$WD/$1.time"; }
-loads() { case "$1" in tui*) jq .counts.scheduled "$WD/$1.json" ;; *) sed -n 's/^scheduled=//p' "$WD/$1.kv" ;; esac; }
+loads() { case "$1" in tui*) jq .counts.scheduled "$WD/$1.json" ;; *) kv "$1" scheduled ;; esac; }
 per_load() { awk -v c="$(cpu_s "$1")" -v n="$(loads "$1")" 'BEGIN {printf "%.2f\n", n ? c * 1e6 / n : 0}'; }
-median() { sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 
 echo "loadgen $("$BIN" --version | awk '{print $2}'): $RATE req/s for ${SECS}s against serve http (server cpu 1, generator cpu 0), $REPS rounds"
 for r in $(seq "$REPS"); do

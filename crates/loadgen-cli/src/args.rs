@@ -426,6 +426,20 @@ pub enum ServeCommand {
     Grpc(ServeGrpcArgs),
 }
 
+/// TLS options of `serve http` and `serve grpc`.
+#[derive(Debug, Args)]
+pub struct ServeTlsArgs {
+    /// Serve TLS with this PEM certificate chain (needs --tls-key)
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Require client certificates signed by a CA of this PEM file (mTLS; needs --tls-cert)
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+}
+
 #[derive(Debug, Args)]
 pub struct ServeGrpcArgs {
     #[command(flatten)]
@@ -436,15 +450,8 @@ pub struct ServeGrpcArgs {
     /// Fraction of calls (0..1) answered UNAVAILABLE instead
     #[arg(long, value_name = "RATE", default_value_t = 0.0, value_parser = parse_fraction)]
     pub error_rate: f64,
-    /// Serve TLS with this PEM certificate chain (needs --tls-key)
-    #[arg(long, value_name = "FILE", requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-    /// The PEM private key of --tls-cert
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
-    /// Require client certificates signed by a CA of this PEM file (mTLS; needs --tls-cert)
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
-    pub tls_client_ca: Option<PathBuf>,
+    #[command(flatten)]
+    pub tls: ServeTlsArgs,
 }
 
 const HTTP_SERVER_HELP: &str = "\
@@ -470,15 +477,8 @@ pub struct ServeHttpArgs {
     /// Close the connection after every response (Connection: close)
     #[arg(long)]
     pub close: bool,
-    /// Serve TLS with this PEM certificate chain (needs --tls-key)
-    #[arg(long, value_name = "FILE", requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-    /// The PEM private key of --tls-cert
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
-    /// Require client certificates signed by a CA of this PEM file (mTLS; needs --tls-cert)
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
-    pub tls_client_ca: Option<PathBuf>,
+    #[command(flatten)]
+    pub tls: ServeTlsArgs,
 }
 
 #[derive(Debug, Args)]

@@ -17,19 +17,6 @@ fn proto() -> String {
     .to_string()
 }
 
-fn run_json(args: &[&str]) -> (Option<i32>, Option<Summary>, String) {
-    let mut all = vec!["run"];
-    all.extend_from_slice(args);
-    all.extend_from_slice(&["--json", "-", "--summary", "none", "--quiet"]);
-    let out = run(&all);
-    let err = String::from_utf8_lossy(&out.stderr).to_string();
-    (
-        out.status.code(),
-        parse(&String::from_utf8_lossy(&out.stdout)).ok(),
-        err,
-    )
-}
-
 const ADD: &str = r#"{"operands":[12,5],"op":"ADD"}"#;
 
 #[test]

@@ -119,29 +119,6 @@ fn answer(mut s: impl Read + Write, got: &Mutex<Vec<Got>>) {
     }
 }
 
-/// `loadgen run ARGS --json -` → (exit code, summary, stderr).
-fn run_json(args: &[&str]) -> (Option<i32>, Option<Summary>, String) {
-    let mut all = vec!["run"];
-    all.extend_from_slice(args);
-    all.extend_from_slice(&["--json", "-", "--summary", "none", "--quiet"]);
-    let out = run(&all);
-    let err = String::from_utf8_lossy(&out.stderr).to_string();
-    let s = match parse(&String::from_utf8_lossy(&out.stdout)) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            eprintln!("the summary does not read: {e}");
-            None
-        }
-    };
-    (out.status.code(), s, err)
-}
-
-fn write(name: &str, text: impl AsRef<[u8]>) -> String {
-    let p = tmp(name);
-    std::fs::write(&p, text).unwrap();
-    p.display().to_string()
-}
-
 #[test]
 fn a_targets_file_sends_each_request_equally_bodies_byte_exact() {
     let rec = Recorder::start();

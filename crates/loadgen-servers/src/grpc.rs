@@ -8,11 +8,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use loadgen::protocol::calc::proto::{self as calc, Op};
 use tonic::{Request, Response, Status};
 
+use crate::Limits;
 use crate::http::Delay;
-use crate::{Limits, SetupError};
 
 /// The generated messages and server of `proto/calc.proto`.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
@@ -118,7 +119,6 @@ pub async fn run(
     tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use tonic::codegen::Service as _;
     let calc = pb::calc_server::CalcServer::new(Calc { knobs });
     let v1 = tonic_reflection::server::Builder::configure()
@@ -142,64 +142,50 @@ pub async fn run(
             }
         }
     };
-    let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let (stream, _) = tokio::select! {
-            _ = &mut shutdown => break,
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(_) => { tokio::time::sleep(std::time::Duration::from_millis(5)).await; continue; }
-            },
-        };
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            continue; // over the cap: dropped, so closed
-        };
-        let _ = stream.set_nodelay(true);
-        let stream = crate::idle::IdleTimeout::new(stream, limits.idle_timeout);
-        let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-        builder
-            .timer(TokioTimer::new())
-            .max_header_list_size(64 * 1024);
+    crate::serve_connections(listener, limits, shutdown, move |stream, stop| {
         let service = hyper::service::service_fn(route.clone());
-        let watcher = graceful.watcher();
         let acceptor = acceptor.clone();
-        tokio::spawn(async move {
+        async move {
+            let stream = crate::idle::IdleTimeout::new(stream, limits.idle_timeout);
             match acceptor {
-                None => {
-                    let conn = builder.serve_connection(TokioIo::new(stream), service);
-                    let _ = watcher.watch(conn).await;
-                }
+                None => serve_h2(TokioIo::new(stream), service, stop).await,
                 Some(a) => {
-                    let Ok(Ok(tls)) =
+                    if let Ok(Ok(tls)) =
                         tokio::time::timeout(limits.idle_timeout, a.accept(stream)).await
-                    else {
-                        return;
-                    };
-                    let conn = builder.serve_connection(TokioIo::new(tls), service);
-                    let _ = watcher.watch(conn).await;
+                    {
+                        serve_h2(TokioIo::new(tls), service, stop).await;
+                    }
                 }
             }
-            drop(permit);
-        });
-    }
-    drop(listener);
-    let _ = tokio::time::timeout(limits.shutdown_grace, graceful.shutdown()).await;
+        }
+    })
+    .await?;
     Ok(())
 }
 
-/// Checks the knobs once before serving.
-pub fn knobs(delay: &str, error_rate: f64) -> Result<Knobs, SetupError> {
-    if !(0.0..=1.0).contains(&error_rate) {
-        return Err(SetupError::Delay {
-            text: error_rate.to_string(),
-            why: "the error rate must be within 0..=1",
-        });
+/// Serves HTTP/2 on one connection until it ends, or until `stop` turns true (then it
+/// finishes the calls it has and closes).
+async fn serve_h2<I, S>(io: I, service: S, stop: tokio::sync::watch::Receiver<bool>)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::HttpService<hyper::body::Incoming> + Send + 'static,
+    S::Future: Send + 'static,
+    S::ResBody: Send + 'static,
+    <S::ResBody as hyper::body::Body>::Data: Send,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    builder
+        .timer(TokioTimer::new())
+        .max_header_list_size(64 * 1024);
+    let conn = builder.serve_connection(io, service);
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = crate::until_true(stop) => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
     }
-    Ok(Knobs {
-        delay: Delay::parse(delay)?,
-        error_rate,
-    })
 }

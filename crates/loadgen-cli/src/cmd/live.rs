@@ -115,9 +115,8 @@ fn sample(
 ) {
     let now = m.live();
     let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
-    let second = s.last.as_ref().map(|prev| Second::between(prev, &now));
-    let second = second.or_else(|| Some(Second::between(&empty_like(&now), &now)));
-    if let Some(sec) = second.filter(|sec| !end || !sec.span.is_zero()) {
+    let sec = Second::between(s.last.as_ref(), &now);
+    if !end || !sec.span.is_zero() {
         if let Some(w) = out.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
             // a reader that went away must not stop the run
             let _ = writeln!(w, "{}", loadgen::summary::codec::live_line(&sec));
@@ -131,18 +130,6 @@ fn sample(
     s.ended = end;
 }
 
-/// A view with nothing in it, at the start.
-fn empty_like(l: &Live) -> Live {
-    let mut e = l.clone();
-    e.snapshot = loadgen::Snapshot::default();
-    e.counts = Default::default();
-    e.targets.iter_mut().for_each(|t| *t = Default::default());
-    e.latency.reset();
-    e.lag.reset();
-    e.cpu = Duration::ZERO;
-    e
-}
-
 /// `--live FILE|-`.
 pub fn live_out(path: &std::path::Path) -> anyhow::Result<Box<dyn Write + Send>> {
     if path.as_os_str() == "-" {
@@ -150,23 +137,8 @@ pub fn live_out(path: &std::path::Path) -> anyhow::Result<Box<dyn Write + Send>>
     }
     let f = std::fs::File::create(path)
         .with_context(|| format!("--live {}: cannot create", path.display()))?;
-    Ok(Box::new(LineWriter(std::io::BufWriter::new(f))))
-}
-
-/// Flushes at each line, so that a reader tailing the file sees every second as it ends.
-struct LineWriter<W: Write>(std::io::BufWriter<W>);
-
-impl<W: Write> Write for LineWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.0.write(buf)?;
-        if buf.ends_with(b"\n") {
-            self.0.flush()?;
-        }
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.0.flush()
-    }
+    // flushed at each line: a reader tailing the file sees every second as it ends
+    Ok(Box::new(std::io::LineWriter::new(f)))
 }
 
 /// The Prometheus view of a sample (prometheus-client writes the exposition format).

@@ -16,6 +16,7 @@ use crate::args::{SearchArgs, SummaryFormat};
 use crate::config::protocol::Protocol;
 use crate::config::requests::{self, Source};
 use crate::config::{self, RUN_DEFAULTS};
+use loadgen::caller::data::DataFeed;
 
 /// Runs the search `a` describes; exit code 2 when not even the minimum rate met the SLO.
 pub fn search(a: SearchArgs) -> anyhow::Result<ExitCode> {
@@ -29,6 +30,8 @@ pub fn search(a: SearchArgs) -> anyhow::Result<ExitCode> {
     }
     let signals = Signals::listen()?;
     let targets = Source::targets(&a.targets, &a.load)?;
+    // read once: every step sends from the same feed
+    let data = requests::data_feed(&a.load)?;
     let slo: Vec<String> = a.slo.iter().map(ToString::to_string).collect();
     let bounds = Bounds {
         min: a.min_rate,
@@ -49,7 +52,7 @@ pub fn search(a: SearchArgs) -> anyhow::Result<ExitCode> {
         if stopped.load(Ordering::SeqCst) {
             return Ok(None);
         }
-        let step = step(&a, &targets, rate, &signals, &stopped)?;
+        let step = step(&a, (&targets, &data), rate, &signals, &stopped)?;
         if step.is_some() {
             n += 1;
         }
@@ -72,7 +75,7 @@ pub fn search(a: SearchArgs) -> anyhow::Result<ExitCode> {
 /// One stepped run at `rate`; `None` when a stop cut it short.
 fn step(
     a: &SearchArgs,
-    targets: &Source,
+    (targets, data): (&Source, &Option<Arc<DataFeed>>),
     rate: f64,
     signals: &Signals,
     stopped: &Arc<AtomicBool>,
@@ -81,8 +84,7 @@ fn step(
     let plan = config::plan(targets, &a.load, &RUN_DEFAULTS, schedule)?;
     let grace = plan.grace();
     let scheme = targets.endpoints[0].scheme;
-    let data = requests::data_feed(&a.load)?;
-    let mut lg = Protocol::of(scheme, &a.load)?.loadgen(plan, targets, data, &a.load)?;
+    let mut lg = Protocol::of(scheme, &a.load)?.loadgen(plan, targets, data.clone(), &a.load)?;
     let flag = stopped.clone();
     signals.attach_with(lg.stopper(), grace, move || {
         flag.store(true, Ordering::SeqCst)

@@ -9,7 +9,9 @@ use loadgen_servers::Limits;
 use loadgen_servers::http::{Behaviour, Delay};
 
 use super::signals::shutdown_signal;
-use crate::args::{ServeArgs, ServeCommand, ServeEchoArgs, ServeGrpcArgs, ServeHttpArgs};
+use crate::args::{
+    ServeArgs, ServeCommand, ServeEchoArgs, ServeGrpcArgs, ServeHttpArgs, ServeTlsArgs,
+};
 
 /// Runs the server `cmd` names.
 pub fn serve(cmd: ServeCommand) -> anyhow::Result<ExitCode> {
@@ -24,8 +26,11 @@ pub fn serve(cmd: ServeCommand) -> anyhow::Result<ExitCode> {
 fn serve_grpc(a: ServeGrpcArgs) -> anyhow::Result<ExitCode> {
     let addr = listen_addr(a.common.listen.as_deref().unwrap_or("127.0.0.1:50051"))?;
     let limits = limits(&a.common);
-    let knobs = loadgen_servers::grpc::knobs(&a.delay, a.error_rate).context("--delay")?;
-    let tls = tls_config(&a.tls_cert, &a.tls_key, &a.tls_client_ca)?;
+    let knobs = loadgen_servers::grpc::Knobs {
+        delay: Delay::parse(&a.delay).context("--delay")?,
+        error_rate: a.error_rate,
+    };
+    let tls = tls_config(&a.tls)?;
     loadgen_servers::runtime(a.common.threads as usize)?.block_on(async {
         let listener =
             loadgen_servers::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
@@ -68,7 +73,7 @@ fn serve_http(a: ServeHttpArgs) -> anyhow::Result<ExitCode> {
         error_rate: a.error_rate,
         close: a.close,
     };
-    let tls = tls_config(&a.tls_cert, &a.tls_key, &a.tls_client_ca)?;
+    let tls = tls_config(&a.tls)?;
     loadgen_servers::runtime(a.common.threads as usize)?.block_on(async {
         let listener =
             loadgen_servers::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
@@ -145,18 +150,15 @@ fn listen_addr(s: &str) -> anyhow::Result<SocketAddr> {
 }
 
 /// The server TLS config of `--tls-cert`, `--tls-key` and `--tls-client-ca`, if given.
-fn tls_config(
-    cert: &Option<std::path::PathBuf>,
-    key: &Option<std::path::PathBuf>,
-    client_ca: &Option<std::path::PathBuf>,
-) -> anyhow::Result<Option<std::sync::Arc<rustls::ServerConfig>>> {
-    Ok(match (cert, key) {
+fn tls_config(a: &ServeTlsArgs) -> anyhow::Result<Option<std::sync::Arc<rustls::ServerConfig>>> {
+    Ok(match (&a.tls_cert, &a.tls_key) {
         (Some(c), Some(k)) => {
             let cert = std::fs::read(c)
                 .with_context(|| format!("--tls-cert {}: cannot read", c.display()))?;
             let key = std::fs::read(k)
                 .with_context(|| format!("--tls-key {}: cannot read", k.display()))?;
-            let ca = client_ca
+            let ca = a
+                .tls_client_ca
                 .as_ref()
                 .map(|p| {
                     std::fs::read(p)

@@ -156,3 +156,27 @@ pub fn run_measured(args: &[&str]) -> (Option<i32>, String, u64) {
     let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
     (code, reader.join().unwrap(), ru.ru_maxrss as u64)
 }
+
+/// `loadgen run ARGS --json -` → (exit code, summary, stderr).
+pub fn run_json(args: &[&str]) -> (Option<i32>, Option<Summary>, String) {
+    let mut all = vec!["run"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--json", "-", "--summary", "none", "--quiet"]);
+    let out = run(&all);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    let s = match parse(&String::from_utf8_lossy(&out.stdout)) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            eprintln!("the summary does not read: {e}");
+            None
+        }
+    };
+    (out.status.code(), s, err)
+}
+
+/// Writes `text` to a temporary file named `name`; its path.
+pub fn write(name: &str, text: impl AsRef<[u8]>) -> String {
+    let p = tmp(name);
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}

@@ -280,7 +280,7 @@ fn render_var(var: &Var, salt: u64, cx: &Context<'_>, out: &mut BytesMut) {
 }
 
 /// Writes an integer in decimal, without allocating.
-fn put_int(out: &mut BytesMut, v: i128) {
+pub(crate) fn put_int(out: &mut BytesMut, v: i128) {
     let mut digits = [0u8; 40];
     let mut i = digits.len();
     let mut n = v.unsigned_abs();

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::Snapshot;
 use crate::outcome::Outcome;
-use crate::record::aggregate::{Bucket, Counts, PerOutcome};
+use crate::record::aggregate::{Bucket, Counts};
 use crate::record::hist::{self, CompactHist, Hist};
 
 /// Errors a live view lists, the most frequent first.
@@ -76,10 +76,7 @@ impl Live {
             self.targets.resize(s.targets.len(), Counts::default());
         }
         for (t, c) in self.targets.iter_mut().zip(&s.targets) {
-            t.scheduled += c.scheduled;
-            for o in Outcome::ALL {
-                t.outcomes.0[o.index()] += c.get(o);
-            }
+            *t += c;
         }
         hist::add(&mut self.latency, &s.latency);
         hist::add(&mut self.lag, &s.lag);
@@ -93,10 +90,7 @@ impl Live {
 
     pub(super) fn finish(&mut self) {
         for t in &self.targets {
-            self.counts.scheduled += t.scheduled;
-            for o in Outcome::ALL {
-                self.counts.outcomes.0[o.index()] += t.get(o);
-            }
+            self.counts += t;
         }
         self.errors
             .sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.1.cmp(&b.1)));
@@ -124,24 +118,31 @@ pub struct Second {
 }
 
 impl Second {
-    /// What happened between `prev` and `now`.
-    pub fn between(prev: &Live, now: &Live) -> Second {
-        let d = |a: u64, b: u64| b.saturating_sub(a);
-        let mut outcomes = PerOutcome::default();
-        for o in Outcome::ALL {
-            outcomes.0[o.index()] = d(prev.counts.get(o), now.counts.get(o));
-        }
+    /// What happened between `prev` and `now` (`None`: since the start).
+    pub fn between(prev: Option<&Live>, now: &Live) -> Second {
         let mut latency = now.latency.clone();
-        let _ = latency.subtract(&prev.latency);
         let mut lag = now.lag.clone();
-        let _ = lag.subtract(&prev.lag);
-        let span = now.snapshot.elapsed.saturating_sub(prev.snapshot.elapsed);
+        let mut outcomes = now.counts.outcomes;
+        let (mut scheduled, mut sent) = (now.snapshot.scheduled, now.snapshot.sent);
+        let (mut from, mut cpu) = (Duration::ZERO, now.cpu);
+        if let Some(p) = prev {
+            let _ = latency.subtract(&p.latency);
+            let _ = lag.subtract(&p.lag);
+            for o in Outcome::ALL {
+                outcomes[o] = outcomes[o].saturating_sub(p.counts.get(o));
+            }
+            scheduled = scheduled.saturating_sub(p.snapshot.scheduled);
+            sent = sent.saturating_sub(p.snapshot.sent);
+            from = p.snapshot.elapsed;
+            cpu = cpu.saturating_sub(p.cpu);
+        }
+        let span = now.snapshot.elapsed.saturating_sub(from);
         Second {
             at: now.snapshot.elapsed,
             span,
             bucket: Bucket {
-                scheduled: d(prev.snapshot.scheduled, now.snapshot.scheduled),
-                sent: d(prev.snapshot.sent, now.snapshot.sent),
+                scheduled,
+                sent,
                 outcomes,
                 latency: CompactHist::of(&latency),
             },
@@ -152,7 +153,7 @@ impl Second {
             } else {
                 lag.value_at_quantile(0.99)
             },
-            busy: now.cpu.saturating_sub(prev.cpu).as_secs_f64() / span.as_secs_f64().max(1e-3),
+            busy: cpu.as_secs_f64() / span.as_secs_f64().max(1e-3),
         }
     }
 

@@ -332,7 +332,7 @@ impl HttpRequests {
         let bodied = !s.body.is_empty() || matches!(spec.method.as_str(), "POST" | "PUT" | "PATCH");
         if bodied && !has("content-length") {
             buf.put_slice(b"Content-Length: ");
-            buf.put_slice(s.body.len().to_string().as_bytes());
+            template::put_int(buf, s.body.len() as i128);
             buf.put_slice(b"\r\n");
         }
         if self.close && !has("connection") {

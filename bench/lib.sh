@@ -1,0 +1,46 @@
+# bench/lib.sh — what the benchmark scripts share; sourced, not run.
+#
+#   bench_init NAME     checks /usr/bin/time, builds the release binary ($BIN), makes the
+#                       work directory ($WD) and removes it, and every server started with
+#                       start_server, on exit; NAME prefixes error messages
+#   start_server NAME ARGS...
+#                       `loadgen serve ARGS --listen 127.0.0.1:0 --threads 1` on CPU 1 (or
+#                       $SERVER_CPU); its address in $ADDR
+#   kv NAME KEY         a value of run NAME's `--summary kv` output ($WD/NAME.kv)
+#   cpu_s NAME          user + system seconds of run NAME ($WD/NAME.time, /usr/bin/time -v)
+#   rss_mb NAME         its max RSS, MB
+#   median              the median of the numbers on stdin, one per line
+
+bench_init() {
+  BENCH=$1
+  [ -x /usr/bin/time ] || { echo "$BENCH: needs /usr/bin/time (apt-get install time)" >&2; exit 2; }
+  cargo build --release -q
+  BIN=$PWD/target/release/loadgen
+  WD=$(mktemp -d /tmp/loadgen-bench.XXXXXX)
+  SERVER_PIDS=()
+  trap bench_cleanup EXIT
+}
+
+bench_cleanup() {
+  local p
+  for p in "${SERVER_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+  [ "$(type -t bench_cleanup_more)" = function ] && bench_cleanup_more
+  rm -rf "$WD"
+}
+
+start_server() {
+  local name=$1; shift
+  # stdout to /dev/null: a server holding the caller's stdout would keep a $( ) waiting
+  taskset -c "${SERVER_CPU:-1}" "$BIN" serve "$@" --listen 127.0.0.1:0 --threads 1 \
+    >/dev/null 2>"$WD/$name.server.err" &
+  SERVER_PIDS+=($!)
+  local _
+  for _ in $(seq 50); do grep -q "listening on" "$WD/$name.server.err" 2>/dev/null && break; sleep 0.1; done
+  ADDR=$(sed -n 's/.*listening on \([^ ]*\).*/\1/p' "$WD/$name.server.err" | head -n1)
+  [ -n "$ADDR" ] || { echo "$BENCH: the $name server did not start" >&2; cat "$WD/$name.server.err" >&2; exit 1; }
+}
+
+kv() { sed -n "s/^$2=//p" "$WD/$1.kv"; }
+cpu_s() { awk -F': ' '/User time|System time/ {s += $2} END {printf "%.3f", s}' "$WD/$1.time"; }
+rss_mb() { awk -F': ' '/Maximum resident/ {printf "%.1f", $2 / 1024}' "$WD/$1.time"; }
+median() { sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
