@@ -4,7 +4,10 @@
 #   1. a fixed RATE (default 5,000 calls/s) for SECS: success %, p50, p99, CPU µs per call;
 #   2. closed loop, 50 slots over CONNS connections (default 4), side by side REPS times:
 #      gRPC calc.Calc/Compute vs HTTP/2 (--http2, same connections and streams) against
-#      `serve http`; medians of CPU µs per call, and their ratio;
+#      `serve http`; medians of CPU µs per call, and their ratio; and, as a like-for-like
+#      row, loadgen's generic HTTP/2 client POSTing the very same gRPC frame (headers
+#      content-type: application/grpc, te: trailers) to `serve grpc`: the same server, the
+#      same bytes on the wire, so the difference is what the gRPC caller itself costs;
 #   3. the same comparison at one fixed rate both servers take (60 % of the gRPC closed
 #      loop's rate): in a closed loop the slower server (tonic's) also lowers how many calls
 #      loadgen handles per wake-up, which raises its CPU per call;
@@ -48,15 +51,22 @@ line() { # NAME LABEL
 echo "loadgen $("$BIN" --version | awk '{print $2}'): serve grpc $GRPC, serve http $HTTP (servers cpu 1, generator cpu 0)"
 run fixed "grpc://$GRPC" "${CALL[@]}" -r "$RATE" -d "${SECS}s"
 line fixed "gRPC unary at $RATE/s"
+# {"operands":[12,5]} (op ADD is the default) framed: uncompressed, 4 bytes, 0a 02 0c 05
+printf '\000\000\000\000\004\012\002\014\005' > "$WD/frame.bin"
+POST=(--http2 -m POST -H 'content-type: application/grpc' -H 'te: trailers' --body "@$WD/frame.bin")
 for r in $(seq "$REPS"); do
   run "g$r" "grpc://$GRPC" "${CALL[@]}" -c 50 --connections "$CONNS" -d "${SECS}s"
   run "h$r" "http://$HTTP/" --http2 -c 50 --connections "$CONNS" -d "${SECS}s"
+  run "p$r" "http://$GRPC/calc.Calc/Compute" "${POST[@]}" -c 50 --connections "$CONNS" -d "${SECS}s"
   line "g$r" "closed, gRPC (round $r)"
   line "h$r" "closed, HTTP/2 (round $r)"
+  line "p$r" "closed, HTTP/2 POST (round $r)"
 done
 G=$(for r in $(seq "$REPS"); do per_call "g$r"; done | median)
 H=$(for r in $(seq "$REPS"); do per_call "h$r"; done | median)
+P=$(for r in $(seq "$REPS"); do per_call "p$r"; done | median)
 awk -v g="$G" -v h="$H" 'BEGIN {printf "median CPU µs per call, closed loop: gRPC %s, HTTP/2 %s: %.2f×\n", g, h, g / h}'
+awk -v g="$G" -v p="$P" 'BEGIN {printf "  like for like (HTTP/2 POST of the same frame to serve grpc): gRPC %s, POST %s: %.2f×\n", g, p, g / p}'
 C=$(for r in $(seq "$REPS"); do kv "g$r" rps; done | median)
 F=$(awk -v c="$C" 'BEGIN {printf "%d", c * 0.6}')
 for r in $(seq "$REPS"); do

@@ -35,6 +35,8 @@
 #   rate  fixed rate: achieved rate, error % (non-successes / all requests), CPU µs/req,
 #         p50, p99, max RSS and, for loadgen, the send-lag p99 (`lag_p99_us`, `-` when the
 #         binary does not print it). wrk has no rate mode; wrk2 has no closed loop.
+#         After the table: the CPU one sleep/wake-up costs on the tool CPU at the request
+#         interval (examples/wake_cost.rs) — the floor per request of sending on time.
 #
 # Command lines ({url} {conns} {secs} {rate} are filled in; all printed after the table):
 #   loadgen max:  loadgen run {url} -c {conns} --connections {conns} -d {secs}s --threads 1 --summary kv --quiet
@@ -95,7 +97,10 @@ done
 if [ -n "${LOADGEN:-}" ]; then
   BIN="$LOADGEN"
 else
-  if [ "$BUILD" = 1 ]; then (cd "$ROOT" && cargo build --release -q) || die "cargo build failed"; fi
+  if [ "$BUILD" = 1 ]; then
+    (cd "$ROOT" && cargo build --release -q && cargo build --release -q --example wake_cost) \
+      || die "cargo build failed"
+  fi
   BIN="$ROOT/target/release/loadgen"
 fi
 [ -x "$BIN" ] || die "no loadgen binary at $BIN (build it, or set LOADGEN)"
@@ -389,3 +394,17 @@ for line in open(cmds):
     print("  %-8s %-4s %s" % (t, m, c))
 PY
 if [ -n "$RAW_OUT" ]; then cp "$RAW" "$RAW_OUT"; echo "raw per-run results: $RAW_OUT" >&2; fi
+
+# The floor under CPU per request at a fixed rate: what one sleep and wake-up costs on this
+# machine's tool CPU, sleeping once per request interval (2 s). While loads go out one per
+# pacing tick (every interval longer than --pacing-quantum), no tool that sends on time
+# pays less per request than this.
+WAKE="$(dirname "$BIN")/examples/wake_cost"
+case " $MODES " in *" rate "*)
+  if [ -x "$WAKE" ]; then
+    echo
+    taskset -c "$TOOL_CPU" "$WAKE" $((1000000 / RATE)) $((RATE * 2)) || true
+  else
+    echo "(no $WAKE: build it with cargo build --release --example wake_cost for the wake-up floor)"
+  fi ;;
+esac

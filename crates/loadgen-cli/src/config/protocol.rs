@@ -97,7 +97,7 @@ impl Protocol {
                 add("payload", format!("{} bytes", o.payload.len()));
             }
             Protocol::Grpc(_) => {
-                add("client", "tonic gRPC".into());
+                add("client", "h2 gRPC".into());
                 let tls = targets.iter().any(|t| matches!(t.scheme, Scheme::Grpcs));
                 add("tls", if tls { "yes" } else { "no" }.into());
             }

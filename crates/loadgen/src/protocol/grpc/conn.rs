@@ -1,42 +1,92 @@
-//! One HTTP/2 connection for gRPC calls (hyper's client, the HTTP module's TCP, TLS and
-//! Unix socket dialing), opened on first use and again once it has closed. Load calls
-//! send their framed messages on it directly ([`super::GrpcCaller`]); reflection goes
-//! through tonic's generated client ([`Sender`]).
+//! One HTTP/2 connection for gRPC calls (the HTTP module's TCP, TLS and Unix socket
+//! dialing), opened on first use and again once it has closed. Load calls speak `h2`
+//! directly ([`H2`]: headers and the framed messages written from the call itself, no
+//! task per request); reflection goes through tonic's generated client over hyper's
+//! ([`Sender`]).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use hyper::client::conn::http2;
 use hyper_util::rt::TokioIo;
 
 use crate::outcome::Failure;
 use crate::protocol::http::via_hyper::LocalExec;
-use crate::protocol::http::{HttpTarget, connect};
+use crate::protocol::http::{HttpTarget, Stream, connect};
 
-/// A connection slot: the sender of an open connection (requests with bodies of type
-/// `B`), or none yet.
-pub struct Conn<B = tonic::body::Body> {
+/// The connection's own task: reads and writes frames until the connection ends.
+type Task = Pin<Box<dyn Future<Output = ()>>>;
+
+/// What requests are sent with on one HTTP/2 connection: made by the handshake.
+pub trait Session: Clone + Sized + 'static {
+    /// The HTTP/2 handshake over `stream`: the sender, and the task that drives the
+    /// connection.
+    fn handshake(stream: Stream) -> impl Future<Output = Result<(Self, Task), Failure>>;
+}
+
+/// Load calls: `h2`'s client, with hyper's flow-control windows (2 MiB a stream, 5 MiB
+/// the connection) so large answers stream as they would through hyper.
+pub type H2 = h2::client::SendRequest<Bytes>;
+
+impl Session for H2 {
+    async fn handshake(stream: Stream) -> Result<(H2, Task), Failure> {
+        let (sender, conn) = h2::client::Builder::new()
+            .initial_window_size(2 * 1024 * 1024)
+            .initial_connection_window_size(5 * 1024 * 1024)
+            .max_header_list_size(crate::protocol::http::h1::MAX_HEAD as u32)
+            .handshake::<_, Bytes>(stream)
+            .await
+            .map_err(|e| Failure::call(format!("HTTP/2 handshake: {e}")))?;
+        Ok((
+            sender,
+            Box::pin(async move {
+                let _ = conn.await;
+            }),
+        ))
+    }
+}
+
+/// Reflection: tonic's generated client over hyper's HTTP/2 client.
+#[derive(Clone)]
+pub struct Sender(http2::SendRequest<tonic::body::Body>);
+
+impl Session for Sender {
+    async fn handshake(stream: Stream) -> Result<(Sender, Task), Failure> {
+        let (sender, conn) = http2::Builder::new(LocalExec)
+            .max_header_list_size(crate::protocol::http::h1::MAX_HEAD as u32)
+            .handshake::<_, tonic::body::Body>(TokioIo::new(stream))
+            .await
+            .map_err(|e| Failure::call(format!("HTTP/2 handshake: {e}")))?;
+        Ok((
+            Sender(sender),
+            Box::pin(async move {
+                let _ = conn.await;
+            }),
+        ))
+    }
+}
+
+/// A connection slot: the session of an open connection, or none yet.
+pub struct Conn<S = Sender> {
     target: HttpTarget,
     tls: Option<Arc<rustls::ClientConfig>>,
-    sender: RefCell<Option<http2::SendRequest<B>>>,
+    /// The session and whether its connection has ended.
+    slot: RefCell<Option<(S, Rc<Cell<bool>>)>>,
     dial: tokio::sync::Mutex<()>,
     origin: http::Uri,
 }
 
-impl<B> Conn<B>
-where
-    B: hyper::body::Body + Unpin + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+impl<S: Session> Conn<S> {
     /// A slot for connections to `target`.
     pub fn new(
         target: &HttpTarget,
         tls: Option<Arc<rustls::ClientConfig>>,
-    ) -> Result<Conn<B>, String> {
+    ) -> Result<Conn<S>, String> {
         let scheme = if target.tls { "https" } else { "http" };
         let origin = format!("{scheme}://{}", target.authority())
             .parse()
@@ -44,18 +94,18 @@ where
         Ok(Conn {
             target: target.clone(),
             tls,
-            sender: RefCell::new(None),
+            slot: RefCell::new(None),
             dial: tokio::sync::Mutex::new(()),
             origin,
         })
     }
 
-    fn open(&self) -> Option<http2::SendRequest<B>> {
-        self.sender
+    fn open(&self) -> Option<S> {
+        self.slot
             .borrow()
             .as_ref()
-            .filter(|s| !s.is_closed())
-            .cloned()
+            .filter(|(_, ended)| !ended.get())
+            .map(|(s, _)| s.clone())
     }
 
     /// Where requests go: `scheme://authority`.
@@ -63,9 +113,9 @@ where
         &self.origin
     }
 
-    /// The open connection's sender, dialing one first if there is none (one dial at a
+    /// The open connection's session, dialing one first if there is none (one dial at a
     /// time: calls that find it dialing wait for it).
-    pub async fn sender(&self) -> Result<http2::SendRequest<B>, Failure> {
+    pub async fn session(&self) -> Result<S, Failure> {
         if let Some(s) = self.open() {
             return Ok(s);
         }
@@ -77,27 +127,24 @@ where
         if self.target.tls && stream.alpn() != Some(b"h2") {
             return Err(Failure::call("TLS: the server did not negotiate h2 (ALPN)"));
         }
-        let (sender, conn) = http2::Builder::new(LocalExec)
-            .max_header_list_size(crate::protocol::http::h1::MAX_HEAD as u32)
-            .handshake::<_, B>(TokioIo::new(stream))
-            .await
-            .map_err(|e| Failure::call(format!("HTTP/2 handshake: {e}")))?;
-        tokio::task::spawn_local(conn);
-        *self.sender.borrow_mut() = Some(sender.clone());
-        Ok(sender)
+        let (session, task) = S::handshake(stream).await?;
+        let ended = Rc::new(Cell::new(false));
+        let flag = ended.clone();
+        tokio::task::spawn_local(async move {
+            task.await;
+            flag.set(true);
+        });
+        *self.slot.borrow_mut() = Some((session.clone(), ended));
+        Ok(session)
     }
 }
 
-impl Conn<tonic::body::Body> {
+impl Conn<Sender> {
     /// The service for a generated client (reflection).
     pub async fn service(&self) -> Result<(Sender, http::Uri), Failure> {
-        Ok((Sender(self.sender().await?), self.origin.clone()))
+        Ok((self.session().await?, self.origin.clone()))
     }
 }
-
-/// Sends requests on one HTTP/2 connection.
-#[derive(Clone)]
-pub struct Sender(http2::SendRequest<tonic::body::Body>);
 
 impl tower::Service<http::Request<tonic::body::Body>> for Sender {
     type Response = http::Response<hyper::body::Incoming>;

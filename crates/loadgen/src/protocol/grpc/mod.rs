@@ -1,9 +1,10 @@
 //! gRPC: any service, without generated code. The schema comes from `.proto` files, a
 //! descriptor set or the server's reflection ([`schema`]); request messages are JSON,
 //! encoded and framed once (or per load when they hold templates) with prost-reflect;
-//! calls go over HTTP/2 connections of hyper ([`conn`]), multiplexed as streams, and are
-//! read frame by frame with the status from the trailers (tonic serves and describes the
-//! built-in server, and asks for reflection).
+//! calls go straight to `h2` over our own HTTP/2 connections ([`conn`]), multiplexed as
+//! streams — the headers and the framed messages written by the call itself, no task per
+//! request — and are read frame by frame with the status from the trailers (tonic serves
+//! and describes the built-in server, and asks for reflection, over hyper).
 //!
 //! Outcomes: `OK` → `success`; `DEADLINE_EXCEEDED` (or loadgen's own timeout) →
 //! `timeout`; `UNAVAILABLE` and transport failures → `call_error`; an answer without the
@@ -13,7 +14,7 @@
 pub mod conn;
 pub mod schema;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -142,8 +143,6 @@ fn frame(msg: &[u8]) -> Bytes {
 /// `response_error`, and memory stays bounded whatever the server sends.
 pub const MAX_MESSAGE: usize = 4 * 1024 * 1024;
 
-type Body = http_body_util::Full<Bytes>;
-
 /// The gRPC caller of one generator thread: each call is one HTTP/2 request on the least
 /// busy connection of its target, its framed messages sent at once, the answer read frame
 /// by frame, the status from the trailers.
@@ -157,9 +156,12 @@ pub struct GrpcCaller {
     /// The method's URI at each target.
     uris: Vec<http::Uri>,
     /// Connections per target.
-    conns: Vec<Vec<conn::Conn<Body>>>,
+    conns: Vec<Vec<conn::Conn<conn::H2>>>,
     /// Calls in flight per connection of each target.
     busy: Vec<Vec<Cell<u32>>>,
+    /// The last `grpc-timeout` sent: most calls of a run have the same time left, to the
+    /// millisecond, so its value is made once.
+    timeout_value: RefCell<(u128, http::HeaderValue)>,
 }
 
 impl GrpcCaller {
@@ -196,7 +198,7 @@ impl GrpcCaller {
             .iter()
             .map(|t| {
                 (0..connections.max(1))
-                    .map(|_| conn::Conn::<Body>::new(t, tls.clone()))
+                    .map(|_| conn::Conn::<conn::H2>::new(t, tls.clone()))
                     .collect::<Result<Vec<_>, _>>()
             })
             .collect::<Result<Vec<_>, _>>()
@@ -219,6 +221,7 @@ impl GrpcCaller {
                 .map(|c| c.iter().map(|_| Cell::new(0)).collect())
                 .collect(),
             conns,
+            timeout_value: RefCell::new((0, grpc_timeout(0))),
         })
     }
 
@@ -253,18 +256,28 @@ impl GrpcCaller {
         }
     }
 
+    /// `grpc-timeout` for a call ending at `deadline`.
+    fn timeout_value(&self, deadline: Instant) -> http::HeaderValue {
+        let ms = timeout_ms(deadline.saturating_duration_since(Instant::now()));
+        let mut last = self.timeout_value.borrow_mut();
+        if last.0 != ms {
+            *last = (ms, grpc_timeout(ms));
+        }
+        last.1.clone()
+    }
+
     /// The request's body: the message, or (client-streaming and bidirectional methods)
     /// the message `--stream-messages` times.
-    fn body(&self, msg: Bytes) -> Body {
+    fn body(&self, msg: Bytes) -> Bytes {
         match self.kind {
-            Kind::Unary | Kind::ServerStreaming => Body::new(msg),
+            Kind::Unary | Kind::ServerStreaming => msg,
             Kind::ClientStreaming | Kind::Bidi => {
                 let n = self.opts.stream_messages.max(1) as usize;
                 let mut b = BytesMut::with_capacity(msg.len() * n);
                 for _ in 0..n {
                     b.put_slice(&msg);
                 }
-                Body::new(b.freeze())
+                b.freeze()
             }
         }
     }
@@ -287,9 +300,14 @@ impl Drop for Busy<'_> {
     }
 }
 
-/// `grpc-timeout`: the time left, in milliseconds (at most 8 digits, as the spec allows).
-fn grpc_timeout(d: std::time::Duration) -> http::HeaderValue {
-    let ms = d.as_millis().clamp(1, 99_999_999);
+/// Milliseconds of `grpc-timeout` for the time left (at least 1, at most 8 digits, as the
+/// spec allows).
+fn timeout_ms(d: std::time::Duration) -> u128 {
+    d.as_millis().clamp(1, 99_999_999)
+}
+
+/// `grpc-timeout`: `ms` milliseconds.
+fn grpc_timeout(ms: u128) -> http::HeaderValue {
     http::HeaderValue::from_str(&format!("{ms}m")).expect("digits and 'm' make a header value")
 }
 
@@ -323,7 +341,6 @@ impl crate::Caller for GrpcCaller {
     }
 
     async fn call(&self, req: &GrpcRequest, deadline: Instant) -> Result<(), Failure> {
-        use http_body_util::BodyExt as _;
         let msg = req
             .msg
             .clone()
@@ -333,23 +350,26 @@ impl crate::Caller for GrpcCaller {
         let conn = (0..busy.len()).min_by_key(|&i| busy[i].get()).unwrap_or(0);
         busy[conn].set(busy[conn].get() + 1);
         let _busy = Busy(&busy[conn]);
-        let mut sender = self.conns[req.target][conn].sender().await?;
-        let mut request = http::Request::new(self.body(msg));
+        let session = self.conns[req.target][conn].session().await?;
+        let mut request = http::Request::new(());
         *request.method_mut() = http::Method::POST;
         *request.uri_mut() = self.uris[req.target].clone();
         *request.headers_mut() = self.headers.clone();
-        request.headers_mut().insert(
-            "grpc-timeout",
-            grpc_timeout(deadline.saturating_duration_since(Instant::now())),
-        );
-        sender
+        request
+            .headers_mut()
+            .insert("grpc-timeout", self.timeout_value(deadline));
+        let mut session = session
             .ready()
             .await
-            .map_err(|e| Failure::call(format!("connection: {e}")))?;
-        let resp = sender
-            .send_request(request)
-            .await
+            .map_err(|e| Failure::call(format!("connection: {}", source_chain(&e))))?;
+        // headers, then the messages ending the stream; dropping these (the deadline) resets
+        // the stream
+        let (answer, mut send) = session
+            .send_request(request, false)
             .map_err(|e| Failure::call(source_chain(&e)))?;
+        send.send_data(self.body(msg), true)
+            .map_err(|e| Failure::call(source_chain(&e)))?;
+        let resp = answer.await.map_err(|e| Failure::call(source_chain(&e)))?;
         if resp.status() != http::StatusCode::OK {
             return Err(Failure::call(format!(
                 "HTTP {} instead of a gRPC answer",
@@ -359,31 +379,27 @@ impl crate::Caller for GrpcCaller {
         let (head, mut body) = resp.into_parts();
         let mut buf = BytesMut::new();
         let mut last: Option<Bytes> = None;
-        let mut trailers = None;
-        while let Some(f) = body.frame().await {
-            let f = f.map_err(|e| Failure::call(source_chain(&e)))?;
-            match f.into_data() {
-                Ok(d) => {
-                    buf.extend_from_slice(&d);
-                    while buf.len() >= 5 {
-                        let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
-                        if len > MAX_MESSAGE {
-                            return Err(Failure::response("an answer message over 4 MiB"));
-                        }
-                        if buf.len() < 5 + len {
-                            break;
-                        }
-                        let m = buf.split_to(5 + len).freeze().slice(5..);
-                        last = Some(m);
-                    }
+        while let Some(d) = body.data().await {
+            let d = d.map_err(|e| Failure::call(source_chain(&e)))?;
+            // read: the server may send this much more
+            let _ = body.flow_control().release_capacity(d.len());
+            buf.extend_from_slice(&d);
+            while buf.len() >= 5 {
+                let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
+                if len > MAX_MESSAGE {
+                    return Err(Failure::response("an answer message over 4 MiB"));
                 }
-                Err(f) => {
-                    if let Ok(t) = f.into_trailers() {
-                        trailers = Some(t);
-                    }
+                if buf.len() < 5 + len {
+                    break;
                 }
+                let m = buf.split_to(5 + len).freeze().slice(5..);
+                last = Some(m);
             }
         }
+        let trailers = body
+            .trailers()
+            .await
+            .map_err(|e| Failure::call(source_chain(&e)))?;
         // the status is in the trailers, or in the head of a trailers-only answer
         let at = trailers.as_ref().unwrap_or(&head.headers);
         let code = at
