@@ -360,6 +360,37 @@ fn http_and_echo_servers_with_the_cli() {
         "--http2",
     ]);
     assert_eq!(kv(&out)["callee_error"], "100");
+    // a POST over HTTP/2: the body arrives whole (the server echoes it), and the headers
+    // HTTP/2 forbids are dropped rather than refused (as hyper and curl do)
+    let out = run(&[
+        "run",
+        &format!("{base}/"),
+        "--http2",
+        "-m",
+        "POST",
+        "--body",
+        "h2-body-0123456789",
+        "-H",
+        "Connection: keep-alive, X-Hop",
+        "-H",
+        "X-Hop: 1",
+        "-H",
+        "Keep-Alive: timeout=5",
+        "-H",
+        "TE: gzip",
+        "--expect-body",
+        "h2-body-0123456789",
+        "-n",
+        "50",
+        "--summary",
+        "kv",
+    ]);
+    let m = kv(&out);
+    assert_eq!(
+        (m["success"].as_str(), m["errors"].as_str()),
+        ("50", "0"),
+        "{m:?}"
+    );
     let out = run(&[
         "run",
         &format!("3*{base}/a"),

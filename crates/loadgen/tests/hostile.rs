@@ -1,4 +1,4 @@
-//! Misbehaving servers against every HTTP client (fast, hyper HTTP/1.1, hyper h2c): each
+//! Misbehaving servers against every HTTP client (fast, hyper HTTP/1.1, h2c): each
 //! case has one outcome class for all of them (the README's table), every load is
 //! accounted for, nothing panics. Servers are written here, on 127.0.0.1:0; runs last a
 //! fraction of a second.

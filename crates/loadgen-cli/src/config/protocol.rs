@@ -75,7 +75,7 @@ impl Protocol {
         match self {
             Protocol::Http(o) => {
                 let client = match (o.http2, o.hyper_h1) {
-                    (true, _) => "hyper HTTP/2",
+                    (true, _) => "h2 HTTP/2",
                     (false, true) => "hyper HTTP/1.1",
                     (false, false) => "fast HTTP/1.1",
                 };

@@ -11,16 +11,12 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
-use hyper::client::conn::http2;
 use hyper_util::rt::TokioIo;
 
 use crate::outcome::Failure;
+use crate::protocol::http::http2::{self, Task};
 use crate::protocol::http::via_hyper::LocalExec;
 use crate::protocol::http::{HttpTarget, Stream, connect};
-
-/// The connection's own task: reads and writes frames until the connection ends.
-type Task = Pin<Box<dyn Future<Output = ()>>>;
 
 /// What requests are sent with on one HTTP/2 connection: made by the handshake.
 pub trait Session: Clone + Sized + 'static {
@@ -29,35 +25,22 @@ pub trait Session: Clone + Sized + 'static {
     fn handshake(stream: Stream) -> impl Future<Output = Result<(Self, Task), Failure>>;
 }
 
-/// Load calls: `h2`'s client, with hyper's flow-control windows (2 MiB a stream, 5 MiB
-/// the connection) so large answers stream as they would through hyper.
-pub type H2 = h2::client::SendRequest<Bytes>;
+/// Load calls: `h2`'s client, as `--http2` uses it.
+pub type H2 = http2::Sender;
 
 impl Session for H2 {
     async fn handshake(stream: Stream) -> Result<(H2, Task), Failure> {
-        let (sender, conn) = h2::client::Builder::new()
-            .initial_window_size(2 * 1024 * 1024)
-            .initial_connection_window_size(5 * 1024 * 1024)
-            .max_header_list_size(crate::protocol::http::h1::MAX_HEAD as u32)
-            .handshake::<_, Bytes>(stream)
-            .await
-            .map_err(|e| Failure::call(format!("HTTP/2 handshake: {e}")))?;
-        Ok((
-            sender,
-            Box::pin(async move {
-                let _ = conn.await;
-            }),
-        ))
+        http2::handshake(stream).await
     }
 }
 
 /// Reflection: tonic's generated client over hyper's HTTP/2 client.
 #[derive(Clone)]
-pub struct Sender(http2::SendRequest<tonic::body::Body>);
+pub struct Sender(hyper::client::conn::http2::SendRequest<tonic::body::Body>);
 
 impl Session for Sender {
     async fn handshake(stream: Stream) -> Result<(Sender, Task), Failure> {
-        let (sender, conn) = http2::Builder::new(LocalExec)
+        let (sender, conn) = hyper::client::conn::http2::Builder::new(LocalExec)
             .max_header_list_size(crate::protocol::http::h1::MAX_HEAD as u32)
             .handshake::<_, tonic::body::Body>(TokioIo::new(stream))
             .await

@@ -18,6 +18,7 @@
 pub mod body_match;
 pub mod fast;
 pub mod h1;
+pub mod http2;
 pub mod request;
 pub mod targets;
 pub mod tls;

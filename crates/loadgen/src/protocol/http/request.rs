@@ -396,6 +396,17 @@ impl HttpRequests {
         }
         let mut body = BytesMut::new();
         spec.body.render(cx, &mut body);
+        if self.http2 {
+            super::http2::strip_connection_headers(&mut headers);
+            let bodied =
+                !body.is_empty() || matches!(spec.method.as_str(), "POST" | "PUT" | "PATCH");
+            if bodied && !headers.contains_key(http::header::CONTENT_LENGTH) {
+                headers.insert(
+                    http::header::CONTENT_LENGTH,
+                    http::HeaderValue::from(body.len()),
+                );
+            }
+        }
         Ok(Parts {
             method,
             uri,

@@ -1,6 +1,6 @@
-//! HTTP/1.1 and HTTP/2 through hyper's `client::conn` (no pool of hyper's own: connections
-//! are kept per shard, as everywhere in loadgen). HTTP/2 is h2c with prior knowledge on
-//! `http://` and ALPN `h2` on `https://`; each connection carries up to `streams` calls.
+//! `--hyper` and `--http2`: HTTP/1.1 through hyper's `client::conn`, HTTP/2 on `h2`
+//! directly ([`super::http2`]); no pool of hyper's own: connections are kept per shard, as
+//! everywhere in loadgen. Each HTTP/2 connection carries up to `streams` calls.
 
 use std::cell::{Cell, RefCell};
 use std::future::{Future, poll_fn};
@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 
 use super::body_match::BodyMatch;
@@ -30,15 +30,6 @@ impl<F: Future + 'static> hyper::rt::Executor<F> for LocalExec {
     }
 }
 
-/// How rustls's errors begin (`received fatal alert: CertificateRequired`).
-const TLS_WORDS: [&str; 5] = [
-    "received fatal alert",
-    "invalid peer certificate",
-    "peer sent no certificates",
-    "peer is incompatible",
-    "peer misbehaved",
-];
-
 /// The outcome class of a hyper error, by the same table as the fast client: a response
 /// that does not parse (head or body framing) is a `response_error`; a connection that
 /// ended before the response did, or failed, a `call_error`.
@@ -51,33 +42,17 @@ fn hyper_failure(e: hyper::Error) -> Failure {
     }
     let mut src = std::error::Error::source(&e);
     while let Some(s) = src {
-        // frames we could not read (h2 found them malformed): the answer did not parse
-        if let Some(h2) = s.downcast_ref::<h2::Error>()
-            && h2.is_library()
-            && matches!(
-                h2.reason(),
-                Some(h2::Reason::PROTOCOL_ERROR)
-                    | Some(h2::Reason::FRAME_SIZE_ERROR)
-                    | Some(h2::Reason::COMPRESSION_ERROR)
-            )
-        {
-            return Failure::response(format!("bad response: {h2}"));
+        // an HTTP/2 error (gRPC reflection's connection) by the HTTP/2 table
+        if let Some(h2) = s.downcast_ref::<h2::Error>() {
+            return super::http2::failure(h2);
         }
         // a TLS failure (an alert from the server, say) is the connection's, not the answer's
-        let io = s
+        if let Some(tls) = s
             .downcast_ref::<std::io::Error>()
-            .or_else(|| s.downcast_ref::<h2::Error>().and_then(h2::Error::get_io));
-        if let Some(tls) = io
             .and_then(std::io::Error::get_ref)
             .and_then(|i| i.downcast_ref::<rustls::Error>())
         {
             return Failure::call(format!("TLS: {tls}"));
-        }
-        // h2 keeps only the kind and text of an I/O error: rustls's words tell it apart
-        if let Some(io) = io
-            && TLS_WORDS.iter().any(|w| io.to_string().starts_with(w))
-        {
-            return Failure::call(format!("TLS: {io}"));
         }
         if let Some(io) = s.downcast_ref::<std::io::Error>()
             && matches!(
@@ -98,7 +73,9 @@ fn hyper_failure(e: hyper::Error) -> Failure {
 
 /// An HTTP/2 connection shared by up to `streams` calls.
 struct H2Conn {
-    sender: http2::SendRequest<Full<Bytes>>,
+    sender: super::http2::Sender,
+    /// Its task has ended: the connection is closed.
+    ended: Rc<Cell<bool>>,
     active: Cell<u32>,
 }
 
@@ -145,7 +122,7 @@ impl H2Pool {
     async fn get<F, Fut>(&self, dial: F) -> Result<H2Lease<'_>, Failure>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<http2::SendRequest<Full<Bytes>>, Failure>>,
+        Fut: Future<Output = Result<(super::http2::Sender, Rc<Cell<bool>>), Failure>>,
     {
         let permit = self
             .streams_free
@@ -164,7 +141,7 @@ impl H2Pool {
             dialed.as_mut().enable();
             let free = {
                 let mut conns = self.conns.borrow_mut();
-                conns.retain(|c| !c.sender.is_closed());
+                conns.retain(|c| !c.ended.get());
                 conns
                     .iter()
                     .filter(|c| c.active.get() < self.streams)
@@ -190,9 +167,10 @@ impl H2Pool {
             self.dialing.set(self.dialing.get() + 1);
             let guard = Dialing(self);
             let sender = dial().await;
-            let conn = sender.map(|sender| {
+            let conn = sender.map(|(sender, ended)| {
                 let c = Rc::new(H2Conn {
                     sender,
+                    ended,
                     active: Cell::new(0),
                 });
                 self.conns.borrow_mut().push(c.clone());
@@ -287,18 +265,23 @@ impl HyperCaller {
         Ok(sender)
     }
 
-    async fn dial_h2(&self, t: &HttpTarget) -> Result<http2::SendRequest<Full<Bytes>>, Failure> {
+    /// A new HTTP/2 connection: its sender, and the flag its task sets when it ends.
+    async fn dial_h2(
+        &self,
+        t: &HttpTarget,
+    ) -> Result<(super::http2::Sender, Rc<Cell<bool>>), Failure> {
         let stream = connect(t, self.tls.as_ref()).await?;
         if t.tls && stream.alpn() != Some(b"h2") {
             return Err(Failure::call("TLS: the server did not negotiate h2 (ALPN)"));
         }
-        let (sender, conn) = http2::Builder::new(LocalExec)
-            .max_header_list_size(super::h1::MAX_HEAD as u32)
-            .handshake(TokioIo::new(stream))
-            .await
-            .map_err(hyper_failure)?;
-        tokio::task::spawn_local(conn);
-        Ok(sender)
+        let (sender, task) = super::http2::handshake(stream).await?;
+        let ended = Rc::new(Cell::new(false));
+        let flag = ended.clone();
+        tokio::task::spawn_local(async move {
+            task.await;
+            flag.set(true);
+        });
+        Ok((sender, ended))
     }
 }
 
@@ -367,9 +350,8 @@ impl HyperCaller {
         idempotent: bool,
     ) -> Result<HttpResponse, Failure> {
         let e = &self.endpoints[endpoint];
-        let req = Self::request(parts);
         match &e.conns {
-            Conns::H1(pool) => match self.call_h1(e, pool, req, false).await {
+            Conns::H1(pool) => match self.call_h1(e, pool, Self::request(parts), false).await {
                 // a kept-alive connection the server closed with the request unanswered:
                 // once more on a new connection (as the fast client), if that is safe
                 Err((_, true)) if idempotent => {
@@ -380,12 +362,8 @@ impl HyperCaller {
             },
             Conns::H2(pool) => {
                 let lease = pool.get(|| self.dial_h2(&e.target)).await?;
-                let mut sender = lease.conn.sender.clone();
-                poll_fn(|cx| sender.poll_ready(cx))
-                    .await
-                    .map_err(hyper_failure)?;
-                let resp = sender.send_request(req).await.map_err(hyper_failure)?;
-                self.read(resp).await
+                let expect = self.opts.expect_body.as_deref().unwrap_or_default();
+                super::http2::exchange(&lease.conn.sender, parts, expect).await
             }
         }
     }

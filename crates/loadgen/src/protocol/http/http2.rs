@@ -1,0 +1,150 @@
+//! HTTP/2 calls straight on the `h2` crate: the call writes its headers and body and reads
+//! its answer itself. (hyper's HTTP/2 client spawns a task per request, and a second one
+//! to pipe a request body: two task allocations and moves per call.) Used by `--http2`
+//! and by gRPC.
+//!
+//! h2c with prior knowledge on `http://`, ALPN `h2` on `https://` (the dialing is
+//! [`super::connect`]'s). Windows as hyper's client sets them (2 MiB a stream, 5 MiB the
+//! connection), push off, the answer's header list capped at [`MAX_HEAD`].
+
+use std::future::Future;
+use std::pin::Pin;
+
+use bytes::Bytes;
+
+use super::Stream;
+use super::body_match::BodyMatch;
+use super::h1::MAX_HEAD;
+use super::{HttpResponse, request::Parts};
+use crate::outcome::Failure;
+
+/// Sends requests on one HTTP/2 connection.
+pub type Sender = h2::client::SendRequest<Bytes>;
+
+/// A connection's own task: reads and writes its frames until the connection ends.
+pub type Task = Pin<Box<dyn Future<Output = ()>>>;
+
+/// The client's HTTP/2 handshake over `stream`: the sender and the connection's task (to
+/// be spawned).
+pub async fn handshake(stream: Stream) -> Result<(Sender, Task), Failure> {
+    let (sender, conn) = h2::client::Builder::new()
+        .enable_push(false)
+        .initial_window_size(2 * 1024 * 1024)
+        .initial_connection_window_size(5 * 1024 * 1024)
+        .max_header_list_size(MAX_HEAD as u32)
+        .handshake::<_, Bytes>(stream)
+        .await
+        .map_err(|e| failure(&e))?;
+    Ok((
+        sender,
+        Box::pin(async move {
+            let _ = conn.await;
+        }),
+    ))
+}
+
+/// One request on `sender`'s connection: the headers of `parts`, its body (if any) ending
+/// the stream, then the answer, its body searched for `expect` as it streams (never kept).
+/// Dropped before the end (a deadline), the stream is reset.
+pub async fn exchange(
+    sender: &Sender,
+    parts: &Parts,
+    expect: &[u8],
+) -> Result<HttpResponse, Failure> {
+    let mut sender = sender.clone().ready().await.map_err(|e| failure(&e))?;
+    let mut req = http::Request::new(());
+    *req.method_mut() = parts.method.clone();
+    *req.uri_mut() = parts.uri.clone();
+    *req.headers_mut() = parts.headers.clone();
+    let bodiless = parts.body.is_empty();
+    let (answer, mut send) = sender
+        .send_request(req, bodiless)
+        .map_err(|e| failure(&e))?;
+    if !bodiless {
+        // queued whole (the body is held anyway) and sent as the windows allow
+        send.send_data(parts.body.clone(), true)
+            .map_err(|e| failure(&e))?;
+    }
+    let resp = answer.await.map_err(|e| failure(&e))?;
+    let status = resp.status().as_u16();
+    let mut body = resp.into_body();
+    let mut want = BodyMatch::new(expect);
+    while let Some(d) = body.data().await {
+        let d = d.map_err(|e| failure(&e))?;
+        // read: the server may send this much more
+        let _ = body.flow_control().release_capacity(d.len());
+        want.feed(&d);
+    }
+    drop(send);
+    Ok(HttpResponse {
+        status,
+        body_ok: want.found(),
+        arrived: None,
+    })
+}
+
+/// How rustls's errors begin (`received fatal alert: CertificateRequired`): h2 keeps only
+/// the kind and text of an I/O error, so its words tell a TLS failure apart.
+const TLS_WORDS: [&str; 5] = [
+    "received fatal alert",
+    "invalid peer certificate",
+    "peer sent no certificates",
+    "peer is incompatible",
+    "peer misbehaved",
+];
+
+/// The outcome class of an HTTP/2 error, by the same table as the HTTP/1.1 clients: frames
+/// that do not parse (h2 found them malformed) are a `response_error`; a TLS failure, a
+/// reset or a connection that ended, a `call_error`.
+pub fn failure(e: &h2::Error) -> Failure {
+    if e.is_library()
+        && matches!(
+            e.reason(),
+            Some(h2::Reason::PROTOCOL_ERROR)
+                | Some(h2::Reason::FRAME_SIZE_ERROR)
+                | Some(h2::Reason::COMPRESSION_ERROR)
+        )
+    {
+        return Failure::response(format!("bad response: {e}"));
+    }
+    if let Some(io) = e.get_io() {
+        if let Some(tls) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+            return Failure::call(format!("TLS: {tls}"));
+        }
+        if TLS_WORDS.iter().any(|w| io.to_string().starts_with(w)) {
+            return Failure::call(format!("TLS: {io}"));
+        }
+        if matches!(
+            io.kind(),
+            std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput
+        ) {
+            return Failure::response(format!("bad response: {io}"));
+        }
+    }
+    Failure::call(format!("HTTP/2: {e}"))
+}
+
+/// Headers HTTP/2 forbids in a request (RFC 9113 §8.2.2), removed as hyper removes them:
+/// the connection-specific ones, those `Connection` names, and `TE` other than
+/// `trailers`. h2 refuses a request that carries them.
+pub fn strip_connection_headers(headers: &mut http::HeaderMap) {
+    use http::header;
+    if let Some(c) = headers.remove(header::CONNECTION)
+        && let Ok(names) = c.to_str()
+    {
+        for name in names.split(',') {
+            headers.remove(name.trim());
+        }
+    }
+    for h in [
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+        header::HeaderName::from_static("keep-alive"),
+        header::HeaderName::from_static("proxy-connection"),
+    ] {
+        headers.remove(h);
+    }
+    if headers.get(header::TE).is_some_and(|v| v != "trailers") {
+        headers.remove(header::TE);
+    }
+}
