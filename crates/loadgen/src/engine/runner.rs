@@ -184,11 +184,13 @@ impl<C: Caller> Runner<C> {
         Some((Load { index: j, target }, intended))
     }
 
-    /// Waits for a load; `None` when the worker should end.
-    pub(crate) async fn next_load(&self) -> Option<(Load, Instant)> {
+    /// Waits for a load: the load, when it was due, and now (the clock read that took it:
+    /// the call goes out at once). `None` when the worker should end.
+    pub(crate) async fn next_load(&self) -> Option<(Load, Instant, Instant)> {
         poll_fn(|cx| {
-            if let Some(x) = self.take(clock::now()) {
-                return Poll::Ready(Some(x));
+            let now = clock::now();
+            if let Some((load, intended)) = self.take(now) {
+                return Poll::Ready(Some((load, intended, now)));
             }
             if self.phase.get() != Phase::Running || self.dispatch.borrow().is_closed_loop() {
                 return Poll::Ready(None);

@@ -30,8 +30,7 @@ const MSG_CANCELLED: &str = "in flight when the stop grace period ran out";
 /// One worker: calls until the runner has no more loads for it.
 pub(crate) async fn run<C: Caller>(runner: Rc<Runner<C>>) {
     let mut sleep = pin!(tokio::time::sleep(Duration::from_secs(86_400)));
-    while let Some((load, intended)) = runner.next_load().await {
-        let send = clock::now();
+    while let Some((load, intended, send)) = runner.next_load().await {
         runner.sent(send, intended);
         let mut guard = InFlight {
             runner: &runner,
@@ -82,6 +81,7 @@ async fn call<C: Caller>(
     sleep.as_mut().reset(deadline.into());
     let mut call = pin!(caller.call(&req, deadline));
     let timeout = || Failure::new(Outcome::Timeout, MSG_TIMEOUT);
+    let mut first = true;
     let resp = poll_fn(|cx| {
         match catch_unwind(AssertUnwindSafe(|| call.as_mut().poll(cx))) {
             Ok(Poll::Ready(r)) => return Poll::Ready(r),
@@ -89,8 +89,10 @@ async fn call<C: Caller>(
             Err(p) => return Poll::Ready(Err(fatal(p))),
         }
         // the clock decides, not only the timer: a busy call is polled again and again
-        // without the timer's turn coming (both draw on one cooperative budget)
-        if clock::now() >= deadline || sleep.as_mut().poll(cx).is_ready() {
+        // without the timer's turn coming (both draw on one cooperative budget); the first
+        // poll comes straight after the send, so only later ones read the clock
+        let late = !std::mem::take(&mut first) && clock::now() >= deadline;
+        if late || sleep.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Err(timeout()));
         }
         Poll::Pending
