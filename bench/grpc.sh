@@ -3,11 +3,12 @@
 # a call costs next to loadgen's own HTTP/2 request:
 #   1. a fixed RATE (default 5,000 calls/s) for SECS: success %, p50, p99, CPU µs per call;
 #   2. closed loop, 50 slots over CONNS connections (default 4), side by side REPS times:
-#      gRPC calc.Calc/Compute vs HTTP/2 (--http2, same connections and streams) against
-#      `serve http`; medians of CPU µs per call, and their ratio; and, as a like-for-like
-#      row, loadgen's generic HTTP/2 client POSTing the very same gRPC frame (headers
-#      content-type: application/grpc, te: trailers) to `serve grpc`: the same server, the
-#      same bytes on the wire, so the difference is what the gRPC caller itself costs;
+#      gRPC calc.Calc/Compute vs loadgen's HTTP/2 (--http2, same connections and streams):
+#      a GET to `serve http`; a POST of the same 9 bytes the gRPC call sends (its framed
+#      message) to `serve http`, which echoes them; and the very same gRPC request made by
+#      the generic HTTP/2 client (content-type: application/grpc, te: trailers) to
+#      `serve grpc`: the same server and bytes on the wire, so the difference is what the
+#      gRPC caller itself costs. Medians of CPU µs per call, and the ratios;
 #   3. the same comparison at one fixed rate both servers take (60 % of the gRPC closed
 #      loop's rate): in a closed loop the slower server (tonic's) also lowers how many calls
 #      loadgen handles per wake-up, which raises its CPU per call;
@@ -57,16 +58,21 @@ POST=(--http2 -m POST -H 'content-type: application/grpc' -H 'te: trailers' --bo
 for r in $(seq "$REPS"); do
   run "g$r" "grpc://$GRPC" "${CALL[@]}" -c 50 --connections "$CONNS" -d "${SECS}s"
   run "h$r" "http://$HTTP/" --http2 -c 50 --connections "$CONNS" -d "${SECS}s"
+  run "b$r" "http://$HTTP/" --http2 -m POST --body "@$WD/frame.bin" -c 50 --connections "$CONNS" -d "${SECS}s"
   run "p$r" "http://$GRPC/calc.Calc/Compute" "${POST[@]}" -c 50 --connections "$CONNS" -d "${SECS}s"
   line "g$r" "closed, gRPC (round $r)"
-  line "h$r" "closed, HTTP/2 (round $r)"
-  line "p$r" "closed, HTTP/2 POST (round $r)"
+  line "h$r" "closed, HTTP/2 GET (round $r)"
+  line "b$r" "closed, HTTP/2 POST (round $r)"
+  line "p$r" "closed, h2 POST grpc (round $r)"
 done
 G=$(for r in $(seq "$REPS"); do per_call "g$r"; done | median)
 H=$(for r in $(seq "$REPS"); do per_call "h$r"; done | median)
+B=$(for r in $(seq "$REPS"); do per_call "b$r"; done | median)
 P=$(for r in $(seq "$REPS"); do per_call "p$r"; done | median)
-awk -v g="$G" -v h="$H" 'BEGIN {printf "median CPU µs per call, closed loop: gRPC %s, HTTP/2 %s: %.2f×\n", g, h, g / h}'
-awk -v g="$G" -v p="$P" 'BEGIN {printf "  like for like (HTTP/2 POST of the same frame to serve grpc): gRPC %s, POST %s: %.2f×\n", g, p, g / p}'
+echo "median CPU µs per call, closed loop, gRPC $G:"
+awk -v g="$G" -v h="$H" 'BEGIN {printf "  vs an HTTP/2 GET to serve http (%s): %.2f×\n", h, g / h}'
+awk -v g="$G" -v b="$B" 'BEGIN {printf "  vs an HTTP/2 POST of the same 9 bytes to serve http (%s): %.2f×\n", b, g / b}'
+awk -v g="$G" -v p="$P" 'BEGIN {printf "  vs the same gRPC request by the HTTP/2 client to serve grpc (%s): %.2f×\n", p, g / p}'
 C=$(for r in $(seq "$REPS"); do kv "g$r" rps; done | median)
 F=$(awk -v c="$C" 'BEGIN {printf "%d", c * 0.6}')
 for r in $(seq "$REPS"); do
