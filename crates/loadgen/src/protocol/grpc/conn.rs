@@ -106,11 +106,15 @@ impl<S: Session> Conn<S> {
         if let Some(s) = self.open() {
             return Ok(s);
         }
-        let stream = connect(&self.target, self.tls.as_ref()).await?;
-        if self.target.tls && stream.alpn() != Some(b"h2") {
-            return Err(Failure::call("TLS: the server did not negotiate h2 (ALPN)"));
-        }
-        let (session, task) = S::handshake(stream).await?;
+        // boxed: a dial is large and rare, and would swell every call's future
+        let (session, task) = Box::pin(async {
+            let stream = connect(&self.target, self.tls.as_ref()).await?;
+            if self.target.tls && stream.alpn() != Some(b"h2") {
+                return Err(Failure::call("TLS: the server did not negotiate h2 (ALPN)"));
+            }
+            S::handshake(stream).await
+        })
+        .await?;
         let ended = Rc::new(Cell::new(false));
         let flag = ended.clone();
         tokio::task::spawn_local(async move {

@@ -166,7 +166,8 @@ impl H2Pool {
             }
             self.dialing.set(self.dialing.get() + 1);
             let guard = Dialing(self);
-            let sender = dial().await;
+            // boxed, as in `Pool`: a dial is large and rare
+            let sender = Box::pin(dial()).await;
             let conn = sender.map(|(sender, ended)| {
                 let c = Rc::new(H2Conn {
                     sender,
