@@ -12,16 +12,6 @@ use std::time::Duration;
 
 use support::*;
 
-/// Peak RSS (KiB) of a running process, from /proc.
-fn peak_rss_kb(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM in /proc/PID/status")
-}
-
 fn no_panic(stderr: &str) {
     assert!(
         !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
@@ -143,7 +133,7 @@ fn serve_http_bounds_what_all_its_connections_buffer() {
         statuses.get(&200).copied().unwrap_or(0) >= 10,
         "{statuses:?}"
     );
-    let peak = peak_rss_kb(server.id());
+    let peak = vm_hwm_kb(server.id()).expect("VmHWM of the running server");
     // the server still answers
     assert_eq!(post(&addr, "/", 1000, false), 200);
     server.kill().unwrap();

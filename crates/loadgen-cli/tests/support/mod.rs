@@ -129,8 +129,6 @@ pub fn kv(out: &Output) -> std::collections::HashMap<String, String> {
 }
 
 /// Runs `loadgen ARGS` to the end and returns its exit code, stderr and peak RSS (KiB).
-/// The child is reaped by `wait4` (for its rusage), not by `Child::wait`.
-#[allow(clippy::zombie_processes)]
 pub fn run_measured(args: &[&str]) -> (Option<i32>, String, u64) {
     let mut child = bin()
         .args(args)
@@ -145,16 +143,48 @@ pub fn run_measured(args: &[&str]) -> (Option<i32>, String, u64) {
         let _ = err.read_to_string(&mut s);
         s
     });
-    let mut status = 0;
-    // SAFETY: wait4 on our own child fills the status and the rusage we own.
-    let ru = unsafe {
-        let mut ru = std::mem::zeroed::<libc::rusage>();
-        let pid = libc::wait4(child.id() as i32, &mut status, 0, &mut ru);
-        assert_eq!(pid, child.id() as i32);
-        ru
+    // The child's own peak, sampled from /proc while it runs: wait4's ru_maxrss is no
+    // use here, as exec records the parent's peak RSS in the child's (this test process,
+    // running other tests in parallel, can be the larger). Sampling stops once the child
+    // has exited but before it is reaped, so its PID cannot name another process yet;
+    // growth in its last 2 ms is missed.
+    let pid = child.id();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            while !done.load(std::sync::atomic::Ordering::Acquire) {
+                peak = peak.max(vm_hwm_kb(pid).unwrap_or(0));
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            peak
+        })
     };
-    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
-    (code, reader.join().unwrap(), ru.ru_maxrss as u64)
+    // SAFETY: waitid on our own child with WNOWAIT: it is left a zombie, to be reaped below.
+    unsafe {
+        let mut info = std::mem::zeroed::<libc::siginfo_t>();
+        let r = libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOWAIT,
+        );
+        assert_eq!(r, 0);
+    }
+    done.store(true, std::sync::atomic::Ordering::Release);
+    let peak = sampler.join().unwrap();
+    let status = child.wait().unwrap();
+    (status.code(), reader.join().unwrap(), peak)
+}
+
+/// VmHWM (peak RSS, KiB) of a live process, from /proc; `None` once it has exited.
+pub fn vm_hwm_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// `loadgen run ARGS --json -` → (exit code, summary, stderr).
