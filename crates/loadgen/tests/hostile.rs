@@ -252,3 +252,33 @@ fn run_one_connection(
     p.threads = Some(1);
     run_http(p, http_target(addr, "/"), opts)
 }
+
+#[test]
+fn a_server_going_away_costs_no_call_over_h2() {
+    // every connection serves 5 requests, then says GOAWAY (gracefully, as nginx does after
+    // keepalive_requests); its first answer takes 200 ms, so it drains that long: calls
+    // meanwhile must go to a new connection, not fail on the old one
+    let server = raw_server(|s| async move {
+        let Ok(mut conn) = h2::server::handshake(s).await else {
+            return;
+        };
+        let mut served = 0;
+        while let Some(Ok((_req, mut respond))) = conn.accept().await {
+            served += 1;
+            let delay = if served == 1 { 200 } else { 0 };
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(delay)).await;
+                let head = http::Response::builder().status(200).body(()).unwrap();
+                if let Ok(mut body) = respond.send_response(head, false) {
+                    let _ = body.send_data(bytes::Bytes::from_static(b"ok"), true);
+                }
+            });
+            if served == 5 {
+                conn.graceful_shutdown();
+            }
+        }
+    });
+    let (_, opts) = clients().into_iter().find(|(n, _)| *n == "h2").unwrap();
+    let s = run(server.addr(), opts, 400.0, 0.5);
+    all(&s, "success", "GOAWAY after every 5 requests");
+}

@@ -129,6 +129,8 @@ pub fn kv(out: &Output) -> std::collections::HashMap<String, String> {
 }
 
 /// Runs `loadgen ARGS` to the end and returns its exit code, stderr and peak RSS (KiB).
+/// The child is reaped by `wait4` (for its rusage), not by `Child::wait`.
+#[allow(clippy::zombie_processes)]
 pub fn run_measured(args: &[&str]) -> (Option<i32>, String, u64) {
     let mut child = bin()
         .args(args)
@@ -143,11 +145,12 @@ pub fn run_measured(args: &[&str]) -> (Option<i32>, String, u64) {
         let _ = err.read_to_string(&mut s);
         s
     });
-    // The child's own peak, sampled from /proc while it runs: wait4's ru_maxrss is no
-    // use here, as exec records the parent's peak RSS in the child's (this test process,
-    // running other tests in parallel, can be the larger). Sampling stops once the child
-    // has exited but before it is reaped, so its PID cannot name another process yet;
-    // growth in its last 2 ms is missed.
+    // The child's own peak. wait4's ru_maxrss alone will not do: exec seeds the child's
+    // with the parent's peak RSS, and this test process, running other tests in parallel,
+    // can be the larger. So: VmHWM is sampled from /proc while the child runs (stopping once
+    // it has exited but before it is reaped, so its PID names no other process yet), and
+    // ru_maxrss is taken when it exceeds this process's own peak, as then it is the child's
+    // exactly (otherwise growth in the child's last 2 ms is missed).
     let pid = child.id();
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let sampler = {
@@ -161,7 +164,7 @@ pub fn run_measured(args: &[&str]) -> (Option<i32>, String, u64) {
             peak
         })
     };
-    // SAFETY: waitid on our own child with WNOWAIT: it is left a zombie, to be reaped below.
+    // SAFETY: waitid on our own child with WNOWAIT: it is left a zombie, reaped below.
     unsafe {
         let mut info = std::mem::zeroed::<libc::siginfo_t>();
         let r = libc::waitid(
@@ -173,9 +176,25 @@ pub fn run_measured(args: &[&str]) -> (Option<i32>, String, u64) {
         assert_eq!(r, 0);
     }
     done.store(true, std::sync::atomic::Ordering::Release);
-    let peak = sampler.join().unwrap();
-    let status = child.wait().unwrap();
-    (status.code(), reader.join().unwrap(), peak)
+    let sampled = sampler.join().unwrap();
+    let mut status = 0;
+    // SAFETY: wait4 reaps our own exited child, filling the status and rusage we own.
+    let ru = unsafe {
+        let mut ru = std::mem::zeroed::<libc::rusage>();
+        assert_eq!(libc::wait4(pid as i32, &mut status, 0, &mut ru), pid as i32);
+        ru
+    };
+    let own = vm_hwm_kb(std::process::id()).unwrap_or(u64::MAX);
+    let maxrss = ru.ru_maxrss as u64;
+    // above our own peak, ru_maxrss is the child's; else the samples, unless the child
+    // ended before the first (then ru_maxrss, an upper bound, as no bound is missed)
+    let peak = if maxrss > own || sampled == 0 {
+        maxrss
+    } else {
+        sampled
+    };
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    (code, reader.join().unwrap(), peak)
 }
 
 /// VmHWM (peak RSS, KiB) of a live process, from /proc; `None` once it has exited.

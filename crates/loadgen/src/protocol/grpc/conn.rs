@@ -83,12 +83,12 @@ impl<S: Session> Conn<S> {
         })
     }
 
-    fn open(&self) -> Option<S> {
+    fn open(&self) -> Option<(S, Rc<Cell<bool>>)> {
         self.slot
             .borrow()
             .as_ref()
             .filter(|(_, ended)| !ended.get())
-            .map(|(s, _)| s.clone())
+            .cloned()
     }
 
     /// Where requests go: `scheme://authority`.
@@ -96,9 +96,10 @@ impl<S: Session> Conn<S> {
         &self.origin
     }
 
-    /// The open connection's session, dialing one first if there is none (one dial at a
-    /// time: calls that find it dialing wait for it).
-    pub async fn session(&self) -> Result<S, Failure> {
+    /// The open connection's session and its flag (set when the connection has ended or
+    /// refuses new streams), dialing one first if there is none (one dial at a time: calls
+    /// that find it dialing wait for it).
+    pub async fn session(&self) -> Result<(S, Rc<Cell<bool>>), Failure> {
         if let Some(s) = self.open() {
             return Ok(s);
         }
@@ -121,15 +122,15 @@ impl<S: Session> Conn<S> {
             task.await;
             flag.set(true);
         });
-        *self.slot.borrow_mut() = Some((session.clone(), ended));
-        Ok(session)
+        *self.slot.borrow_mut() = Some((session.clone(), ended.clone()));
+        Ok((session, ended))
     }
 }
 
 impl Conn<Sender> {
     /// The service for a generated client (reflection).
     pub async fn service(&self) -> Result<(Sender, http::Uri), Failure> {
-        Ok((self.session().await?, self.origin.clone()))
+        Ok((self.session().await?.0, self.origin.clone()))
     }
 }
 

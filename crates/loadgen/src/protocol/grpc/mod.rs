@@ -196,6 +196,9 @@ impl GrpcCaller {
                 .map_err(|_| bad(format!("-H '{k}: {v}': not a metadata value")))?;
             headers.append(key, val);
         }
+        // what HTTP/2 forbids (Connection, Keep-Alive, TE other than trailers…) is dropped, as
+        // for --http2: h2 would refuse every call carrying it
+        http2::strip_connection_headers(&mut headers);
         let conns = targets
             .iter()
             .map(|t| {
@@ -410,23 +413,32 @@ impl crate::Caller for GrpcCaller {
         let conn = (0..busy.len()).min_by_key(|&i| busy[i].get()).unwrap_or(0);
         busy[conn].set(busy[conn].get() + 1);
         let _busy = Busy(&busy[conn]);
-        let session = self.conns[req.target][conn].session().await?;
-        let mut request = http::Request::new(());
-        *request.method_mut() = http::Method::POST;
-        *request.uri_mut() = self.uris[req.target].clone();
-        *request.headers_mut() = self.headers.clone();
-        request
-            .headers_mut()
-            .insert("grpc-timeout", self.timeout_value(deadline));
-        let mut session = session.ready().await.map_err(|e| http2::failure(&e))?;
-        // headers, then the messages ending the stream; dropping these (the deadline) resets
-        // the stream
-        let (answer, mut send) = session
-            .send_request(request, false)
-            .map_err(|e| http2::failure(&e))?;
-        send.send_data(self.body(msg), true)
-            .map_err(|e| http2::failure(&e))?;
-        let resp = answer.await.map_err(|e| http2::failure(&e))?;
+        let body = self.body(msg);
+        // headers, then the messages ending the stream; dropped (the deadline), the stream
+        // is reset. A call the server never processed goes again, up to twice, each time on
+        // a connection that has not refused it (see `http2`).
+        let mut tries = 2u8;
+        let (resp, _send) = loop {
+            let (session, ended) = self.conns[req.target][conn].session().await?;
+            let mut request = http::Request::new(());
+            *request.method_mut() = http::Method::POST;
+            *request.uri_mut() = self.uris[req.target].clone();
+            *request.headers_mut() = self.headers.clone();
+            request
+                .headers_mut()
+                .insert("grpc-timeout", self.timeout_value(deadline));
+            let sent = async {
+                let (resp, mut send) = http2::open(&session, &ended, request, false).await?;
+                send.send_data(body.clone(), true)
+                    .map_err(|e| http2::failure(&e))?;
+                Ok::<_, http2::CallFailed>((http2::answer(resp).await?, send))
+            };
+            match sent.await {
+                Ok(r) => break r,
+                Err(f) if f.unprocessed && tries > 0 => tries -= 1,
+                Err(f) => return Err(f.failure),
+            }
+        };
         if resp.status() != http::StatusCode::OK {
             return Err(Failure::call(format!(
                 "HTTP {} instead of a gRPC answer",

@@ -5,7 +5,13 @@
 //!
 //! h2c with prior knowledge on `http://`, ALPN `h2` on `https://` (the dialing is
 //! [`super::connect`]'s). Windows as hyper's client sets them (2 MiB a stream, 5 MiB the
-//! connection), push off, the answer's header list capped at [`MAX_HEAD`].
+//! connection), at most 100 streams until the server's SETTINGS say otherwise, push off,
+//! the answer's header list capped at [`MAX_HEAD`].
+//!
+//! A connection that refuses a new stream (it has received GOAWAY, or failed) is marked
+//! ended at once, so the pools stop choosing it and open another while its last streams
+//! drain; the call, never sent, is made again (up to twice) on another connection — as is
+//! a call the server did not process (`REFUSED_STREAM`, or above a GOAWAY's last stream).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -29,6 +35,7 @@ pub type Task = Pin<Box<dyn Future<Output = ()>>>;
 pub async fn handshake(stream: Stream) -> Result<(Sender, Task), Failure> {
     let (sender, conn) = h2::client::Builder::new()
         .enable_push(false)
+        .initial_max_send_streams(100)
         .initial_window_size(2 * 1024 * 1024)
         .initial_connection_window_size(5 * 1024 * 1024)
         .max_header_list_size(MAX_HEAD as u32)
@@ -43,29 +50,76 @@ pub async fn handshake(stream: Stream) -> Result<(Sender, Task), Failure> {
     ))
 }
 
-/// One request on `sender`'s connection: the headers of `parts`, its body (if any) ending
-/// the stream, then the answer, its body searched for `expect` as it streams (never kept).
-/// Dropped before the end (a deadline), the stream is reset.
+/// Why a call failed, and whether making it again is safe: the server never saw it (the
+/// connection refused the stream) or says it did not process it (`REFUSED_STREAM`).
+pub struct CallFailed {
+    /// The outcome.
+    pub failure: Failure,
+    /// The server did not process the request: it may be made again.
+    pub unprocessed: bool,
+}
+
+impl From<Failure> for CallFailed {
+    fn from(failure: Failure) -> CallFailed {
+        CallFailed {
+            failure,
+            unprocessed: false,
+        }
+    }
+}
+
+/// Opens a stream on `sender`'s connection with the head of `req`; a connection that
+/// refuses it is marked `ended` (see the module's note).
+pub async fn open(
+    sender: &Sender,
+    ended: &std::cell::Cell<bool>,
+    req: http::Request<()>,
+    end_of_stream: bool,
+) -> Result<(h2::client::ResponseFuture, h2::SendStream<Bytes>), CallFailed> {
+    let refused = |e: h2::Error| {
+        ended.set(true);
+        CallFailed {
+            failure: failure(&e),
+            unprocessed: true,
+        }
+    };
+    let mut sender = sender.clone().ready().await.map_err(refused)?;
+    sender.send_request(req, end_of_stream).map_err(refused)
+}
+
+/// The answer's head; a stream the server did not process says so: reset with
+/// `REFUSED_STREAM`, or above the last stream a GOAWAY says it processed (RFC 9113 §8.7).
+pub async fn answer(
+    answer: h2::client::ResponseFuture,
+) -> Result<http::Response<h2::RecvStream>, CallFailed> {
+    answer.await.map_err(|e| CallFailed {
+        failure: failure(&e),
+        unprocessed: e.is_remote()
+            && (e.is_go_away() || e.reason() == Some(h2::Reason::REFUSED_STREAM)),
+    })
+}
+
+/// One request on `sender`'s connection (its flag `ended`): the headers of `parts`, its
+/// body (if any) ending the stream, then the answer, its body searched for `expect` as it
+/// streams (never kept). Dropped before the end (a deadline), the stream is reset.
 pub async fn exchange(
     sender: &Sender,
+    ended: &std::cell::Cell<bool>,
     parts: &Parts,
     expect: &[u8],
-) -> Result<HttpResponse, Failure> {
-    let mut sender = sender.clone().ready().await.map_err(|e| failure(&e))?;
+) -> Result<HttpResponse, CallFailed> {
     let mut req = http::Request::new(());
     *req.method_mut() = parts.method.clone();
     *req.uri_mut() = parts.uri.clone();
     *req.headers_mut() = parts.headers.clone();
     let bodiless = parts.body.is_empty();
-    let (answer, mut send) = sender
-        .send_request(req, bodiless)
-        .map_err(|e| failure(&e))?;
+    let (resp, mut send) = open(sender, ended, req, bodiless).await?;
     if !bodiless {
         // queued whole (the body is held anyway) and sent as the windows allow
         send.send_data(parts.body.clone(), true)
             .map_err(|e| failure(&e))?;
     }
-    let resp = answer.await.map_err(|e| failure(&e))?;
+    let resp = answer(resp).await?;
     let status = resp.status().as_u16();
     let mut body = resp.into_body();
     let mut want = BodyMatch::new(expect);
@@ -144,7 +198,14 @@ pub fn strip_connection_headers(headers: &mut http::HeaderMap) {
     ] {
         headers.remove(h);
     }
-    if headers.get(header::TE).is_some_and(|v| v != "trailers") {
-        headers.remove(header::TE);
+    // TE only as `trailers`
+    if headers.get_all(header::TE).iter().any(|v| v != "trailers")
+        && let http::header::Entry::Occupied(te) = headers.entry(header::TE)
+    {
+        let trailers = te.iter().any(|v| v == "trailers");
+        te.remove_entry_mult().1.for_each(drop);
+        if trailers {
+            headers.insert(header::TE, http::HeaderValue::from_static("trailers"));
+        }
     }
 }

@@ -362,9 +362,18 @@ impl HyperCaller {
                 r => r.map_err(|(f, _)| f),
             },
             Conns::H2(pool) => {
-                let lease = pool.get(|| self.dial_h2(&e.target)).await?;
                 let expect = self.opts.expect_body.as_deref().unwrap_or_default();
-                super::http2::exchange(&lease.conn.sender, parts, expect).await
+                // a call the server never processed goes again, up to twice, each time on a
+                // connection that has not refused it
+                let mut tries = 2u8;
+                loop {
+                    let lease = pool.get(|| self.dial_h2(&e.target)).await?;
+                    let c = &lease.conn;
+                    match super::http2::exchange(&c.sender, &c.ended, parts, expect).await {
+                        Err(f) if f.unprocessed && tries > 0 => tries -= 1,
+                        r => return r.map_err(|f| f.failure),
+                    }
+                }
             }
         }
     }
