@@ -19,6 +19,27 @@ fn proto() -> String {
 
 const ADD: &str = r#"{"operands":[12,5],"op":"ADD"}"#;
 
+/// `loadgen run URL --call calc.Calc/Compute --message MESSAGE -n N EXTRA… --json -`.
+fn compute(
+    url: &str,
+    message: &str,
+    n: u32,
+    extra: &[&str],
+) -> (Option<i32>, Option<Summary>, String) {
+    let n = n.to_string();
+    let mut args = vec![
+        url,
+        "--call",
+        "calc.Calc/Compute",
+        "--message",
+        message,
+        "-n",
+        &n,
+    ];
+    args.extend_from_slice(extra);
+    run_json(&args)
+}
+
 #[test]
 fn calls_by_reflection_proto_and_protoset_with_outcomes_by_status() {
     let (_srv, addrs, _) = serve(&["grpc", "--listen", "127.0.0.1:0"]);
@@ -33,13 +54,6 @@ fn calls_by_reflection_proto_and_protoset_with_outcomes_by_status() {
     ];
     for schema in schemas {
         let mut args = vec![
-            url.as_str(),
-            "--call",
-            "calc.Calc/Compute",
-            "--message",
-            ADD,
-            "-n",
-            "300",
             "--expect-body",
             "12 + 5 = 17",
             // metadata; the header HTTP/2 forbids is dropped, not sent (h2 would refuse
@@ -50,7 +64,7 @@ fn calls_by_reflection_proto_and_protoset_with_outcomes_by_status() {
             "Connection: keep-alive",
         ];
         args.extend_from_slice(schema);
-        let (code, s, err) = run_json(&args);
+        let (code, s, err) = compute(&url, ADD, 300, &args);
         assert_eq!(code, Some(0), "{schema:?}: {err}");
         let s = s.unwrap();
         assert_eq!(s.counts.success, 300, "{schema:?}: {:?}", s.errors);
@@ -65,15 +79,7 @@ fn calls_by_reflection_proto_and_protoset_with_outcomes_by_status() {
         );
     }
     // an error status is the callee's, named; a wrong answer is a response error
-    let (_, s, err) = run_json(&[
-        &url,
-        "--call",
-        "calc.Calc/Compute",
-        "--message",
-        r#"{"operands":[1,0],"op":"DIV"}"#,
-        "-n",
-        "20",
-    ]);
+    let (_, s, err) = compute(&url, r#"{"operands":[1,0],"op":"DIV"}"#, 20, &[]);
     let s = s.unwrap_or_else(|| panic!("{err}"));
     assert_eq!(s.counts.callee_error, 20, "{:?}", s.errors);
     assert!(
@@ -81,17 +87,7 @@ fn calls_by_reflection_proto_and_protoset_with_outcomes_by_status() {
         "{:?}",
         s.errors
     );
-    let (_, s, _) = run_json(&[
-        &url,
-        "--call",
-        "calc.Calc/Compute",
-        "--message",
-        ADD,
-        "-n",
-        "20",
-        "--expect-body",
-        "= 18",
-    ]);
+    let (_, s, _) = compute(&url, ADD, 20, &["--expect-body", "= 18"]);
     assert_eq!(s.unwrap().counts.response_error, 20);
     // messages in turn, with templates; server streaming
     let (_, s, err) = run_json(&[
@@ -116,15 +112,7 @@ fn calls_by_reflection_proto_and_protoset_with_outcomes_by_status() {
 fn unavailable_and_a_dead_server_are_call_errors() {
     let (_srv, addrs, _) = serve(&["grpc", "--listen", "127.0.0.1:0", "--error-rate", "0.3"]);
     let url = format!("grpc://{}", addrs[0]);
-    let (_, s, err) = run_json(&[
-        &url,
-        "--call",
-        "calc.Calc/Compute",
-        "--message",
-        ADD,
-        "-n",
-        "400",
-    ]);
+    let (_, s, err) = compute(&url, ADD, 400, &[]);
     let s = s.unwrap_or_else(|| panic!("{err}"));
     assert!(
         s.counts.call_error > 50 && s.counts.success > 200,
@@ -352,17 +340,7 @@ fn grpcs_with_a_self_signed_certificate() {
         k,
     ]);
     let url = format!("grpcs://{}", addrs[0]);
-    let (code, s, err) = run_json(&[
-        &url,
-        "--call",
-        "calc.Calc/Compute",
-        "--message",
-        ADD,
-        "-n",
-        "50",
-        "--cacert",
-        c,
-    ]);
+    let (code, s, err) = compute(&url, ADD, 50, &["--cacert", c]);
     assert_eq!(code, Some(0), "{err}");
     let s = s.unwrap();
     assert_eq!(s.counts.success, 50, "{:?}", s.errors);

@@ -227,9 +227,9 @@ fn draw(f: &mut Frame, s: &State, labels: &Labels, view: &View) {
             v
         }
     };
-    let p50 = series(&|s| scale(ms(s.latency_us(0.5))));
-    let p99 = series(&|s| scale(ms(s.latency_us(0.99))));
-    let max = series(&|s| scale(ms(s.latency_us(1.0))));
+    let p50 = series(&|s| scale(ms(s.latency_us[0])));
+    let p99 = series(&|s| scale(ms(s.latency_us[1])));
+    let max = series(&|s| scale(ms(s.latency_us[2])));
     let hi = max
         .iter()
         .map(|p| p.1)

@@ -77,17 +77,10 @@ pub fn options(
         s => schema::load(s)?,
     };
     let method = schema::method(&pool, call)?;
-    let mut metadata = Vec::new();
-    for h in &a.headers {
-        let (k, v) = h
-            .split_once(':')
-            .with_context(|| format!("--header '{h}': expected 'key: value'"))?;
-        metadata.push((k.trim().to_string(), v.trim().to_string()));
-    }
     Ok(GrpcOptions {
         method,
         messages: messages(a)?,
-        metadata,
+        metadata: super::protocol::headers(a)?,
         expect_body: a.expect_body.clone(),
         stream_messages: a.stream_messages,
         streams: a.streams,

@@ -282,14 +282,21 @@ fn text_or_file(flag: &str, v: &str) -> anyhow::Result<Vec<u8>> {
     }
 }
 
+/// `-H 'Name: value'` as (name, value) pairs: HTTP headers, or gRPC metadata.
+pub(super) fn headers(a: &LoadArgs) -> anyhow::Result<Vec<(String, String)>> {
+    a.headers
+        .iter()
+        .map(|h| {
+            let (k, v) = h
+                .split_once(':')
+                .with_context(|| format!("--header '{h}': expected 'Name: value'"))?;
+            Ok((k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect()
+}
+
 fn http_options(a: &LoadArgs) -> anyhow::Result<HttpOptions> {
-    let mut headers = Vec::new();
-    for h in &a.headers {
-        let (k, v) = h
-            .split_once(':')
-            .with_context(|| format!("--header '{h}': expected 'Name: value'"))?;
-        headers.push((k.trim().to_string(), v.trim().to_string()));
-    }
+    let headers = headers(a)?;
     let verify = match (&a.cacert, a.insecure) {
         (Some(_), true) => bail!("--cacert and --insecure contradict each other"),
         (Some(path), false) => Verify::CaPem(

@@ -118,15 +118,6 @@ impl Template {
         self.parts.iter().all(|p| matches!(p, Part::Text(_)))
     }
 
-    /// The bytes of a fixed template (its text), or `None` when it has templates.
-    pub fn fixed(&self) -> Option<Bytes> {
-        match &self.parts[..] {
-            [] => Some(Bytes::new()),
-            [Part::Text(t)] => Some(t.clone()),
-            _ => None,
-        }
-    }
-
     /// Renders into `out`.
     pub fn render(&self, cx: &Context<'_>, out: &mut BytesMut) {
         for p in self.parts.iter() {
@@ -206,7 +197,8 @@ fn parse_var(inner: &str, fields: &[String]) -> Result<Var, ConfigError> {
     }
 }
 
-/// SplitMix64: a strong 64-bit mix; consecutive inputs give independent outputs.
+/// SplitMix64: a strong 64-bit mix; consecutive inputs give independent outputs. The one
+/// copy: templates, calc operands and Poisson gaps draw from it.
 pub fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

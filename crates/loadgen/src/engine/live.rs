@@ -107,10 +107,9 @@ pub struct Second {
     pub span: Duration,
     /// What happened in it, as a bucket of the summary's timeline.
     pub bucket: Bucket,
-    /// Latency of its successes, µs (empty when none).
-    pub latency: Hist,
-    /// Calls in flight at its end.
-    pub in_flight: u64,
+    /// p50, p99 and max latency of its successes, µs (0 when none): worked out once here,
+    /// so the history keeps three numbers a second rather than a histogram.
+    pub latency_us: [u64; 3],
     /// p99 send lag of its loads, µs.
     pub lag_p99_us: u64,
     /// Generator CPU over its wall time (1.0: one thread busy throughout).
@@ -146,13 +145,8 @@ impl Second {
                 outcomes,
                 latency: CompactHist::of(&latency),
             },
-            latency,
-            in_flight: now.snapshot.in_flight,
-            lag_p99_us: if lag.is_empty() {
-                0
-            } else {
-                lag.value_at_quantile(0.99)
-            },
+            latency_us: [0.5, 0.99, 1.0].map(|q| quantile(&latency, q)),
+            lag_p99_us: quantile(&lag, 0.99),
             busy: cpu.as_secs_f64() / span.as_secs_f64().max(1e-3),
         }
     }
@@ -167,13 +161,13 @@ impl Second {
             self.bucket.outcomes[Outcome::Success] as f64 / s,
         )
     }
+}
 
-    /// A latency quantile of its successes, µs (0 when none).
-    pub fn latency_us(&self, q: f64) -> u64 {
-        if self.latency.is_empty() {
-            0
-        } else {
-            self.latency.value_at_quantile(q)
-        }
+/// Quantile `q` of `h` (0 when empty).
+fn quantile(h: &Hist, q: f64) -> u64 {
+    if h.is_empty() {
+        0
+    } else {
+        h.value_at_quantile(q)
     }
 }

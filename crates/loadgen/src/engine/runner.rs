@@ -291,9 +291,10 @@ impl<C: Caller> Runner<C> {
             .store(c.accounted() - c.get(Outcome::Success), Ordering::Relaxed);
         out.in_flight.store(self.in_flight.get(), Ordering::Relaxed);
         out.p99_last_us.store(rec.last_p99_us(), Ordering::Relaxed);
-        out.cpu_ns
-            .store(thread_cpu().as_nanos() as u64, Ordering::Relaxed);
         if self.control.live.load(Ordering::Relaxed) {
+            // a syscall: only the live view reads it
+            out.cpu_ns
+                .store(thread_cpu().as_nanos() as u64, Ordering::Relaxed);
             let mut live = out.live.lock().unwrap_or_else(|p| p.into_inner());
             rec.live_into(live.get_or_insert_with(Default::default));
         }

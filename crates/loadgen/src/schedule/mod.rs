@@ -104,11 +104,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, ConfigError> {
 
 /// Uniform in (0, 1] from `(seed, k)` (splitmix64).
 fn unit(seed: u64, k: u64) -> f64 {
-    let mut z = seed ^ k.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
+    let z = crate::caller::template::mix(seed ^ k.wrapping_mul(0x9E37_79B9_7F4A_7C15));
     ((z >> 11) + 1) as f64 / (1u64 << 53) as f64
 }
 

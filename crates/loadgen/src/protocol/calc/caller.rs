@@ -8,6 +8,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::proto::{self, MAX_FRAME, Op};
 use crate::caller::pool::Pool;
+use crate::caller::template::mix;
 use crate::caller::{Caller, Load};
 use crate::outcome::Failure;
 use crate::protocol::frame::{FrameError, LineReader};
@@ -79,14 +80,6 @@ impl CalcCaller {
             _ => &req.operands,
         }
     }
-}
-
-/// splitmix64: cheap, well-mixed pseudo-random bits from the load index.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 async fn dial(addr: SocketAddr) -> Result<Conn, Failure> {

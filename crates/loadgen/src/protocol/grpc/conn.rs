@@ -16,7 +16,7 @@ use hyper_util::rt::TokioIo;
 use crate::outcome::Failure;
 use crate::protocol::http::http2::{self, Task};
 use crate::protocol::http::via_hyper::LocalExec;
-use crate::protocol::http::{HttpTarget, Stream, connect};
+use crate::protocol::http::{HttpTarget, Stream};
 
 /// What requests are sent with on one HTTP/2 connection: made by the handshake.
 pub trait Session: Clone + Sized + 'static {
@@ -108,20 +108,8 @@ impl<S: Session> Conn<S> {
             return Ok(s);
         }
         // boxed: a dial is large and rare, and would swell every call's future
-        let (session, task) = Box::pin(async {
-            let stream = connect(&self.target, self.tls.as_ref()).await?;
-            if self.target.tls && stream.alpn() != Some(b"h2") {
-                return Err(Failure::call("TLS: the server did not negotiate h2 (ALPN)"));
-            }
-            S::handshake(stream).await
-        })
-        .await?;
-        let ended = Rc::new(Cell::new(false));
-        let flag = ended.clone();
-        tokio::task::spawn_local(async move {
-            task.await;
-            flag.set(true);
-        });
+        let (session, ended) =
+            Box::pin(http2::dial(&self.target, self.tls.as_ref(), S::handshake)).await?;
         *self.slot.borrow_mut() = Some((session.clone(), ended.clone()));
         Ok((session, ended))
     }

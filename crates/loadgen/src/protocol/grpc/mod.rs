@@ -116,7 +116,7 @@ fn messages(opts: &GrpcOptions, shared: &template::Shared) -> Result<Vec<Message
             let t = Template::compile(j.as_bytes(), &fields)?;
             if t.is_fixed() {
                 encode(&desc, j)
-                    .map(|m| Message::Fixed(frame(&m)))
+                    .map(|m| Message::Fixed(request_body(opts, &m)))
                     .map_err(ConfigError::Grpc)
             } else {
                 let first = t.render_string(&shared.context(0, 0));
@@ -129,13 +129,20 @@ fn messages(opts: &GrpcOptions, shared: &template::Shared) -> Result<Vec<Message
         .collect()
 }
 
-/// A message as gRPC frames it: a flag byte (0: not compressed), its length (4 bytes, big
-/// endian), the message.
-fn frame(msg: &[u8]) -> Bytes {
-    let mut b = BytesMut::with_capacity(5 + msg.len());
-    b.put_u8(0);
-    b.put_u32(msg.len() as u32);
-    b.put_slice(msg);
+/// A request's body: the message as gRPC frames it (a flag byte, 0: not compressed; its
+/// length, 4 bytes big endian; the message), `--stream-messages` times for client-streaming
+/// and bidirectional methods. Made once per fixed message, per load for a templated one.
+fn request_body(opts: &GrpcOptions, msg: &[u8]) -> Bytes {
+    let n = match Kind::of(&opts.method) {
+        Kind::Unary | Kind::ServerStreaming => 1,
+        Kind::ClientStreaming | Kind::Bidi => opts.stream_messages.max(1) as usize,
+    };
+    let mut b = BytesMut::with_capacity((5 + msg.len()) * n);
+    for _ in 0..n {
+        b.put_u8(0);
+        b.put_u32(msg.len() as u32);
+        b.put_slice(msg);
+    }
     b.freeze()
 }
 
@@ -277,22 +284,6 @@ impl GrpcCaller {
         }
         last.1.clone()
     }
-
-    /// The request's body: the message, or (client-streaming and bidirectional methods)
-    /// the message `--stream-messages` times.
-    fn body(&self, msg: Bytes) -> Bytes {
-        match self.kind {
-            Kind::Unary | Kind::ServerStreaming => msg,
-            Kind::ClientStreaming | Kind::Bidi => {
-                let n = self.opts.stream_messages.max(1) as usize;
-                let mut b = BytesMut::with_capacity(msg.len() * n);
-                for _ in 0..n {
-                    b.put_slice(&msg);
-                }
-                b.freeze()
-            }
-        }
-    }
 }
 
 /// gRPC messages cut out of an answer's DATA chunks: slices of the chunk itself while
@@ -346,10 +337,11 @@ fn message_len(prefix: &[u8]) -> Result<usize, Failure> {
     Ok(len)
 }
 
-/// One load's request: its target and framed message.
+/// One load's request: its target and body.
 #[derive(Debug, Clone)]
 pub struct GrpcRequest {
     target: usize,
+    /// The request body (framed messages), or why it could not be made.
     msg: Result<Bytes, String>,
 }
 
@@ -394,7 +386,7 @@ impl crate::Caller for GrpcCaller {
             Message::Fixed(b) => Ok(b.clone()),
             Message::Templated(t) => {
                 let json = t.render_string(&self.shared.context(load.index, self.thread));
-                encode(&self.opts.method.input(), &json).map(|m| frame(&m))
+                encode(&self.opts.method.input(), &json).map(|m| request_body(&self.opts, &m))
             }
         };
         GrpcRequest {
@@ -404,7 +396,7 @@ impl crate::Caller for GrpcCaller {
     }
 
     async fn call(&self, req: &GrpcRequest, deadline: Instant) -> Result<(), Failure> {
-        let msg = req
+        let body = req
             .msg
             .clone()
             .map_err(|e| Failure::new(Outcome::Fatal, e))?;
@@ -413,7 +405,6 @@ impl crate::Caller for GrpcCaller {
         let conn = (0..busy.len()).min_by_key(|&i| busy[i].get()).unwrap_or(0);
         busy[conn].set(busy[conn].get() + 1);
         let _busy = Busy(&busy[conn]);
-        let body = self.body(msg);
         // headers, then the messages ending the stream; dropped (the deadline), the stream
         // is reset. A call the server never processed goes again, up to twice, each time on
         // a connection that has not refused it (see `http2`).

@@ -13,15 +13,17 @@
 //! drain; the call, never sent, is made again (up to twice) on another connection — as is
 //! a call the server did not process (`REFUSED_STREAM`, or above a GOAWAY's last stream).
 
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 
 use bytes::Bytes;
 
-use super::Stream;
 use super::body_match::BodyMatch;
 use super::h1::MAX_HEAD;
 use super::{HttpResponse, request::Parts};
+use super::{HttpTarget, Stream};
 use crate::outcome::Failure;
 
 /// Sends requests on one HTTP/2 connection.
@@ -29,6 +31,32 @@ pub type Sender = h2::client::SendRequest<Bytes>;
 
 /// A connection's own task: reads and writes its frames until the connection ends.
 pub type Task = Pin<Box<dyn Future<Output = ()>>>;
+
+/// A new HTTP/2 connection to `target` (over TLS, `h2` must be negotiated), its handshake
+/// made by `handshake` and its task spawned: the sender, and the connection's flag — set
+/// when the task ends, or when the connection refuses a stream ([`open`]).
+pub async fn dial<S, F, Fut>(
+    target: &HttpTarget,
+    tls: Option<&std::sync::Arc<rustls::ClientConfig>>,
+    handshake: F,
+) -> Result<(S, Rc<Cell<bool>>), Failure>
+where
+    F: FnOnce(Stream) -> Fut,
+    Fut: Future<Output = Result<(S, Task), Failure>>,
+{
+    let stream = super::connect(target, tls).await?;
+    if target.tls && stream.alpn() != Some(b"h2") {
+        return Err(Failure::call("TLS: the server did not negotiate h2 (ALPN)"));
+    }
+    let (sender, task) = handshake(stream).await?;
+    let ended = Rc::new(Cell::new(false));
+    let flag = ended.clone();
+    tokio::task::spawn_local(async move {
+        task.await;
+        flag.set(true);
+    });
+    Ok((sender, ended))
+}
 
 /// The client's HTTP/2 handshake over `stream`: the sender and the connection's task (to
 /// be spawned).
@@ -72,7 +100,7 @@ impl From<Failure> for CallFailed {
 /// refuses it is marked `ended` (see the module's note).
 pub async fn open(
     sender: &Sender,
-    ended: &std::cell::Cell<bool>,
+    ended: &Cell<bool>,
     req: http::Request<()>,
     end_of_stream: bool,
 ) -> Result<(h2::client::ResponseFuture, h2::SendStream<Bytes>), CallFailed> {
@@ -104,7 +132,7 @@ pub async fn answer(
 /// streams (never kept). Dropped before the end (a deadline), the stream is reset.
 pub async fn exchange(
     sender: &Sender,
-    ended: &std::cell::Cell<bool>,
+    ended: &Cell<bool>,
     parts: &Parts,
     expect: &[u8],
 ) -> Result<HttpResponse, CallFailed> {

@@ -59,14 +59,19 @@ pub struct HttpTarget {
 }
 
 impl HttpTarget {
-    /// The `Host` header value (`host` or `host:port` for a non-default port).
-    pub fn authority(&self) -> String {
-        let default = if self.tls { 443 } else { 80 };
-        let host = if self.host.contains(':') && !self.host.starts_with('[') {
+    /// The host as a URI writes it: an IPv6 literal in brackets.
+    pub fn uri_host(&self) -> String {
+        if self.host.contains(':') && !self.host.starts_with('[') {
             format!("[{}]", self.host)
         } else {
             self.host.clone()
-        };
+        }
+    }
+
+    /// The `Host` header value (`host` or `host:port` for a non-default port).
+    pub fn authority(&self) -> String {
+        let default = if self.tls { 443 } else { 80 };
+        let host = self.uri_host();
         if self.port == default {
             host
         } else {
@@ -311,22 +316,15 @@ impl HttpCaller {
     }
 }
 
-/// Methods that may be sent twice (a retry after a kept-alive connection was found closed).
-fn idempotent(method: &str) -> bool {
-    matches!(method, "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS")
-}
-
 impl crate::Caller for HttpCaller {
     type Request = request::HttpCall;
     type Response = HttpResponse;
 
     fn build(&self, load: crate::Load) -> request::HttpCall {
-        let wire = matches!(self.client, Client::Fast(_));
         self.requests.call(
             load.index,
             load.target,
             self.thread,
-            wire,
             &mut self.scratch.borrow_mut(),
         )
     }
@@ -336,17 +334,19 @@ impl crate::Caller for HttpCaller {
         req: &request::HttpCall,
         _deadline: std::time::Instant,
     ) -> Result<HttpResponse, Failure> {
-        let method = req.method();
-        match (&self.client, &req.msg) {
+        let msg = match &req.msg {
+            request::Msg::Fixed(i) => self.requests.fixed(*i).unwrap_or(&req.msg),
+            m => m,
+        };
+        match (&self.client, msg) {
             (_, request::Msg::Invalid(why)) => {
                 Err(Failure::new(crate::Outcome::Fatal, why.clone()))
             }
             (Client::Fast(c), request::Msg::Wire(bytes)) => {
-                c.call(req.endpoint, bytes, idempotent(method), method == "HEAD")
-                    .await
+                c.call(req.endpoint, bytes, req.idempotent, req.head).await
             }
             (Client::Hyper(c), request::Msg::Parts(parts)) => {
-                c.call(req.endpoint, parts, idempotent(method)).await
+                c.call(req.endpoint, parts, req.idempotent).await
             }
             _ => Err(Failure::new(
                 crate::Outcome::Fatal,
@@ -433,12 +433,7 @@ pub async fn connect(
 /// anything else fails the call.
 async fn tunnel(s: &mut StampedTcp, target: &HttpTarget) -> Result<(), Failure> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let host = if target.host.contains(':') {
-        format!("[{}]", target.host)
-    } else {
-        target.host.clone()
-    };
-    let hostport = format!("{host}:{}", target.port);
+    let hostport = format!("{}:{}", target.uri_host(), target.port);
     let ask = format!("CONNECT {hostport} HTTP/1.1\r\nHost: {hostport}\r\n\r\n");
     let fail = |why: String| Failure::call(format!("proxy: {why}"));
     s.write_all(ask.as_bytes())

@@ -52,15 +52,6 @@ pub enum Order {
     Stream(Arc<dyn RequestStream>),
 }
 
-/// A request rendered once (it has no templates).
-#[derive(Debug, Clone)]
-pub struct Fixed {
-    /// The fast client's HTTP/1.1 bytes.
-    pub wire: Bytes,
-    /// hyper's parts.
-    pub parts: Arc<Parts>,
-}
-
 /// A request as hyper builds it.
 #[derive(Debug, Clone)]
 pub struct Parts {
@@ -80,14 +71,16 @@ pub struct HttpRequests {
     pub endpoints: Vec<HttpTarget>,
     /// The requests (empty for a stream).
     pub specs: Vec<Arc<HttpRequestSpec>>,
-    fixed: Vec<Option<Fixed>>,
+    /// Each request without templates, rendered once, in the form the client sends.
+    fixed: Vec<Option<Msg>>,
     /// How a load's request is chosen.
     pub order: Order,
     /// Seed, shard and data feed of the templates.
     pub templates: template::Shared,
     http2: bool,
+    /// The fast client's HTTP/1.1 bytes (else hyper's parts).
+    wire: bool,
     close: bool,
-    placeholder: Arc<HttpRequestSpec>,
 }
 
 /// A thread's reused render buffers.
@@ -106,13 +99,25 @@ pub struct HttpCall {
     pub row: usize,
     /// The request itself.
     pub msg: Msg,
-    spec: Arc<HttpRequestSpec>,
+    /// Its method may be sent twice (a retry after a kept-alive connection was found
+    /// closed).
+    pub idempotent: bool,
+    /// A HEAD request: its answer has no body.
+    pub head: bool,
 }
 
 impl HttpCall {
-    /// The request's method.
-    pub fn method(&self) -> &str {
-        &self.spec.method
+    fn of(spec: &HttpRequestSpec, msg: Msg) -> HttpCall {
+        HttpCall {
+            endpoint: spec.endpoint,
+            row: spec.row,
+            msg,
+            idempotent: matches!(
+                spec.method.as_str(),
+                "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS"
+            ),
+            head: spec.method == "HEAD",
+        }
     }
 }
 
@@ -123,6 +128,8 @@ pub enum Msg {
     Wire(Bytes),
     /// hyper's parts.
     Parts(Arc<Parts>),
+    /// Fixed request `i`, rendered once ([`HttpRequests::fixed`]).
+    Fixed(usize),
     /// A request that could not be rendered (a data field that cannot be sent).
     Invalid(String),
 }
@@ -174,15 +181,8 @@ impl HttpRequests {
             order,
             templates,
             http2: opts.http2,
+            wire: !(opts.http2 || opts.hyper_h1),
             close: opts.disable_keepalive,
-            placeholder: Arc::new(HttpRequestSpec {
-                endpoint: 0,
-                row: 0,
-                method: "GET".into(),
-                path: Template::literal("/"),
-                headers: Vec::new(),
-                body: Template::literal(""),
-            }),
         };
         let mut buf = Scratch::default();
         for spec in &specs {
@@ -191,11 +191,7 @@ impl HttpRequests {
             }
             let fixed = set.is_fixed(spec).then(|| {
                 let cx = set.templates.context(0, 0);
-                let bad = |why: String| ConfigError::Template(why);
-                Ok::<_, ConfigError>(Fixed {
-                    wire: set.wire(spec, &cx, &mut buf).map_err(bad)?,
-                    parts: Arc::new(set.parts(spec, &cx).map_err(bad)?),
-                })
+                set.msg(spec, &cx, &mut buf).map_err(ConfigError::Template)
             });
             set.fixed.push(fixed.transpose()?);
         }
@@ -209,16 +205,13 @@ impl HttpRequests {
             && spec.headers.iter().all(|(_, v)| v.is_fixed())
     }
 
-    /// The request of load `index` on `thread` (`target`: the load's target), for the
-    /// fast client (`wire`) or hyper.
-    pub fn call(
-        &self,
-        index: u64,
-        target: usize,
-        thread: usize,
-        wire: bool,
-        buf: &mut Scratch,
-    ) -> HttpCall {
+    /// Fixed request `i`, as rendered once.
+    pub fn fixed(&self, i: usize) -> Option<&Msg> {
+        self.fixed.get(i).and_then(Option::as_ref)
+    }
+
+    /// The request of load `index` on `thread` (`target`: the load's target).
+    pub fn call(&self, index: u64, target: usize, thread: usize, buf: &mut Scratch) -> HttpCall {
         let n = self.specs.len() as u64;
         let i = match &self.order {
             Order::PerTarget => target,
@@ -226,51 +219,49 @@ impl HttpRequests {
             Order::Random(seed) => (template::mix(seed ^ template::mix(index)) % n.max(1)) as usize,
             Order::Stream(s) => {
                 return match s.next() {
-                    Ok(spec) => self.render(&spec, index, thread, wire, buf),
+                    Ok(spec) => self.render(&spec, index, thread, buf),
                     Err(why) => HttpCall {
                         endpoint: 0,
                         row: 0,
                         msg: Msg::Invalid(why),
-                        spec: self.placeholder.clone(),
+                        idempotent: false,
+                        head: false,
                     },
                 };
             }
         };
         let spec = &self.specs[i];
+        // a fixed request is only named: the call borrows it, no count shared by the
+        // threads is touched per load
         match &self.fixed[i] {
-            Some(f) => HttpCall {
-                endpoint: spec.endpoint,
-                row: spec.row,
-                msg: if wire {
-                    Msg::Wire(f.wire.clone())
-                } else {
-                    Msg::Parts(f.parts.clone())
-                },
-                spec: spec.clone(),
-            },
-            None => self.render(spec, index, thread, wire, buf),
+            Some(_) => HttpCall::of(spec, Msg::Fixed(i)),
+            None => self.render(spec, index, thread, buf),
         }
     }
 
     fn render(
         &self,
-        spec: &Arc<HttpRequestSpec>,
+        spec: &HttpRequestSpec,
         index: u64,
         thread: usize,
-        wire: bool,
         buf: &mut Scratch,
     ) -> HttpCall {
         let cx = self.templates.context(index, thread);
-        let msg = if wire {
-            self.wire(spec, &cx, buf).map(Msg::Wire)
+        let msg = self.msg(spec, &cx, buf).unwrap_or_else(Msg::Invalid);
+        HttpCall::of(spec, msg)
+    }
+
+    /// `spec` rendered in the client's form.
+    fn msg(
+        &self,
+        spec: &HttpRequestSpec,
+        cx: &Context<'_>,
+        buf: &mut Scratch,
+    ) -> Result<Msg, String> {
+        if self.wire {
+            self.wire(spec, cx, buf).map(Msg::Wire)
         } else {
-            self.parts(spec, &cx).map(|p| Msg::Parts(Arc::new(p)))
-        };
-        HttpCall {
-            endpoint: spec.endpoint,
-            row: spec.row,
-            msg: msg.unwrap_or_else(Msg::Invalid),
-            spec: spec.clone(),
+            self.parts(spec, cx).map(|p| Msg::Parts(Arc::new(p)))
         }
     }
 

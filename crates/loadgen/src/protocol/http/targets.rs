@@ -80,15 +80,10 @@ struct BodyFiles {
     cached: usize,
 }
 
-const METHODS: &[&str] = &[
-    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
-];
-
 /// A request line starts with a method (upper-case letters) and a space.
 fn request_line(line: &str) -> Option<(&str, &str)> {
     let (m, rest) = line.split_once(' ')?;
-    (METHODS.contains(&m) || (!m.is_empty() && m.bytes().all(|b| b.is_ascii_uppercase())))
-        .then(|| (m, rest.trim()))
+    (!m.is_empty() && m.bytes().all(|b| b.is_ascii_uppercase())).then(|| (m, rest.trim()))
 }
 
 fn is_token(s: &str) -> bool {

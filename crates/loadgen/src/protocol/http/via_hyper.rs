@@ -271,18 +271,7 @@ impl HyperCaller {
         &self,
         t: &HttpTarget,
     ) -> Result<(super::http2::Sender, Rc<Cell<bool>>), Failure> {
-        let stream = connect(t, self.tls.as_ref()).await?;
-        if t.tls && stream.alpn() != Some(b"h2") {
-            return Err(Failure::call("TLS: the server did not negotiate h2 (ALPN)"));
-        }
-        let (sender, task) = super::http2::handshake(stream).await?;
-        let ended = Rc::new(Cell::new(false));
-        let flag = ended.clone();
-        tokio::task::spawn_local(async move {
-            task.await;
-            flag.set(true);
-        });
-        Ok((sender, ended))
+        super::http2::dial(t, self.tls.as_ref(), super::http2::handshake).await
     }
 }
 
