@@ -48,7 +48,7 @@ struct Calc {
 
 impl Calc {
     async fn pause(&self) -> Result<(), Status> {
-        let d = self.knobs.delay.sample();
+        let d = self.knobs.delay.sample(crate::rng::unit);
         if !d.is_zero() {
             crate::timer::sleep(d).await;
         }

@@ -1,7 +1,8 @@
 //! The HTTP test server: HTTP/1.1 and h2c on one port (TLS with ALPN when given a
 //! certificate). It echoes the request body, and lets a test choose the ground truth:
 //! per request with query knobs `delay=10ms`, `status=503`, `size=1024`, `close=1`, and by
-//! default with a delay distribution and an error rate.
+//! default with a delay distribution and an error rate. Under `/api/` it serves the
+//! journey demo API ([`crate::demo`]), with the same delay and error rate.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -28,68 +29,10 @@ use crate::{Limits, rng};
 /// the response has a generated `size`.
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
 
-/// How long a response waits before it is sent.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Delay {
-    /// Always this long.
-    Fixed(Duration),
-    /// Uniform between the two.
-    Uniform(Duration, Duration),
-    /// Normal with this mean and standard deviation (never below zero).
-    Normal(Duration, Duration),
-    /// Exponential with this mean.
-    Exponential(Duration),
-}
-
-impl Delay {
-    /// Parses `10ms`, `fixed:10ms`, `uniform:5ms-15ms`, `normal:10ms,2ms`, `exp:10ms`.
-    pub fn parse(s: &str) -> Result<Delay, SetupError> {
-        use loadgen::schedule::parse_duration as duration;
-        let (kind, args) = s.split_once(':').unwrap_or(("fixed", s));
-        let bad = |why| SetupError::Delay {
-            text: s.into(),
-            why,
-        };
-        let two = |sep: char| -> Result<(Duration, Duration), SetupError> {
-            let (a, b) = args
-                .split_once(sep)
-                .ok_or_else(|| bad("expected two durations (uniform:A-B, normal:MEAN,SD)"))?;
-            Ok((duration(a)?, duration(b)?))
-        };
-        Ok(match kind {
-            "fixed" => Delay::Fixed(duration(args)?),
-            "uniform" => {
-                let (a, b) = two('-')?;
-                if b < a {
-                    return Err(bad("the upper bound is below the lower"));
-                }
-                Delay::Uniform(a, b)
-            }
-            "normal" => {
-                let (m, sd) = two(',')?;
-                Delay::Normal(m, sd)
-            }
-            "exp" | "exponential" => Delay::Exponential(duration(args)?),
-            _ => {
-                return Err(bad(
-                    "not a delay distribution (fixed, uniform, normal, exp)",
-                ));
-            }
-        })
-    }
-
-    /// One sample.
-    pub fn sample(&self) -> Duration {
-        let secs = |d: Duration| d.as_secs_f64();
-        let s = match *self {
-            Delay::Fixed(d) => return d,
-            Delay::Uniform(a, b) => secs(a) + (secs(b) - secs(a)) * rng::unit(),
-            Delay::Normal(m, sd) => secs(m) + secs(sd) * rng::normal(),
-            Delay::Exponential(m) => -secs(m) * (1.0 - rng::unit()).ln(),
-        };
-        Duration::from_secs_f64(s.clamp(0.0, 3600.0))
-    }
-}
+/// How long a response waits before it is sent: a distribution of durations (`10ms`,
+/// `uniform:5ms-15ms`, `normal:10ms,2ms`, `exp:10ms`), sampled from the server's own
+/// generator.
+pub use loadgen::caller::dist::Dist as Delay;
 
 /// Defaults for requests that do not set the knobs themselves.
 #[derive(Debug, Clone, PartialEq)]
@@ -148,10 +91,66 @@ pub const ECHO_BUDGET: usize = 64 * 1024 * 1024;
 /// Bytes a connection buffers on its own: the HTTP/1 read buffer.
 const CONN_BUFFER: usize = 16 * 1024;
 
-/// What every request shares: the default behaviour and the echo budget.
+/// What every request shares: the default behaviour, the echo budget, the demo API.
 struct Shared {
     behaviour: Behaviour,
     budget: Arc<Semaphore>,
+    demo: crate::demo::Demo,
+}
+
+/// The largest request body the demo API reads.
+const MAX_API_BODY: usize = 64 * 1024;
+
+/// A request to the demo API (`/api/…`): its body read (at most [`MAX_API_BODY`]), the
+/// delay and error rate applied as to any request, then answered by [`crate::demo`].
+async fn api(req: Request<Incoming>, shared: Arc<Shared>, guard: BusyGuard) -> Response<Reply> {
+    let (parts, body) = req.into_parts();
+    let b = &shared.behaviour;
+    let query = parts.uri.query().unwrap_or("");
+    let bytes = match http_body_util::Limited::new(body, MAX_API_BODY)
+        .collect()
+        .await
+    {
+        Ok(c) => c.to_bytes(),
+        Err(_) => return refusal(413, "request body too large or broken\n"),
+    };
+    let delay = query_param(query, "delay")
+        .and_then(parse_query_duration)
+        .unwrap_or_else(|| b.delay.sample(rng::unit));
+    if !delay.is_zero() {
+        crate::timer::sleep(delay).await;
+    }
+    if b.error_rate > 0.0 && rng::unit() < b.error_rate {
+        return refusal(503, "injected error\n");
+    }
+    let ask = crate::demo::Ask {
+        method: &parts.method,
+        path: parts.uri.path(),
+        authorization: parts
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .map(|v| v.as_bytes()),
+        cookies: parts
+            .headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .map(|v| v.as_bytes())
+            .collect(),
+        body: &bytes,
+    };
+    let a = shared.demo.handle(&ask);
+    let mut resp = Response::builder()
+        .status(http::StatusCode::from_u16(a.status).unwrap_or(http::StatusCode::OK));
+    for (k, v) in a.headers {
+        resp = resp.header(k, v);
+    }
+    let reply = Reply {
+        data: (!a.body.is_empty()).then_some(a.body),
+        generated: 0,
+        _budget: None,
+        _busy: Some(guard),
+    };
+    resp.body(reply).expect("valid response parts")
 }
 
 static FILL: [u8; 64 * 1024] = [b'x'; 64 * 1024];
@@ -281,6 +280,9 @@ async fn handle(
     busy: Busy,
 ) -> Result<Response<Reply>, Infallible> {
     let guard = busy.serving();
+    if req.uri().path().starts_with("/api/") {
+        return Ok(api(req, shared, guard).await);
+    }
     let b = &shared.behaviour;
     let query = req.uri().query().unwrap_or("").to_string();
     let q = |name| query_param(&query, name);
@@ -301,7 +303,7 @@ async fn handle(
     };
     let delay = q("delay")
         .and_then(parse_query_duration)
-        .unwrap_or_else(|| b.delay.sample());
+        .unwrap_or_else(|| b.delay.sample(rng::unit));
     if !delay.is_zero() {
         crate::timer::sleep(delay).await;
     }
@@ -335,6 +337,7 @@ pub async fn run(
     let shared = Arc::new(Shared {
         behaviour,
         budget: Arc::new(Semaphore::new(ECHO_BUDGET)),
+        demo: crate::demo::Demo::default(),
     });
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -464,13 +467,18 @@ mod tests {
         let e = Delay::parse("exp:10ms").unwrap();
         assert!(Delay::parse("poisson:1ms").is_err());
         assert!(Delay::parse("uniform:5ms").is_err());
-        let mean =
-            |d: Delay| (0..20_000).map(|_| d.sample().as_secs_f64()).sum::<f64>() / 20_000.0 * 1e3;
+        let mean = |d: Delay| {
+            (0..20_000)
+                .map(|_| d.sample(rng::unit).as_secs_f64())
+                .sum::<f64>()
+                / 20_000.0
+                * 1e3
+        };
         assert!((mean(u) - 10.0).abs() < 0.3, "{}", mean(u));
         assert!((mean(n) - 10.0).abs() < 0.3, "{}", mean(n));
         assert!((mean(e) - 10.0).abs() < 0.5, "{}", mean(e));
         for _ in 0..1000 {
-            let s = u.sample();
+            let s = u.sample(rng::unit);
             assert!(s >= Duration::from_millis(5) && s <= Duration::from_millis(15));
         }
     }

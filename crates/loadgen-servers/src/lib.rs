@@ -7,7 +7,8 @@
 //! for tests.
 //!
 //! - [`calc`]: the book's arithmetic service (JSON lines);
-//! - [`http`]: HTTP/1.1 + h2c (+ TLS) with delay, status, size and error knobs;
+//! - [`http`]: HTTP/1.1 + h2c (+ TLS) with delay, status, size and error knobs, and the
+//!   journey demo API ([`demo`]) under `/api/`;
 //! - [`echo`]: TCP and UDP echo;
 //! - [`grpc`]: the calc service over gRPC, with server reflection.
 //!
@@ -24,6 +25,7 @@
 #![warn(missing_docs)]
 
 pub mod calc;
+pub mod demo;
 pub mod echo;
 pub mod grpc;
 pub mod http;
@@ -43,15 +45,7 @@ use tokio::sync::watch;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SetupError {
-    /// A delay distribution that does not parse.
-    #[error("'{text}': {why}")]
-    Delay {
-        /// The distribution as given.
-        text: String,
-        /// What is wrong with it.
-        why: &'static str,
-    },
-    /// A duration inside a delay that does not parse.
+    /// A delay distribution (or a duration in it) that does not parse.
     #[error(transparent)]
     Duration(#[from] loadgen::ConfigError),
     /// A certificate or key that does not load.

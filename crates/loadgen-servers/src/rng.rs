@@ -30,10 +30,3 @@ pub fn unit() -> f64 {
         (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
     })
 }
-
-/// A standard normal sample (Box–Muller).
-pub fn normal() -> f64 {
-    let u1 = unit().max(f64::MIN_POSITIVE);
-    let u2 = unit();
-    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-}

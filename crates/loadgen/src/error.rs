@@ -58,6 +58,14 @@ pub enum ConfigError {
     /// A duration that does not parse.
     #[error("'{0}' is not a duration like 500ms, 10s, 2m or 1m30s")]
     Duration(String),
+    /// A distribution of durations that does not parse.
+    #[error("'{text}': {why}")]
+    Dist {
+        /// The distribution as given.
+        text: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
     /// A ramp stage that is not `DURATION:RATE`.
     #[error("'{0}' is not DURATION:RATE, e.g. 30s:1000")]
     StageSyntax(String),

@@ -60,12 +60,14 @@ pub mod caller;
 pub mod engine;
 pub mod error;
 pub mod fuzz;
+pub mod journey;
 pub mod outcome;
 pub mod protocol;
 pub mod record;
 pub mod report;
 pub mod schedule;
 pub mod search;
+pub mod spec;
 pub mod summary;
 
 pub use caller::{Caller, CallerFactory, Load, ThreadContext};

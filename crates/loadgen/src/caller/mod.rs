@@ -12,6 +12,7 @@ use std::time::Instant;
 use crate::outcome::Failure;
 
 pub mod data;
+pub mod dist;
 pub mod pool;
 pub mod template;
 
@@ -97,6 +98,14 @@ pub trait Caller: 'static {
     fn report_target(&self, request: &Self::Request) -> Option<usize> {
         let _ = request;
         None
+    }
+
+    /// Copies what the caller records beside the engine — the steps of journeys — into
+    /// `out`; false when it records nothing of its own (the default). The engine calls it
+    /// when a generator thread ends, and a few times a second for the live view.
+    fn journeys_into(&self, out: &mut crate::record::JourneyAgg) -> bool {
+        let _ = out;
+        false
     }
 }
 

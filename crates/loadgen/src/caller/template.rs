@@ -13,6 +13,11 @@
 //! | `{{thread}}`, `{{shard}}` | the generator thread, the process's shard index |
 //! | `{{NAME}}` (`{{.NAME}}`) | column `NAME` of the data feed's row for this load |
 //!
+//! A journey's templates may also name its variables (captures, loop items, data
+//! columns as `{{FEED.COLUMN}}`): [`Template::compile_with`] resolves such names to
+//! variable slots, which a render reads from [`Context::vars`]. Where a value is inserted
+//! into a JSON string or a form, it is escaped as such ([`Escape`]).
+//!
 //! Random values are a pure function of the seed, the load index and the place in the
 //! template: the same seed repeats a run exactly, whatever the threads did; different
 //! loads get independent values.
@@ -33,7 +38,26 @@ pub struct Template {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Part {
     Text(Bytes),
-    Var { var: Var, salt: u64 },
+    Var { var: Var, salt: u64, escape: Escape },
+}
+
+/// How a rendered value is written where it is inserted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Escape {
+    /// As it is.
+    #[default]
+    None,
+    /// Inside a JSON string: quotes, backslashes and control characters escaped.
+    Json,
+    /// In an `application/x-www-form-urlencoded` body: percent-encoded.
+    Form,
+}
+
+/// What a name in a template stands for, when a journey resolves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Name {
+    /// Variable slot `i` of [`Context::vars`].
+    Slot(usize),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +71,7 @@ enum Var {
     Thread,
     Shard,
     Field(usize),
+    Slot(usize),
 }
 
 /// The longest `randomString`.
@@ -65,6 +90,12 @@ pub struct Context<'a> {
     pub shard: u64,
     /// The data feed, if any.
     pub data: Option<&'a DataFeed>,
+    /// A journey's variables, by slot (`None`: not set; never rendered, see
+    /// [`Template::slots`]).
+    pub vars: &'a [Option<Bytes>],
+    /// Mixed into random values, so that two renders of one template in one load (a
+    /// journey's steps and loops) draw different values.
+    pub nonce: u64,
 }
 
 impl Template {
@@ -82,6 +113,19 @@ impl Template {
 
     /// Compiles `text`; `fields` are the data feed's columns.
     pub fn compile(text: &[u8], fields: &[String]) -> Result<Template, ConfigError> {
+        Template::compile_with(text, Escape::None, &mut |_| Ok(None), fields)
+    }
+
+    /// Compiles `text`, each value escaped as `escape` says. `resolve` is asked first for
+    /// every name: a journey's variable (`Some`), a built-in or data column (`None`: parsed
+    /// as [`Template::compile`] does, `fields` being the feed's columns), or unknown (`Err`
+    /// with the message).
+    pub fn compile_with(
+        text: &[u8],
+        escape: Escape,
+        resolve: &mut dyn FnMut(&str) -> Result<Option<Name>, String>,
+        fields: &[String],
+    ) -> Result<Template, ConfigError> {
         let mut parts = Vec::new();
         let mut rest = text;
         let mut salt = 0u64;
@@ -99,10 +143,11 @@ impl Template {
             let inner = std::str::from_utf8(&after[..close])
                 .map_err(|_| ConfigError::Template("a template that is not UTF-8".into()))?;
             salt += 1;
-            parts.push(Part::Var {
-                var: parse_var(inner.trim(), fields)?,
-                salt,
-            });
+            let var = match resolve(inner.trim()).map_err(ConfigError::Template)? {
+                Some(Name::Slot(i)) => Var::Slot(i),
+                None => parse_var(inner.trim(), fields)?,
+            };
+            parts.push(Part::Var { var, salt, escape });
             rest = &after[close + 2..];
         }
         if !rest.is_empty() {
@@ -110,6 +155,40 @@ impl Template {
         }
         Ok(Template {
             parts: parts.into(),
+        })
+    }
+
+    /// Templates one after the other, as one (random values stay independent).
+    pub fn join(templates: impl IntoIterator<Item = Template>) -> Template {
+        let mut parts: Vec<Part> = Vec::new();
+        let mut salt = 0u64;
+        for t in templates {
+            for p in t.parts.iter() {
+                parts.push(match p {
+                    Part::Var { var, escape, .. } => {
+                        salt += 1;
+                        Part::Var {
+                            var: var.clone(),
+                            salt,
+                            escape: *escape,
+                        }
+                    }
+                    text => text.clone(),
+                });
+            }
+        }
+        Template {
+            parts: parts.into(),
+        }
+    }
+
+    /// The variable slots it reads (a render needs each of them set).
+    pub fn slots(&self) -> impl Iterator<Item = usize> + '_ {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Var {
+                var: Var::Slot(i), ..
+            } => Some(*i),
+            _ => None,
         })
     }
 
@@ -123,7 +202,16 @@ impl Template {
         for p in self.parts.iter() {
             match p {
                 Part::Text(t) => out.put_slice(t),
-                Part::Var { var, salt } => render_var(var, *salt, cx, out),
+                Part::Var {
+                    var,
+                    salt,
+                    escape: Escape::None,
+                } => render_var(var, *salt, cx, out),
+                Part::Var { var, salt, escape } => {
+                    let mut raw = BytesMut::new();
+                    render_var(var, *salt, cx, &mut raw);
+                    escape_into(*escape, &raw, out);
+                }
             }
         }
     }
@@ -197,6 +285,26 @@ fn parse_var(inner: &str, fields: &[String]) -> Result<Var, ConfigError> {
     }
 }
 
+/// True when `name` (the first word of a template) is a built-in: index, uuid, ...
+pub fn is_builtin(name: &str) -> bool {
+    matches!(
+        name,
+        "index"
+            | ".RequestNumber"
+            | "uuid"
+            | "newUUID"
+            | ".UUID"
+            | "timestamp"
+            | ".TimestampUnixMilli"
+            | "timestampNs"
+            | ".TimestampUnixNano"
+            | "thread"
+            | "shard"
+            | "randomInt"
+            | "randomString"
+    )
+}
+
 /// SplitMix64: a strong 64-bit mix; consecutive inputs give independent outputs. The one
 /// copy: templates, calc operands and Poisson gaps draw from it.
 pub fn mix(mut z: u64) -> u64 {
@@ -208,7 +316,7 @@ pub fn mix(mut z: u64) -> u64 {
 
 /// The random stream of one template place of one load.
 fn stream(cx: &Context<'_>, salt: u64) -> impl FnMut() -> u64 {
-    let mut state = mix(cx.seed ^ mix(cx.index ^ mix(salt)));
+    let mut state = mix(cx.seed ^ mix(cx.index ^ mix(salt ^ mix(cx.nonce))));
     move || {
         state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
         mix(state)
@@ -268,6 +376,52 @@ fn render_var(var: &Var, salt: u64, cx: &Context<'_>, out: &mut BytesMut) {
                 out.put_slice(d.field(cx.index, *i).as_bytes());
             }
         }
+        Var::Slot(i) => {
+            if let Some(Some(v)) = cx.vars.get(*i) {
+                out.put_slice(v);
+            }
+        }
+    }
+}
+
+/// Bytes of a form value: unreserved characters as they are, space as `+`, the rest `%XX`.
+const FORM: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'*');
+
+fn escape_into(escape: Escape, raw: &[u8], out: &mut BytesMut) {
+    match escape {
+        Escape::None => out.put_slice(raw),
+        Escape::Json => {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            for &b in raw {
+                match b {
+                    b'"' => out.put_slice(b"\\\""),
+                    b'\\' => out.put_slice(b"\\\\"),
+                    b'\n' => out.put_slice(b"\\n"),
+                    b'\r' => out.put_slice(b"\\r"),
+                    b'\t' => out.put_slice(b"\\t"),
+                    0..0x20 | 0x7f => {
+                        out.put_slice(b"\\u00");
+                        out.put_u8(HEX[usize::from(b >> 4)]);
+                        out.put_u8(HEX[usize::from(b & 15)]);
+                    }
+                    _ => out.put_u8(b),
+                }
+            }
+        }
+        Escape::Form => {
+            for piece in raw.split(|&b| b == b' ').enumerate() {
+                if piece.0 > 0 {
+                    out.put_u8(b'+');
+                }
+                for chunk in percent_encoding::percent_encode(piece.1, FORM) {
+                    out.put_slice(chunk.as_bytes());
+                }
+            }
+        }
     }
 }
 
@@ -311,6 +465,8 @@ impl Shared {
             thread,
             shard: self.shard,
             data: self.data.as_deref(),
+            vars: &[],
+            nonce: 0,
         }
     }
 }
@@ -326,6 +482,8 @@ mod tests {
             thread: 1,
             shard: 2,
             data: None,
+            vars: &[],
+            nonce: 0,
         }
     }
 

@@ -117,7 +117,7 @@ fn new_runner<C: Caller>(
         dispatch: RefCell::new(Dispatcher::new(
             &plan.schedule,
             stride,
-            plan.timeout.as_nanos() as u64,
+            plan.start_timeout().as_nanos() as u64,
             plan.bucket().as_nanos() as u64,
         )),
         rec: RefCell::new(Recorder::new(t0, plan.bucket(), plan.targets.len())),
@@ -155,8 +155,13 @@ fn finish<C: Caller>(
     let last_event = runner.last_event.get();
     let runner = Rc::try_unwrap(runner)
         .unwrap_or_else(|_| panic!("every worker of the generator thread has ended"));
+    let mut agg = runner.rec.into_inner().finish();
+    let mut journeys = crate::record::JourneyAgg::new(0);
+    if runner.caller.journeys_into(&mut journeys) {
+        agg.journeys = Some(journeys);
+    }
     RunnerOutput {
-        agg: runner.rec.into_inner().finish(),
+        agg,
         cpu: thread_cpu(),
         busy_wall,
         last_event,

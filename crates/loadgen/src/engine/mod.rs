@@ -11,7 +11,7 @@
 //! `cancelled`. [`LoadGen::abort`] ends the grace period at once. Either way
 //! [`LoadGen::wait`] returns the full summary.
 
-mod clock;
+pub(crate) mod clock;
 pub mod dispatcher;
 mod drive;
 mod lifecycle;

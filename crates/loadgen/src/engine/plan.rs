@@ -29,8 +29,14 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
 pub struct Plan {
     /// Intended start times.
     pub schedule: Schedule,
-    /// Per-call timeout; also the deadline for a load waiting for a slot.
+    /// Per-call timeout (a journey's: the whole journey); also the deadline for a load
+    /// waiting for a slot, unless [`Plan::start_timeout`] says otherwise.
     pub timeout: Duration,
+    /// How long a load may wait for a slot before it is `dropped` (a journey: its first
+    /// request's timeout); `None`: the timeout.
+    pub start_timeout: Option<Duration>,
+    /// The report rows of journeys' steps (empty for single calls).
+    pub steps: Vec<crate::record::StepInfo>,
     /// Slots (calls in flight at most); `None` = `ceil(rate × timeout) + 1` (closed loop:
     /// 50). Slots are permissions, not tasks or connections: a worker task exists only
     /// for a call that can run, so a large figure costs nothing until it is used.
@@ -76,6 +82,8 @@ impl Plan {
         Plan {
             schedule,
             timeout,
+            start_timeout: None,
+            steps: Vec::new(),
             concurrency: None,
             connections: None,
             details: Vec::new(),
@@ -138,7 +146,13 @@ impl Plan {
             shards: vec![self.process_shard.0],
             started_at,
             bucket: self.bucket(),
+            steps: self.steps.clone(),
         }
+    }
+
+    /// How long a load may wait for a slot.
+    pub fn start_timeout(&self) -> Duration {
+        self.start_timeout.unwrap_or(self.timeout).min(self.timeout)
     }
 
     /// The grace period after a stop.
@@ -153,6 +167,9 @@ impl Plan {
         }
         if self.timeout > MAX_TIMEOUT {
             return Err(ConfigError::TimeoutTooLong);
+        }
+        if self.start_timeout.is_some_and(|t| t.is_zero()) {
+            return Err(ConfigError::ZeroTimeout);
         }
         if self.grace.is_some_and(|g| g > MAX_TIMEOUT) {
             return Err(ConfigError::GraceTooLong);

@@ -191,6 +191,8 @@ pub struct Aggregate {
     pub errors: ErrorGroups,
     /// One bucket per bucket width from t0.
     pub timeline: Vec<Bucket>,
+    /// What the steps of journeys did (runs of scenarios only).
+    pub journeys: Option<super::JourneyAgg>,
 }
 
 impl Aggregate {
@@ -205,6 +207,7 @@ impl Aggregate {
             targets: (0..targets.max(1)).map(|_| TargetAgg::default()).collect(),
             errors: ErrorGroups::default(),
             timeline: Vec::new(),
+            journeys: None,
         }
     }
 
@@ -231,6 +234,11 @@ impl Aggregate {
         }
         for (a, b) in self.timeline[offset..].iter_mut().zip(&other.timeline) {
             *a += b;
+        }
+        match (&mut self.journeys, &other.journeys) {
+            (Some(a), Some(b)) => *a += b,
+            (None, Some(b)) => self.journeys = Some(b.clone()),
+            _ => {}
         }
     }
 }

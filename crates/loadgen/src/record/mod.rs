@@ -9,6 +9,7 @@
 
 pub mod aggregate;
 pub mod hist;
+pub mod journeys;
 pub mod results;
 
 use std::borrow::Cow;
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant};
 
 pub use aggregate::{Aggregate, Bucket, Counts, ErrorGroups, PerOutcome, TargetAgg};
 use hist::{CompactHist, Hist};
+pub use journeys::{JourneyAgg, StepAgg, StepInfo, StepKind};
 
 use crate::outcome::Outcome;
 

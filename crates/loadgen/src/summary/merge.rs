@@ -184,6 +184,16 @@ fn check(inputs: &[(String, Summary)]) -> Result<(), MergeError> {
             };
             return Err(differs("targets", names(a), names(b)));
         }
+        if a.steps != b.steps {
+            let names = |r: &super::RunInfo| {
+                r.steps
+                    .iter()
+                    .map(|t| format!("{}/{}", t.scenario, t.name))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            return Err(differs("journey steps", names(a), names(b)));
+        }
         if a.shard.count != b.shard.count {
             return Err(differs(
                 "shard count",

@@ -53,6 +53,8 @@ pub struct RunInfo {
     pub started_at: SystemTime,
     /// Width of the timeline's buckets.
     pub bucket: Duration,
+    /// The report rows of journeys' steps (empty for single calls).
+    pub steps: Vec<crate::record::StepInfo>,
 }
 
 /// How hard the generator worked, to tell when it, not the target, was the limit.
@@ -405,6 +407,7 @@ pub(crate) fn sample(agg: Aggregate, window: Duration) -> Summary {
             shards: vec![0],
             started_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
             bucket: crate::record::bucket_width(window),
+            steps: Vec::new(),
         },
         facts: RunFacts {
             elapsed: window,

@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use tokio::io::AsyncWriteExt;
 
+use super::body_match::BodyMatch;
+use super::h1::Sink;
 use super::{HttpOptions, HttpResponse, HttpTarget, Stream, connect, h1};
 use crate::caller::pool::Pool;
 use crate::outcome::Failure;
@@ -49,13 +51,14 @@ impl FastCaller {
         }
     }
 
-    async fn once(
+    async fn once<K: Sink>(
         &self,
         e: &Endpoint,
         request: &[u8],
         head_only: bool,
         fresh: bool,
-    ) -> Result<HttpResponse, (Failure, bool)> {
+        sink: &mut K,
+    ) -> Result<Exchanged, (Failure, bool)> {
         let dial = || async { Ok(Conn::new(connect(&e.target, self.tls.as_ref()).await?)) };
         let mut lease = if fresh {
             e.pool.get_fresh(dial).await
@@ -76,27 +79,39 @@ impl FastCaller {
             (f, retry)
         };
         c.got = 0;
-        if let Err(err) = c.stream.write_all(request).await {
+        sink.sending();
+        // flushed: a TLS stream may hold the last encrypted bytes of a large request
+        if let Err(err) = write_flushed(&mut c.stream, request).await {
             return Err(fresh_fail(err.into(), c));
         }
-        let expect = self.opts.expect_body.as_deref();
         let keepalive = !self.opts.disable_keepalive;
-        match h1::read_response(c, expect, head_only, keepalive).await {
-            Ok(r) => {
+        match h1::read_into(c, sink, head_only, keepalive).await {
+            Ok((status, reusable)) => {
                 let arrived = c.stream.arrived();
                 c.clear();
-                if r.reusable {
+                if reusable {
                     lease.put_back();
                 }
-                Ok(HttpResponse {
-                    status: r.status,
-                    body_ok: r.body_ok,
-                    arrived,
-                })
+                Ok(Exchanged { status, arrived })
             }
             Err(f) => Err(fresh_fail(f, c)),
         }
     }
+}
+
+/// Writes all of `bytes` and flushes them.
+async fn write_flushed(s: &mut Stream, bytes: &[u8]) -> std::io::Result<()> {
+    s.write_all(bytes).await?;
+    s.flush().await
+}
+
+/// What an exchange returns besides what its sink kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exchanged {
+    /// The status.
+    pub status: u16,
+    /// When the answer's last bytes arrived (the kernel's receive time), if known.
+    pub arrived: Option<std::time::Instant>,
 }
 
 impl FastCaller {
@@ -115,11 +130,33 @@ impl FastCaller {
         idempotent: bool,
         head_only: bool,
     ) -> Result<HttpResponse, Failure> {
+        let mut want = BodyMatch::new(self.opts.expect_body.as_deref().unwrap_or_default());
+        let r = self
+            .exchange(endpoint, request, idempotent, head_only, &mut want)
+            .await?;
+        Ok(HttpResponse {
+            status: r.status,
+            body_ok: want.found(),
+            arrived: r.arrived,
+        })
+    }
+
+    /// Sends `request` as [`FastCaller::call`] does, the answer's headers and body going
+    /// to `sink`.
+    pub async fn exchange<K: Sink>(
+        &self,
+        endpoint: usize,
+        request: &[u8],
+        idempotent: bool,
+        head_only: bool,
+        sink: &mut K,
+    ) -> Result<Exchanged, Failure> {
         let e = &self.endpoints[endpoint];
-        match self.once(e, request, head_only, false).await {
+        match self.once(e, request, head_only, false, sink).await {
             Ok(r) => Ok(r),
+            // nothing was read: the sink has seen nothing yet
             Err((_, true)) if idempotent => self
-                .once(e, request, head_only, true)
+                .once(e, request, head_only, true, sink)
                 .await
                 .map_err(|(f, _)| f),
             Err((f, _)) => Err(f),

@@ -156,6 +156,29 @@ fn contains_token(value: &[u8], token: &[u8]) -> bool {
         .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
 }
 
+/// What a client keeps of a response as it reads it: a text searched for in the body
+/// ([`BodyMatch`]), or a journey's headers and body. The readers of every client feed it.
+pub trait Sink {
+    /// The request is about to be written: its service time starts.
+    fn sending(&mut self) {}
+    /// True when [`Sink::header`] should be called for each header of the answer.
+    fn wants_headers(&self) -> bool {
+        false
+    }
+    /// One header of the final answer.
+    fn header(&mut self, name: &[u8], value: &[u8]) {
+        let _ = (name, value);
+    }
+    /// The next piece of the body.
+    fn body(&mut self, chunk: &[u8]);
+}
+
+impl Sink for BodyMatch<'_> {
+    fn body(&mut self, chunk: &[u8]) {
+        self.feed(chunk);
+    }
+}
+
 /// One response as the check needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Read {
@@ -175,6 +198,23 @@ pub async fn read_response<S: AsyncRead + Unpin>(
     head_only: bool,
     keepalive: bool,
 ) -> Result<Read, Failure> {
+    let mut body = BodyMatch::new(expect.unwrap_or_default());
+    let (status, reusable) = read_into(c, &mut body, head_only, keepalive).await?;
+    Ok(Read {
+        status,
+        body_ok: body.found(),
+        reusable,
+    })
+}
+
+/// Reads one response as [`read_response`] does, into `sink`: its status, and whether the
+/// connection may carry another request.
+pub async fn read_into<S: AsyncRead + Unpin, K: Sink>(
+    c: &mut Conn<S>,
+    body: &mut K,
+    head_only: bool,
+    keepalive: bool,
+) -> Result<(u16, bool), Failure> {
     let head = loop {
         match parse_head(c.unread())? {
             Some(h) if (100..200).contains(&h.status) && h.status != 101 => c.start += h.len,
@@ -182,20 +222,28 @@ pub async fn read_response<S: AsyncRead + Unpin>(
             None => c.more("response head").await?,
         }
     };
+    if body.wants_headers() {
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut resp = httparse::Response::new(&mut headers);
+        if resp.parse(&c.unread()[..head.len]).is_ok() {
+            for h in resp.headers.iter() {
+                body.header(h.name.as_bytes(), h.value);
+            }
+        }
+    }
     c.start += head.len;
-    let mut body = BodyMatch::new(expect.unwrap_or_default());
     let no_body =
         head_only || head.status == 204 || head.status == 304 || (100..200).contains(&head.status);
     let mut reusable = !head.close && keepalive;
     if no_body {
     } else if head.chunked {
-        read_chunks(c, &mut body).await?;
+        read_chunks(c, body).await?;
     } else if let Some(n) = head.content_length {
-        consume(c, n, &mut body).await?;
+        consume(c, n, body).await?;
     } else {
         // close-delimited: to the end of the stream
         loop {
-            body.feed(c.unread());
+            body.body(c.unread());
             c.start = c.end;
             if c.fill().await? == 0 {
                 break;
@@ -206,16 +254,12 @@ pub async fn read_response<S: AsyncRead + Unpin>(
     if c.has_unread() {
         reusable = false; // bytes after the response: never reuse a confused stream
     }
-    Ok(Read {
-        status: head.status,
-        body_ok: body.found(),
-        reusable,
-    })
+    Ok((head.status, reusable))
 }
 
-async fn read_chunks<S: AsyncRead + Unpin>(
+async fn read_chunks<S: AsyncRead + Unpin, K: Sink>(
     c: &mut Conn<S>,
-    body: &mut BodyMatch<'_>,
+    body: &mut K,
 ) -> Result<(), Failure> {
     loop {
         let (consumed, size) = loop {
@@ -242,14 +286,14 @@ async fn read_chunks<S: AsyncRead + Unpin>(
     }
 }
 
-async fn consume<S: AsyncRead + Unpin>(
+async fn consume<S: AsyncRead + Unpin, K: Sink>(
     c: &mut Conn<S>,
     mut n: u64,
-    body: &mut BodyMatch<'_>,
+    body: &mut K,
 ) -> Result<(), Failure> {
     loop {
         let take = ((c.end - c.start) as u64).min(n) as usize;
-        body.feed(&c.buf[c.start..c.start + take]);
+        body.body(&c.buf[c.start..c.start + take]);
         c.start += take;
         n -= take as u64;
         if n == 0 {

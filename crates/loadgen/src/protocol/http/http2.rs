@@ -21,7 +21,7 @@ use std::rc::Rc;
 use bytes::Bytes;
 
 use super::body_match::BodyMatch;
-use super::h1::MAX_HEAD;
+use super::h1::{MAX_HEAD, Sink};
 use super::{HttpResponse, request::Parts};
 use super::{HttpTarget, Stream};
 use crate::outcome::Failure;
@@ -136,12 +136,30 @@ pub async fn exchange(
     parts: &Parts,
     expect: &[u8],
 ) -> Result<HttpResponse, CallFailed> {
+    let mut want = BodyMatch::new(expect);
+    let status = exchange_into(sender, ended, parts, &mut want).await?;
+    Ok(HttpResponse {
+        status,
+        body_ok: want.found(),
+        arrived: None,
+    })
+}
+
+/// One request as [`exchange`] makes it, the answer's headers and body going to `sink`;
+/// its status.
+pub async fn exchange_into<K: Sink>(
+    sender: &Sender,
+    ended: &Cell<bool>,
+    parts: &Parts,
+    sink: &mut K,
+) -> Result<u16, CallFailed> {
     let mut req = http::Request::new(());
     *req.method_mut() = parts.method.clone();
     *req.uri_mut() = parts.uri.clone();
     *req.headers_mut() = parts.headers.clone();
     let bodiless = parts.body.is_empty();
     let (resp, mut send) = open(sender, ended, req, bodiless).await?;
+    sink.sending();
     if !bodiless {
         // queued whole (the body is held anyway) and sent as the windows allow
         send.send_data(parts.body.clone(), true)
@@ -149,20 +167,20 @@ pub async fn exchange(
     }
     let resp = answer(resp).await?;
     let status = resp.status().as_u16();
+    if sink.wants_headers() {
+        for (k, v) in resp.headers() {
+            sink.header(k.as_str().as_bytes(), v.as_bytes());
+        }
+    }
     let mut body = resp.into_body();
-    let mut want = BodyMatch::new(expect);
     while let Some(d) = body.data().await {
         let d = d.map_err(|e| failure(&e))?;
         // read: the server may send this much more
         let _ = body.flow_control().release_capacity(d.len());
-        want.feed(&d);
+        sink.body(&d);
     }
     drop(send);
-    Ok(HttpResponse {
-        status,
-        body_ok: want.found(),
-        arrived: None,
-    })
+    Ok(status)
 }
 
 /// How rustls's errors begin (`received fatal alert: CertificateRequired`): h2 keeps only

@@ -83,6 +83,17 @@ pub struct HttpRequests {
     close: bool,
 }
 
+/// Changes to a request at render time: a journey's cookies, a redirect's new path.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Adjust<'a> {
+    /// Headers sent after the request's own.
+    pub headers: &'a [(&'a str, &'a [u8])],
+    /// Another path and query (a redirect's `Location`).
+    pub path: Option<&'a [u8]>,
+    /// Another method, without the body (a redirect that becomes a GET).
+    pub get: bool,
+}
+
 /// A thread's reused render buffers.
 #[derive(Debug, Default)]
 pub struct Scratch {
@@ -258,10 +269,32 @@ impl HttpRequests {
         cx: &Context<'_>,
         buf: &mut Scratch,
     ) -> Result<Msg, String> {
+        self.adjusted(spec, cx, Adjust::default(), buf)
+    }
+
+    /// Request `i` rendered with `cx` (a journey's variables), changed as `adjust` says.
+    pub fn render_with(
+        &self,
+        i: usize,
+        cx: &Context<'_>,
+        adjust: Adjust<'_>,
+        buf: &mut Scratch,
+    ) -> Result<Msg, String> {
+        self.adjusted(&self.specs[i], cx, adjust, buf)
+    }
+
+    fn adjusted(
+        &self,
+        spec: &HttpRequestSpec,
+        cx: &Context<'_>,
+        adjust: Adjust<'_>,
+        buf: &mut Scratch,
+    ) -> Result<Msg, String> {
         if self.wire {
-            self.wire(spec, cx, buf).map(Msg::Wire)
+            self.wire(spec, cx, adjust, buf).map(Msg::Wire)
         } else {
-            self.parts(spec, cx).map(|p| Msg::Parts(Arc::new(p)))
+            self.parts(spec, cx, adjust)
+                .map(|p| Msg::Parts(Arc::new(p)))
         }
     }
 
@@ -272,10 +305,18 @@ impl HttpRequests {
         &self,
         spec: &HttpRequestSpec,
         cx: &Context<'_>,
+        adjust: Adjust<'_>,
         s: &mut Scratch,
     ) -> Result<Bytes, String> {
         s.body.clear();
-        spec.body.render(cx, &mut s.body);
+        if !adjust.get {
+            spec.body.render(cx, &mut s.body);
+        }
+        let method = if adjust.get {
+            "GET"
+        } else {
+            spec.method.as_str()
+        };
         let buf = &mut s.out;
         buf.reserve(512 + s.body.len());
         let has = |name: &str| {
@@ -283,10 +324,13 @@ impl HttpRequests {
                 .iter()
                 .any(|(k, _)| k.eq_ignore_ascii_case(name))
         };
-        buf.put_slice(spec.method.as_bytes());
+        buf.put_slice(method.as_bytes());
         buf.put_u8(b' ');
         let start = buf.len();
-        spec.path.render(cx, buf);
+        match adjust.path {
+            Some(p) => buf.put_slice(p),
+            None => spec.path.render(cx, buf),
+        }
         if buf[start..].iter().any(|&b| b <= b' ' || b == 0x7f) {
             buf.clear();
             return Err(
@@ -320,7 +364,19 @@ impl HttpRequests {
             }
             buf.put_slice(b"\r\n");
         }
-        let bodied = !s.body.is_empty() || matches!(spec.method.as_str(), "POST" | "PUT" | "PATCH");
+        for (k, v) in adjust.headers {
+            if v.iter().any(|&b| (b < b' ' && b != b'\t') || b == 0x7f) {
+                buf.clear();
+                return Err(format!(
+                    "cannot build the request: header {k} has a control character"
+                ));
+            }
+            buf.put_slice(k.as_bytes());
+            buf.put_slice(b": ");
+            buf.put_slice(v);
+            buf.put_slice(b"\r\n");
+        }
+        let bodied = !s.body.is_empty() || matches!(method, "POST" | "PUT" | "PATCH");
         if bodied && !has("content-length") {
             buf.put_slice(b"Content-Length: ");
             template::put_int(buf, s.body.len() as i128);
@@ -336,10 +392,18 @@ impl HttpRequests {
 
     /// hyper's parts of `spec`: the rendered path and header values are checked (a data
     /// field with a line break is refused, never sent).
-    fn parts(&self, spec: &HttpRequestSpec, cx: &Context<'_>) -> Result<Parts, String> {
+    fn parts(
+        &self,
+        spec: &HttpRequestSpec,
+        cx: &Context<'_>,
+        adjust: Adjust<'_>,
+    ) -> Result<Parts, String> {
         let bad = |what: &str| format!("cannot build the request: {what}");
         let e = &self.endpoints[spec.endpoint];
-        let path = spec.path.render_string(cx);
+        let path = match adjust.path {
+            Some(p) => String::from_utf8_lossy(p).into_owned(),
+            None => spec.path.render_string(cx),
+        };
         let uri = if self.http2 {
             format!(
                 "{}://{}{path}",
@@ -350,8 +414,11 @@ impl HttpRequests {
             path
         };
         let uri: http::Uri = uri.parse().map_err(|_| bad("the path is not a URI"))?;
-        let method =
-            http::Method::from_bytes(spec.method.as_bytes()).map_err(|_| bad("the method"))?;
+        let method = if adjust.get {
+            http::Method::GET
+        } else {
+            http::Method::from_bytes(spec.method.as_bytes()).map_err(|_| bad("the method"))?
+        };
         let mut headers = http::HeaderMap::new();
         let has = |name: &str| {
             spec.headers
@@ -379,6 +446,13 @@ impl HttpRequests {
                 .map_err(|_| bad(&format!("header {k} has a character a header cannot carry")))?;
             headers.append(name, val);
         }
+        for (k, v) in adjust.headers {
+            let name =
+                http::HeaderName::from_bytes(k.as_bytes()).map_err(|_| bad("a header name"))?;
+            let val = http::HeaderValue::from_bytes(v)
+                .map_err(|_| bad(&format!("header {k} has a character a header cannot carry")))?;
+            headers.append(name, val);
+        }
         if self.close && !self.http2 && !has("connection") {
             headers.insert(
                 http::header::CONNECTION,
@@ -386,11 +460,12 @@ impl HttpRequests {
             );
         }
         let mut body = BytesMut::new();
-        spec.body.render(cx, &mut body);
+        if !adjust.get {
+            spec.body.render(cx, &mut body);
+        }
         if self.http2 {
             super::http2::strip_connection_headers(&mut headers);
-            let bodied =
-                !body.is_empty() || matches!(spec.method.as_str(), "POST" | "PUT" | "PATCH");
+            let bodied = !body.is_empty() || matches!(method.as_str(), "POST" | "PUT" | "PATCH");
             if bodied && !headers.contains_key(http::header::CONTENT_LENGTH) {
                 headers.insert(
                     http::header::CONTENT_LENGTH,

@@ -14,6 +14,7 @@ use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 
 use super::body_match::BodyMatch;
+use super::h1::Sink;
 use super::request::Parts;
 use super::{HttpOptions, HttpResponse, HttpTarget, connect};
 use crate::caller::pool::{MAX_DIALING, Pool};
@@ -234,25 +235,26 @@ impl HyperCaller {
         req
     }
 
-    async fn read(
+    async fn read<K: Sink>(
         &self,
         resp: http::Response<hyper::body::Incoming>,
-    ) -> Result<HttpResponse, Failure> {
+        sink: &mut K,
+    ) -> Result<u16, Failure> {
         let status = resp.status().as_u16();
+        if sink.wants_headers() {
+            for (k, v) in resp.headers() {
+                sink.header(k.as_str().as_bytes(), v.as_bytes());
+            }
+        }
         let mut body = resp.into_body();
-        // searched as it streams: the body is never kept
-        let mut want = BodyMatch::new(self.opts.expect_body.as_deref().unwrap_or_default());
+        // fed to the sink as it streams
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(hyper_failure)?;
             if let Some(d) = frame.data_ref() {
-                want.feed(d);
+                sink.body(d);
             }
         }
-        Ok(HttpResponse {
-            status,
-            body_ok: want.found(),
-            arrived: None,
-        })
+        Ok(status)
     }
 
     async fn dial_h1(&self, t: &HttpTarget) -> Result<http1::SendRequest<Full<Bytes>>, Failure> {
@@ -278,13 +280,14 @@ impl HyperCaller {
 impl HyperCaller {
     /// One HTTP/1.1 exchange; the error says whether a retry is safe (a reused
     /// connection closed before any answer).
-    async fn call_h1(
+    async fn call_h1<K: Sink>(
         &self,
         e: &Endpoint,
         pool: &Pool<http1::SendRequest<Full<Bytes>>>,
         req: http::Request<Full<Bytes>>,
         fresh: bool,
-    ) -> Result<HttpResponse, (Failure, bool)> {
+        sink: &mut K,
+    ) -> Result<u16, (Failure, bool)> {
         let plain = |f: Failure| (f, false);
         // skip kept-alive connections the server closed while they were idle
         let mut lease = loop {
@@ -304,6 +307,7 @@ impl HyperCaller {
         poll_fn(|cx| sender.poll_ready(cx))
             .await
             .map_err(|e| plain(hyper_failure(e)))?;
+        sink.sending();
         let resp = sender.send_request(req).await.map_err(|err| {
             let retry = reused && err.is_incomplete_message();
             (hyper_failure(err), retry)
@@ -312,7 +316,7 @@ impl HyperCaller {
             .headers()
             .get(http::header::CONNECTION)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
-        let r = self.read(resp).await.map_err(plain)?;
+        let r = self.read(resp, sink).await.map_err(plain)?;
         if !close && !self.opts.disable_keepalive && !lease.get_mut().is_closed() {
             lease.put_back();
         }
@@ -339,26 +343,54 @@ impl HyperCaller {
         parts: &Parts,
         idempotent: bool,
     ) -> Result<HttpResponse, Failure> {
+        // searched as it streams: the body is never kept
+        let mut want = BodyMatch::new(self.opts.expect_body.as_deref().unwrap_or_default());
+        let status = self
+            .exchange(endpoint, parts, idempotent, &mut want)
+            .await?;
+        Ok(HttpResponse {
+            status,
+            body_ok: want.found(),
+            arrived: None,
+        })
+    }
+
+    /// Sends `parts` as [`HyperCaller::call`] does, the answer's headers and body going to
+    /// `sink`; its status.
+    pub async fn exchange<K: Sink>(
+        &self,
+        endpoint: usize,
+        parts: &Parts,
+        idempotent: bool,
+        sink: &mut K,
+    ) -> Result<u16, Failure> {
         let e = &self.endpoints[endpoint];
         match &e.conns {
-            Conns::H1(pool) => match self.call_h1(e, pool, Self::request(parts), false).await {
-                // a kept-alive connection the server closed with the request unanswered:
-                // once more on a new connection (as the fast client), if that is safe
-                Err((_, true)) if idempotent => {
-                    let req = Self::request(parts);
-                    self.call_h1(e, pool, req, true).await.map_err(|(f, _)| f)
+            Conns::H1(pool) => {
+                match self
+                    .call_h1(e, pool, Self::request(parts), false, sink)
+                    .await
+                {
+                    // a kept-alive connection the server closed with the request
+                    // unanswered: once more on a new connection (as the fast client), if
+                    // that is safe
+                    Err((_, true)) if idempotent => {
+                        let req = Self::request(parts);
+                        self.call_h1(e, pool, req, true, sink)
+                            .await
+                            .map_err(|(f, _)| f)
+                    }
+                    r => r.map_err(|(f, _)| f),
                 }
-                r => r.map_err(|(f, _)| f),
-            },
+            }
             Conns::H2(pool) => {
-                let expect = self.opts.expect_body.as_deref().unwrap_or_default();
                 // a call the server never processed goes again, up to twice, each time on a
                 // connection that has not refused it
                 let mut tries = 2u8;
                 loop {
                     let lease = pool.get(|| self.dial_h2(&e.target)).await?;
                     let c = &lease.conn;
-                    match super::http2::exchange(&c.sender, &c.ended, parts, expect).await {
+                    match super::http2::exchange_into(&c.sender, &c.ended, parts, sink).await {
                         Err(f) if f.unprocessed && tries > 0 => tries -= 1,
                         r => return r.map_err(|f| f.failure),
                     }

@@ -140,6 +140,48 @@ pub struct TargetJson {
     pub latency_us: String,
 }
 
+/// One step (or group) of the journeys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepJson {
+    /// The scenario it belongs to.
+    pub scenario: String,
+    /// Its name.
+    pub step: String,
+    /// `request` or `group`.
+    pub kind: String,
+    /// Runs (as `scheduled`) and per outcome.
+    pub counts: CountsJson,
+    /// Response time from when the step was ready, of the answered runs.
+    pub response_ms: PercentilesJson,
+    /// Service time from the send, of the answered runs.
+    pub service_ms: PercentilesJson,
+    /// Checks evaluated.
+    #[serde(default)]
+    pub checks: u64,
+    /// Checks that failed.
+    #[serde(default)]
+    pub checks_failed: u64,
+    /// Failed checks and captures, by name.
+    #[serde(default)]
+    pub failed: BTreeMap<String, u64>,
+    /// Response-time histogram (µs, V2+DEFLATE, base64); empty if none.
+    #[serde(default)]
+    pub response_us: String,
+    /// Service-time histogram (µs, V2+DEFLATE, base64); empty if none.
+    #[serde(default)]
+    pub service_us: String,
+}
+
+/// Journeys as a whole (beside the counts, which count journeys).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JourneysJson {
+    /// Active time of completed journeys (without think time).
+    pub active_ms: PercentilesJson,
+    /// Its histogram (µs, V2+DEFLATE, base64); empty if none.
+    #[serde(default)]
+    pub active_us: String,
+}
+
 /// One bucket of the timeline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimelineJson {
@@ -248,7 +290,7 @@ pub struct VerdictJson {
 /// field.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SummaryJson {
-    /// `loadgen.summary/v2`.
+    /// `loadgen.summary/v3`.
     pub schema: String,
     /// The target URLs.
     pub targets: Vec<String>,
@@ -327,8 +369,14 @@ pub struct SummaryJson {
     /// Threshold verdicts.
     #[serde(default)]
     pub thresholds: Vec<VerdictJson>,
-    /// Per-target breakdown.
+    /// Per-target breakdown (per scenario, for journeys).
     pub per_target: Vec<TargetJson>,
+    /// Per step of the journeys (absent for single calls).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_step: Vec<StepJson>,
+    /// Journeys as a whole (absent for single calls).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journeys: Option<JourneysJson>,
     /// Width of a timeline bucket, seconds (v1 files: 1).
     #[serde(default = "one_second")]
     pub timeline_bucket_s: f64,

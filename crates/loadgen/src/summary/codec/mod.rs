@@ -22,11 +22,15 @@ use super::{
 use crate::caller::Target;
 use crate::outcome::Outcome;
 use crate::record::hist::{self, CompactHist, Hist, HistError};
-use crate::record::{Aggregate, Bucket, Counts, TargetAgg};
+use crate::record::{
+    Aggregate, Bucket, Counts, JourneyAgg, StepAgg, StepInfo, StepKind, TargetAgg,
+};
 use crate::schedule::ArrivalKind;
 
 /// The schema written.
-pub const SCHEMA: &str = "loadgen.summary/v2";
+pub const SCHEMA: &str = "loadgen.summary/v3";
+/// The schema before journeys (no `per_step`), still read.
+pub const SCHEMA_V2: &str = "loadgen.summary/v2";
 /// The first schema (one-second buckets, whole-second `t_s`), still read.
 pub const SCHEMA_V1: &str = "loadgen.summary/v1";
 
@@ -36,6 +40,8 @@ pub const MAX_FILE_BUCKETS: usize = 100_000;
 pub const MAX_FILE_TARGETS: usize = 10_000;
 /// The most error groups a file may bring.
 pub const MAX_FILE_ERRORS: usize = 10_000;
+/// The most journey steps a file may bring.
+pub const MAX_FILE_STEPS: usize = 10_000;
 /// The longest duration or window a file may state: ten years, in seconds.
 const MAX_FILE_SECONDS: f64 = 10.0 * 366.0 * 86_400.0;
 
@@ -46,7 +52,7 @@ pub enum CodecError {
     #[error("not a loadgen summary: {0}")]
     Json(#[from] serde_json::Error),
     /// Another schema.
-    #[error("schema {0:?} is not {SCHEMA:?} (or {SCHEMA_V1:?})")]
+    #[error("schema {0:?} is not {SCHEMA:?} (or {SCHEMA_V2:?}, {SCHEMA_V1:?})")]
     Schema(String),
     /// A value out of range, named by its field.
     #[error("{field}: {why}")]
@@ -134,6 +140,11 @@ pub fn to_document(s: &Summary) -> SummaryJson {
         warnings: s.warnings.clone(),
         thresholds: s.thresholds.iter().map(verdict_json).collect(),
         per_target: targets_json(s),
+        per_step: steps_json(s),
+        journeys: agg.journeys.as_ref().map(|j| JourneysJson {
+            active_ms: Percentiles::of(&j.active).into(),
+            active_us: b64(&CompactHist::of(&j.active)),
+        }),
         timeline_bucket_s: run.bucket.as_secs_f64(),
         timeline: agg
             .timeline
@@ -208,6 +219,30 @@ fn targets_json(s: &Summary) -> Vec<TargetJson> {
             counts: CountsJson::of(a.counts.scheduled, &a.counts.outcomes),
             latency_ms: Percentiles::of_compact(&a.latency).into(),
             latency_us: b64(&a.latency),
+        })
+        .collect()
+}
+
+fn steps_json(s: &Summary) -> Vec<StepJson> {
+    let Some(j) = &s.agg.journeys else {
+        return Vec::new();
+    };
+    s.run
+        .steps
+        .iter()
+        .zip(&j.steps)
+        .map(|(info, a)| StepJson {
+            scenario: info.scenario.clone(),
+            step: info.name.clone(),
+            kind: info.kind.name().into(),
+            counts: CountsJson::of(a.runs(), &a.outcomes),
+            response_ms: Percentiles::of(&a.response).into(),
+            service_ms: Percentiles::of(&a.service).into(),
+            checks: a.checks,
+            checks_failed: a.checks_failed,
+            failed: a.failed.iter().cloned().collect(),
+            response_us: b64(&CompactHist::of(&a.response)),
+            service_us: b64(&CompactHist::of(&a.service)),
         })
         .collect()
 }
@@ -300,7 +335,7 @@ fn counts(field: &str, c: &CountsJson) -> Result<Counts, CodecError> {
 
 /// The model of a parsed document, every value checked.
 pub fn from_document(d: SummaryJson) -> Result<Summary, CodecError> {
-    if d.schema != SCHEMA && d.schema != SCHEMA_V1 {
+    if ![SCHEMA, SCHEMA_V2, SCHEMA_V1].contains(&d.schema.as_str()) {
         return Err(CodecError::Schema(d.schema));
     }
     let run = run_info(&d)?;
@@ -387,6 +422,20 @@ fn run_info(d: &SummaryJson) -> Result<RunInfo, CodecError> {
         shards,
         started_at,
         bucket,
+        steps: d
+            .per_step
+            .iter()
+            .enumerate()
+            .map(|(i, st)| {
+                Ok(StepInfo {
+                    scenario: st.scenario.clone(),
+                    name: st.step.clone(),
+                    kind: StepKind::from_name(&st.kind).ok_or_else(|| {
+                        bad(format!("per_step[{i}].kind"), format!("{:?}", st.kind))
+                    })?,
+                })
+            })
+            .collect::<Result<_, CodecError>>()?,
     })
 }
 
@@ -453,7 +502,57 @@ fn aggregate(
         agg.errors.add(o, e.message.clone().into(), e.count);
     }
     agg.timeline = timeline(d, bucket, elapsed)?;
+    agg.journeys = journeys(d)?;
     Ok(agg)
+}
+
+fn journeys(d: &SummaryJson) -> Result<Option<JourneyAgg>, CodecError> {
+    if d.per_step.is_empty() && d.journeys.is_none() {
+        return Ok(None);
+    }
+    if d.per_step.len() > MAX_FILE_STEPS {
+        return Err(bad("per_step", format!("{} steps", d.per_step.len())));
+    }
+    let mut j = JourneyAgg::new(0);
+    if let Some(js) = &d.journeys
+        && !js.active_us.is_empty()
+    {
+        j.active = decoded("journeys.active_us", &js.active_us)?;
+    }
+    for (i, st) in d.per_step.iter().enumerate() {
+        let field = |f: &str| format!("per_step[{i}].{f}");
+        let c = counts(&field("counts"), &st.counts)?;
+        if st.checks_failed > st.checks {
+            return Err(bad(field("checks_failed"), "more than the checks"));
+        }
+        if st.failed.len() > crate::record::journeys::MAX_FAILED_NAMES + 1 {
+            return Err(bad(field("failed"), format!("{} names", st.failed.len())));
+        }
+        let mut a = StepAgg {
+            outcomes: c.outcomes,
+            checks: st.checks,
+            checks_failed: st.checks_failed,
+            failed: st.failed.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            ..StepAgg::default()
+        };
+        if !st.response_us.is_empty() {
+            a.response = decoded(&field("response_us"), &st.response_us)?;
+        }
+        if !st.service_us.is_empty() {
+            a.service = decoded(&field("service_us"), &st.service_us)?;
+        }
+        j.steps.push(a);
+    }
+    Ok(Some(j))
+}
+
+/// A histogram of a file, added into a 2-digit one (the precision steps keep).
+fn decoded(field: &str, b64: &str) -> Result<Hist, CodecError> {
+    let mut h = hist::new_interval_hist();
+    if let Some(x) = hist_field(field, b64)?.decode() {
+        hist::add(&mut h, &x);
+    }
+    Ok(h)
 }
 
 fn timeline(

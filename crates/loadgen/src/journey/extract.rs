@@ -1,0 +1,259 @@
+//! Reading an answer: the checks of a step and its captures. A check or capture that
+//! cannot be evaluated fails loudly, naming itself: a JSONPath that matches nothing, or
+//! several values where one was expected, a body that is not JSON or was cut at
+//! `max_body`, a regex without a match. Nothing is ever captured as an empty string by
+//! default, and no value is picked at random among several.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use super::cookies::Jar;
+use super::program::{Capture, Check, Request, Slot, Source, Want};
+use crate::caller::template::Template;
+use crate::outcome::Failure;
+
+/// An answer as a step keeps it.
+#[derive(Debug, Default)]
+pub(crate) struct Answer {
+    pub status: u16,
+    /// Headers (lowercase names), when asked for.
+    pub headers: Vec<(String, Bytes)>,
+    /// The body, when kept: at most the cap.
+    pub body: Vec<u8>,
+    /// The body went past the cap (what is kept is cut).
+    pub over: bool,
+    pub cap: usize,
+    json: Option<Option<Value>>,
+}
+
+/// A value taken by a capture.
+pub(crate) enum Taken {
+    One(Bytes),
+    List(Arc<[Bytes]>),
+}
+
+impl Answer {
+    pub fn new(cap: usize) -> Answer {
+        Answer {
+            cap,
+            ..Answer::default()
+        }
+    }
+
+    fn whole_body(&self) -> Result<&[u8], String> {
+        if self.over {
+            return Err(format!(
+                "the body is over max_body ({} bytes): raise defaults.max_body",
+                self.cap
+            ));
+        }
+        Ok(&self.body)
+    }
+
+    fn json(&mut self) -> Result<&Value, String> {
+        self.whole_body()?;
+        if self.json.is_none() {
+            self.json = Some(serde_json::from_slice(&self.body).ok());
+        }
+        self.json
+            .as_ref()
+            .and_then(Option::as_ref)
+            .ok_or_else(|| "the body is not JSON".to_string())
+    }
+
+    /// Values of header `name` (lowercase).
+    pub fn header(&self, name: &str) -> impl Iterator<Item = &Bytes> {
+        self.headers
+            .iter()
+            .filter(move |(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+}
+
+/// A JSON value as text: a string as it is, anything else as JSON.
+fn text(v: &Value) -> Bytes {
+    match v {
+        Value::String(s) => Bytes::from(s.clone()),
+        other => Bytes::from(other.to_string()),
+    }
+}
+
+/// One value, or a list with `all`; `n` values were found.
+fn one_or_all(mut found: Vec<Bytes>, all: bool, what: &str) -> Result<Taken, String> {
+    if all {
+        return Ok(Taken::List(found.into()));
+    }
+    match found.len() {
+        1 => Ok(Taken::One(found.pop().expect("one"))),
+        0 => Err(format!("{what} matched nothing")),
+        n => Err(format!(
+            "{what} matched {n} values where one was expected (all: true takes them as a list)"
+        )),
+    }
+}
+
+/// Evaluates the checks of `r` on `a` (`took`: from ready to the end; `render`: a template
+/// with the journey's variables): the names of those that failed, each with its failure,
+/// and how many were evaluated (the status first). Messages name the check and what was
+/// expected, never the value received (they are grouped).
+pub(crate) fn checks(
+    r: &Request,
+    a: &mut Answer,
+    took: Duration,
+    render: &dyn Fn(&Template) -> Bytes,
+) -> (u64, Vec<(String, Failure)>) {
+    let mut failed = Vec::new();
+    if !r.status.contains(a.status) {
+        let f = crate::protocol::http::check(
+            &crate::protocol::http::HttpOptions {
+                expect_status: r.status.clone(),
+                ..Default::default()
+            },
+            &crate::protocol::http::HttpResponse {
+                status: a.status,
+                body_ok: true,
+                arrived: None,
+            },
+        )
+        .expect_err("the status is unexpected");
+        failed.push(("check status".to_string(), f));
+    }
+    for c in &r.checks {
+        if let Err(why) = one(c, a, took, render) {
+            failed.push((
+                format!("check {}", c.name()),
+                Failure::response(format!("check {}: {why}", c.name())),
+            ));
+        }
+    }
+    (1 + r.checks.len() as u64, failed)
+}
+
+fn one(
+    c: &Check,
+    a: &mut Answer,
+    took: Duration,
+    render: &dyn Fn(&Template) -> Bytes,
+) -> Result<(), String> {
+    match c {
+        Check::JsonEq { path, want, .. } => {
+            let json = a.json()?;
+            let nodes = path.query(json).all();
+            match (nodes.as_slice(), want) {
+                ([v], Want::Value(w)) if same(v, w) => Ok(()),
+                ([v], Want::Text(t)) if text(v) == render(t) => Ok(()),
+                ([_], Want::Value(w)) => Err(format!("not {}", short(&w.to_string()))),
+                ([_], Want::Text(_)) => Err("not the expected value".into()),
+                ([], _) => Err("matched nothing".into()),
+                (many, _) => Err(format!(
+                    "matched {} values where one was expected",
+                    many.len()
+                )),
+            }
+        }
+        Check::Exists { path, .. } => {
+            if path.query(a.json()?).all().is_empty() {
+                Err("matched nothing".into())
+            } else {
+                Ok(())
+            }
+        }
+        Check::Regex { re, .. } => {
+            if re.is_match(a.whole_body()?) {
+                Ok(())
+            } else {
+                Err("no match in the body".into())
+            }
+        }
+        Check::Contains { text, .. } => {
+            if crate::protocol::http::contains(a.whole_body()?, &render(text)) {
+                Ok(())
+            } else {
+                Err("the text is not in the body".into())
+            }
+        }
+        Check::Header { header, want, .. } => {
+            let want = render(want);
+            let mut values = a.header(header);
+            match values.next() {
+                Some(v) if *v == want => Ok(()),
+                Some(_) => Err(format!("not '{}'", short(&String::from_utf8_lossy(&want)))),
+                None => Err("no such header".into()),
+            }
+        }
+        Check::Latency { max, .. } => {
+            if took <= *max {
+                Ok(())
+            } else {
+                Err(format!(
+                    "took more than {}",
+                    crate::report::fmt_ms(max.as_secs_f64() * 1000.0)
+                ))
+            }
+        }
+    }
+}
+
+/// JSON equality, where a number and its text are the same value (`3` and `"3"`), and
+/// `1` and `1.0` too.
+fn same(got: &Value, want: &Value) -> bool {
+    got == want
+        || match (got, want) {
+            (Value::String(g), w) if !w.is_string() => g.as_str() == w.to_string().as_str(),
+            (g, Value::String(w)) if !g.is_string() => g.to_string().as_str() == w.as_str(),
+            (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
+            _ => false,
+        }
+}
+
+/// At most 60 characters of a value, for a message.
+fn short(s: &str) -> String {
+    if s.chars().count() <= 60 {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(60).collect::<String>())
+    }
+}
+
+/// Takes the value of capture `c` from `a` (and the jar).
+pub(crate) fn capture(c: &Capture, a: &mut Answer, jar: Option<&Jar>) -> Result<Taken, String> {
+    let all = matches!(c.into, Slot::List(_));
+    let what = &c.what;
+    match &c.source {
+        Source::JsonPath(path) => {
+            let nodes = path.query(a.json()?).all();
+            if !all && nodes.len() == 1 && nodes[0].is_null() {
+                return Err(format!("{what} matched null"));
+            }
+            one_or_all(nodes.into_iter().map(text).collect(), all, what)
+        }
+        Source::Regex(re, group) => {
+            let body = a.whole_body()?;
+            let found = re
+                .captures_iter(body)
+                .filter_map(|m| m.get(*group))
+                .map(|m| Bytes::copy_from_slice(m.as_bytes()))
+                .take(if all { usize::MAX } else { 2 })
+                .collect();
+            one_or_all(found, all, &format!("regex '{what}'"))
+        }
+        Source::Header(name) => {
+            let found = a.header(name).cloned().collect();
+            one_or_all(found, all, what)
+        }
+        Source::Cookie(name) => {
+            let v = jar
+                .and_then(|j| j.get(name, SystemTime::now()))
+                .ok_or_else(|| format!("no cookie '{name}' in the jar"))?;
+            let v = Bytes::from(v.to_string());
+            Ok(if all {
+                Taken::List(vec![v].into())
+            } else {
+                Taken::One(v)
+            })
+        }
+    }
+}

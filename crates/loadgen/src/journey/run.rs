@@ -1,0 +1,631 @@
+//! Running journeys: [`JourneyCaller`] is the [`Caller`] of a generator thread. A journey
+//! is one load: it starts at its intended time, and its steps run one after another on
+//! its own small state — variables, a cookie jar, a random stream — with think time as
+//! timers. Each request goes out on the thread's shared connection pools (HTTP/1.1 fast
+//! client, HTTP/2 on h2), its answer is read into a bounded [`Answer`], checked, and
+//! captured from; each step's outcome and times are recorded by row.
+
+use std::cell::{Cell, RefCell};
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+
+use super::Journeys;
+use super::cookies::Jar;
+use super::extract::{self, Answer, Taken};
+use super::program::{Cond, CookieScope, Node, Pick, Request, Slot, Times};
+use crate::caller::template::{Context, mix};
+use crate::caller::{Caller, Load, ThreadContext};
+use crate::engine::clock;
+use crate::outcome::{Failure, Outcome};
+use crate::protocol::http::fast::FastCaller;
+use crate::protocol::http::h1::Sink;
+use crate::protocol::http::request::{Adjust, Msg, Scratch};
+use crate::protocol::http::via_hyper::HyperCaller;
+use crate::record::JourneyAgg;
+
+/// Whether a journey goes on after a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    Go,
+    Stop,
+}
+
+/// The state of one journey in flight.
+struct State {
+    index: u64,
+    vars: Vec<Option<Bytes>>,
+    lists: Vec<Option<Arc<[Bytes]>>>,
+    jar: RefCell<Option<Jar>>,
+    rng: Cell<u64>,
+    nonce: Cell<u64>,
+    /// The first failed step's failure.
+    failure: Option<Failure>,
+    /// Time spent in steps (not thinking).
+    active: Duration,
+    /// When the engine ends the journey (its timeout).
+    deadline: Instant,
+}
+
+impl State {
+    fn unit(&self) -> f64 {
+        let x = mix(self.rng.get());
+        self.rng.set(x);
+        crate::caller::dist::unit_of(x)
+    }
+
+    fn fail(&mut self, f: Failure) {
+        if self.failure.is_none() {
+            self.failure = Some(f);
+        }
+    }
+}
+
+/// A step sent: its answer (or why there is none) and its times.
+struct Sent {
+    answer: Result<Answer, Failure>,
+    ready: Instant,
+    sent: Option<Instant>,
+    end: Instant,
+}
+
+/// Records a step (or group) still running when the journey is dropped: `timeout` past
+/// the journey's deadline, `cancelled` otherwise (the run stopped).
+struct Pending<'a> {
+    rec: &'a RefCell<JourneyAgg>,
+    row: usize,
+    deadline: Instant,
+    armed: bool,
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let o = if clock::now() >= self.deadline {
+                Outcome::Timeout
+            } else {
+                Outcome::Cancelled
+            };
+            self.rec.borrow_mut().step(self.row, o, None);
+        }
+    }
+}
+
+/// Where an answer goes while it is read: its status, headers and (capped) body.
+struct AnswerSink {
+    answer: Answer,
+    keep: bool,
+    headers: bool,
+    sent: Option<Instant>,
+}
+
+impl Sink for AnswerSink {
+    fn sending(&mut self) {
+        self.sent = Some(clock::now());
+    }
+    fn wants_headers(&self) -> bool {
+        self.headers
+    }
+    fn header(&mut self, name: &[u8], value: &[u8]) {
+        if self.answer.headers.len() < 256 {
+            self.answer.headers.push((
+                String::from_utf8_lossy(name).to_ascii_lowercase(),
+                Bytes::copy_from_slice(value),
+            ));
+        }
+    }
+    fn body(&mut self, chunk: &[u8]) {
+        if !self.keep || self.answer.over {
+            return;
+        }
+        if self.answer.body.len() + chunk.len() > self.answer.cap {
+            self.answer.over = true;
+            self.answer.body = Vec::new();
+        } else {
+            self.answer.body.extend_from_slice(chunk);
+        }
+    }
+}
+
+/// The journeys' caller of one generator thread.
+pub struct JourneyCaller {
+    j: Arc<Journeys>,
+    thread: usize,
+    h1: FastCaller,
+    h2: HyperCaller,
+    rec: RefCell<JourneyAgg>,
+    scratch: RefCell<Scratch>,
+    /// Jars of virtual users between their journeys (cookie scope `vu`).
+    vus: RefCell<Vec<Jar>>,
+}
+
+impl JourneyCaller {
+    /// The caller of generator thread `t`.
+    pub fn new(j: Arc<Journeys>, t: &ThreadContext) -> JourneyCaller {
+        let r = &j.requests;
+        let conns = t.share(j.connections);
+        JourneyCaller {
+            h1: FastCaller::new(&r.endpoints, conns, r.http_opts.clone(), r.tls_h1.clone()),
+            h2: HyperCaller::new(&r.endpoints, conns, r.h2_opts.clone(), r.tls_h2.clone()),
+            rec: RefCell::new(JourneyAgg::new(j.rows.len())),
+            scratch: RefCell::default(),
+            vus: RefCell::default(),
+            thread: t.index,
+            j,
+        }
+    }
+
+    async fn journey(&self, load: Load, deadline: Instant) -> Result<(), Failure> {
+        let j = &self.j;
+        let sc = &j.scenarios[load.target];
+        let mut st = State {
+            index: load.index,
+            vars: vec![None; j.scalars],
+            lists: vec![None; j.lists],
+            jar: RefCell::new(match sc.cookies {
+                CookieScope::Off => None,
+                CookieScope::Journey => Some(Jar::default()),
+                CookieScope::Vu => Some(self.vus.borrow_mut().pop().unwrap_or_default()),
+            }),
+            rng: Cell::new(mix(j.seed ^ mix(load.index ^ 0x6a6f_7572_6e65_7973))),
+            nonce: Cell::new(0),
+            failure: None,
+            active: Duration::ZERO,
+            deadline,
+        };
+        for &f in &sc.feeds {
+            let feed = &j.feeds[f];
+            let rows = feed.data.rows() as u64;
+            let row = match feed.pick {
+                Pick::Sequential | Pick::Unique => load.index % rows,
+                Pick::Random => mix(j.seed ^ mix(load.index ^ mix(f as u64 + 1))) % rows,
+            };
+            for &(col, slot) in &feed.columns {
+                st.vars[slot] = Some(Bytes::copy_from_slice(feed.data.field(row, col).as_bytes()));
+            }
+        }
+        self.nodes(&mut st, &sc.steps).await;
+        if sc.cookies == CookieScope::Vu
+            && let Some(jar) = st.jar.take()
+        {
+            self.vus.borrow_mut().push(jar);
+        }
+        match st.failure {
+            Some(f) => Err(f),
+            None => {
+                crate::record::hist::record(&mut self.rec.borrow_mut().active, st.active);
+                Ok(())
+            }
+        }
+    }
+
+    /// Runs `nodes` in order (boxed: blocks nest).
+    fn nodes<'a>(
+        &'a self,
+        st: &'a mut State,
+        nodes: &'a [Node],
+    ) -> Pin<Box<dyn Future<Output = Flow> + 'a>> {
+        Box::pin(async move {
+            for n in nodes {
+                let flow = match n {
+                    Node::Request(r) => {
+                        let ready = clock::now();
+                        let sent = self.send(st, r, ready).await;
+                        self.finish(st, r, sent, true)
+                    }
+                    Node::Think(d) => {
+                        let t = d.sample(|| st.unit());
+                        if !t.is_zero() {
+                            tokio::time::sleep(t).await;
+                        }
+                        Flow::Go
+                    }
+                    Node::Loop(l) => match l.times {
+                        Times::Count(n) => {
+                            let mut flow = Flow::Go;
+                            for _ in 0..n {
+                                flow = self.nodes(st, &l.body).await;
+                                if flow == Flow::Stop {
+                                    break;
+                                }
+                            }
+                            flow
+                        }
+                        Times::Over { list, item, max } => {
+                            let items = st.lists[list].clone().unwrap_or_else(|| Arc::new([]));
+                            let mut flow = Flow::Go;
+                            for v in items
+                                .iter()
+                                .take(usize::try_from(max).unwrap_or(usize::MAX))
+                            {
+                                st.vars[item] = Some(v.clone());
+                                flow = self.nodes(st, &l.body).await;
+                                if flow == Flow::Stop {
+                                    break;
+                                }
+                            }
+                            flow
+                        }
+                    },
+                    Node::If(i) => {
+                        let holds = match &i.cond {
+                            Cond::Exists(Slot::Scalar(s), want) => st.vars[*s].is_some() == *want,
+                            Cond::Exists(Slot::List(s), want) => st.lists[*s].is_some() == *want,
+                            Cond::Equals(s, v) => st.vars[*s].as_ref() == Some(v),
+                            Cond::Matches(s, re) => {
+                                st.vars[*s].as_ref().is_some_and(|v| re.is_match(v))
+                            }
+                        };
+                        let body = if holds { &i.then } else { &i.otherwise };
+                        self.nodes(st, body).await
+                    }
+                    Node::Group { row, body } => self.group(st, *row, body).await,
+                    Node::Parallel(rs) => {
+                        let ready = clock::now();
+                        let sents = {
+                            let shared: &State = st;
+                            join_all(
+                                rs.iter()
+                                    .map(|r| Box::pin(self.send(shared, r, ready)))
+                                    .collect(),
+                            )
+                            .await
+                        };
+                        let end = sents.iter().map(|s| s.end).max().unwrap_or(ready);
+                        st.active += end.saturating_duration_since(ready);
+                        let mut flow = Flow::Go;
+                        for (r, s) in rs.iter().zip(sents) {
+                            if self.finish(st, r, s, false) == Flow::Stop {
+                                flow = Flow::Stop;
+                            }
+                        }
+                        flow
+                    }
+                };
+                if flow == Flow::Stop {
+                    return Flow::Stop;
+                }
+            }
+            Flow::Go
+        })
+    }
+
+    async fn group(&self, st: &mut State, row: usize, body: &[Node]) -> Flow {
+        let start = clock::now();
+        let active = st.active;
+        let failed = st.failure.is_some();
+        let mut guard = Pending {
+            rec: &self.rec,
+            row,
+            deadline: st.deadline,
+            armed: true,
+        };
+        let flow = self.nodes(st, body).await;
+        guard.armed = false;
+        let outcome = match (&st.failure, failed) {
+            (Some(f), false) => f.outcome,
+            _ => Outcome::Success,
+        };
+        let times = Some((clock::now() - start, st.active.saturating_sub(active)));
+        self.rec.borrow_mut().step(row, outcome, times);
+        flow
+    }
+
+    /// Sends the request of step `r` (following redirects as asked) and reads its answer.
+    async fn send(&self, st: &State, r: &Request, ready: Instant) -> Sent {
+        let mut guard = Pending {
+            rec: &self.rec,
+            row: r.row,
+            deadline: st.deadline,
+            armed: true,
+        };
+        let out = self.send_inner(st, r, ready).await;
+        guard.armed = false;
+        out
+    }
+
+    async fn send_inner(&self, st: &State, r: &Request, ready: Instant) -> Sent {
+        let failed = |f: Failure| Sent {
+            answer: Err(f),
+            ready,
+            sent: None,
+            end: clock::now(),
+        };
+        if let Some(&s) = r.reads.iter().find(|&&s| st.vars[s].is_none()) {
+            return failed(Failure::new(
+                Outcome::Fatal,
+                format!(
+                    "variable '{}' is not set (its capture did not run)",
+                    self.j.scalar_names[s]
+                ),
+            ));
+        }
+        let reqs = &self.j.requests;
+        let ep = &reqs.endpoints[r.endpoint];
+        let set = if r.h2 { &reqs.h2 } else { &reqs.h1 };
+        let head = r.method == http::Method::HEAD;
+        let mut path: Option<Vec<u8>> = None;
+        let mut get = false;
+        let mut hops = 0;
+        let wants_headers = r.headers || r.follow > 0 || st.jar.borrow().is_some();
+        loop {
+            let cx = Context {
+                index: st.index,
+                seed: self.j.seed,
+                thread: self.thread,
+                shard: self.j.shard,
+                data: None,
+                vars: &st.vars,
+                nonce: st.nonce.replace(st.nonce.get() + 1),
+            };
+            let jar_in_use = st.jar.borrow().as_ref().is_some_and(|j| !j.is_empty());
+            let req_path: Vec<u8> = if jar_in_use || wants_headers {
+                match &path {
+                    Some(p) => p.clone(),
+                    None => {
+                        let mut b = bytes::BytesMut::new();
+                        set.specs[r.spec].path.render(&cx, &mut b);
+                        b.to_vec()
+                    }
+                }
+            } else {
+                Vec::new()
+            };
+            let req_path_str = String::from_utf8_lossy(&req_path);
+            let mut cookie = Vec::new();
+            if jar_in_use && let Some(jar) = st.jar.borrow().as_ref() {
+                jar.header(
+                    &ep.host,
+                    &req_path_str,
+                    ep.tls,
+                    SystemTime::now(),
+                    &mut cookie,
+                );
+            }
+            let extra = [("Cookie", cookie.as_slice())];
+            let adjust = Adjust {
+                headers: if cookie.is_empty() { &[] } else { &extra },
+                path: path.as_deref(),
+                get,
+            };
+            let msg = set.render_with(r.spec, &cx, adjust, &mut self.scratch.borrow_mut());
+            let msg = match msg {
+                Ok(m) => m,
+                Err(why) => return failed(Failure::new(Outcome::Fatal, why)),
+            };
+            let mut sink = AnswerSink {
+                answer: Answer::new(self.j.max_body),
+                keep: r.keep_body,
+                headers: wants_headers,
+                sent: None,
+            };
+            let idempotent = get
+                || matches!(
+                    r.method.as_str(),
+                    "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS"
+                );
+            let exchange = async {
+                match &msg {
+                    Msg::Wire(b) => self
+                        .h1
+                        .exchange(r.endpoint, b, idempotent, head, &mut sink)
+                        .await
+                        .map(|x| x.status),
+                    Msg::Parts(p) => self.h2.exchange(r.endpoint, p, idempotent, &mut sink).await,
+                    _ => Err(Failure::new(
+                        Outcome::Fatal,
+                        "a request rendered in the wrong form",
+                    )),
+                }
+            };
+            let res = tokio::time::timeout(r.timeout, Box::pin(exchange)).await;
+            let end = clock::now();
+            let status = match res {
+                Err(_) => {
+                    return failed(Failure::new(
+                        Outcome::Timeout,
+                        format!(
+                            "no response within {}",
+                            crate::report::fmt_ms(r.timeout.as_secs_f64() * 1000.0)
+                        ),
+                    ));
+                }
+                Ok(Err(f)) => return failed(f),
+                Ok(Ok(s)) => s,
+            };
+            let mut answer = sink.answer;
+            answer.status = status;
+            if let Some(jar) = st.jar.borrow_mut().as_mut() {
+                for v in answer.header("set-cookie") {
+                    jar.store(v, &ep.host, &req_path_str, SystemTime::now());
+                }
+            }
+            if r.follow > 0 && matches!(status, 301 | 302 | 303 | 307 | 308) {
+                if hops == r.follow {
+                    return failed(Failure::response(format!(
+                        "more than {} redirects (a loop?)",
+                        r.follow
+                    )));
+                }
+                let Some(loc) = answer.header("location").next() else {
+                    return failed(Failure::response(format!(
+                        "HTTP {status} without a Location"
+                    )));
+                };
+                match same_origin(loc, ep) {
+                    Ok(p) => {
+                        path = Some(p);
+                        get = get
+                            || (status == 303 && r.method != http::Method::HEAD)
+                            || (matches!(status, 301 | 302) && r.method == http::Method::POST);
+                        hops += 1;
+                        continue;
+                    }
+                    Err(why) => return failed(Failure::response(why)),
+                }
+            }
+            return Sent {
+                answer: Ok(answer),
+                ready,
+                sent: sink.sent,
+                end,
+            };
+        }
+    }
+
+    /// Checks, captures and records a step sent; `active`: add its time to the journey's
+    /// active time (a parallel block counts its span once instead).
+    fn finish(&self, st: &mut State, r: &Request, s: Sent, active: bool) -> Flow {
+        let took = s.end.saturating_duration_since(s.ready);
+        if active {
+            st.active += took;
+        }
+        let mut rec = self.rec.borrow_mut();
+        let (outcome, times, failure) = match s.answer {
+            Err(f) => (f.outcome, None, Some(f)),
+            Ok(mut a) => {
+                let render = |t: &crate::caller::template::Template| {
+                    let cx = Context {
+                        index: st.index,
+                        seed: self.j.seed,
+                        thread: self.thread,
+                        shard: self.j.shard,
+                        data: None,
+                        vars: &st.vars,
+                        nonce: 0,
+                    };
+                    let mut b = bytes::BytesMut::new();
+                    t.render(&cx, &mut b);
+                    b.freeze()
+                };
+                let (n, failed) = extract::checks(r, &mut a, took, &render);
+                let step = &mut rec.steps[r.row];
+                step.checks += n;
+                step.checks_failed += failed.len() as u64;
+                for (name, _) in &failed {
+                    step.fail_named(name, 1);
+                }
+                let mut first = failed.into_iter().next().map(|(_, f)| f);
+                if first.is_none() {
+                    let jar = st.jar.borrow();
+                    for c in &r.captures {
+                        match extract::capture(c, &mut a, jar.as_ref()) {
+                            Ok(Taken::One(v)) => {
+                                if let Slot::Scalar(i) = c.into {
+                                    st.vars[i] = Some(v);
+                                }
+                            }
+                            Ok(Taken::List(l)) => {
+                                if let Slot::List(i) = c.into {
+                                    st.lists[i] = Some(l);
+                                }
+                            }
+                            Err(why) => {
+                                step.fail_named(&c.label, 1);
+                                first = Some(Failure::response(format!("{}: {why}", c.label)));
+                                break;
+                            }
+                        }
+                    }
+                }
+                let service = s.end.saturating_duration_since(s.sent.unwrap_or(s.ready));
+                (
+                    first.as_ref().map_or(Outcome::Success, |f| f.outcome),
+                    Some((took, service)),
+                    first,
+                )
+            }
+        };
+        rec.step(r.row, outcome, times);
+        drop(rec);
+        match failure {
+            Some(f) => {
+                st.fail(Failure::new(
+                    f.outcome,
+                    format!("step {}: {}", r.name, f.message),
+                ));
+                if r.abort { Flow::Stop } else { Flow::Go }
+            }
+            None => Flow::Go,
+        }
+    }
+}
+
+/// The path of a redirect's `Location` on the same origin as `ep`, or why not.
+fn same_origin(loc: &[u8], ep: &crate::protocol::http::HttpTarget) -> Result<Vec<u8>, String> {
+    let loc = std::str::from_utf8(loc).map_err(|_| "a Location that is not text".to_string())?;
+    if loc.starts_with('/') && !loc.starts_with("//") {
+        return Ok(loc.as_bytes().to_vec());
+    }
+    let scheme = if ep.tls { "https://" } else { "http://" };
+    if let Some(rest) = loc.strip_prefix(scheme) {
+        let split = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (auth, path) = rest.split_at(split);
+        if auth.eq_ignore_ascii_case(&ep.authority()) {
+            return Ok(if path.is_empty() {
+                b"/".to_vec()
+            } else {
+                path.as_bytes().to_vec()
+            });
+        }
+    }
+    Err(format!(
+        "a redirect to another origin ({}) is not followed: add it as a step",
+        loc.chars().take(80).collect::<String>()
+    ))
+}
+
+/// Runs `futs` at once; their outputs in order.
+async fn join_all<F: Future>(futs: Vec<Pin<Box<F>>>) -> Vec<F::Output> {
+    let mut futs: Vec<Option<Pin<Box<F>>>> = futs.into_iter().map(Some).collect();
+    let mut out: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
+    poll_fn(|cx| {
+        let mut pending = false;
+        for (f, o) in futs.iter_mut().zip(out.iter_mut()) {
+            if let Some(fut) = f {
+                match fut.as_mut().poll(cx) {
+                    Poll::Ready(v) => {
+                        *o = Some(v);
+                        *f = None;
+                    }
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter()
+        .map(|o| o.expect("every future ended"))
+        .collect()
+}
+
+impl Caller for JourneyCaller {
+    type Request = Load;
+    type Response = ();
+
+    fn build(&self, load: Load) -> Load {
+        load
+    }
+
+    async fn call(&self, load: &Load, deadline: Instant) -> Result<(), Failure> {
+        self.journey(*load, deadline).await
+    }
+
+    fn check(&self, _load: Load, _req: &Load, _resp: &()) -> Result<(), Failure> {
+        Ok(())
+    }
+
+    fn journeys_into(&self, out: &mut JourneyAgg) -> bool {
+        out.copy_from(&self.rec.borrow());
+        true
+    }
+}
