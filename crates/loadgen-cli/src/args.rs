@@ -120,10 +120,17 @@ fn parse_threshold(s: &str) -> Result<loadgen::report::threshold::Threshold, Str
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Targets: calc://HOST:PORT, http[s]://HOST[:PORT]/PATH, tcp://HOST:PORT, udp://HOST:PORT.
-    /// Prefix WEIGHT* to weight one (e.g. 3*http://h:8080/a).
-    #[arg(required_unless_present = "targets_file", value_name = "TARGET")]
+    /// Targets: calc://HOST:PORT, http[s]://HOST[:PORT]/PATH, grpc[s]://HOST:PORT,
+    /// tcp://HOST:PORT, udp://HOST:PORT. Prefix WEIGHT* to weight one (e.g.
+    /// 3*http://h:8080/a). A FILE.yaml is a scenario file (as --scenario)
+    #[arg(required_unless_present_any = ["targets_file", "scenario"], value_name = "TARGET")]
     pub targets: Vec<String>,
+    /// Journeys from a scenario file (YAML, version 1); the flags of run override its keys
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["targets", "targets_file"], help_heading = "Journeys")]
+    pub scenario: Option<PathBuf>,
+    /// Print the scenario file this run is (flags included) and exit, without a run
+    #[arg(long, help_heading = "Journeys")]
+    pub print_scenario: bool,
     /// http: requests from FILE (- for stdin) in vegeta's formats: 'METHOD URL' blocks with
     /// header lines and @BODYFILE, or JSON lines {"method","url","header","body"(base64)}
     #[arg(
@@ -170,8 +177,12 @@ pub enum TargetsOrder {
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Against the calc service over gRPC (serve grpc) instead of the JSON-lines calc server
-    #[arg(long)]
+    #[arg(long, conflicts_with = "scenario")]
     pub grpc: bool,
+    /// Journeys against the demo API of serve http: the built-in login → items → cart
+    /// journey, or the scenario FILE (its base URL set to the server)
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "")]
+    pub scenario: Option<String>,
     #[command(flatten)]
     pub load: LoadArgs,
 }
@@ -188,8 +199,9 @@ pub struct LoadArgs {
     #[arg(long, value_name = "STAGES", conflicts_with_all = ["duration", "arrival"])]
     pub stages: Option<String>,
     /// Arrival process for --rate: constant spacing, or Poisson (exponential gaps)
-    #[arg(long, value_enum, value_name = "KIND", default_value_t = ArrivalKind::Constant)]
-    pub arrival: ArrivalKind,
+    /// [default: constant]
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub arrival: Option<ArrivalKind>,
     /// Seed of --arrival poisson [default: 1] and of template random values and
     /// --targets-order random [default: drawn at start, printed in the report]
     #[arg(long, value_name = "N")]
@@ -215,6 +227,10 @@ pub struct LoadArgs {
     /// Generator threads (shards) [default: number of cores]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..1025))]
     pub threads: Option<u64>,
+    /// Journeys: the timeout of a whole journey [default: the scenario file's, else the
+    /// longest a journey can take]
+    #[arg(long, value_name = "DUR", value_parser = parse_timeout, help_heading = "Journeys")]
+    pub journey_timeout: Option<Duration>,
     /// Time in-flight calls get after a stop [default: the timeout]
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub grace: Option<Duration>,
@@ -567,41 +583,13 @@ pub struct ServeArgs {
 /// A rate: a finite number ≥ 0 of loads per second, or per a duration (`1000/s`,
 /// `60/1m`, `5/100ms`, as vegeta writes it).
 pub fn parse_rate(s: &str) -> Result<f64, String> {
-    let s = s.trim();
-    if let Some(v) = s.strip_prefix("ate=") {
+    if let Some(v) = s.trim().strip_prefix("ate=") {
         // vegeta's -rate=1000 reads as -r 'ate=1000'
         return Err(format!(
             "write --rate={v} or -r {v} (two dashes for long flags)"
         ));
     }
-    let (n, per) = match s.split_once('/') {
-        Some((n, per)) => {
-            let per = per.trim();
-            // "1000/s": one of the unit
-            let per = if per.starts_with(|c: char| c.is_ascii_digit()) {
-                per.to_string()
-            } else {
-                format!("1{per}")
-            };
-            let d = humantime::parse_duration(&per)
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| format!("'{s}': expected N/s, N/1m or N/100ms"))?;
-            (n.trim(), d.as_secs_f64())
-        }
-        None => (s, 1.0),
-    };
-    let v: f64 = n
-        .parse::<f64>()
-        .map_err(|_| "expected loads per second, e.g. 1000 or 1000/s".to_string())?
-        / per;
-    if !v.is_finite() || v < 0.0 {
-        return Err("the rate must be a number ≥ 0".into());
-    }
-    if v > 1e9 {
-        return Err("the rate must be at most 1e9".into());
-    }
-    Ok(v)
+    loadgen::spec::parse_rate(s)
 }
 
 /// A duration like `500ms`, `10s`, `2m`, `1m30s`; a bare number is seconds.

@@ -15,21 +15,111 @@ use super::output;
 use super::progress::{self, Progress};
 use super::signals::Signals;
 use super::tui::Tui;
-use crate::args::{DemoArgs, LoadArgs, ResultsFormat, RunArgs};
+use crate::args::{DemoArgs, LoadArgs, OutputArgs, ResultsFormat, RunArgs};
+use crate::config::journeys::{self, Scenario};
 use crate::config::protocol::Protocol;
 use crate::config::requests::{self, Source};
-use crate::config::{self, DEMO_DEFAULTS, Defaults, RUN_DEFAULTS};
+use crate::config::{self, DEMO_DEFAULTS, Defaults, JOURNEY_DEMO_DEFAULTS, RUN_DEFAULTS};
 use crate::target;
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let signals = Signals::listen()?;
+    // a scenario file: --scenario FILE, or a lone TARGET that is one (run shop.yaml)
+    let scenario = args
+        .scenario
+        .clone()
+        .or_else(|| match args.targets.as_slice() {
+            [t] if journeys::is_scenario_file(t) => Some(t.into()),
+            _ => None,
+        });
+    if let Some(path) = scenario {
+        let sc = Scenario::read(&path)?;
+        if args.print_scenario {
+            let mut spec = sc.spec.clone();
+            journeys::apply_flags(&mut spec, &args.load)?;
+            return print_scenario(&spec);
+        }
+        return execute_journeys(&sc, &args.load, &RUN_DEFAULTS, &signals, || {});
+    }
     let data = requests::data_feed(&args.load)?;
     let src = Source::of_run(&args, data.as_deref())?;
+    if args.print_scenario {
+        return print_scenario(&journeys::of_flags(&src, &args.load)?);
+    }
     execute(&src, data, &args.load, &RUN_DEFAULTS, &signals, || {})
+}
+
+/// Writes `spec` as a scenario file on stdout.
+fn print_scenario(spec: &loadgen::spec::RunSpec) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out
+        .write_all(spec.to_yaml().as_bytes())
+        .and_then(|()| out.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// The journey demo: the built-in login → items → cart journey.
+const DEMO_SCENARIO: &str = include_str!("../../../../examples/scenarios/shop.yaml");
+
+/// `demo --scenario`: serve http (its demo API) on a free loopback port, then the
+/// journeys of `file` (or the built-in one) against it.
+fn demo_journeys(file: &str, a: &LoadArgs, signals: &Signals) -> anyhow::Result<ExitCode> {
+    let server = loadgen_servers::spawn("127.0.0.1:0".parse()?, 1, |listener, stop| {
+        loadgen_servers::http::run(
+            listener,
+            Default::default(),
+            Default::default(),
+            None,
+            loadgen_servers::until_true(stop),
+        )
+    })
+    .context("cannot start the HTTP server")?;
+    let mut sc = if file.is_empty() {
+        Scenario {
+            spec: loadgen::spec::RunSpec::from_yaml(DEMO_SCENARIO, "shop.yaml")
+                .map_err(anyhow::Error::msg)?,
+            file: "shop.yaml (built in)".into(),
+            dir: None,
+        }
+    } else {
+        Scenario::read(std::path::Path::new(file))?
+    };
+    sc.spec.defaults.base = Some(loadgen::spec::At::new(format!("http://{}", server.addr())));
+    let what = sc.file.clone();
+    let code = execute_journeys(&sc, a, &JOURNEY_DEMO_DEFAULTS, signals, || {
+        crate::note!(
+            "loadgen: demo: {what} against the HTTP server's demo API on {}",
+            server.addr()
+        );
+    })?;
+    server.stop().context("HTTP server")?;
+    Ok(code)
+}
+
+/// A run of journeys: compiled, then run as any other.
+fn execute_journeys(
+    sc: &Scenario,
+    a: &LoadArgs,
+    d: &Defaults,
+    signals: &Signals,
+    starting: impl FnOnce(),
+) -> anyhow::Result<ExitCode> {
+    let (lg, thresholds) = journeys::loadgen(sc, a, d)?;
+    let mut out = a.out.clone();
+    out.thresholds = thresholds;
+    let grace = lg.plan().grace();
+    finish(lg, grace, a, &out, signals, starting)
 }
 
 pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let signals = Signals::listen()?;
+    if let Some(file) = &args.scenario {
+        return demo_journeys(file, &args.load, &signals);
+    }
     let mut a = args.load;
     let (server, url) = if args.grpc {
         let server =
@@ -91,8 +181,21 @@ fn execute(
 ) -> anyhow::Result<ExitCode> {
     let plan = config::plan(src, a, d, config::schedule(a, d)?)?;
     let grace = plan.grace();
-    let mut lg = Protocol::of(src.endpoints[0].scheme, a)?.loadgen(plan, src, data, a)?;
-    let files = output::prepare(&a.out)?;
+    let lg = Protocol::of(src.endpoints[0].scheme, a)?.loadgen(plan, src, data, a)?;
+    finish(lg, grace, a, &a.out, signals, starting)
+}
+
+/// Runs `lg` to its end (signals stop it), watched as `a` asks, and writes the reports
+/// `out` names.
+fn finish(
+    mut lg: LoadGen,
+    grace: Duration,
+    a: &LoadArgs,
+    out: &OutputArgs,
+    signals: &Signals,
+    starting: impl FnOnce(),
+) -> anyhow::Result<ExitCode> {
+    let files = output::prepare(out)?;
     if let Some(path) = &a.results {
         let file = std::fs::File::create(path)
             .with_context(|| format!("--results {}: cannot create", path.display()))?;
@@ -105,7 +208,7 @@ fn execute(
     let watch = Watch::prepare(&lg, a)?;
     starting();
     let summary = run_with_signals(lg, grace, a, signals, watch.feed)?;
-    let code = output::output(summary, &a.out, files);
+    let code = output::output(summary, out, files);
     if let Some(endpoint) = watch.endpoint {
         if !a.metrics_linger.is_zero() {
             std::thread::sleep(a.metrics_linger);

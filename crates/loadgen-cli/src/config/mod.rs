@@ -3,6 +3,7 @@
 //! made here; the library's errors name values only, and get their flag as context.
 
 pub mod grpc;
+pub mod journeys;
 pub mod protocol;
 pub mod requests;
 
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use loadgen::caller::share;
-use loadgen::schedule::Stage;
+use loadgen::spec::{At, LoadSpec, Text};
 use loadgen::{Plan, Schedule, Stride};
 
 use crate::args::{ArrivalKind, LoadArgs};
@@ -40,21 +41,61 @@ pub const DEMO_DEFAULTS: Defaults = Defaults {
     timeout: Duration::from_millis(50),
 };
 
+/// The load the flags of `a` ask for, as a run specification's `load` (set keys only): a
+/// scenario file's is overridden by it, key by key.
+pub fn load_spec(a: &LoadArgs) -> LoadSpec {
+    let text = |s: String| Some(At::new(Text(s)));
+    LoadSpec {
+        rate: a.rate.and_then(|r| text(r.to_string())),
+        duration: a
+            .duration
+            .and_then(|d| text(format!("{}s", d.as_secs_f64()))),
+        arrival: a.arrival.and_then(|k| {
+            text(match k {
+                ArrivalKind::Constant => "constant".into(),
+                ArrivalKind::Poisson => "poisson".into(),
+            })
+        }),
+        stages: a.stages.clone().and_then(text),
+        seed: a.seed.and_then(|s| text(s.to_string())),
+        vus: None,
+        concurrency: a.concurrency.and_then(|c| text(c.to_string())),
+        journeys: a.loads.and_then(|n| text(n.to_string())),
+    }
+}
+
+/// A load error of the flags, naming the flag.
+fn load_error(e: loadgen::spec::SpecError) -> anyhow::Error {
+    let why = e.why;
+    for (key, flag) in [
+        ("rate ", "--rate "),
+        ("duration ", "--duration "),
+        ("stages ", "--stages "),
+        ("arrival ", "--arrival "),
+        ("seed ", "--seed "),
+        ("concurrency ", "-c/--concurrency "),
+        ("journeys ", "-n/--loads "),
+    ] {
+        if let Some(rest) = why.strip_prefix(key) {
+            return anyhow::anyhow!("{flag}{rest}");
+        }
+    }
+    anyhow::anyhow!("{why}")
+}
+
+/// `demo --scenario`: 100 journeys per second for 5 s, 1 s per request.
+pub const JOURNEY_DEMO_DEFAULTS: Defaults = Defaults {
+    rate: 100.0,
+    duration: Duration::from_secs(5),
+    timeout: Duration::from_secs(1),
+};
+
 /// The schedule `a` asks for (`--rate`, `--stages`, `--arrival`, `--duration`, `-n`).
 pub fn schedule(a: &LoadArgs, d: &Defaults) -> anyhow::Result<Schedule> {
-    let duration = a.duration.unwrap_or(d.duration);
-    let rate = a.rate.unwrap_or(d.rate);
-    let s = match (&a.stages, a.arrival) {
-        (Some(st), _) => {
-            let stages = Stage::parse_list(st).context("--stages")?;
-            Schedule::stages(a.rate.unwrap_or(0.0), &stages).context("--stages")?
-        }
-        (None, ArrivalKind::Poisson) => {
-            Schedule::poisson(rate, a.seed.unwrap_or(1), duration).context("--arrival poisson")?
-        }
-        (None, ArrivalKind::Constant) => Schedule::constant(rate, duration).context("--rate")?,
-    };
-    Ok(s.with_max_loads(a.loads))
+    let l = load_spec(a)
+        .load("", d.rate, d.duration)
+        .map_err(load_error)?;
+    Ok(l.schedule)
 }
 
 /// `--shard I/N`, else LOADGEN_SHARD, else JOB_COMPLETION_INDEX with --shards/LOADGEN_SHARDS.
@@ -104,6 +145,13 @@ pub fn plan(src: &Source, a: &LoadArgs, d: &Defaults, schedule: Schedule) -> any
         src.rows.clone(),
         scheme.protocol(),
     );
+    fill(&mut plan, a)?;
+    Ok(plan)
+}
+
+/// Sets what the flags of `a` say about any plan — shard, start, concurrency, threads,
+/// grace, pacing — and checks it.
+pub fn fill(plan: &mut Plan, a: &LoadArgs) -> anyhow::Result<()> {
     let (index, count) = shard(a)?;
     plan.stride = Stride {
         first: index,
@@ -122,7 +170,7 @@ pub fn plan(src: &Source, a: &LoadArgs, d: &Defaults, schedule: Schedule) -> any
     plan.batch_reads = !a.eager_reads;
     plan.validate()
         .map_err(|e| anyhow::anyhow!("{}", flag_of(&e)))?;
-    Ok(plan)
+    Ok(())
 }
 
 /// A plan error with the flag that set the value.

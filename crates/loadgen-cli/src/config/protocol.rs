@@ -207,7 +207,7 @@ impl Protocol {
 }
 
 /// A seed for a run that was given none: the clock and the process id, mixed.
-fn random_seed() -> u64 {
+pub fn random_seed() -> u64 {
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);

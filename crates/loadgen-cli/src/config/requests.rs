@@ -68,7 +68,7 @@ struct Index {
 }
 
 /// `--connect-to` and `--unix-socket`.
-fn routes(a: &LoadArgs) -> anyhow::Result<target::Routes> {
+pub fn routes(a: &LoadArgs) -> anyhow::Result<target::Routes> {
     Ok(target::Routes {
         connect_to: a
             .connect_to

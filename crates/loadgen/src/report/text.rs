@@ -18,7 +18,12 @@ pub fn write(s: &Summary, w: &mut dyn Write) -> io::Result<()> {
     let v = View::of(s);
     header(&v, w)?;
     writeln!(w)?;
-    counts(&v.counts, w)?;
+    let unit = if v.active.is_some() {
+        "Journeys"
+    } else {
+        "Loads"
+    };
+    counts(&v.counts, unit, w)?;
     writeln!(w)?;
     writeln!(
         w,
@@ -29,6 +34,7 @@ pub fn write(s: &Summary, w: &mut dyn Write) -> io::Result<()> {
     percentiles(&v, w)?;
     errors(&v, w)?;
     targets(&v, w)?;
+    steps(&v, w)?;
     thresholds(&v, w)?;
     writeln!(w)?;
     let g: Vec<String> = v.generator[1..3]
@@ -95,8 +101,8 @@ fn header(v: &View, w: &mut dyn Write) -> io::Result<()> {
     )
 }
 
-fn counts(c: &Counts, w: &mut dyn Write) -> io::Result<()> {
-    writeln!(w, "Loads      {:>10} scheduled", c.scheduled)?;
+fn counts(c: &Counts, unit: &str, w: &mut dyn Write) -> io::Result<()> {
+    writeln!(w, "{unit:<11}{:>10} scheduled", c.scheduled)?;
     for o in Outcome::ALL {
         let n = c.get(o);
         if n == 0 && o != Outcome::Success {
@@ -208,6 +214,101 @@ fn targets(v: &View, w: &mut dyn Write) -> io::Result<()> {
         )?;
     }
     Ok(())
+}
+
+fn steps(v: &View, w: &mut dyn Write) -> io::Result<()> {
+    if v.steps.is_empty() {
+        return Ok(());
+    }
+    writeln!(w)?;
+    if let Some(a) = &v.active {
+        writeln!(
+            w,
+            "Journeys   active time (without think time): p50 {}, p99 {}  (latency above: from the intended start, think included)",
+            cell(a, a.p50),
+            cell(a, a.p99)
+        )?;
+    }
+    let multi = v.steps.iter().any(|s| s.scenario != v.steps[0].scenario);
+    let width = v
+        .steps
+        .iter()
+        .map(|s| label(s, multi).chars().count())
+        .max()
+        .unwrap_or(4)
+        .clamp(4, 40);
+    writeln!(
+        w,
+        "{:<width$}  {:>9}  {:>8}  {:>9}{:>9}{:>9}{:>9}  {:>9}  {:>7}",
+        "Steps",
+        "runs",
+        "success",
+        "p50",
+        "p90",
+        "p99",
+        "max",
+        "svc p50",
+        "checks",
+        width = width + 2
+    )?;
+    for s in &v.steps {
+        let runs = s.outcomes.total();
+        let ok = s.outcomes[Outcome::Success];
+        let r = &s.response;
+        let checks = if s.checks.0 == 0 {
+            "\u{2013}".to_string()
+        } else {
+            format!("{:.1}%", pct(s.checks.0 - s.checks.1, s.checks.0))
+        };
+        let name: String = label(s, multi).chars().take(40).collect();
+        writeln!(
+            w,
+            "  {:<width$}  {:>9}  {:>7.2}%  {:>9}{:>9}{:>9}{:>9}  {:>9}  {:>7}",
+            name,
+            runs,
+            pct(ok, runs),
+            cell(r, r.p50),
+            cell(r, r.p90),
+            cell(r, r.p99),
+            cell(r, r.max),
+            cell(&s.service, s.service.p50),
+            checks,
+        )?;
+        let bad: Vec<String> = Outcome::ALL[1..]
+            .iter()
+            .filter(|o| s.outcomes[**o] > 0)
+            .map(|o| format!("{} {}", o.name(), s.outcomes[*o]))
+            .chain(s.failed.iter().map(|(k, n)| format!("{k} {n}")))
+            .collect();
+        if !bad.is_empty() {
+            writeln!(w, "  {:<width$}    failed: {}", "", bad.join(", "))?;
+        }
+    }
+    writeln!(
+        w,
+        "  (response time from when the step was ready, think excluded; every answered run; groups: think included)"
+    )
+}
+
+fn label(s: &super::view::StepRow, multi: bool) -> String {
+    let name = if s.kind == "group" {
+        format!("[{}]", s.name)
+    } else {
+        s.name.clone()
+    };
+    if multi {
+        format!("{}/{name}", s.scenario)
+    } else {
+        name
+    }
+}
+
+fn cell(p: &Percentiles, x: f64) -> String {
+    if p.count == 0 {
+        "\u{2013}".to_string()
+    } else {
+        fmt_ms(x)
+    }
 }
 
 fn thresholds(v: &View, w: &mut dyn Write) -> io::Result<()> {

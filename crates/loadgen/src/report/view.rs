@@ -33,6 +33,27 @@ pub struct TargetRow {
     pub latency: Percentiles,
 }
 
+/// One step (or group) of the journeys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepRow {
+    /// Its scenario.
+    pub scenario: String,
+    /// Its name.
+    pub name: String,
+    /// `request` or `group`.
+    pub kind: &'static str,
+    /// Runs per outcome.
+    pub outcomes: crate::record::PerOutcome,
+    /// Response time from ready, answered runs.
+    pub response: Percentiles,
+    /// Service time from the send, answered runs.
+    pub service: Percentiles,
+    /// Checks evaluated and failed.
+    pub checks: (u64, u64),
+    /// Failed checks and captures by name.
+    pub failed: Vec<(String, u64)>,
+}
+
 /// A titled list of things to say about the run (saturation, generator, warnings).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Note {
@@ -76,6 +97,10 @@ pub struct View {
     pub errors: Vec<ErrorRow>,
     /// Per target (only when there are several).
     pub targets: Vec<TargetRow>,
+    /// Per step of the journeys (empty for single calls).
+    pub steps: Vec<StepRow>,
+    /// Active time of completed journeys (without think time), when there are journeys.
+    pub active: Option<Percentiles>,
     /// Threshold verdicts.
     pub thresholds: Vec<VerdictRow>,
     /// The generator's own figures.
@@ -142,6 +167,8 @@ impl View {
                 })
                 .collect(),
             targets: targets(s),
+            steps: steps(s),
+            active: s.agg.journeys.as_ref().map(|j| Percentiles::of(&j.active)),
             thresholds: s
                 .thresholds
                 .iter()
@@ -222,6 +249,27 @@ fn targets(s: &Summary) -> Vec<TargetRow> {
             weight: t.weight,
             counts: a.counts,
             latency: Percentiles::of_compact(&a.latency),
+        })
+        .collect()
+}
+
+fn steps(s: &Summary) -> Vec<StepRow> {
+    let Some(j) = &s.agg.journeys else {
+        return Vec::new();
+    };
+    s.run
+        .steps
+        .iter()
+        .zip(&j.steps)
+        .map(|(info, a)| StepRow {
+            scenario: info.scenario.clone(),
+            name: info.name.clone(),
+            kind: info.kind.name(),
+            outcomes: a.outcomes,
+            response: Percentiles::of(&a.response),
+            service: Percentiles::of(&a.service),
+            checks: (a.checks, a.checks_failed),
+            failed: a.failed.clone(),
         })
         .collect()
 }

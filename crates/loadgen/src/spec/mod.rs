@@ -9,10 +9,12 @@
 //! or a value of the wrong kind is an error at its line and column. Its keys are
 //! documented in README ("Journeys").
 
+mod load;
 mod yaml;
 
 use serde::{Deserialize, Serialize};
 
+pub use load::{Load, parse_rate};
 pub use yaml::{At, Map, Pos, SpecError, Text};
 
 /// The format version this build reads and writes.
