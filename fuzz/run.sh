@@ -13,7 +13,7 @@ secs=${1:-300}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(calc_frames h1_response summary_json merge_json values requests target_url)
+    targets=(calc_frames h1_response summary_json merge_json values requests target_url scenario)
 fi
 cargo afl build --release
 export AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1

@@ -227,6 +227,9 @@ pub struct LoadArgs {
     /// Generator threads (shards) [default: number of cores]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..1025))]
     pub threads: Option<u64>,
+    /// Journeys: the base URL of relative step URLs (over the file's defaults.base)
+    #[arg(long, value_name = "URL", help_heading = "Journeys")]
+    pub base: Option<String>,
     /// Journeys: the timeout of a whole journey [default: the scenario file's, else the
     /// longest a journey can take]
     #[arg(long, value_name = "DUR", value_parser = parse_timeout, help_heading = "Journeys")]

@@ -32,7 +32,48 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("merge_json", merge_json),
     ("values", values),
     ("requests", requests),
+    ("scenario", scenario),
 ];
+
+/// Scenario files: read (strict YAML), written back and read again to the same text, their
+/// load scheduled, and compiled — every host fixed to 127.0.0.1 (nothing is looked up),
+/// no data file read. Whatever the bytes, an error or a program, never a panic.
+pub fn scenario(data: &[u8]) {
+    use crate::journey::{Journeys, Options};
+    use crate::spec::RunSpec;
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(spec) = RunSpec::from_yaml(text, "f.yaml") else {
+        return;
+    };
+    let yaml = spec.to_yaml();
+    let again = RunSpec::from_yaml(&yaml, "f.yaml")
+        .unwrap_or_else(|e| panic!("a written scenario does not read back: {e}\n{yaml}"));
+    assert_eq!(again.to_yaml(), yaml, "a scenario changed on its way back");
+    let _ = spec
+        .load
+        .load("f.yaml", 1.0, std::time::Duration::from_secs(1));
+    let mut opts = Options::new("f.yaml");
+    opts.read_files = false;
+    opts.resolve = Box::new(|origin| {
+        let tls = origin.starts_with("https://");
+        Ok(crate::protocol::http::HttpTarget {
+            url: origin.to_string(),
+            tls,
+            host: "127.0.0.1".into(),
+            port: 1,
+            addr: std::net::SocketAddr::from(([127, 0, 0, 1], 1)),
+            path: "/".into(),
+            unix: None,
+            proxy: None,
+        })
+    });
+    if let Ok(j) = Journeys::compile(&spec, &opts) {
+        assert_eq!(j.targets.len(), spec.scenarios.len());
+        assert!(!j.journey_timeout().is_zero());
+    }
+}
 
 /// Runs a future that never waits (its reads are in memory) to the end.
 fn run_now<F: Future>(fut: F) -> F::Output {

@@ -36,6 +36,18 @@ fn every_field_written_is_documented() {
     s.warnings.push("a warning".into());
     s.run.details = vec![("client".into(), "fast HTTP/1.1".into())];
     s.run.connections = Some(50);
+    // and a journey's rows
+    s.run.steps = vec![loadgen::record::StepInfo {
+        scenario: "shop".into(),
+        name: "login".into(),
+        kind: loadgen::record::StepKind::Request,
+    }];
+    let mut j = loadgen::record::JourneyAgg::new(1);
+    let ms = std::time::Duration::from_millis;
+    j.step(0, Outcome::Success, Some((ms(3), ms(2))));
+    j.steps[0].checks = 1;
+    j.steps[0].fail_named("capture token", 1);
+    s.agg.journeys = Some(j);
     let v = serde_json::to_value(to_document(&s)).unwrap();
     let mut all = Vec::new();
     keys(&v, "", &mut all);
@@ -51,12 +63,15 @@ fn every_field_written_is_documented() {
 }
 
 #[test]
-fn a_version_1_file_reads_and_writes_as_version_2() {
+fn a_version_1_file_reads_and_writes_as_version_3() {
     let v1 = include_str!("data/summary.json");
     assert!(v1.contains("loadgen.summary/v1"));
     let s = Summary::from_json(v1).unwrap();
     let text = s.to_json();
-    assert!(text.contains("loadgen.summary/v2"));
+    assert!(text.contains("loadgen.summary/v3"));
+    // a version 2 file reads too
+    let v2 = text.replace("loadgen.summary/v3", "loadgen.summary/v2");
+    assert_eq!(Summary::from_json(&v2).unwrap().agg, s.agg);
     let back = Summary::from_json(&text).unwrap();
     assert_eq!(back.agg, s.agg);
     assert_eq!(back.run.bucket, std::time::Duration::from_secs(1));

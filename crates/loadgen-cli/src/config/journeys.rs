@@ -95,6 +95,9 @@ pub fn apply_flags(spec: &mut RunSpec, a: &LoadArgs) -> anyhow::Result<()> {
     if a.http2 {
         spec.defaults.http = text("2".into());
     }
+    if let Some(b) = &a.base {
+        spec.defaults.base = Some(At::new(b.clone()));
+    }
     for (k, v) in super::protocol::headers(a)? {
         spec.defaults.headers.set(&k, At::new(Text(v)));
     }
@@ -183,6 +186,7 @@ pub fn loadgen(
         verify,
         client_auth,
         resolve: Box::new(move |origin| target::parse_via(origin, &routes).map(|t| t.http())),
+        read_files: true,
     };
     let j = Arc::new(Journeys::compile(&spec, &opts).map_err(anyhow::Error::msg)?);
     for (t, at) in thresholds.iter().zip(&spec.thresholds) {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::program::{CookieScope, Feed, Node, Pick, Scenario, Slot, Times};
 use super::request::{RequestSets, request};
 use super::{Journeys, Options};
-use crate::caller::data::{DataFeed, DataFormat};
+use crate::caller::data::{DataFeed, DataFormat, MAX_DATA_BYTES};
 use crate::caller::dist::Dist;
 use crate::caller::template::Name;
 use crate::engine::MAX_TIMEOUT;
@@ -788,9 +788,19 @@ fn read_feed(c: &Compiler<'_>, d: &At<crate::spec::DataSpec>) -> Result<Feed, Sp
         Some(dir) if Path::new(&d.file.value).is_relative() => dir.join(&d.file.value),
         _ => PathBuf::from(&d.file.value),
     };
-    let f = std::fs::File::open(&path)
-        .map_err(|e| c.err(d.file.pos, format!("data file {}: {e}", path.display())))?;
-    let r = std::io::BufReader::new(f);
+    if !c.opts.read_files {
+        return Err(c.err(d.file.pos, "data files are not read here"));
+    }
+    let bad = |why: String| c.err(d.file.pos, format!("data file {}: {why}", path.display()));
+    let f = std::fs::File::open(&path).map_err(|e| bad(e.to_string()))?;
+    let meta = f.metadata().map_err(|e| bad(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(bad("not a regular file".into()));
+    }
+    if meta.len() > 2 * MAX_DATA_BYTES as u64 {
+        return Err(bad(format!("larger than {} MiB", 2 * MAX_DATA_BYTES >> 20)));
+    }
+    let r = std::io::BufReader::new(std::io::Read::take(f, 2 * MAX_DATA_BYTES as u64));
     let data = Arc::new(
         DataFeed::read(r, DataFormat::of_path(&d.file.value), &d.file.value)
             .map_err(|e| c.err(d.file.pos, e.to_string()))?,

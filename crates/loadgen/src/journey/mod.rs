@@ -58,6 +58,9 @@ pub struct Options {
     pub client_auth: Option<ClientAuth>,
     /// Endpoint resolution.
     pub resolve: Resolver,
+    /// Read data files (false: a `data` key is refused — for files from strangers, such
+    /// as a fuzzer's).
+    pub read_files: bool,
 }
 
 impl Options {
@@ -72,6 +75,7 @@ impl Options {
             verify: Verify::WebPki,
             client_auth: None,
             resolve: Box::new(resolve),
+            read_files: true,
         }
     }
 }

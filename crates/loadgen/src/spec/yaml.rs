@@ -334,14 +334,8 @@ fn hint(why: &str) -> String {
     if why.starts_with("missing field 'version'") {
         return format!("{why}: the file must start with 'version: {VERSION}'");
     }
-    if why.starts_with("duplicate mapping key") {
-        let key = why
-            .split(": ")
-            .nth(1)
-            .unwrap_or("")
-            .split(',')
-            .next()
-            .unwrap_or("");
+    if let Some(rest) = why.strip_prefix("duplicate mapping key '") {
+        let key = rest.split('\'').next().unwrap_or("");
         return format!("the key '{key}' is given twice in one map");
     }
     why
