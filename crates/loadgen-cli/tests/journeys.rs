@@ -295,3 +295,93 @@ fn past_capacity_journeys_plateau_and_the_excess_is_dropped() {
     }
     assert!(ratio[1] >= 0.8 * ratio[0], "no collapse at 5x: {ratio:?}");
 }
+
+#[test]
+fn steps_are_watched_live_and_the_live_sums_are_the_summary() {
+    let (_srv, addrs, _) = serve(&["http", "--listen", "127.0.0.1:0"]);
+    let base = format!("http://{}", addrs[0]);
+    let live = tmp("journeys-live.jsonl");
+    let json = tmp("journeys-watch.json");
+    let file = example("shop.yaml");
+    let mut child = bin()
+        .args([
+            "run",
+            &file,
+            "--base",
+            &base,
+            "-r",
+            "40",
+            "-d",
+            "2s",
+            "--quiet",
+            "--summary",
+            "none",
+        ])
+        .args(["--metrics", "127.0.0.1:0", "--metrics-linger", "5s"])
+        .args([
+            "--live",
+            live.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+        ])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut err, &mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("loadgen: metrics on http://")
+        .and_then(|l| l.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_string();
+    let t = std::time::Instant::now();
+    while !json.exists() || std::fs::read_to_string(&json).unwrap().is_empty() {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(20),
+            "no summary"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let s = parse(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let m = scrape(&addr);
+    for st in &s.per_step {
+        let label = format!("step=\"{}\"", st.step);
+        assert_eq!(
+            total(
+                &m,
+                "loadgen_step_runs_total",
+                &[&label, "outcome=\"success\""]
+            ),
+            st.counts.success,
+            "{label}"
+        );
+        assert_eq!(
+            total(&m, "loadgen_step_response_seconds_count", &[&label]),
+            st.counts.scheduled,
+            "{label}: every run was answered"
+        );
+    }
+    assert_eq!(
+        total(&m, "loadgen_journey_active_seconds_count", &[]),
+        s.counts.success
+    );
+    let (out, _) = wait_with_timeout(child, std::time::Duration::from_secs(20));
+    assert_eq!(out.status.code(), Some(0));
+    let text = std::fs::read_to_string(&live).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for (i, st) in s.per_step.iter().enumerate() {
+        let runs: u64 = lines
+            .iter()
+            .map(|l| l["steps"][i]["counts"]["scheduled"].as_u64().unwrap())
+            .sum();
+        assert_eq!(runs, st.counts.scheduled, "{}", st.step);
+        assert_eq!(lines[0]["steps"][i]["step"], st.step.as_str());
+    }
+}

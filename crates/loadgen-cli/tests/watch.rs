@@ -4,65 +4,11 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::*;
-
-/// Scrapes as Prometheus does (asking for OpenMetrics), or as promtool reads (classic).
-fn scrape_as(addr: &str, openmetrics: bool) -> String {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let accept = if openmetrics {
-        "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
-    } else {
-        "text/plain"
-    };
-    write!(
-        s,
-        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nAccept: {accept}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let (head, body) = out.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    let kind = if openmetrics {
-        "application/openmetrics-text"
-    } else {
-        "text/plain; version=0.0.4"
-    };
-    assert!(head.to_lowercase().contains(kind), "{head}");
-    assert_eq!(openmetrics, body.ends_with("# EOF\n"), "{body}");
-    body.to_string()
-}
-
-fn scrape(addr: &str) -> String {
-    scrape_as(addr, true)
-}
-
-/// The sum of a metric's samples whose line contains every one of `with`.
-fn total(text: &str, name: &str, with: &[&str]) -> u64 {
-    text.lines()
-        .filter(|l| l.starts_with(name) && with.iter().all(|w| l.contains(w)))
-        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap() as u64)
-        .sum()
-}
-
-/// Whether `cmd` is installed; where `env` is set (CI), it must be.
-fn has(cmd: &str, env: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {cmd}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        found || std::env::var_os(env).is_none(),
-        "{env} is set but {cmd} is not installed"
-    );
-    found
-}
 
 #[test]
 fn live_lines_and_metrics_follow_the_run_and_end_at_the_summary() {

@@ -38,6 +38,8 @@ pub struct Labels {
     pub shard: String,
     /// The run's planned length.
     pub total: Duration,
+    /// The journeys' steps, in row order (empty for single calls).
+    pub steps: Vec<loadgen::record::StepInfo>,
 }
 
 /// The per-second source.
@@ -73,6 +75,7 @@ impl Feed {
         };
         self.monitor = Some(m.clone());
         let (state, stop, out) = (self.state.clone(), self.stop.clone(), self.out.clone());
+        let steps = self.labels.steps.clone();
         self.thread = std::thread::Builder::new()
             .name("loadgen-live".into())
             .spawn(move || {
@@ -86,7 +89,7 @@ impl Feed {
                         continue;
                     }
                     n = at.as_secs() + 1;
-                    sample(&m, &state, &out, false);
+                    sample(&m, &state, &out, &steps, false);
                 }
             })
             .ok();
@@ -99,7 +102,7 @@ impl Feed {
             let _ = t.join();
         }
         if let Some(m) = &self.monitor {
-            sample(m, &self.state, &self.out, true);
+            sample(m, &self.state, &self.out, &self.labels.steps, true);
         }
         if let Some(w) = self.out.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
             let _ = w.flush();
@@ -111,6 +114,7 @@ fn sample(
     m: &Monitor,
     state: &Mutex<State>,
     out: &Mutex<Option<Box<dyn Write + Send>>>,
+    steps: &[loadgen::record::StepInfo],
     end: bool,
 ) {
     let now = m.live();
@@ -119,7 +123,7 @@ fn sample(
     if !end || !sec.span.is_zero() {
         if let Some(w) = out.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
             // a reader that went away must not stop the run
-            let _ = writeln!(w, "{}", loadgen::summary::codec::live_line(&sec));
+            let _ = writeln!(w, "{}", loadgen::summary::codec::live_line(&sec, steps));
         }
         if s.seconds.len() == HISTORY {
             s.seconds.pop_front();
@@ -146,6 +150,7 @@ struct Metrics {
     state: Arc<Mutex<State>>,
     targets: Vec<String>,
     shard: String,
+    steps: Vec<loadgen::record::StepInfo>,
 }
 
 /// Latency and lag histogram buckets, seconds.
@@ -309,6 +314,63 @@ impl prometheus_client::collector::Collector for Metrics {
             m.encode_family(&labels)?
                 .encode_histogram::<NoLabelSet>(sum, count, &b, None)?;
         }
+        if let Some(j) = &l.journeys {
+            let row = |i: usize| {
+                let info = self.steps.get(i);
+                vec![
+                    (
+                        "scenario".to_string(),
+                        info.map_or_else(String::new, |r| r.scenario.clone()),
+                    ),
+                    (
+                        "step".to_string(),
+                        info.map_or_else(String::new, |r| r.name.clone()),
+                    ),
+                    (
+                        "kind".to_string(),
+                        info.map_or("request", |r| r.kind.name()).to_string(),
+                    ),
+                    shard.clone(),
+                ]
+            };
+            {
+                let mut m = enc.encode_descriptor(
+                    "loadgen_step_runs",
+                    "Runs of each journey step and group, by outcome",
+                    None,
+                    T::Counter,
+                )?;
+                for (i, st) in j.steps.iter().enumerate() {
+                    for o in Outcome::ALL {
+                        let mut labels = row(i);
+                        labels.push(("outcome".to_string(), o.name().to_string()));
+                        ConstCounter::new(st.outcomes[o]).encode(m.encode_family(&labels)?)?;
+                    }
+                }
+            }
+            {
+                let mut m = enc.encode_descriptor(
+                    "loadgen_step_response_seconds",
+                    "Response time of each step's answered runs, from when it was ready",
+                    None,
+                    T::Histogram,
+                )?;
+                for (i, st) in j.steps.iter().enumerate() {
+                    let (sum, count, b) = buckets(&st.response);
+                    m.encode_family(&row(i))?
+                        .encode_histogram::<NoLabelSet>(sum, count, &b, None)?;
+                }
+            }
+            let (sum, count, b) = buckets(&j.active);
+            let mut m = enc.encode_descriptor(
+                "loadgen_journey_active_seconds",
+                "Active time of completed journeys (think time excluded)",
+                None,
+                T::Histogram,
+            )?;
+            m.encode_family(&labels)?
+                .encode_histogram::<NoLabelSet>(sum, count, &b, None)?;
+        }
         Ok(())
     }
 }
@@ -377,6 +439,7 @@ impl Endpoint {
             state: feed.state.clone(),
             targets: feed.labels.targets.clone(),
             shard: feed.labels.shard.clone(),
+            steps: feed.labels.steps.clone(),
         }));
         let registry = Arc::new(registry);
         let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();

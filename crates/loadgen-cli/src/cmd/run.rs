@@ -244,6 +244,7 @@ impl Watch {
             targets: plan.targets.iter().map(|t| t.name.clone()).collect(),
             shard: format!("{index}/{count}"),
             total: plan.schedule.duration(),
+            steps: plan.steps.clone(),
         };
         let out = a.live.as_deref().map(live::live_out).transpose()?;
         let feed = Feed::new(labels, out);

@@ -267,7 +267,14 @@ fn draw(f: &mut Frame, s: &State, labels: &Labels, view: &View) {
     let [left, right] =
         Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(bottom);
     outcomes(f, left, s);
-    errors(f, right, s);
+    if labels.steps.is_empty() {
+        errors(f, right, s);
+    } else {
+        let [top, low] =
+            Layout::vertical([Constraint::Fill(1), Constraint::Length(5)]).areas(right);
+        steps(f, top, s, labels);
+        errors(f, low, s);
+    }
     f.render_widget(
         Paragraph::new(Line::from(
             " q / Esc / Ctrl-C: stop (the report is still written)   l: latency scale ",
@@ -337,6 +344,58 @@ fn outcomes(f: &mut Frame, area: Rect, s: &State) {
         )
         .header(Row::new(vec!["", "total", "last second"]).style(Style::default().fg(Color::Cyan)))
         .block(Block::bordered().title(" outcomes ")),
+        area,
+    );
+}
+
+/// The journeys' steps: runs and success so far, runs and response time in the last
+/// second.
+fn steps(f: &mut Frame, area: Rect, s: &State, labels: &Labels) {
+    let last = s.seconds.back();
+    let totals = s.last.as_ref().and_then(|l| l.journeys.as_ref());
+    let rows: Vec<Row> = labels
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, info)| {
+            let (runs, ok) = totals
+                .and_then(|j| j.steps.get(i))
+                .map_or((0, 0), |st| (st.runs(), st.outcomes[Outcome::Success]));
+            let sec = last.and_then(|sec| sec.steps.get(i));
+            let ms = |us: u64| format!("{:.1}", us as f64 / 1000.0);
+            Row::new(vec![
+                info.name.clone(),
+                runs.to_string(),
+                if runs == 0 {
+                    "\u{2013}".into()
+                } else {
+                    format!("{:.1}%", ok as f64 * 100.0 / runs as f64)
+                },
+                sec.map_or(0, |(r, _)| r.total()).to_string(),
+                sec.map_or(String::new(), |(_, p)| ms(p[0])),
+                sec.map_or(String::new(), |(_, p)| ms(p[1])),
+            ])
+        })
+        .collect();
+    f.render_widget(
+        Table::new(
+            rows,
+            [
+                Constraint::Fill(1),
+                Constraint::Length(9),
+                Constraint::Length(8),
+                Constraint::Length(8),
+                Constraint::Length(8),
+                Constraint::Length(8),
+            ],
+        )
+        .header(
+            Row::new(vec![
+                "step", "runs", "success", "last s", "p50 ms", "p99 ms",
+            ])
+            .style(Style::default().fg(Color::Cyan)),
+        )
+        .block(Block::bordered().title(" journey steps ")),
         area,
     );
 }

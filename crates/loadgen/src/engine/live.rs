@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use super::Snapshot;
 use crate::outcome::Outcome;
-use crate::record::aggregate::{Bucket, Counts};
+use crate::record::JourneyAgg;
+use crate::record::aggregate::{Bucket, Counts, PerOutcome};
 use crate::record::hist::{self, CompactHist, Hist};
 
 /// Errors a live view lists, the most frequent first.
@@ -26,6 +27,8 @@ pub struct LiveShard {
     pub lag: Hist,
     /// The most frequent errors: outcome, message, count.
     pub errors: Vec<(Outcome, String, u64)>,
+    /// What the steps of journeys did so far (runs of scenario files).
+    pub journeys: Option<JourneyAgg>,
 }
 
 impl Default for LiveShard {
@@ -35,6 +38,7 @@ impl Default for LiveShard {
             latency: hist::new_hist(),
             lag: hist::new_hist(),
             errors: Vec::new(),
+            journeys: None,
         }
     }
 }
@@ -56,6 +60,8 @@ pub struct Live {
     pub errors: Vec<(Outcome, String, u64)>,
     /// CPU time of the generator threads together.
     pub cpu: Duration,
+    /// What the steps of journeys did so far, every shard together.
+    pub journeys: Option<JourneyAgg>,
 }
 
 impl Live {
@@ -68,6 +74,7 @@ impl Live {
             lag: hist::new_hist(),
             errors: Vec::new(),
             cpu: Duration::ZERO,
+            journeys: None,
         }
     }
 
@@ -80,6 +87,11 @@ impl Live {
         }
         hist::add(&mut self.latency, &s.latency);
         hist::add(&mut self.lag, &s.lag);
+        match (&mut self.journeys, &s.journeys) {
+            (Some(a), Some(b)) => *a += b,
+            (None, Some(b)) => self.journeys = Some(b.clone()),
+            _ => {}
+        }
         for (o, m, n) in &s.errors {
             match self.errors.iter_mut().find(|(a, b, _)| a == o && b == m) {
                 Some(e) => e.2 += n,
@@ -114,6 +126,9 @@ pub struct Second {
     pub lag_p99_us: u64,
     /// Generator CPU over its wall time (1.0: one thread busy throughout).
     pub busy: f64,
+    /// Per step of the journeys (in row order): its runs by outcome, and the p50 and p99
+    /// of its response time, µs (0 when none).
+    pub steps: Vec<(PerOutcome, [u64; 2])>,
 }
 
 impl Second {
@@ -136,6 +151,28 @@ impl Second {
             cpu = cpu.saturating_sub(p.cpu);
         }
         let span = now.snapshot.elapsed.saturating_sub(from);
+        let steps = match &now.journeys {
+            None => Vec::new(),
+            Some(j) => j
+                .steps
+                .iter()
+                .enumerate()
+                .map(|(i, st)| {
+                    let before = prev
+                        .and_then(|p| p.journeys.as_ref())
+                        .and_then(|p| p.steps.get(i));
+                    let mut runs = st.outcomes;
+                    let mut h = st.response.clone();
+                    if let Some(b) = before {
+                        for o in Outcome::ALL {
+                            runs[o] = runs[o].saturating_sub(b.outcomes[o]);
+                        }
+                        let _ = h.subtract(&b.response);
+                    }
+                    (runs, [quantile(&h, 0.5), quantile(&h, 0.99)])
+                })
+                .collect(),
+        };
         Second {
             at: now.snapshot.elapsed,
             span,
@@ -148,6 +185,7 @@ impl Second {
             latency_us: [0.5, 0.99, 1.0].map(|q| quantile(&latency, q)),
             lag_p99_us: quantile(&lag, 0.99),
             busy: cpu.as_secs_f64() / span.as_secs_f64().max(1e-3),
+            steps,
         }
     }
 

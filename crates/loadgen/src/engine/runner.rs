@@ -296,7 +296,14 @@ impl<C: Caller> Runner<C> {
             out.cpu_ns
                 .store(thread_cpu().as_nanos() as u64, Ordering::Relaxed);
             let mut live = out.live.lock().unwrap_or_else(|p| p.into_inner());
-            rec.live_into(live.get_or_insert_with(Default::default));
+            let live = live.get_or_insert_with(Default::default);
+            rec.live_into(live);
+            let j = live
+                .journeys
+                .get_or_insert_with(|| crate::record::JourneyAgg::new(0));
+            if !self.caller.journeys_into(j) {
+                live.journeys = None;
+            }
         }
     }
 }

@@ -798,7 +798,10 @@ fn read_feed(c: &Compiler<'_>, d: &At<crate::spec::DataSpec>) -> Result<Feed, Sp
         return Err(bad("not a regular file".into()));
     }
     if meta.len() > 2 * MAX_DATA_BYTES as u64 {
-        return Err(bad(format!("larger than {} MiB", (2 * MAX_DATA_BYTES) >> 20)));
+        return Err(bad(format!(
+            "larger than {} MiB",
+            (2 * MAX_DATA_BYTES) >> 20
+        )));
     }
     let r = std::io::BufReader::new(std::io::Read::take(f, 2 * MAX_DATA_BYTES as u64));
     let data = Arc::new(

@@ -219,6 +219,32 @@ pub struct TimelineJson {
     pub latency_us: String,
 }
 
+/// A line of `--live`: a timeline bucket, and the journeys' steps in that second.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveLineJson {
+    /// The fields of a timeline bucket.
+    #[serde(flatten)]
+    pub bucket: TimelineJson,
+    /// Per step of the journeys (absent for single calls).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<LiveStepJson>,
+}
+
+/// One step of the journeys in one second of `--live`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveStepJson {
+    /// Its scenario.
+    pub scenario: String,
+    /// Its name.
+    pub step: String,
+    /// Runs that ended in the second (as `scheduled`), per outcome.
+    pub counts: CountsJson,
+    /// Median response time of the second's answered runs, ms.
+    pub p50_ms: f64,
+    /// p99 response time of the second's answered runs, ms.
+    pub p99_ms: f64,
+}
+
 /// Shard index and count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShardJson {

@@ -269,12 +269,27 @@ fn bucket_json(i: usize, width_s: f64, b: &Bucket) -> TimelineJson {
 }
 
 /// One line of `--live`: a second of a running run, with the fields of a timeline bucket
-/// (`t_s` its start, seconds from t0).
-pub fn live_line(second: &crate::engine::live::Second) -> String {
+/// (`t_s` its start, seconds from t0), and for journeys `steps`: per step (named by
+/// `steps`), its runs by outcome and response-time p50 and p99 in that second.
+pub fn live_line(second: &crate::engine::live::Second, steps: &[StepInfo]) -> String {
     let start = second.at.saturating_sub(second.span).as_secs_f64();
     let mut b = bucket_json(0, 0.0, &second.bucket);
     b.t_s = round3(start);
-    serde_json::to_string(&b).expect("a timeline bucket always serializes")
+    let line = LiveLineJson {
+        bucket: b,
+        steps: steps
+            .iter()
+            .zip(&second.steps)
+            .map(|(info, (runs, p))| LiveStepJson {
+                scenario: info.scenario.clone(),
+                step: info.name.clone(),
+                counts: CountsJson::of(runs.total(), runs),
+                p50_ms: p[0] as f64 / 1000.0,
+                p99_ms: p[1] as f64 / 1000.0,
+            })
+            .collect(),
+    };
+    serde_json::to_string(&line).expect("a live line always serializes")
 }
 
 /// Pretty JSON text of `s`.
