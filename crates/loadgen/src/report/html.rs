@@ -65,7 +65,15 @@ fn run_body(v: &View, charts: &[Chart]) -> String {
     b.push_str(&section("Charts", &charts_html(charts)));
     b.push_str(&section("Errors", &errors_table(v)));
     if !v.targets.is_empty() {
-        b.push_str(&section("Per target", &targets_table(v)));
+        let title = if v.steps.is_empty() {
+            "Per target"
+        } else {
+            "Per scenario"
+        };
+        b.push_str(&section(title, &targets_table(v)));
+    }
+    if !v.steps.is_empty() {
+        b.push_str(&section("Journey steps", &steps_table(v)));
     }
     let gen_rows: Vec<(&'static str, String)> =
         v.generator.iter().map(|(k, x)| (*k, esc(x))).collect();
@@ -264,6 +272,73 @@ fn targets_table(v: &View) -> String {
     out
 }
 
+fn steps_table(v: &View) -> String {
+    let cell = |p: &Percentiles, x: f64| {
+        if p.count == 0 {
+            "\u{2013}".to_string()
+        } else {
+            esc(&fmt_ms(x))
+        }
+    };
+    let mut out = String::new();
+    if let Some(a) = &v.active {
+        out.push_str(&format!(
+            "<p>Active time of completed journeys (think time excluded): p50 {}, p99 {}.</p>\n",
+            cell(a, a.p50),
+            cell(a, a.p99)
+        ));
+    }
+    out.push_str(
+        "<table class=\"wide\">\n<tr><th>scenario</th><th>step</th><th class=\"n\">runs</th>\
+         <th class=\"n\">success</th><th class=\"n\">p50</th><th class=\"n\">p90</th>\
+         <th class=\"n\">p99</th><th class=\"n\">max</th><th class=\"n\">service p50</th>\
+         <th class=\"n\">checks passed</th><th>failed</th></tr>\n",
+    );
+    for st in &v.steps {
+        let runs = st.outcomes.total();
+        let ok = st.outcomes[Outcome::Success];
+        let r = &st.response;
+        let name = if st.kind == "group" {
+            format!("[group] {}", st.name)
+        } else {
+            st.name.clone()
+        };
+        let failed: Vec<String> = Outcome::ALL[1..]
+            .iter()
+            .filter(|o| st.outcomes[**o] > 0)
+            .map(|o| format!("{} {}", o.name(), st.outcomes[*o]))
+            .chain(st.failed.iter().map(|(k, n)| format!("{k} {n}")))
+            .collect();
+        let checks = if st.checks.0 == 0 {
+            "\u{2013}".into()
+        } else {
+            format!("{:.2}%", pct(st.checks.0 - st.checks.1, st.checks.0))
+        };
+        out.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{:.2}%</td>\
+             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{checks}</td>\
+             <td>{}</td></tr>\n",
+            esc(&st.scenario),
+            esc(&name),
+            group(runs),
+            pct(ok, runs),
+            cell(r, r.p50),
+            cell(r, r.p90),
+            cell(r, r.p99),
+            cell(r, r.max),
+            cell(&st.service, st.service.p50),
+            esc(&failed.join(", ")),
+        ));
+    }
+    out.push_str(
+        "</table>\n<p>Response time from when the step was ready (the previous step's end \
+         plus think), every answered run; a group's from its start to its end, think \
+         included.</p>\n",
+    );
+    out
+}
+
 fn thresholds_table(v: &View) -> String {
     let mut out =
         String::from("<table>\n<tr><th>threshold</th><th>actual</th><th>verdict</th></tr>\n");
@@ -441,6 +516,27 @@ mod tests {
         );
         s.run.arrival = ArrivalKind::Closed;
         assert!(render(&s).contains("closed loop"));
+    }
+
+    #[test]
+    fn journeys_have_their_steps_table() {
+        use crate::record::{JourneyAgg, StepInfo, StepKind};
+        let mut s = sample();
+        s.run.steps = vec![StepInfo {
+            scenario: "shop".into(),
+            name: "log<in>".into(),
+            kind: StepKind::Request,
+        }];
+        let mut j = JourneyAgg::new(1);
+        let ms = std::time::Duration::from_millis;
+        j.step(0, Outcome::Success, Some((ms(3), ms(2))));
+        j.step(0, Outcome::Timeout, None);
+        j.steps[0].fail_named("capture token", 1);
+        s.agg.journeys = Some(j);
+        let html = render(&s);
+        assert!(html.contains("Journey steps"), "steps section");
+        assert!(html.contains("log&lt;in&gt;") && !html.contains("log<in>"));
+        assert!(html.contains("timeout 1, capture token 1"));
     }
 
     #[test]
