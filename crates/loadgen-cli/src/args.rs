@@ -53,7 +53,7 @@ pub enum Command {
     mut_arg("loads", |a| a.hide(true))
 )]
 pub struct SearchArgs {
-    /// Target(s), as for `run`
+    /// Target(s), as for `run`, or a scenario file (the journey rate is searched)
     #[arg(required = true, value_name = "TARGET")]
     pub targets: Vec<String>,
     /// The SLO every step must meet, e.g. 'p99<10ms' (repeatable; threshold syntax)

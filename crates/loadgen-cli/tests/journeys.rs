@@ -385,3 +385,70 @@ fn steps_are_watched_live_and_the_live_sums_are_the_summary() {
         assert_eq!(lines[0]["steps"][i]["step"], st.step.as_str());
     }
 }
+
+#[test]
+fn search_finds_the_journey_rate_that_meets_a_step_slo() {
+    // 2 requests of 10 ms each, 5 journeys in flight at most: about 250 journeys/s
+    let (_srv, addrs, _) = serve(&["http", "--listen", "127.0.0.1:0", "--delay", "10ms"]);
+    let file = write(
+        "search.yaml",
+        format!(
+            "version: 1\ndefaults: {{base: \"http://{}\"}}\nload: {{concurrency: 5}}\nscenarios:\n  - name: s\n    steps:\n      - {{name: a, get: /api/home}}\n      - {{name: b, get: /api/home}}\n",
+            addrs[0]
+        ),
+    );
+    let out = run(&[
+        "search",
+        &file,
+        "--slo",
+        "step:b p99<100ms",
+        "--slo",
+        "journey p99<100ms",
+        "--min-rate",
+        "50",
+        "--max-rate",
+        "1600",
+        "--step-duration",
+        "400ms",
+        "--precision",
+        "0.5",
+        "--threads",
+        "1",
+        "--json",
+        "-",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json = text
+        .lines()
+        .skip_while(|l| !l.starts_with('{'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let r: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let answer = r["answer"].as_f64().unwrap();
+    // the journey's latency from its intended start shows the wait for a free slot
+    assert!((100.0..=400.0).contains(&answer), "{answer}: {text}");
+    assert!(
+        r["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["ok"] == false)
+    );
+    // an SLO on a step the file does not have is refused before the first step
+    let out = run(&[
+        "search",
+        &file,
+        "--slo",
+        "step:c p99<1s",
+        "--step-duration",
+        "200ms",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no step is named 'c'"));
+}

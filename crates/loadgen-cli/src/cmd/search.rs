@@ -13,6 +13,7 @@ use loadgen::search::{Bounds, SearchResult, Step, search as run_search};
 
 use super::signals::Signals;
 use crate::args::{SearchArgs, SummaryFormat};
+use crate::config::journeys::{self, Scenario};
 use crate::config::protocol::Protocol;
 use crate::config::requests::{self, Source};
 use crate::config::{self, RUN_DEFAULTS};
@@ -29,7 +30,15 @@ pub fn search(a: SearchArgs) -> anyhow::Result<ExitCode> {
         bail!("need 0 < --min-rate ≤ --max-rate");
     }
     let signals = Signals::listen()?;
-    let targets = Source::targets(&a.targets, &a.load)?;
+    // journeys: a scenario file as the one target
+    let scenario = match a.targets.as_slice() {
+        [t] if journeys::is_scenario_file(t) => Some(Scenario::read(std::path::Path::new(t))?),
+        _ => None,
+    };
+    let targets = match scenario {
+        Some(_) => None,
+        None => Some(Source::targets(&a.targets, &a.load)?),
+    };
     // read once: every step sends from the same feed
     let data = requests::data_feed(&a.load)?;
     let slo: Vec<String> = a.slo.iter().map(ToString::to_string).collect();
@@ -52,7 +61,12 @@ pub fn search(a: SearchArgs) -> anyhow::Result<ExitCode> {
         if stopped.load(Ordering::SeqCst) {
             return Ok(None);
         }
-        let step = step(&a, (&targets, &data), rate, &signals, &stopped)?;
+        let what = match (&scenario, &targets) {
+            (Some(sc), _) => What::Journeys(sc),
+            (None, Some(t)) => What::Calls(t, &data),
+            (None, None) => unreachable!("a scenario or targets"),
+        };
+        let step = step(&a, what, rate, &signals, &stopped)?;
         if step.is_some() {
             n += 1;
         }
@@ -72,19 +86,30 @@ pub fn search(a: SearchArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// What a search runs: single calls to targets, or the journeys of a scenario file.
+enum What<'a> {
+    Calls(&'a Source, &'a Option<Arc<DataFeed>>),
+    Journeys(&'a Scenario),
+}
+
 /// One stepped run at `rate`; `None` when a stop cut it short.
 fn step(
     a: &SearchArgs,
-    (targets, data): (&Source, &Option<Arc<DataFeed>>),
+    what: What<'_>,
     rate: f64,
     signals: &Signals,
     stopped: &Arc<AtomicBool>,
 ) -> anyhow::Result<Option<Step>> {
-    let schedule = Schedule::constant(rate, a.step_duration)?;
-    let plan = config::plan(targets, &a.load, &RUN_DEFAULTS, schedule)?;
-    let grace = plan.grace();
-    let scheme = targets.endpoints[0].scheme;
-    let mut lg = Protocol::of(scheme, &a.load)?.loadgen(plan, targets, data.clone(), &a.load)?;
+    let mut lg = match what {
+        What::Calls(targets, data) => {
+            let schedule = Schedule::constant(rate, a.step_duration)?;
+            let plan = config::plan(targets, &a.load, &RUN_DEFAULTS, schedule)?;
+            let scheme = targets.endpoints[0].scheme;
+            Protocol::of(scheme, &a.load)?.loadgen(plan, targets, data.clone(), &a.load)?
+        }
+        What::Journeys(sc) => journeys::loadgen_at(sc, &a.load, rate, a.step_duration, &a.slo)?,
+    };
+    let grace = lg.plan().grace();
     let flag = stopped.clone();
     signals.attach_with(lg.stopper(), grace, move || {
         flag.store(true, Ordering::SeqCst)

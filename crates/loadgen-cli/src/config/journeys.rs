@@ -247,6 +247,31 @@ pub fn loadgen(
     Ok((lg, thresholds))
 }
 
+/// A load generator for one step of a search: the journeys of `sc` at `rate` for
+/// `duration` (over the file's load), its SLOs checked against the file's names.
+pub fn loadgen_at(
+    sc: &Scenario,
+    a: &LoadArgs,
+    rate: f64,
+    duration: std::time::Duration,
+    slo: &[Threshold],
+) -> anyhow::Result<LoadGen> {
+    let mut sc = Scenario {
+        spec: sc.spec.clone(),
+        file: sc.file.clone(),
+        dir: sc.dir.clone(),
+    };
+    let text = |s: String| Some(At::new(Text(s)));
+    let l = &mut sc.spec.load;
+    l.rate = text(rate.to_string());
+    l.duration = text(format!("{}s", duration.as_secs_f64()));
+    (l.stages, l.vus, l.arrival) = (None, None, None);
+    sc.spec
+        .thresholds
+        .extend(slo.iter().map(|t| At::new(t.to_string())));
+    Ok(loadgen(&sc, a, &super::RUN_DEFAULTS)?.0)
+}
+
 /// The plan's flags, with the file's concurrency when the flags give none.
 fn fill_plan(
     plan: &mut Plan,
