@@ -452,3 +452,39 @@ fn search_finds_the_journey_rate_that_meets_a_step_slo() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no step is named 'c'"));
 }
+
+#[test]
+fn grpc_steps_chain_a_captured_answer_into_the_next_call() {
+    let (_srv, addrs, _) = serve(&["grpc", "--listen", "127.0.0.1:0"]);
+    // the second answer's formula holds the first answer's result, which it doubled
+    let yaml = std::fs::read_to_string(example("grpc.yaml"))
+        .unwrap()
+        .replace("127.0.0.1:50051", &addrs[0])
+        .replace(
+            r#"regex: '"formula":"\d+ \* 2 = \d+"'"#,
+            r#"body: '"formula":"{{sum}} * 2 = '"#,
+        );
+    assert!(yaml.contains("{{sum}} * 2"), "{yaml}");
+    let file = write("grpc.yaml", &yaml);
+    let (code, s, err) = run_json(&[&file, "-r", "40", "-d", "500ms", "--threads", "1"]);
+    assert_eq!(code, Some(0), "{err}");
+    let s = s.unwrap();
+    assert_eq!(s.counts.scheduled, 20);
+    assert_eq!(s.counts.success, 20, "{:?}", s.errors);
+    assert_eq!(s.per_step[1].counts.success, 20);
+    // a call the method does not take: one line, before the run
+    let bad = write(
+        "grpc-bad.yaml",
+        format!(
+            "version: 1\nscenarios:\n  - name: s\n    steps:\n      - grpc: {{url: \"grpc://{}\", call: calc.Calc/Nope}}\n",
+            addrs[0]
+        ),
+    );
+    let out = run(&["run", &bad]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("grpc-bad.yaml:5:") && err.contains("has no method Nope"),
+        "{err}"
+    );
+}

@@ -55,23 +55,8 @@ pub fn options(
     };
     let pool = match &source {
         Source::Reflection => {
-            let service = call.rsplit_once('/').map_or(call, |(s, _)| s).to_string();
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            let conn = loadgen::protocol::grpc::conn::Conn::new(target, tls)
-                .map_err(anyhow::Error::msg)?;
-            tokio::task::LocalSet::new()
-                .block_on(&rt, async {
-                    tokio::time::timeout(
-                        std::time::Duration::from_secs(10),
-                        schema::reflect(&conn, &service),
-                    )
-                    .await
-                })
-                .map_err(|_| {
-                    anyhow::anyhow!("reflection: {} did not answer within 10 s", target.url)
-                })?
+            let service = call.rsplit_once('/').map_or(call, |(s, _)| s);
+            schema::reflect_blocking(target, tls, service, std::time::Duration::from_secs(10))
                 .with_context(|| format!("{} (reflection)", target.url))?
         }
         s => schema::load(s)?,

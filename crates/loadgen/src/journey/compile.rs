@@ -344,12 +344,7 @@ impl Compiler<'_> {
                 self.slots.defined.extend(defined);
                 Node::Parallel(reqs)
             }
-            "grpc" => {
-                return Err(self.err(
-                    s.pos,
-                    "gRPC steps are not supported by this build yet (use a gRPC run with --call)",
-                ));
-            }
+            "grpc" => Node::Request(Box::new(super::grpc::request(self, s)?)),
             _ => Node::Request(Box::new(request(self, s)?)),
         })
     }
@@ -715,7 +710,7 @@ pub(crate) fn longest(nodes: &[Node]) -> Duration {
     nodes
         .iter()
         .map(|n| match n {
-            Node::Request(r) => r.timeout.saturating_mul(1 + r.follow),
+            Node::Request(r) => r.longest(),
             Node::Think(d) => d.max(),
             Node::Loop(l) => {
                 let n = match l.times {
@@ -726,11 +721,7 @@ pub(crate) fn longest(nodes: &[Node]) -> Duration {
             }
             Node::If(i) => longest(&i.then).max(longest(&i.otherwise)),
             Node::Group { body, .. } => longest(body),
-            Node::Parallel(rs) => rs
-                .iter()
-                .map(|r| r.timeout.saturating_mul(1 + r.follow))
-                .max()
-                .unwrap_or_default(),
+            Node::Parallel(rs) => rs.iter().map(|r| r.longest()).max().unwrap_or_default(),
         })
         .fold(Duration::ZERO, Duration::saturating_add)
 }

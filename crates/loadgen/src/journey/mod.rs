@@ -19,6 +19,7 @@
 mod compile;
 pub mod cookies;
 mod extract;
+mod grpc;
 pub mod program;
 mod request;
 mod run;

@@ -113,21 +113,48 @@ pub(crate) struct If {
     pub otherwise: Vec<Node>,
 }
 
-/// An HTTP request step.
+/// How a request step goes out.
+#[derive(Debug)]
+pub(crate) enum Via {
+    /// HTTP/1.1 or HTTP/2.
+    Http {
+        /// The endpoint (a connection pool per generator thread).
+        endpoint: usize,
+        /// HTTP/2 (else HTTP/1.1).
+        h2: bool,
+        /// Index of its request in the set of its HTTP version.
+        spec: usize,
+        /// The method.
+        method: http::Method,
+        /// Redirects followed.
+        follow: u32,
+    },
+    /// A unary gRPC call.
+    Grpc(Box<GrpcCall>),
+}
+
+/// A unary gRPC call: its answer, as JSON, is what checks and captures read.
+#[derive(Debug)]
+pub(crate) struct GrpcCall {
+    /// Its gRPC endpoint.
+    pub endpoint: usize,
+    pub method: prost_reflect::MethodDescriptor,
+    pub uri: http::Uri,
+    /// The request message as JSON (templates escaped as JSON in its strings).
+    pub message: Template,
+    /// Content type, te, user agent, and the step's fixed metadata.
+    pub headers: http::HeaderMap,
+}
+
+/// A request step (HTTP or gRPC).
 #[derive(Debug)]
 pub(crate) struct Request {
     /// Its report row.
     pub row: usize,
     /// Its name, for failure messages.
     pub name: String,
-    /// The endpoint (a connection pool per generator thread).
-    pub endpoint: usize,
-    /// HTTP/2 (else HTTP/1.1).
-    pub h2: bool,
-    /// Index of its request in the set of its HTTP version.
-    pub spec: usize,
-    /// The method.
-    pub method: http::Method,
+    /// How it goes out.
+    pub via: Via,
     /// The variables its templates read: each must be set.
     pub reads: Vec<usize>,
     pub timeout: Duration,
@@ -140,8 +167,16 @@ pub(crate) struct Request {
     pub keep_body: bool,
     /// A check or capture reads the answer's headers.
     pub headers: bool,
-    /// Redirects followed.
-    pub follow: u32,
+}
+
+impl Request {
+    /// The longest it can take: its timeout, once per redirect too.
+    pub fn longest(&self) -> std::time::Duration {
+        match &self.via {
+            Via::Http { follow, .. } => self.timeout.saturating_mul(1 + follow),
+            Via::Grpc(_) => self.timeout,
+        }
+    }
 }
 
 /// An expected value: as written, or a template rendered with the journey's variables.

@@ -11,7 +11,7 @@ use serde_json_path::JsonPath;
 
 use super::Options;
 use super::compile::{Compiler, check_name, http_version, regex};
-use super::program::{Capture, Check, Request, Slot, Source, Want};
+use super::program::{Capture, Check, Request, Slot, Source, Via, Want};
 use crate::caller::template::{self, Escape, Template};
 use crate::protocol::http::request::{HttpRequestSpec, HttpRequests, Order};
 use crate::protocol::http::{HttpOptions, HttpTarget, StatusSet};
@@ -25,6 +25,10 @@ pub(crate) struct RequestSets {
     by_key: HashMap<String, usize>,
     h1: Vec<Arc<HttpRequestSpec>>,
     h2: Vec<Arc<HttpRequestSpec>>,
+    /// gRPC endpoints, and the schemas learnt from them (by endpoint and service).
+    pub grpc: Vec<HttpTarget>,
+    pub grpc_by_key: HashMap<String, usize>,
+    pub schemas: HashMap<(usize, String), prost_reflect::DescriptorPool>,
 }
 
 /// The compiled requests of a run, shared by its generator threads.
@@ -36,9 +40,28 @@ pub(crate) struct Requests {
     pub tls_h2: Option<Arc<rustls::ClientConfig>>,
     pub http_opts: Arc<HttpOptions>,
     pub h2_opts: Arc<HttpOptions>,
+    pub grpc: Vec<HttpTarget>,
+    pub tls_grpc: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl RequestSets {
+    /// The gRPC endpoint of `grpc[s]://authority`, resolved the first time.
+    pub fn grpc_endpoint(&mut self, key: &str, opts: &Options) -> Result<usize, String> {
+        if let Some(&i) = self.grpc_by_key.get(key) {
+            return Ok(i);
+        }
+        let http = key
+            .strip_prefix("grpcs://")
+            .map(|r| format!("https://{r}"))
+            .or_else(|| key.strip_prefix("grpc://").map(|r| format!("http://{r}")))
+            .unwrap_or_else(|| key.to_string());
+        let t = (opts.resolve)(&http)?;
+        self.grpc.push(t);
+        self.grpc_by_key
+            .insert(key.to_string(), self.grpc.len() - 1);
+        Ok(self.grpc.len() - 1)
+    }
+
     /// The endpoint of `scheme://authority`, resolved the first time.
     fn endpoint(&mut self, key: &str, opts: &Options) -> Result<usize, String> {
         if let Some(&i) = self.by_key.get(key) {
@@ -82,6 +105,11 @@ impl RequestSets {
         };
         let tls_h1 = tls(&h1_opts, !self.h1.is_empty())?;
         let tls_h2 = tls(&h2_opts, !self.h2.is_empty())?;
+        let tls_grpc = if self.grpc.iter().any(|t| t.tls) {
+            Some(grpc_tls(opts)?)
+        } else {
+            None
+        };
         Ok(Requests {
             h1: set(self.h1, &h1_opts)?,
             h2: set(self.h2, &h2_opts)?,
@@ -90,12 +118,20 @@ impl RequestSets {
             tls_h2,
             http_opts: h1_opts,
             h2_opts,
+            grpc: self.grpc,
+            tls_grpc,
         })
     }
 }
 
+/// The TLS configuration of gRPC connections (ALPN h2).
+pub(crate) fn grpc_tls(opts: &Options) -> Result<Arc<rustls::ClientConfig>, String> {
+    crate::protocol::http::tls::client_config(&opts.verify, opts.client_auth.as_ref(), &[b"h2"])
+        .map_err(|e| e.to_string())
+}
+
 /// Compiles a template of the file: variables defined so far, data columns, built-ins.
-fn compile_template(
+pub(crate) fn compile_template(
     c: &mut Compiler<'_>,
     text: &str,
     escape: Escape,
@@ -149,7 +185,7 @@ fn escape_text(text: &str, f: impl Fn(&str) -> String) -> String {
 }
 
 /// A JSON body: its structure as written, templates in strings escaped as JSON.
-fn json_template(
+pub(crate) fn json_template(
     c: &mut Compiler<'_>,
     v: &serde_json::Value,
     pos: Pos,
@@ -402,10 +438,13 @@ pub(crate) fn request(c: &mut Compiler<'_>, s: &At<StepSpec>) -> Result<Request,
     Ok(Request {
         row,
         name: name.value,
-        endpoint,
-        h2,
-        spec,
-        method,
+        via: Via::Http {
+            endpoint,
+            h2,
+            spec,
+            method,
+            follow: c.defaults.follow,
+        },
         reads,
         timeout,
         abort,
@@ -414,7 +453,6 @@ pub(crate) fn request(c: &mut Compiler<'_>, s: &At<StepSpec>) -> Result<Request,
         captures,
         keep_body,
         headers: headers_read,
-        follow: c.defaults.follow,
     })
 }
 
@@ -432,7 +470,10 @@ fn jsonpath(c: &Compiler<'_>, p: &At<String>) -> Result<JsonPath, SpecError> {
     })
 }
 
-fn checks(c: &mut Compiler<'_>, s: &At<StepSpec>) -> Result<(StatusSet, Vec<Check>), SpecError> {
+pub(crate) fn checks(
+    c: &mut Compiler<'_>,
+    s: &At<StepSpec>,
+) -> Result<(StatusSet, Vec<Check>), SpecError> {
     let mut out = Vec::new();
     let Some(k) = &s.check else {
         return Ok((c.defaults.status.clone(), out));
@@ -493,7 +534,7 @@ fn checks(c: &mut Compiler<'_>, s: &At<StepSpec>) -> Result<(StatusSet, Vec<Chec
     Ok((status, out))
 }
 
-fn captures(c: &mut Compiler<'_>, s: &At<StepSpec>) -> Result<Vec<Capture>, SpecError> {
+pub(crate) fn captures(c: &mut Compiler<'_>, s: &At<StepSpec>) -> Result<Vec<Capture>, SpecError> {
     let mut out = Vec::new();
     let mut defs: Vec<(String, Pos, bool)> = Vec::new();
     for (name, cap) in s.capture.iter() {

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use super::Journeys;
 use super::cookies::Jar;
 use super::extract::{self, Answer, Taken};
-use super::program::{Cond, CookieScope, Node, Pick, Request, Slot, Times};
+use super::program::{Cond, CookieScope, GrpcCall, Node, Pick, Request, Slot, Times, Via};
 use crate::caller::template::{Context, mix};
 use crate::caller::{Caller, Load, ThreadContext};
 use crate::engine::clock;
@@ -131,12 +131,20 @@ impl Sink for AnswerSink {
     }
 }
 
+/// A gRPC endpoint's connections and the calls on each.
+type GrpcConns = (
+    Vec<crate::protocol::grpc::conn::Conn<crate::protocol::grpc::conn::H2>>,
+    Vec<Cell<u32>>,
+);
+
 /// The journeys' caller of one generator thread.
 pub struct JourneyCaller {
     j: Arc<Journeys>,
     thread: usize,
     h1: FastCaller,
     h2: HyperCaller,
+    /// Connections of each gRPC endpoint, and the calls in flight on each.
+    grpc: Vec<GrpcConns>,
     rec: RefCell<JourneyAgg>,
     scratch: RefCell<Scratch>,
     /// Jars of virtual users between their journeys (cookie scope `vu`).
@@ -151,6 +159,20 @@ impl JourneyCaller {
         JourneyCaller {
             h1: FastCaller::new(&r.endpoints, conns, r.http_opts.clone(), r.tls_h1.clone()),
             h2: HyperCaller::new(&r.endpoints, conns, r.h2_opts.clone(), r.tls_h2.clone()),
+            grpc: r
+                .grpc
+                .iter()
+                .map(|t| {
+                    let n = conns.clamp(1, 8);
+                    let c = (0..n)
+                        .filter_map(|_| {
+                            crate::protocol::grpc::conn::Conn::new(t, r.tls_grpc.clone()).ok()
+                        })
+                        .collect::<Vec<_>>();
+                    let busy = c.iter().map(|_| Cell::new(0)).collect();
+                    (c, busy)
+                })
+                .collect(),
             rec: RefCell::new(JourneyAgg::new(j.rows.len())),
             scratch: RefCell::default(),
             vus: RefCell::default(),
@@ -344,14 +366,24 @@ impl JourneyCaller {
                 ),
             ));
         }
+        let (endpoint, h2, spec, method, follow) = match &r.via {
+            Via::Http {
+                endpoint,
+                h2,
+                spec,
+                method,
+                follow,
+            } => (*endpoint, *h2, *spec, method, *follow),
+            Via::Grpc(g) => return self.grpc(st, r, g, ready).await,
+        };
         let reqs = &self.j.requests;
-        let ep = &reqs.endpoints[r.endpoint];
-        let set = if r.h2 { &reqs.h2 } else { &reqs.h1 };
-        let head = r.method == http::Method::HEAD;
+        let ep = &reqs.endpoints[endpoint];
+        let set = if h2 { &reqs.h2 } else { &reqs.h1 };
+        let head = *method == http::Method::HEAD;
         let mut path: Option<Vec<u8>> = None;
         let mut get = false;
         let mut hops = 0;
-        let wants_headers = r.headers || r.follow > 0 || st.jar.borrow().is_some();
+        let wants_headers = r.headers || follow > 0 || st.jar.borrow().is_some();
         loop {
             let cx = Context {
                 index: st.index,
@@ -368,7 +400,7 @@ impl JourneyCaller {
                     Some(p) => p.clone(),
                     None => {
                         let mut b = bytes::BytesMut::new();
-                        set.specs[r.spec].path.render(&cx, &mut b);
+                        set.specs[spec].path.render(&cx, &mut b);
                         b.to_vec()
                     }
                 }
@@ -392,7 +424,7 @@ impl JourneyCaller {
                 path: path.as_deref(),
                 get,
             };
-            let msg = set.render_with(r.spec, &cx, adjust, &mut self.scratch.borrow_mut());
+            let msg = set.render_with(spec, &cx, adjust, &mut self.scratch.borrow_mut());
             let msg = match msg {
                 Ok(m) => m,
                 Err(why) => return failed(Failure::new(Outcome::Fatal, why)),
@@ -405,17 +437,17 @@ impl JourneyCaller {
             };
             let idempotent = get
                 || matches!(
-                    r.method.as_str(),
+                    method.as_str(),
                     "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS"
                 );
             let exchange = async {
                 match &msg {
                     Msg::Wire(b) => self
                         .h1
-                        .exchange(r.endpoint, b, idempotent, head, &mut sink)
+                        .exchange(endpoint, b, idempotent, head, &mut sink)
                         .await
                         .map(|x| x.status),
-                    Msg::Parts(p) => self.h2.exchange(r.endpoint, p, idempotent, &mut sink).await,
+                    Msg::Parts(p) => self.h2.exchange(endpoint, p, idempotent, &mut sink).await,
                     _ => Err(Failure::new(
                         Outcome::Fatal,
                         "a request rendered in the wrong form",
@@ -444,11 +476,11 @@ impl JourneyCaller {
                     jar.store(v, &ep.host, &req_path_str, SystemTime::now());
                 }
             }
-            if r.follow > 0 && matches!(status, 301 | 302 | 303 | 307 | 308) {
-                if hops == r.follow {
+            if follow > 0 && matches!(status, 301 | 302 | 303 | 307 | 308) {
+                if hops == follow {
                     return failed(Failure::response(format!(
                         "more than {} redirects (a loop?)",
-                        r.follow
+                        follow
                     )));
                 }
                 let Some(loc) = answer.header("location").next() else {
@@ -460,8 +492,8 @@ impl JourneyCaller {
                     Ok(p) => {
                         path = Some(p);
                         get = get
-                            || (status == 303 && r.method != http::Method::HEAD)
-                            || (matches!(status, 301 | 302) && r.method == http::Method::POST);
+                            || (status == 303 && *method != http::Method::HEAD)
+                            || (matches!(status, 301 | 302) && *method == http::Method::POST);
                         hops += 1;
                         continue;
                     }
@@ -474,6 +506,85 @@ impl JourneyCaller {
                 sent: sink.sent,
                 end,
             };
+        }
+    }
+
+    /// Makes the gRPC call of step `r`; its answer as JSON is what checks and captures read.
+    async fn grpc(&self, st: &State, r: &Request, g: &GrpcCall, ready: Instant) -> Sent {
+        let failed = |f: Failure| Sent {
+            answer: Err(f),
+            ready,
+            sent: None,
+            end: clock::now(),
+        };
+        let cx = Context {
+            index: st.index,
+            seed: self.j.seed,
+            thread: self.thread,
+            shard: self.j.shard,
+            data: None,
+            vars: &st.vars,
+            nonce: st.nonce.replace(st.nonce.get() + 1),
+        };
+        let mut json = bytes::BytesMut::new();
+        g.message.render(&cx, &mut json);
+        let msg = std::str::from_utf8(&json)
+            .map_err(|_| "the message is not UTF-8".to_string())
+            .and_then(|j| crate::protocol::grpc::encode(&g.method.input(), j));
+        let body = match msg {
+            Ok(m) => crate::protocol::grpc::framed(&m, 1),
+            Err(why) => return failed(Failure::new(Outcome::Fatal, why)),
+        };
+        let (conns, busy) = &self.grpc[g.endpoint];
+        let i = (0..busy.len()).min_by_key(|&i| busy[i].get()).unwrap_or(0);
+        busy[i].set(busy[i].get() + 1);
+        struct Busy<'a>(&'a Cell<u32>);
+        impl Drop for Busy<'_> {
+            fn drop(&mut self) {
+                self.0.set(self.0.get().saturating_sub(1));
+            }
+        }
+        let _busy = Busy(&busy[i]);
+        let sent = clock::now();
+        let call = crate::protocol::grpc::exchange(
+            &conns[i],
+            &g.uri,
+            &g.headers,
+            &body,
+            crate::protocol::grpc::timeout_header(sent + r.timeout),
+        );
+        let res = tokio::time::timeout(r.timeout, Box::pin(call)).await;
+        let end = clock::now();
+        let answer = match res {
+            Err(_) => {
+                return failed(Failure::new(
+                    Outcome::Timeout,
+                    format!(
+                        "no response within {}",
+                        crate::report::fmt_ms(r.timeout.as_secs_f64() * 1000.0)
+                    ),
+                ));
+            }
+            Ok(Err(f)) => return failed(f),
+            Ok(Ok(None)) => return failed(Failure::response("OK without an answer message")),
+            Ok(Ok(Some(m))) => m,
+        };
+        let json = match crate::protocol::grpc::decode_json(&g.method.output(), &answer) {
+            Ok(j) => j,
+            Err(why) => return failed(Failure::response(why)),
+        };
+        let mut a = Answer::new(self.j.max_body);
+        a.status = 200;
+        if json.len() > a.cap {
+            a.over = true;
+        } else {
+            a.body = json.into_bytes();
+        }
+        Sent {
+            answer: Ok(a),
+            ready,
+            sent: Some(sent),
+            end,
         }
     }
 

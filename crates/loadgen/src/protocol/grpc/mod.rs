@@ -87,7 +87,7 @@ enum Message {
 }
 
 /// Encodes the JSON text `json` as a message of `desc`.
-fn encode(desc: &prost_reflect::MessageDescriptor, json: &str) -> Result<Bytes, String> {
+pub fn encode(desc: &prost_reflect::MessageDescriptor, json: &str) -> Result<Bytes, String> {
     let mut de = serde_json::Deserializer::from_str(json);
     let msg = DynamicMessage::deserialize(desc.clone(), &mut de)
         .map_err(|e| format!("the message does not fit {}: {e}", desc.full_name()))?;
@@ -137,6 +137,11 @@ fn request_body(opts: &GrpcOptions, msg: &[u8]) -> Bytes {
         Kind::Unary | Kind::ServerStreaming => 1,
         Kind::ClientStreaming | Kind::Bidi => opts.stream_messages.max(1) as usize,
     };
+    framed(msg, n)
+}
+
+/// `msg` framed `n` times (see [`request_body`]).
+pub fn framed(msg: &[u8], n: usize) -> Bytes {
     let mut b = BytesMut::with_capacity((5 + msg.len()) * n);
     for _ in 0..n {
         b.put_u8(0);
@@ -185,27 +190,8 @@ impl GrpcCaller {
     ) -> Result<GrpcCaller, ConfigError> {
         let bad = |why: String| ConfigError::Grpc(why);
         let m = &opts.method;
-        let path = format!("/{}/{}", m.parent_service().full_name(), m.name());
-        let mut headers = http::HeaderMap::new();
-        headers.insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("application/grpc"),
-        );
-        headers.insert(http::header::TE, http::HeaderValue::from_static("trailers"));
-        headers.insert(
-            http::header::USER_AGENT,
-            http::HeaderValue::from_static(concat!("loadgen/", env!("CARGO_PKG_VERSION"))),
-        );
-        for (k, v) in &opts.metadata {
-            let key = http::HeaderName::from_bytes(k.to_ascii_lowercase().as_bytes())
-                .map_err(|_| bad(format!("-H '{k}: {v}': not a metadata key")))?;
-            let val = http::HeaderValue::from_str(v)
-                .map_err(|_| bad(format!("-H '{k}: {v}': not a metadata value")))?;
-            headers.append(key, val);
-        }
-        // what HTTP/2 forbids (Connection, Keep-Alive, TE other than trailers…) is dropped, as
-        // for --http2: h2 would refuse every call carrying it
-        http2::strip_connection_headers(&mut headers);
+        let path = path(m);
+        let headers = request_headers(&opts.metadata)?;
         let conns = targets
             .iter()
             .map(|t| {
@@ -262,9 +248,7 @@ impl GrpcCaller {
         if self.passed.borrow().as_ref() == Some(answer) {
             return Ok(());
         }
-        let m = DynamicMessage::decode(self.opts.method.output(), answer.clone())
-            .map_err(|e| Failure::response(format!("the answer does not decode: {e}")))?;
-        let json = serde_json::to_string(&m).unwrap_or_default();
+        let json = decode_json(&self.opts.method.output(), answer).map_err(Failure::response)?;
         if json.contains(want.as_str()) {
             *self.passed.borrow_mut() = Some(answer.clone());
             Ok(())
@@ -284,6 +268,119 @@ impl GrpcCaller {
         }
         last.1.clone()
     }
+}
+
+/// The path of method `m`: `/package.Service/Method`.
+pub fn path(m: &MethodDescriptor) -> String {
+    format!("/{}/{}", m.parent_service().full_name(), m.name())
+}
+
+/// The headers of every call: content type, `te: trailers`, user agent, and `metadata`
+/// (what HTTP/2 forbids — Connection, Keep-Alive, TE other than trailers — dropped, as for
+/// `--http2`: h2 would refuse every call carrying it).
+pub fn request_headers(metadata: &[(String, String)]) -> Result<http::HeaderMap, ConfigError> {
+    let bad = |why: String| ConfigError::Grpc(why);
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/grpc"),
+    );
+    headers.insert(http::header::TE, http::HeaderValue::from_static("trailers"));
+    headers.insert(
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static(concat!("loadgen/", env!("CARGO_PKG_VERSION"))),
+    );
+    for (k, v) in metadata {
+        let key = http::HeaderName::from_bytes(k.to_ascii_lowercase().as_bytes())
+            .map_err(|_| bad(format!("-H '{k}: {v}': not a metadata key")))?;
+        let val = http::HeaderValue::from_str(v)
+            .map_err(|_| bad(format!("-H '{k}: {v}': not a metadata value")))?;
+        headers.append(key, val);
+    }
+    http2::strip_connection_headers(&mut headers);
+    Ok(headers)
+}
+
+/// An answer message of `desc` as JSON (its canonical JSON mapping).
+pub fn decode_json(
+    desc: &prost_reflect::MessageDescriptor,
+    answer: &Bytes,
+) -> Result<String, String> {
+    let m = DynamicMessage::decode(desc.clone(), answer.clone())
+        .map_err(|e| format!("the answer does not decode: {e}"))?;
+    serde_json::to_string(&m).map_err(|e| format!("the answer does not encode as JSON: {e}"))
+}
+
+/// One call on `conn`: `headers` and `body` (framed messages, ending the stream) to `uri`,
+/// with `grpc-timeout` `timeout`; the last answer message, or why the call failed. A call
+/// the server never processed goes again, up to twice, each time on a connection that
+/// has not refused it (see `http2`). Dropped (the deadline), the stream is reset.
+pub async fn exchange(
+    conn: &conn::Conn<conn::H2>,
+    uri: &http::Uri,
+    headers: &http::HeaderMap,
+    body: &Bytes,
+    timeout: http::HeaderValue,
+) -> Result<Option<Bytes>, Failure> {
+    let mut tries = 2u8;
+    let (resp, _send) = loop {
+        let (session, ended) = conn.session().await?;
+        let mut request = http::Request::new(());
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = uri.clone();
+        *request.headers_mut() = headers.clone();
+        request
+            .headers_mut()
+            .insert("grpc-timeout", timeout.clone());
+        let sent = async {
+            let (resp, mut send) = http2::open(&session, &ended, request, false).await?;
+            send.send_data(body.clone(), true)
+                .map_err(|e| http2::failure(&e))?;
+            Ok::<_, http2::CallFailed>((http2::answer(resp).await?, send))
+        };
+        match sent.await {
+            Ok(r) => break r,
+            Err(f) if f.unprocessed && tries > 0 => tries -= 1,
+            Err(f) => return Err(f.failure),
+        }
+    };
+    if resp.status() != http::StatusCode::OK {
+        return Err(Failure::call(format!(
+            "HTTP {} instead of a gRPC answer",
+            resp.status().as_u16()
+        )));
+    }
+    let (head, mut body) = resp.into_parts();
+    let mut frames = Frames::default();
+    let mut last: Option<Bytes> = None;
+    while let Some(d) = body.data().await {
+        let d = d.map_err(|e| http2::failure(&e))?;
+        // read: the server may send this much more
+        let _ = body.flow_control().release_capacity(d.len());
+        frames.feed(d, &mut last)?;
+    }
+    let trailers = body.trailers().await.map_err(|e| http2::failure(&e))?;
+    // the status is in the trailers, or in the head of a trailers-only answer
+    let at = trailers.as_ref().unwrap_or(&head.headers);
+    let code = at
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i32>().ok())
+        .ok_or_else(|| Failure::response("an answer without grpc-status"))?;
+    if code != 0 {
+        return Err(GrpcCaller::status_failure(
+            code,
+            &grpc_message(at.get("grpc-message")),
+        ));
+    }
+    Ok(last)
+}
+
+/// `grpc-timeout` for the time left until `deadline`.
+pub fn timeout_header(deadline: Instant) -> http::HeaderValue {
+    grpc_timeout(timeout_ms(
+        deadline.saturating_duration_since(Instant::now()),
+    ))
 }
 
 /// gRPC messages cut out of an answer's DATA chunks: slices of the chunk itself while
@@ -405,60 +502,14 @@ impl crate::Caller for GrpcCaller {
         let conn = (0..busy.len()).min_by_key(|&i| busy[i].get()).unwrap_or(0);
         busy[conn].set(busy[conn].get() + 1);
         let _busy = Busy(&busy[conn]);
-        // headers, then the messages ending the stream; dropped (the deadline), the stream
-        // is reset. A call the server never processed goes again, up to twice, each time on
-        // a connection that has not refused it (see `http2`).
-        let mut tries = 2u8;
-        let (resp, _send) = loop {
-            let (session, ended) = self.conns[req.target][conn].session().await?;
-            let mut request = http::Request::new(());
-            *request.method_mut() = http::Method::POST;
-            *request.uri_mut() = self.uris[req.target].clone();
-            *request.headers_mut() = self.headers.clone();
-            request
-                .headers_mut()
-                .insert("grpc-timeout", self.timeout_value(deadline));
-            let sent = async {
-                let (resp, mut send) = http2::open(&session, &ended, request, false).await?;
-                send.send_data(body.clone(), true)
-                    .map_err(|e| http2::failure(&e))?;
-                Ok::<_, http2::CallFailed>((http2::answer(resp).await?, send))
-            };
-            match sent.await {
-                Ok(r) => break r,
-                Err(f) if f.unprocessed && tries > 0 => tries -= 1,
-                Err(f) => return Err(f.failure),
-            }
-        };
-        if resp.status() != http::StatusCode::OK {
-            return Err(Failure::call(format!(
-                "HTTP {} instead of a gRPC answer",
-                resp.status().as_u16()
-            )));
-        }
-        let (head, mut body) = resp.into_parts();
-        let mut frames = Frames::default();
-        let mut last: Option<Bytes> = None;
-        while let Some(d) = body.data().await {
-            let d = d.map_err(|e| http2::failure(&e))?;
-            // read: the server may send this much more
-            let _ = body.flow_control().release_capacity(d.len());
-            frames.feed(d, &mut last)?;
-        }
-        let trailers = body.trailers().await.map_err(|e| http2::failure(&e))?;
-        // the status is in the trailers, or in the head of a trailers-only answer
-        let at = trailers.as_ref().unwrap_or(&head.headers);
-        let code = at
-            .get("grpc-status")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<i32>().ok())
-            .ok_or_else(|| Failure::response("an answer without grpc-status"))?;
-        if code != 0 {
-            return Err(Self::status_failure(
-                code,
-                &grpc_message(at.get("grpc-message")),
-            ));
-        }
+        let last = exchange(
+            &self.conns[req.target][conn],
+            &self.uris[req.target],
+            &self.headers,
+            &body,
+            self.timeout_value(deadline),
+        )
+        .await?;
         match (&last, self.kind) {
             (Some(m), _) => self.check(m),
             (None, Kind::Unary | Kind::ClientStreaming) => {

@@ -125,6 +125,41 @@ pub async fn reflect(
     }
 }
 
+/// [`reflect`] on a thread of its own (its own runtime, so that it can be called from
+/// anywhere), asking `target` about `symbol`, for at most `limit`.
+pub fn reflect_blocking(
+    target: &crate::protocol::http::HttpTarget,
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    symbol: &str,
+    limit: std::time::Duration,
+) -> Result<DescriptorPool, ConfigError> {
+    let (target, symbol) = (target.clone(), symbol.to_string());
+    let ask = move || -> Result<DescriptorPool, ConfigError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| bad(format!("reflection: cannot start a runtime: {e}")))?;
+        let conn = super::conn::Conn::new(&target, tls).map_err(bad)?;
+        tokio::task::LocalSet::new()
+            .block_on(&rt, async {
+                tokio::time::timeout(limit, reflect(&conn, &symbol)).await
+            })
+            .map_err(|_| {
+                bad(format!(
+                    "reflection: {} did not answer within {} s",
+                    target.url,
+                    limit.as_secs()
+                ))
+            })?
+    };
+    std::thread::Builder::new()
+        .name("loadgen-reflection".into())
+        .spawn(ask)
+        .map_err(|e| bad(format!("reflection: cannot start a thread: {e}")))?
+        .join()
+        .unwrap_or_else(|_| Err(bad("reflection failed")))
+}
+
 enum Reflect {
     Unimplemented,
     Failed(String),
