@@ -17,7 +17,12 @@ Examples:
   loadgen run https://example.test/api -m POST -H 'Content-Type: application/json' --body @req.json --http2
   loadgen run 3*http://127.0.0.1:8080/a http://127.0.0.1:8080/b -r 1000   # 3:1 by weight
   loadgen serve echo --tcp 127.0.0.1:9000 --udp 127.0.0.1:9001
-  loadgen run udp://127.0.0.1:9001 -r 1000 --payload ping";
+  loadgen run udp://127.0.0.1:9001 -r 1000 --payload ping
+  loadgen run grpc://127.0.0.1:50051 --call calc.Calc/Compute --message '{\"operands\":[1,2]}' -r 500
+  loadgen run http://127.0.0.1:8080/ -r 1000 --threshold 'p(95)<20ms' --threshold 'errors<0.1%'
+  loadgen run --targets requests.txt -r 500            # vegeta's targets format
+  loadgen run examples/scenarios/shop.yaml -r 100 -d 1m   # journeys from a scenario file
+  loadgen demo --scenario                              # a journey against the built-in demo API";
 
 /// A high-concurrency load generator: precise rates, every load accounted for.
 #[derive(Debug, Parser)]

@@ -112,11 +112,16 @@ pub struct View {
 /// The run mode in words: `1000 LPS constant`, `closed loop`, ...
 pub fn mode(s: &Summary) -> String {
     let r = trim_num(s.run.rate);
+    let unit = if s.run.steps.is_empty() {
+        "LPS"
+    } else {
+        "journeys/s"
+    };
     match s.run.arrival {
         ArrivalKind::Closed => "closed loop".into(),
-        ArrivalKind::Stages => format!("stages up to {r} LPS"),
-        ArrivalKind::Poisson => format!("{r} LPS Poisson"),
-        ArrivalKind::Constant => format!("{r} LPS constant"),
+        ArrivalKind::Stages => format!("stages up to {r} {unit}"),
+        ArrivalKind::Poisson => format!("{r} {unit} Poisson"),
+        ArrivalKind::Constant => format!("{r} {unit} constant"),
     }
 }
 
@@ -197,7 +202,8 @@ fn params(s: &Summary) -> Vec<(&'static str, String)> {
         ("concurrency", r.concurrency.to_string()),
     ];
     if let Some(c) = r.connections {
-        p.push(("connections", format!("up to {c} per target")));
+        let per = if r.steps.is_empty() { "target" } else { "host" };
+        p.push(("connections", format!("up to {c} per {per}")));
     }
     for (k, v) in &r.details {
         if let Some(name) = DETAILS.iter().find(|d| **d == k.as_str()) {
