@@ -488,3 +488,77 @@ fn grpc_steps_chain_a_captured_answer_into_the_next_call() {
         "{err}"
     );
 }
+
+#[test]
+fn shards_of_a_journey_run_merge_every_step_exactly() {
+    let (_srv, addrs, _) = serve(&["http", "--listen", "127.0.0.1:0"]);
+    let base = format!("http://{}", addrs[0]);
+    let file = example("shop.yaml");
+    let mut parts = Vec::new();
+    for i in 0..2 {
+        let out = tmp(&format!("shop-shard-{i}.json"));
+        let shard = format!("{i}/2");
+        let (code, s, err) = run_json(&[
+            &file,
+            "--base",
+            &base,
+            "-r",
+            "40",
+            "-d",
+            "500ms",
+            "--threads",
+            "1",
+            "--shard",
+            &shard,
+        ]);
+        assert_eq!(code, Some(0), "{err}");
+        let s = s.unwrap();
+        std::fs::write(&out, serde_json::to_string(&s).unwrap()).unwrap();
+        parts.push((out, s));
+    }
+    let merged = tmp("shop-merged.json");
+    let out = run(&[
+        "merge",
+        parts[0].0.to_str().unwrap(),
+        parts[1].0.to_str().unwrap(),
+        "--json",
+        merged.to_str().unwrap(),
+        "--summary",
+        "none",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m = parse(&std::fs::read_to_string(&merged).unwrap()).unwrap();
+    assert_eq!(m.counts.scheduled, 20);
+    for (i, st) in m.per_step.iter().enumerate() {
+        let sum: u64 = parts
+            .iter()
+            .map(|(_, s)| s.per_step[i].counts.success)
+            .sum();
+        assert_eq!(st.counts.success, sum, "{}", st.step);
+        let checks: u64 = parts.iter().map(|(_, s)| s.per_step[i].checks).sum();
+        assert_eq!(st.checks, checks);
+    }
+    // a single-call summary is not a shard of a journey run
+    let (_, single, _) = run_json(&[
+        &format!("{base}/"),
+        "-r",
+        "20",
+        "-d",
+        "200ms",
+        "--shard",
+        "1/2",
+    ]);
+    let other = tmp("single-shard.json");
+    std::fs::write(&other, serde_json::to_string(&single.unwrap()).unwrap()).unwrap();
+    let out = run(&[
+        "merge",
+        parts[0].0.to_str().unwrap(),
+        other.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+}

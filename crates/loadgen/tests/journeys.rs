@@ -164,3 +164,52 @@ scenarios:
         "no request went out without its token"
     );
 }
+
+#[test]
+fn captures_refuse_several_values_and_bodies_that_are_not_json() {
+    let srv = server();
+    let addr = srv.addr();
+    for (capture, want) in [
+        (
+            "ids: {jsonpath: \"$.items[*].id\"}",
+            "step items: capture ids: $.items[*].id matched 3 values where one was expected (all: true takes them as a list)",
+        ),
+        (
+            "x: {jsonpath: $.a}",
+            "step items: capture x: the body is not JSON",
+        ),
+    ] {
+        // the second case asks the echo endpoint, whose body is the (non-JSON) request
+        let url = if capture.starts_with("ids") {
+            "/api/items"
+        } else {
+            "/echo"
+        };
+        let yaml = format!(
+            r#"
+version: 1
+defaults:
+  base: http://{addr}
+scenarios:
+  - name: s
+    steps:
+      - name: login
+        post: {{url: /api/login, json: {{user: x}}}}
+        capture: {{token: {{jsonpath: $.token}}}}
+      - name: items
+        post: {{url: "{url}", headers: {{Authorization: "Bearer {{{{token}}}}"}}, body: "not json"}}
+        capture: {{{capture}}}
+"#
+        );
+        let yaml = if url == "/api/items" {
+            yaml.replace("post: {url: \"/api/items\"", "get: {url: \"/api/items\"")
+                .replace(", body: \"not json\"", "")
+        } else {
+            yaml
+        };
+        let s = run(&yaml, 20.0, 1);
+        let c = s.counts();
+        assert_eq!(c[Outcome::ResponseError], c.scheduled, "{capture}");
+        assert_eq!(s.agg.errors.sorted()[0].1, want);
+    }
+}
