@@ -690,6 +690,7 @@ pub(crate) fn compile(spec: &RunSpec, opts: &Options) -> Result<Journeys, SpecEr
         scalars: c.slots.scalars.len(),
         lists: c.slots.lists.len(),
         scalar_names: c.slots.scalars.clone(),
+        list_names: c.slots.lists.clone(),
         feeds: c.feeds.into_iter().map(|(_, f)| f).collect(),
         requests: sets
             .finish(opts, connections)

@@ -179,6 +179,6 @@ pub(crate) fn request(c: &mut Compiler<'_>, s: &At<StepSpec>) -> Result<Request,
         checks,
         captures,
         keep_body: true,
-        headers: false,
+        headers: Vec::new(),
     })
 }

@@ -131,6 +131,7 @@ pub struct Journeys {
     scalars: usize,
     lists: usize,
     scalar_names: Vec<String>,
+    list_names: Vec<String>,
     feeds: Vec<program::Feed>,
     requests: request::Requests,
     max_body: usize,

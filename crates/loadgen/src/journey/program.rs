@@ -165,8 +165,8 @@ pub(crate) struct Request {
     pub captures: Vec<Capture>,
     /// The body is kept (a check or capture reads it), up to the run's cap.
     pub keep_body: bool,
-    /// A check or capture reads the answer's headers.
-    pub headers: bool,
+    /// The answer's headers its checks and captures read (lowercase names).
+    pub headers: Vec<String>,
 }
 
 impl Request {

@@ -430,10 +430,19 @@ pub(crate) fn request(c: &mut Compiler<'_>, s: &At<StepSpec>) -> Result<Request,
     let captures = captures(c, s)?;
     let keep_body =
         checks.iter().any(Check::reads_body) || captures.iter().any(Capture::reads_body);
-    let headers_read = checks.iter().any(|k| matches!(k, Check::Header { .. }))
-        || captures
-            .iter()
-            .any(|k| matches!(k.source, Source::Header(_)));
+    let mut headers_read: Vec<String> = checks
+        .iter()
+        .filter_map(|k| match k {
+            Check::Header { header, .. } => Some(header.clone()),
+            _ => None,
+        })
+        .chain(captures.iter().filter_map(|k| match &k.source {
+            Source::Header(h) => Some(h.clone()),
+            _ => None,
+        }))
+        .collect();
+    headers_read.sort();
+    headers_read.dedup();
     let row = c.row(&name, StepKind::Request)?;
     Ok(Request {
         row,

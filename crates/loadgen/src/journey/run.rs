@@ -95,23 +95,34 @@ impl Drop for Pending<'_> {
     }
 }
 
-/// Where an answer goes while it is read: its status, headers and (capped) body.
-struct AnswerSink {
+/// Where an answer goes while it is read: its status, the headers someone reads, and the
+/// (capped) body.
+struct AnswerSink<'a> {
     answer: Answer,
     keep: bool,
-    headers: bool,
+    /// The headers checks and captures read (lowercase).
+    headers: &'a [String],
+    /// `Set-Cookie` is kept (a cookie jar), `Location` (redirects followed).
+    cookies: bool,
+    location: bool,
     sent: Option<Instant>,
 }
 
-impl Sink for AnswerSink {
+impl Sink for AnswerSink<'_> {
     fn sending(&mut self) {
         self.sent = Some(clock::now());
     }
     fn wants_headers(&self) -> bool {
-        self.headers
+        self.cookies || self.location || !self.headers.is_empty()
     }
     fn header(&mut self, name: &[u8], value: &[u8]) {
-        if self.answer.headers.len() < 256 {
+        let kept = (self.cookies && name.eq_ignore_ascii_case(b"set-cookie"))
+            || (self.location && name.eq_ignore_ascii_case(b"location"))
+            || self
+                .headers
+                .iter()
+                .any(|h| name.eq_ignore_ascii_case(h.as_bytes()));
+        if kept && self.answer.headers.len() < 256 {
             self.answer.headers.push((
                 String::from_utf8_lossy(name).to_ascii_lowercase(),
                 Bytes::copy_from_slice(value),
@@ -258,7 +269,16 @@ impl JourneyCaller {
                             flow
                         }
                         Times::Over { list, item, max } => {
-                            let items = st.lists[list].clone().unwrap_or_else(|| Arc::new([]));
+                            let Some(items) = st.lists[list].clone() else {
+                                st.fail(Failure::new(
+                                    Outcome::Fatal,
+                                    format!(
+                                        "loop over '{}': the list is not set (its capture did not run)",
+                                        self.j.list_names[list]
+                                    ),
+                                ));
+                                return Flow::Stop;
+                            };
                             let mut flow = Flow::Go;
                             for v in items
                                 .iter()
@@ -383,7 +403,7 @@ impl JourneyCaller {
         let mut path: Option<Vec<u8>> = None;
         let mut get = false;
         let mut hops = 0;
-        let wants_headers = r.headers || follow > 0 || st.jar.borrow().is_some();
+        let cookies = st.jar.borrow().is_some();
         loop {
             let cx = Context {
                 index: st.index,
@@ -395,7 +415,7 @@ impl JourneyCaller {
                 nonce: st.nonce.replace(st.nonce.get() + 1),
             };
             let jar_in_use = st.jar.borrow().as_ref().is_some_and(|j| !j.is_empty());
-            let req_path: Vec<u8> = if jar_in_use || wants_headers {
+            let req_path: Vec<u8> = if cookies {
                 match &path {
                     Some(p) => p.clone(),
                     None => {
@@ -432,7 +452,9 @@ impl JourneyCaller {
             let mut sink = AnswerSink {
                 answer: Answer::new(self.j.max_body),
                 keep: r.keep_body,
-                headers: wants_headers,
+                headers: &r.headers,
+                cookies,
+                location: follow > 0,
                 sent: None,
             };
             let idempotent = get
