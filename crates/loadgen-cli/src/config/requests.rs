@@ -292,7 +292,12 @@ impl Source {
                     method: opts.method.clone(),
                     path: compile(&format!("target {}", t.url), t.path.as_bytes())?,
                     headers,
-                    body: compile("--body", &opts.body)?,
+                    body: if no_templates {
+                        Template::literal(opts.body.clone())
+                    } else {
+                        Template::compile_body(&opts.body, &fields)
+                            .map_err(|e| anyhow::anyhow!("--body: {e}"))?
+                    },
                 }));
             }
             return Ok(HttpRequests::new(
@@ -385,7 +390,7 @@ fn check_entry(e: &Entry, fields: &[String], no_templates: bool) -> Result<(), S
     for (_, v) in &e.headers {
         Template::compile(v.as_bytes(), fields).map_err(|e| e.to_string())?;
     }
-    Template::compile(&e.body, fields).map_err(|e| e.to_string())?;
+    Template::compile_body(&e.body, fields).map_err(|e| e.to_string())?;
     Ok(())
 }
 
@@ -474,7 +479,8 @@ fn spec_maker(
         if no_templates {
             Ok(Template::literal(text.to_vec()))
         } else {
-            Template::compile(text, &fields).map_err(|e| e.to_string())
+            // header values and paths are text; a body that is not is sent as it is
+            Template::compile_body(text, &fields).map_err(|e| e.to_string())
         }
     };
     move |e: &Entry| {

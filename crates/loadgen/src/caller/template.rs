@@ -158,6 +158,15 @@ impl Template {
         })
     }
 
+    /// Compiles a body: a body is bytes, and templates apply where it is text; one that is
+    /// not UTF-8 (a binary file) is sent as it is.
+    pub fn compile_body(body: &[u8], fields: &[String]) -> Result<Template, ConfigError> {
+        if std::str::from_utf8(body).is_err() {
+            return Ok(Template::literal(body.to_vec()));
+        }
+        Template::compile(body, fields)
+    }
+
     /// Templates one after the other, as one (random values stay independent).
     pub fn join(templates: impl IntoIterator<Item = Template>) -> Template {
         let mut parts: Vec<Part> = Vec::new();
@@ -540,6 +549,36 @@ mod tests {
         let all: std::collections::HashSet<String> =
             (0..100_000).map(|i| render(&t, &cx(i))).collect();
         assert_eq!(all.len(), 100_000);
+    }
+
+    #[test]
+    fn a_body_that_is_not_text_is_sent_as_it_is() {
+        let bin = b"\x00\xff{{\xfe}}\x01".to_vec();
+        let t = Template::compile_body(&bin, &[]).unwrap();
+        assert!(t.is_fixed());
+        let mut out = BytesMut::new();
+        t.render(&cx(0), &mut out);
+        assert_eq!(&out[..], &bin[..]);
+        // text keeps its templates
+        let t = Template::compile_body(b"n={{index}}", &[]).unwrap();
+        assert_eq!(render(&t, &cx(3)), "n=3");
+    }
+
+    #[test]
+    fn values_are_escaped_where_they_are_inserted() {
+        let vars = [Some(Bytes::from_static(b"a \"b\"\n&c=d"))];
+        let c = Context {
+            vars: &vars,
+            ..cx(0)
+        };
+        let resolve = &mut |n: &str| Ok((n == "v").then_some(Name::Slot(0)));
+        let json = Template::compile_with(b"{{v}}", Escape::Json, resolve, &[]).unwrap();
+        assert_eq!(render(&json, &c), r#"a \"b\"\n&c=d"#);
+        let form = Template::compile_with(b"{{v}}", Escape::Form, resolve, &[]).unwrap();
+        assert_eq!(render(&form, &c), "a+%22b%22%0A%26c%3Dd");
+        assert_eq!(json.slots().collect::<Vec<_>>(), [0]);
+        let both = Template::join([json.clone(), Template::literal("x"), json]);
+        assert_eq!(render(&both, &c), r#"a \"b\"\n&c=dxa \"b\"\n&c=d"#);
     }
 
     #[test]

@@ -10,7 +10,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime};
 
 use tokio::io::unix::AsyncFd;
@@ -61,12 +61,20 @@ impl Sock {
     }
 }
 
-/// A TCP (or Unix domain) connection whose reads carry the kernel's receive time.
+/// A TCP (or Unix domain) connection whose reads carry the kernel's receive time — where
+/// the socket gives one: a Unix domain socket never does, so on a thread that batches its
+/// reads, a read that waits on one keeps the thread waking for it (its answer is dated
+/// when it is read, as it arrives).
 pub struct StampedTcp {
     fd: AsyncFd<Sock>,
-    /// Receive timestamps asked for (only when the engine batches reads).
+    /// Receive timestamps asked for (only when the engine batches reads) and given.
     stamped: bool,
+    /// The thread batches its reads but this socket gives no timestamps.
+    eager: bool,
+    /// When the bytes of the last read arrived, if that read was stamped.
     arrived: Option<Instant>,
+    /// Set while a read waits on a socket without timestamps.
+    waiting: Option<crate::engine::tick::Eager>,
     /// Set while a write waits for room in the socket: the engine must not sleep
     /// through the moment it frees up.
     blocked: Option<crate::engine::tick::Eager>,
@@ -91,7 +99,8 @@ impl StampedTcp {
     }
 
     fn of(s: Sock) -> io::Result<StampedTcp> {
-        let stamped = crate::engine::tick::batching();
+        let batching = crate::engine::tick::batching();
+        let stamped = batching && matches!(s, Sock::Tcp(_));
         if stamped {
             sys::enable_timestamps(&s);
         }
@@ -101,12 +110,15 @@ impl StampedTcp {
         Ok(StampedTcp {
             fd,
             stamped,
+            eager: batching && !stamped,
             arrived: None,
+            waiting: None,
             blocked: None,
         })
     }
 
-    /// When the bytes of the last read arrived, if the kernel said.
+    /// When the bytes of the last read arrived, if the kernel said (for that read: a read
+    /// without a timestamp forgets the one before).
     pub fn arrived(&self) -> Option<Instant> {
         self.arrived
     }
@@ -135,7 +147,17 @@ impl AsyncRead for StampedTcp {
     ) -> Poll<io::Result<()>> {
         let me = self.get_mut();
         loop {
-            let mut guard = ready!(me.fd.poll_read_ready(cx))?;
+            let mut guard = match me.fd.poll_read_ready(cx) {
+                Poll::Ready(g) => g?,
+                Poll::Pending => {
+                    if me.eager {
+                        // nothing will date this answer: the thread must wake for it
+                        me.waiting
+                            .get_or_insert_with(crate::engine::tick::Eager::new);
+                    }
+                    return Poll::Pending;
+                }
+            };
             let unfilled = buf.initialize_unfilled();
             let len = unfilled.len();
             let stamped = me.stamped;
@@ -147,9 +169,9 @@ impl AsyncRead for StampedTcp {
                         guard.clear_ready();
                     }
                     buf.advance(n);
-                    if at.is_some() {
-                        me.arrived = at;
-                    }
+                    // this read's time, or none: never an earlier read's
+                    me.arrived = at;
+                    me.waiting = None;
                     return Poll::Ready(Ok(()));
                 }
                 Ok(Err(e)) => return Poll::Ready(Err(e)),

@@ -1,0 +1,158 @@
+//! What gets measured in ordinary setups: large binary bodies over TLS reach the server
+//! whole (every write flushed), a body file is bytes, a response over a Unix socket is dated
+//! when it arrives.
+
+mod support;
+
+use support::*;
+
+/// A self-signed certificate for 127.0.0.1: (cert, key) file paths.
+fn cert(name: &str) -> (String, String) {
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let (c, k) = (tmp(&format!("{name}.pem")), tmp(&format!("{name}.key")));
+    std::fs::write(&c, cert.cert.pem()).unwrap();
+    std::fs::write(&k, cert.signing_key.serialize_pem()).unwrap();
+    (c.display().to_string(), k.display().to_string())
+}
+
+/// `len` bytes that are not text (and hold `{{`, which must not be read as a template),
+/// with `MARKER` in the middle.
+fn binary(len: usize) -> Vec<u8> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let mut v: Vec<u8> = (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect();
+    v[0] = 0xff;
+    v[1..3].copy_from_slice(b"{{");
+    let mid = len / 2;
+    v[mid..mid + 6].copy_from_slice(b"MARKER");
+    v
+}
+
+#[test]
+fn large_binary_bodies_over_tls_arrive_whole_with_every_client() {
+    let (c, k) = cert("bodies");
+    let (_srv, addrs, _) = serve(&[
+        "http",
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        &c,
+        "--tls-key",
+        &k,
+        "--delay",
+        "1ms",
+    ]);
+    let url = format!(
+        "https://127.0.0.1:{}/",
+        addrs[0].rsplit(':').next().unwrap()
+    );
+    for (mb, rate) in [(1usize, "20"), (8, "5")] {
+        let body = write(&format!("body-{mb}.bin"), binary(mb << 20));
+        let at = format!("@{body}");
+        for client in [&[][..], &["--hyper"][..], &["--http2"][..]] {
+            let mut args = vec![
+                url.as_str(),
+                "-m",
+                "POST",
+                "--body",
+                &at,
+                "--expect-body",
+                "MARKER",
+                "-r",
+                rate,
+                "-d",
+                "1s",
+                "-t",
+                "10s",
+                "--cacert",
+                &c,
+                "--threads",
+                "1",
+            ];
+            args.extend_from_slice(client);
+            let (code, s, err) = run_json(&args);
+            assert_eq!(code, Some(0), "{mb} MB {client:?}: {err}");
+            let s = s.unwrap();
+            assert!(s.counts.scheduled >= 5, "{:?}", s.counts);
+            assert_eq!(
+                s.counts.success, s.counts.scheduled,
+                "{mb} MB {client:?}: {:?} {:?}",
+                s.counts, s.errors
+            );
+        }
+    }
+}
+
+/// An HTTP/1.1 server on a Unix domain socket that answers every request at once; it
+/// stops when the test process does.
+fn unix_server(path: &std::path::Path) {
+    use std::io::{BufRead, BufReader, Write};
+    let _ = std::fs::remove_file(path);
+    let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { return };
+            std::thread::spawn(move || {
+                let mut w = conn.try_clone().unwrap();
+                let mut r = BufReader::new(conn);
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    match r.read_line(&mut line) {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) if line == "\r\n" => {
+                            if w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                                .is_err()
+                            {
+                                return;
+                            }
+                        }
+                        Ok(_) => {}
+                    }
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn answers_over_a_unix_socket_are_dated_when_they_arrive() {
+    // a Unix socket gives no kernel receive time: its answers must not wait for the next
+    // pacing tick (100 ms apart at 20 loads/s with a 1 s timeout)
+    let path = tmp("http.sock");
+    unix_server(&path);
+    let sock = path.to_str().unwrap();
+    for client in [&[][..], &["--hyper"][..]] {
+        let p90 = |extra: &[&str]| {
+            let mut args = vec![
+                "http://localhost/",
+                "--unix-socket",
+                sock,
+                "-r",
+                "20",
+                "-d",
+                "1s",
+                "--threads",
+                "1",
+            ];
+            args.extend_from_slice(client);
+            args.extend_from_slice(extra);
+            let (code, s, err) = run_json(&args);
+            assert_eq!(code, Some(0), "{err}");
+            let s = s.unwrap();
+            assert_eq!(s.counts.success, 20, "{:?}", s.errors);
+            s.latency_ms.p90
+        };
+        let (batched, eager) = (p90(&[]), p90(&["--eager-reads"]));
+        assert!(
+            batched < eager + 1.0,
+            "{client:?}: p90 {batched} ms, eager {eager} ms"
+        );
+    }
+}
