@@ -282,3 +282,127 @@ fn a_server_going_away_costs_no_call_over_h2() {
     let s = run(server.addr(), opts, 400.0, 0.5);
     all(&s, "success", "GOAWAY after every 5 requests");
 }
+
+/// A server that answers one request with `reply` and closes the connection.
+fn answering_once(reply: &'static [u8]) -> loadgen_servers::Spawned {
+    raw_server(move |mut s| async move {
+        if read_request(&mut s).await {
+            let _ = s.write_all(reply).await;
+        }
+    })
+}
+
+#[test]
+fn odd_framing_is_one_class_in_every_http1_client() {
+    let many = |n: usize| -> &'static [u8] {
+        let mut h = b"HTTP/1.1 200 OK\r\n".to_vec();
+        for i in 0..n {
+            h.extend_from_slice(format!("X-H{i}: v\r\n").as_bytes());
+        }
+        h.extend_from_slice(b"Content-Length: 2\r\n\r\nok");
+        h.leak()
+    };
+    let chunked_ok: &[u8] = b"2\r\nok\r\n0\r\n\r\n";
+    let with = |head: &str| -> &'static [u8] {
+        let mut v = head.as_bytes().to_vec();
+        v.extend_from_slice(chunked_ok);
+        v.leak()
+    };
+    // (case, reply, close after it, the class every client gives)
+    let cases: &[(&str, &'static [u8], bool, &str)] = &[
+        ("70 headers", many(70), false, "success"),
+        ("99 headers", many(99), false, "success"),
+        ("150 headers", many(150), false, "response_error"),
+        (
+            "Content-Length: +2",
+            b"HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\nok",
+            false,
+            "response_error",
+        ),
+        (
+            "Content-Length: 2, 2",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\nok",
+            false,
+            "success",
+        ),
+        (
+            "Content-Length: 2, 3",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2, 3\r\n\r\nok",
+            false,
+            "response_error",
+        ),
+        (
+            "TE gzip, then a chunked line",
+            with(
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n",
+            ),
+            false,
+            "success",
+        ),
+        // chunked not last: the body runs to the end of the stream
+        (
+            "TE chunked, then a gzip line",
+            with(
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n",
+            ),
+            true,
+            "success",
+        ),
+        (
+            "TE chunked, gzip",
+            with("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"),
+            true,
+            "success",
+        ),
+        (
+            "TE and CL",
+            with("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n"),
+            false,
+            "success",
+        ),
+        (
+            "an unasked 101",
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n",
+            false,
+            "response_error",
+        ),
+    ];
+    for &(case, reply, close, class) in cases {
+        let server = if close {
+            answering_once(reply)
+        } else {
+            answering(reply)
+        };
+        for (client, opts) in h1_clients() {
+            let s = run(server.addr(), opts, 40.0, 0.25);
+            all(&s, class, &format!("{case} ({client})"));
+        }
+    }
+}
+
+#[test]
+fn a_chunked_answer_that_also_has_a_length_closes_its_connection() {
+    // RFC 9112 §6.3: Transfer-Encoding wins, and such a connection is not reused
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let n = accepted.clone();
+    let server = raw_server(move |mut s| {
+        n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async move {
+            while read_request(&mut s).await {
+                let r = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n2\r\nok\r\n0\r\n\r\n";
+                if s.write_all(r).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    let fast = h1_clients().remove(0);
+    assert_eq!(fast.0, "fast");
+    let s = run(server.addr(), fast.1, 40.0, 0.25);
+    all(&s, "success", "TE and CL");
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst) as u64,
+        s.counts.scheduled,
+        "a connection per request"
+    );
+}

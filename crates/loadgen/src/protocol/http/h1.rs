@@ -111,9 +111,36 @@ pub struct Head {
     pub close: bool,
 }
 
+/// The most header lines of a response head (hyper's limit too: more is a
+/// `response_error` in every client).
+pub const MAX_HEADERS: usize = 100;
+
+/// A Content-Length value: digits, or a list of the same digits (`2, 2`, as a proxy may
+/// join repeated headers); anything else (`+2`, `-1`, `2, 3`) is refused.
+fn content_length(v: &[u8]) -> Option<u64> {
+    let mut out = None;
+    for part in v.split(|&b| b == b',') {
+        let p = part.trim_ascii();
+        if p.is_empty() || !p.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let n: u64 = std::str::from_utf8(p).ok()?.parse().ok()?;
+        if out.is_some_and(|o| o != n) {
+            return None;
+        }
+        out = Some(n);
+    }
+    out
+}
+
 /// Parses a response head; `Ok(None)` while it is incomplete.
+///
+/// Framing as RFC 9112 §6 (and hyper) read it: `Transfer-Encoding` wins over
+/// `Content-Length`; the body is chunked when the last coding of all its lines is
+/// `chunked`, and otherwise read to the end of the stream; a response with both, or a
+/// `101`, leaves a connection that is not reused.
 pub fn parse_head(bytes: &[u8]) -> Result<Option<Head>, Failure> {
-    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut headers);
     let len = match resp.parse(bytes) {
         Ok(httparse::Status::Complete(n)) => n,
@@ -125,26 +152,42 @@ pub fn parse_head(bytes: &[u8]) -> Result<Option<Head>, Failure> {
         len,
         content_length: None,
         chunked: false,
-        close: resp.version == Some(0),
+        close: resp.version == Some(0) || resp.code == Some(101),
     };
+    let mut te = false;
     for h in resp.headers.iter() {
         if h.name.eq_ignore_ascii_case("content-length") {
-            let v: u64 = std::str::from_utf8(h.value)
-                .ok()
-                .and_then(|v| v.trim().parse().ok())
-                .ok_or_else(|| Failure::response("bad Content-Length"))?;
+            let v =
+                content_length(h.value).ok_or_else(|| Failure::response("bad Content-Length"))?;
             if head.content_length.is_some_and(|old| old != v) {
                 return Err(Failure::response("conflicting Content-Length headers"));
             }
             head.content_length = Some(v);
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            head.chunked = contains_token(h.value, b"chunked");
+            te = true;
+            // the last coding of the last line decides
+            head.chunked = h
+                .value
+                .split(|&b| b == b',')
+                .map(<[u8]>::trim_ascii)
+                .rfind(|c| !c.is_empty())
+                .is_some_and(|c| c.eq_ignore_ascii_case(b"chunked"));
         } else if h.name.eq_ignore_ascii_case("connection") {
             if contains_token(h.value, b"close") {
                 head.close = true;
-            } else if contains_token(h.value, b"keep-alive") {
+            } else if contains_token(h.value, b"keep-alive") && head.status != 101 {
                 head.close = false;
             }
+        }
+    }
+    if te {
+        // Transfer-Encoding overrides Content-Length; with both, the connection is not
+        // to be trusted with another request (a smuggling pattern)
+        if head.content_length.take().is_some() {
+            head.close = true;
+        }
+        if !head.chunked {
+            head.close = true; // read to the end of the stream
         }
     }
     Ok(Some(head))
