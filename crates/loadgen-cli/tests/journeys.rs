@@ -60,6 +60,10 @@ fn broken_scenario_files_get_one_line_with_their_place_and_send_nothing() {
         ("vus and rate".into(), format!("version: 1\nload: {{vus: 5, rate: 10}}\ndefaults: {{base: \"{base}\"}}\nscenarios:\n  - name: s\n    steps: [{{get: /}}]\n"), "2:13: vus is the closed model"),
         ("a method as a key".into(), step("      - post: {url: /a, method: GET}\n"), "the method is the key"),
         ("templated host".into(), step("      - get: \"http://{{index}}:80/\"\n"), "templates go in the path"),
+        ("a parallel item that is no request".into(), step("      - parallel: [{name: x}]\n"), "6:20: a step needs one of"),
+        ("nested loops, one item name".into(), step("      - get: /a\n        capture: {ids: {jsonpath: $.x, all: true}}\n      - loop: {over: ids, max: 2, steps: [{loop: {over: ids, max: 2, steps: [{get: /b}]}}]}\n"), "is the item of an enclosing loop"),
+        ("else sees then's capture".into(), step("      - get: /a\n        capture: {x: {jsonpath: $.x}}\n      - if: {var: x, exists: true, then: [{get: /b, capture: {y: {jsonpath: $.y}}}], else: [{get: \"/c/{{y}}\"}]}\n"), "unknown variable 'y'"),
+        ("a gRPC timeout of 0".into(), step("      - grpc: {url: \"grpc://127.0.0.1:1\", call: a.B/C}\n        timeout: 0s\n"), "timeout '0s'"),
         ("alias bomb".into(), "version: 1\na: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nscenarios: []\n".into(), ":"),
     ];
     let path = tmp("broken.yaml");

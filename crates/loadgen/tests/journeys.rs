@@ -213,3 +213,62 @@ scenarios:
         assert_eq!(s.agg.errors.sorted()[0].1, want);
     }
 }
+
+#[test]
+fn groups_own_their_failures_and_failed_captures_unset_their_variables() {
+    let srv = server();
+    let addr = srv.addr();
+    let yaml = format!(
+        r#"
+version: 1
+defaults:
+  base: http://{addr}
+scenarios:
+  - name: s
+    steps:
+      - name: a
+        get: /api/nope
+        on_fail: continue
+      - group:
+          name: ok group
+          steps:
+            - {{name: b, get: /api/home}}
+      - group:
+          name: bad group
+          steps:
+            - {{name: c, get: /api/nope2, on_fail: continue}}
+      - name: login
+        post: {{url: /api/login, json: {{user: x}}}}
+        capture: {{token: {{jsonpath: $.token}}}}
+      - name: relogin
+        post: {{url: /api/login, json: {{user: x}}}}
+        on_fail: continue
+        capture: {{token: {{jsonpath: $.nope}}}}
+      - name: items
+        get: {{url: /api/items, headers: {{Authorization: "Bearer {{{{token}}}}"}}}}
+"#
+    );
+    let s = run(&yaml, 20.0, 1);
+    let n = s.counts().scheduled;
+    let j = s.agg.journeys.as_ref().unwrap();
+    let row = |name: &str| {
+        let i = s.run.steps.iter().position(|r| r.name == name).unwrap();
+        &j.steps[i]
+    };
+    // a failure before a group is not the group's; one inside it is
+    assert_eq!(row("ok group").outcomes[Outcome::Success], n);
+    assert_eq!(row("bad group").outcomes[Outcome::ResponseError], n);
+    // relogin's capture failed: the token it would have replaced is gone, so items is not
+    // sent with the old one
+    assert_eq!(row("items").outcomes[Outcome::Fatal], n);
+    let st = stats(addr);
+    assert_eq!(st["tokens_seen"], 0);
+    assert_eq!(st["tokens_refused"], 0);
+    // the journey's outcome is its first failing step's
+    assert_eq!(s.counts()[Outcome::ResponseError], n);
+    assert!(
+        s.agg.errors.sorted()[0]
+            .1
+            .starts_with("step a: unexpected status HTTP 404")
+    );
+}

@@ -347,7 +347,10 @@ pub fn of_flags(src: &Source, a: &LoadArgs) -> anyhow::Result<RunSpec> {
     };
     let check = (a.expect_status.is_some() || a.expect_body.is_some()).then(|| {
         At::new(loadgen::spec::CheckSpec {
-            status: a.expect_status.as_deref().and_then(text),
+            status: a
+                .expect_status
+                .clone()
+                .map(|s| At::new(loadgen::spec::TextList(s))),
             body: a.expect_body.clone().map(At::new),
             ..Default::default()
         })

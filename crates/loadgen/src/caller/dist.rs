@@ -85,11 +85,12 @@ impl Dist {
             }
             Dist::Exponential(m) => -secs(m) * (1.0 - unit()).ln(),
         };
-        Duration::from_secs_f64(s.clamp(0.0, MAX_SAMPLE.as_secs_f64()))
+        // never above `max`: the longest a journey can take counts on it
+        Duration::from_secs_f64(s.clamp(0.0, self.max().as_secs_f64()))
     }
 
-    /// The longest a sample is in practice: the upper bound, the mean plus four standard
-    /// deviations, or ten means of an exponential (at most [`MAX_SAMPLE`]).
+    /// The longest a sample is: the upper bound, the mean plus four standard deviations, or
+    /// ten means of an exponential (at most [`MAX_SAMPLE`]); samples are cut there.
     pub fn max(&self) -> Duration {
         match *self {
             Dist::Fixed(d) | Dist::Uniform(_, d) => d,

@@ -54,6 +54,8 @@ pub(crate) struct Compiler<'a> {
     pub feeds: Vec<(String, Feed)>,
     /// Feeds the current scenario's templates read.
     pub used_feeds: Vec<usize>,
+    /// Item names of the loops being compiled, outermost first.
+    pub loop_items: Vec<String>,
 }
 
 /// The variables of every scenario, and which names are defined at this point of one.
@@ -192,6 +194,34 @@ impl Compiler<'_> {
         why
     }
 
+    /// A request step's timeout: its own, else the default; above 0, at most a day.
+    pub fn step_timeout(&self, s: &At<StepSpec>) -> Result<Duration, SpecError> {
+        match &s.timeout {
+            Some(t) => self
+                .duration(t)
+                .ok()
+                .filter(|d| !d.is_zero() && *d <= MAX_TIMEOUT)
+                .ok_or_else(|| {
+                    self.err(
+                        t.pos,
+                        format!("timeout '{t}': a duration above 0, at most a day"),
+                    )
+                }),
+            None => Ok(self.defaults.timeout),
+        }
+    }
+
+    /// A request step's `on_fail`: true to abort the journey (the default).
+    pub fn aborts(&self, s: &At<StepSpec>) -> Result<bool, SpecError> {
+        match s.on_fail.as_ref().map(|o| (o.as_str(), o.pos)) {
+            None | Some(("abort", _)) => Ok(true),
+            Some(("continue", _)) => Ok(false),
+            Some((other, pos)) => {
+                Err(self.err(pos, format!("on_fail '{other}': abort or continue")))
+            }
+        }
+    }
+
     /// A new report row.
     pub fn row(&mut self, name: &At<String>, kind: StepKind) -> Result<usize, SpecError> {
         if name.trim().is_empty() {
@@ -327,18 +357,14 @@ impl Compiler<'_> {
                 let mut reqs = Vec::new();
                 let mut defined = Vec::new();
                 for r in list.iter() {
-                    if r.think.is_some()
-                        || r.repeat.is_some()
-                        || r.when.is_some()
-                        || r.group.is_some()
-                        || r.parallel.is_some()
-                        || r.grpc.is_some()
-                    {
-                        return Err(self.err(r.pos, "a parallel block holds HTTP requests only"));
-                    }
                     // captures of one request are not seen by the others: defined after
                     let before = self.slots.defined.len();
-                    reqs.push(request(self, r)?);
+                    match self.step(r)? {
+                        Node::Request(req) => reqs.push(*req),
+                        _ => {
+                            return Err(self.err(r.pos, "a parallel block holds requests only"));
+                        }
+                    }
                     defined.extend(self.slots.defined.drain(before..));
                 }
                 self.slots.defined.extend(defined);
@@ -405,16 +431,27 @@ impl Compiler<'_> {
                 let name = l.bind.as_ref().map_or("item", |b| b.value.as_str());
                 let pos = l.bind.as_ref().map_or(over.pos, |b| b.pos);
                 check_name(self, name, pos)?;
+                if self.loop_items.iter().any(|n| n == name) {
+                    return Err(self.err(
+                        pos,
+                        format!("'{name}' is the item of an enclosing loop: give this loop its own name with as: NAME"),
+                    ));
+                }
                 let item = match self.slots.define(name, false) {
                     Ok(Slot::Scalar(i)) => i,
                     Ok(Slot::List(_)) | Err(_) => {
                         return Err(self.err(pos, format!("'{name}' is already a list")));
                     }
                 };
+                self.loop_items.push(name.to_string());
                 Times::Over { list, item, max }
             }
         };
-        let body = self.steps(&l.steps)?;
+        let body = self.steps(&l.steps);
+        if matches!(times, Times::Over { .. }) {
+            self.loop_items.pop();
+        }
+        let body = body?;
         Ok(Node::Loop(Box::new(super::program::Loop { times, body })))
     }
 
@@ -454,8 +491,17 @@ impl Compiler<'_> {
         if w.then.is_empty() && w.otherwise.is_empty() {
             return Err(self.err(w.pos, "an 'if' needs steps in 'then' or 'else'"));
         }
+        // each branch sees what was defined before the `if`; after it, what either defined
+        // (a name set on one branch only fails the step that reads it when it is unset)
+        let before = self.slots.defined.len();
         let then = self.steps(&w.then)?;
+        let from_then: Vec<String> = self.slots.defined.drain(before..).collect();
         let otherwise = self.steps(&w.otherwise)?;
+        for n in from_then {
+            if !self.slots.defined.contains(&n) {
+                self.slots.defined.push(n);
+            }
+        }
         Ok(Node::If(Box::new(super::program::If {
             cond,
             then,
@@ -542,9 +588,9 @@ pub(crate) fn compile(spec: &RunSpec, opts: &Options) -> Result<Journeys, SpecEr
             http_version(v).ok_or_else(|| at(pos, format!("http '{v}': 1.1 or 2")))?
         }
     };
-    let status = match text_at(&d.status) {
+    let status = match &d.status {
         None => StatusSet::default(),
-        Some((v, pos)) => StatusSet::parse(v).map_err(|e| at(pos, e.to_string()))?,
+        Some(v) => StatusSet::parse(v.as_str()).map_err(|e| at(v.pos, e.to_string()))?,
     };
     let follow = match text_at(&d.follow_redirects) {
         None => 0,
@@ -605,6 +651,7 @@ pub(crate) fn compile(spec: &RunSpec, opts: &Options) -> Result<Journeys, SpecEr
         sets: RequestSets::default(),
         feeds: Vec::new(),
         used_feeds: Vec::new(),
+        loop_items: Vec::new(),
     };
     for (name, data) in spec.data.iter() {
         check_name(&c, name, name.pos)?;

@@ -72,18 +72,16 @@ impl Jar {
             Some(p) if p.starts_with('/') => p.to_string(),
             _ => default_path(path),
         };
+        // a date too far ahead for the clock (Max-Age=99999999999999999999) never expires
         let expires = match (c.max_age(), c.expires_datetime()) {
-            (Some(age), _) => {
-                Some(now + Duration::from_secs(u64::try_from(age.whole_seconds()).unwrap_or(0)))
-            }
-            (None, Some(at)) => {
-                let secs = at.unix_timestamp();
-                Some(if secs <= 0 {
-                    SystemTime::UNIX_EPOCH
-                } else {
-                    SystemTime::UNIX_EPOCH + Duration::from_secs(secs as u64)
-                })
-            }
+            (Some(age), _) => match u64::try_from(age.whole_seconds()) {
+                Ok(secs) => now.checked_add(Duration::from_secs(secs)),
+                Err(_) => Some(now), // negative: expired
+            },
+            (None, Some(at)) => match u64::try_from(at.unix_timestamp()) {
+                Ok(secs) => SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs)),
+                Err(_) => Some(SystemTime::UNIX_EPOCH),
+            },
             (None, None) => None,
         };
         self.cookies
@@ -186,6 +184,23 @@ mod tests {
         j.store(b"t=1; Max-Age=1", "shop.test", "/", now);
         assert_eq!(j.get("t", now + Duration::from_secs(2)), None);
         j.store(b"garbage", "shop.test", "/", now);
+        // an expiry beyond the clock: kept, never expiring (no overflow)
+        j.store(
+            b"far=1; Max-Age=99999999999999999999",
+            "shop.test",
+            "/",
+            now,
+        );
+        j.store(
+            b"far2=1; Expires=Fri, 31 Dec 9999 23:59:59 GMT",
+            "shop.test",
+            "/",
+            now,
+        );
+        assert_eq!(
+            (j.get("far", now), j.get("far2", now)),
+            (Some("1"), Some("1"))
+        );
         j.store(b"\xff=1", "shop.test", "/", now);
         for i in 0..(MAX_COOKIES + 10) {
             j.store(format!("c{i}=1").as_bytes(), "shop.test", "/", now);

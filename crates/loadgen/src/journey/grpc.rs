@@ -20,6 +20,8 @@ const REFLECTION: std::time::Duration = std::time::Duration::from_secs(10);
 /// Compiles the gRPC step `s`.
 pub(crate) fn request(c: &mut Compiler<'_>, s: &At<StepSpec>) -> Result<Request, SpecError> {
     let g = s.grpc.as_ref().expect("a grpc step");
+    let timeout = c.step_timeout(s)?;
+    let abort = c.aborts(s)?;
     let url = match (&g.url, &c.defaults.base) {
         (Some(u), _) => u.clone(),
         (None, Some(b)) => b.clone(),
@@ -155,12 +157,12 @@ pub(crate) fn request(c: &mut Compiler<'_>, s: &At<StepSpec>) -> Result<Request,
         Some(n) => n.clone(),
         None => c.default_name("grpc", call, g.call.pos),
     };
-    let timeout = match &s.timeout {
-        Some(t) => c.duration(t)?,
-        None => c.defaults.timeout,
-    };
-    let abort = !matches!(s.on_fail.as_ref().map(|o| o.as_str()), Some("continue"));
-    let reads = message.slots().collect();
+    let mut reads: Vec<usize> = message
+        .slots()
+        .chain(checks.iter().flat_map(super::program::Check::slots))
+        .collect();
+    reads.sort_unstable();
+    reads.dedup();
     let row = c.row(&name, StepKind::Request)?;
     Ok(Request {
         row,

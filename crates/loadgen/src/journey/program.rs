@@ -226,6 +226,19 @@ impl Check {
     pub fn reads_body(&self) -> bool {
         !matches!(self, Check::Header { .. } | Check::Latency { .. })
     }
+
+    /// The variable slots its expected value reads.
+    pub fn slots(&self) -> Vec<usize> {
+        match self {
+            Check::JsonEq {
+                want: Want::Text(t),
+                ..
+            }
+            | Check::Contains { text: t, .. }
+            | Check::Header { want: t, .. } => t.slots().collect(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// Where a captured value comes from.

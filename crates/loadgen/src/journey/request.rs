@@ -409,24 +409,13 @@ pub(crate) fn request(c: &mut Compiler<'_>, s: &At<StepSpec>) -> Result<Request,
         c.sets.h1.push(spec);
         c.sets.h1.len() - 1
     };
-    let timeout = match &s.timeout {
-        Some(t) => c.duration(t).and_then(|d| {
-            if d.is_zero() {
-                Err(c.err(t.pos, "a timeout must be above 0"))
-            } else {
-                Ok(d)
-            }
-        })?,
-        None => c.defaults.timeout,
-    };
-    let abort = match s.on_fail.as_ref().map(|o| (o.as_str(), o.pos)) {
-        None | Some(("abort", _)) => true,
-        Some(("continue", _)) => false,
-        Some((other, pos)) => {
-            return Err(c.err(pos, format!("on_fail '{other}': abort or continue")));
-        }
-    };
+    let timeout = c.step_timeout(s)?;
+    let abort = c.aborts(s)?;
     let (status, checks) = checks(c, s)?;
+    // a check's expected value reads variables too: each must be set before the send
+    reads.extend(checks.iter().flat_map(Check::slots));
+    reads.sort_unstable();
+    reads.dedup();
     let captures = captures(c, s)?;
     let keep_body =
         checks.iter().any(Check::reads_body) || captures.iter().any(Capture::reads_body);

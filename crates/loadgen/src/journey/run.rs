@@ -45,6 +45,8 @@ struct State {
     nonce: Cell<u64>,
     /// The first failed step's failure.
     failure: Option<Failure>,
+    /// The outcome of the first failure since the innermost group began.
+    group_first: Option<Outcome>,
     /// Time spent in steps (not thinking).
     active: Duration,
     /// When the engine ends the journey (its timeout).
@@ -59,6 +61,9 @@ impl State {
     }
 
     fn fail(&mut self, f: Failure) {
+        if self.group_first.is_none() {
+            self.group_first = Some(f.outcome);
+        }
         if self.failure.is_none() {
             self.failure = Some(f);
         }
@@ -207,6 +212,7 @@ impl JourneyCaller {
             rng: Cell::new(mix(j.seed ^ mix(load.index ^ 0x6a6f_7572_6e65_7973))),
             nonce: Cell::new(0),
             failure: None,
+            group_first: None,
             active: Duration::ZERO,
             deadline,
         };
@@ -247,8 +253,8 @@ impl JourneyCaller {
                 let flow = match n {
                     Node::Request(r) => {
                         let ready = clock::now();
-                        let sent = self.send(st, r, ready).await;
-                        self.finish(st, r, sent, true)
+                        let (sent, guard) = self.send(st, r, ready).await;
+                        self.finish(st, r, sent, guard, true)
                     }
                     Node::Think(d) => {
                         let t = d.sample(|| st.unit());
@@ -317,11 +323,11 @@ impl JourneyCaller {
                             )
                             .await
                         };
-                        let end = sents.iter().map(|s| s.end).max().unwrap_or(ready);
+                        let end = sents.iter().map(|s| s.0.end).max().unwrap_or(ready);
                         st.active += end.saturating_duration_since(ready);
                         let mut flow = Flow::Go;
-                        for (r, s) in rs.iter().zip(sents) {
-                            if self.finish(st, r, s, false) == Flow::Stop {
+                        for (r, (s, guard)) in rs.iter().zip(sents) {
+                            if self.finish(st, r, s, guard, false) == Flow::Stop {
                                 flow = Flow::Stop;
                             }
                         }
@@ -339,7 +345,8 @@ impl JourneyCaller {
     async fn group(&self, st: &mut State, row: usize, body: &[Node]) -> Flow {
         let start = clock::now();
         let active = st.active;
-        let failed = st.failure.is_some();
+        // the failures of this group's own steps, whatever came before
+        let outer = st.group_first.take();
         let mut guard = Pending {
             rec: &self.rec,
             row,
@@ -348,26 +355,26 @@ impl JourneyCaller {
         };
         let flow = self.nodes(st, body).await;
         guard.armed = false;
-        let outcome = match (&st.failure, failed) {
-            (Some(f), false) => f.outcome,
-            _ => Outcome::Success,
-        };
+        let inner = st.group_first;
+        st.group_first = outer.or(inner);
+        let outcome = inner.unwrap_or(Outcome::Success);
         let times = Some((clock::now() - start, st.active.saturating_sub(active)));
         self.rec.borrow_mut().step(row, outcome, times);
         flow
     }
 
     /// Sends the request of step `r` (following redirects as asked) and reads its answer.
-    async fn send(&self, st: &State, r: &Request, ready: Instant) -> Sent {
-        let mut guard = Pending {
+    /// Sends the request of step `r`; the step stays counted as in flight (a timeout or a
+    /// cancellation should the journey be dropped) until [`JourneyCaller::finish`] records
+    /// it — in a parallel block, a request that is done waits there for the others.
+    async fn send<'a>(&'a self, st: &State, r: &Request, ready: Instant) -> (Sent, Pending<'a>) {
+        let guard = Pending {
             rec: &self.rec,
             row: r.row,
             deadline: st.deadline,
             armed: true,
         };
-        let out = self.send_inner(st, r, ready).await;
-        guard.armed = false;
-        out
+        (self.send_inner(st, r, ready).await, guard)
     }
 
     async fn send_inner(&self, st: &State, r: &Request, ready: Instant) -> Sent {
@@ -414,29 +421,20 @@ impl JourneyCaller {
                 vars: &st.vars,
                 nonce: st.nonce.replace(st.nonce.get() + 1),
             };
-            let jar_in_use = st.jar.borrow().as_ref().is_some_and(|j| !j.is_empty());
-            let req_path: Vec<u8> = if cookies {
-                match &path {
-                    Some(p) => p.clone(),
-                    None => {
-                        let mut b = bytes::BytesMut::new();
-                        set.specs[spec].path.render(&cx, &mut b);
-                        b.to_vec()
-                    }
-                }
-            } else {
-                Vec::new()
+            // the request's path, rendered once more only when cookies or a redirect
+            // need it
+            let req_path = std::cell::OnceCell::new();
+            let path_of = || -> &str {
+                req_path.get_or_init(|| match &path {
+                    Some(p) => String::from_utf8_lossy(p).into_owned(),
+                    None => set.specs[spec].path.render_string(&cx),
+                })
             };
-            let req_path_str = String::from_utf8_lossy(&req_path);
             let mut cookie = Vec::new();
-            if jar_in_use && let Some(jar) = st.jar.borrow().as_ref() {
-                jar.header(
-                    &ep.host,
-                    &req_path_str,
-                    ep.tls,
-                    SystemTime::now(),
-                    &mut cookie,
-                );
+            if let Some(jar) = st.jar.borrow().as_ref()
+                && !jar.is_empty()
+            {
+                jar.header(&ep.host, path_of(), ep.tls, SystemTime::now(), &mut cookie);
             }
             let extra = [("Cookie", cookie.as_slice())];
             let adjust = Adjust {
@@ -495,7 +493,7 @@ impl JourneyCaller {
             answer.status = status;
             if let Some(jar) = st.jar.borrow_mut().as_mut() {
                 for v in answer.header("set-cookie") {
-                    jar.store(v, &ep.host, &req_path_str, SystemTime::now());
+                    jar.store(v, &ep.host, path_of(), SystemTime::now());
                 }
             }
             if follow > 0 && matches!(status, 301 | 302 | 303 | 307 | 308) {
@@ -510,7 +508,7 @@ impl JourneyCaller {
                         "HTTP {status} without a Location"
                     )));
                 };
-                match same_origin(loc, ep) {
+                match redirect_path(loc, ep, path_of()) {
                     Ok(p) => {
                         path = Some(p);
                         get = get
@@ -612,7 +610,15 @@ impl JourneyCaller {
 
     /// Checks, captures and records a step sent; `active`: add its time to the journey's
     /// active time (a parallel block counts its span once instead).
-    fn finish(&self, st: &mut State, r: &Request, s: Sent, active: bool) -> Flow {
+    fn finish(
+        &self,
+        st: &mut State,
+        r: &Request,
+        s: Sent,
+        mut guard: Pending<'_>,
+        active: bool,
+    ) -> Flow {
+        guard.armed = false;
         let took = s.end.saturating_duration_since(s.ready);
         if active {
             st.active += took;
@@ -675,41 +681,123 @@ impl JourneyCaller {
         };
         rec.step(r.row, outcome, times);
         drop(rec);
-        match failure {
-            Some(f) => {
-                st.fail(Failure::new(
-                    f.outcome,
-                    format!("step {}: {}", r.name, f.message),
-                ));
-                if r.abort { Flow::Stop } else { Flow::Go }
+        let Some(f) = failure else {
+            return Flow::Go;
+        };
+        // a failed step sets none of its variables: a later step reading one fails as
+        // "not set" rather than using an earlier value
+        for c in &r.captures {
+            match c.into {
+                Slot::Scalar(i) => st.vars[i] = None,
+                Slot::List(i) => st.lists[i] = None,
             }
-            None => Flow::Go,
         }
+        if st.failure.is_none() {
+            st.fail(Failure::new(
+                f.outcome,
+                format!("step {}: {}", r.name, f.message),
+            ));
+        } else {
+            st.fail(f);
+        }
+        if r.abort { Flow::Stop } else { Flow::Go }
     }
 }
 
-/// The path of a redirect's `Location` on the same origin as `ep`, or why not.
-fn same_origin(loc: &[u8], ep: &crate::protocol::http::HttpTarget) -> Result<Vec<u8>, String> {
+/// The path (and query) a redirect's `Location` names on the origin of `ep`, resolved
+/// against the request's `path` (RFC 3986: absolute, scheme-relative, absolute-path,
+/// `?query` and relative references; dot segments removed, the fragment dropped), or why
+/// it is not followed (another origin).
+fn redirect_path(
+    loc: &[u8],
+    ep: &crate::protocol::http::HttpTarget,
+    path: &str,
+) -> Result<Vec<u8>, String> {
     let loc = std::str::from_utf8(loc).map_err(|_| "a Location that is not text".to_string())?;
-    if loc.starts_with('/') && !loc.starts_with("//") {
-        return Ok(loc.as_bytes().to_vec());
-    }
-    let scheme = if ep.tls { "https://" } else { "http://" };
-    if let Some(rest) = loc.strip_prefix(scheme) {
-        let split = rest.find(['/', '?']).unwrap_or(rest.len());
-        let (auth, path) = rest.split_at(split);
-        if auth.eq_ignore_ascii_case(&ep.authority()) {
-            return Ok(if path.is_empty() {
-                b"/".to_vec()
+    let loc = loc.trim().split('#').next().unwrap_or("");
+    let scheme = if ep.tls { "https" } else { "http" };
+    let lower = loc.to_ascii_lowercase();
+    let cross = || {
+        format!(
+            "a redirect to another origin ({}) is not followed: add it as a step",
+            loc.chars().take(80).collect::<String>()
+        )
+    };
+    let rest = if let Some(r) = loc.strip_prefix("//") {
+        Some(r)
+    } else if lower.starts_with("http://") || lower.starts_with("https://") {
+        if !lower.starts_with(&format!("{scheme}://")) {
+            return Err(cross());
+        }
+        Some(&loc[scheme.len() + 3..])
+    } else {
+        None
+    };
+    let target = match rest {
+        Some(r) => {
+            let split = r.find(['/', '?']).unwrap_or(r.len());
+            let (auth, p) = r.split_at(split);
+            let default = if ep.tls { 443 } else { 80 };
+            let (host, port) = match auth.rsplit_once(':') {
+                Some((h, p)) if !p.contains(']') => (h, p.parse::<u16>().ok()),
+                _ => (auth, Some(default)),
+            };
+            let same = host.trim_matches(['[', ']']).eq_ignore_ascii_case(&ep.host)
+                && port == Some(ep.port);
+            if !same {
+                return Err(cross());
+            }
+            if p.is_empty() {
+                "/".to_string()
             } else {
-                path.as_bytes().to_vec()
-            });
+                p.to_string()
+            }
+        }
+        None if loc.starts_with('/') => loc.to_string(),
+        None if loc.starts_with('?') || loc.is_empty() => {
+            format!("{}{loc}", path.split('?').next().unwrap_or("/"))
+        }
+        None => {
+            let dir = path.split('?').next().unwrap_or("/");
+            let dir = &dir[..dir.rfind('/').map_or(0, |i| i + 1)];
+            format!("{dir}{loc}")
+        }
+    };
+    Ok(remove_dots(&target).into_bytes())
+}
+
+/// A path without `.` and `..` segments (RFC 3986 §5.2.4), its query kept.
+fn remove_dots(target: &str) -> String {
+    let (p, q) = match target.find('?') {
+        Some(i) => target.split_at(i),
+        None => (target, ""),
+    };
+    let mut out: Vec<&str> = Vec::new();
+    let segs: Vec<&str> = p.split('/').collect();
+    for (i, seg) in segs.iter().enumerate() {
+        let last = i + 1 == segs.len();
+        match *seg {
+            "." => {
+                if last {
+                    out.push("");
+                }
+            }
+            ".." => {
+                if out.len() > 1 {
+                    out.pop();
+                }
+                if last {
+                    out.push("");
+                }
+            }
+            s => out.push(s),
         }
     }
-    Err(format!(
-        "a redirect to another origin ({}) is not followed: add it as a step",
-        loc.chars().take(80).collect::<String>()
-    ))
+    let mut p = out.join("/");
+    if !p.starts_with('/') {
+        p.insert(0, '/');
+    }
+    format!("{p}{q}")
 }
 
 /// Runs `futs` at once; their outputs in order.
@@ -760,5 +848,39 @@ impl Caller for JourneyCaller {
     fn journeys_into(&self, out: &mut JourneyAgg) -> bool {
         out.copy_from(&self.rec.borrow());
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirects_resolve_on_the_same_origin() {
+        let ep = crate::protocol::http::HttpTarget {
+            url: "http://shop.test".into(),
+            tls: false,
+            host: "shop.test".into(),
+            port: 80,
+            addr: "127.0.0.1:80".parse().unwrap(),
+            path: "/".into(),
+            unix: None,
+            proxy: None,
+        };
+        let r = |loc: &str| {
+            redirect_path(loc.as_bytes(), &ep, "/a/b/c?x=1").map(|p| String::from_utf8(p).unwrap())
+        };
+        assert_eq!(r("/d").unwrap(), "/d");
+        assert_eq!(r("next").unwrap(), "/a/b/next");
+        assert_eq!(r("../up?y=2#frag").unwrap(), "/a/up?y=2");
+        assert_eq!(r("?page=2").unwrap(), "/a/b/c?page=2");
+        assert_eq!(r("./").unwrap(), "/a/b/");
+        assert_eq!(r("HTTP://shop.test:80/z").unwrap(), "/z");
+        assert_eq!(r("//shop.test/w").unwrap(), "/w");
+        assert_eq!(r("http://SHOP.test").unwrap(), "/");
+        assert!(r("https://shop.test/").is_err());
+        assert!(r("http://shop.test:8080/").is_err());
+        assert!(r("//evil.test/").is_err());
+        assert_eq!(remove_dots("/a/../../b/./c/.."), "/b/");
     }
 }

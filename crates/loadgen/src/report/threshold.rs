@@ -100,9 +100,11 @@ impl Threshold {
             ("<", Cmp::Lt),
             (">", Cmp::Gt),
         ];
+        // a quoted name (step:"a > b") may hold what looks like a comparison
+        let skip = quoted_scope_end(text);
         let (pos, len, cmp) = ops
             .iter()
-            .filter_map(|(s, c)| text.find(s).map(|p| (p, s.len(), *c)))
+            .filter_map(|(s, c)| text[skip..].find(s).map(|p| (skip + p, s.len(), *c)))
             .min_by_key(|x| (x.0, std::cmp::Reverse(x.1)))
             .ok_or_else(|| bad(text, "no comparison (<, <=, >, >=, ==)"))?;
         let left = text[..pos].trim();
@@ -288,6 +290,23 @@ impl Threshold {
             ok,
         }
     }
+}
+
+/// Where a quoted scope name (`step:"a > b"`) ends in `text`, or 0.
+fn quoted_scope_end(text: &str) -> usize {
+    let t = text.trim_start();
+    let lead = text.len() - t.len();
+    for prefix in ["step:", "group:", "scenario:"] {
+        // the prefix is ASCII: a byte offset past it is a character boundary when it matches
+        if t.get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+            && let Some(q @ ('"' | '\'')) = t[prefix.len()..].chars().next()
+            && let Some(end) = t[prefix.len() + 1..].find(q)
+        {
+            return lead + prefix.len() + 1 + end + 1;
+        }
+    }
+    0
 }
 
 /// The scope written before the metric (`step:login`, `journey`, a k6 metric name), and the
@@ -510,6 +529,11 @@ mod tests {
         let t = Threshold::parse("step:add to cart p99<1s").unwrap();
         assert_eq!(t.scope, Scope::Step("add to cart".into()));
         assert_eq!(t.names(), Some(("step", "add to cart")));
+        let t = Threshold::parse("group:\"cart > pay\" p95<1s").unwrap();
+        assert_eq!(
+            (&t.scope, t.cmp),
+            (&Scope::Group("cart > pay".into()), Cmp::Lt)
+        );
         let e = Threshold::parse("rate<0.01").unwrap_err().to_string();
         assert!(e.contains("offered, throughput or tps"), "{e}");
     }

@@ -15,7 +15,7 @@ mod yaml;
 use serde::{Deserialize, Serialize};
 
 pub use load::{Load, parse_rate};
-pub use yaml::{At, Map, Pos, SpecError, Text};
+pub use yaml::{At, Map, Pos, SpecError, Text, TextList};
 
 /// The format version this build reads and writes.
 pub const VERSION: u32 = 1;
@@ -83,7 +83,7 @@ pub struct Defaults {
     pub follow_redirects: Option<At<Text>>,
     /// Statuses that count as success (default 2xx and 3xx).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<At<Text>>,
+    pub status: Option<At<TextList>>,
     /// Connections per host (default 50), shared by the journeys of a generator thread.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connections: Option<At<Text>>,
@@ -342,7 +342,7 @@ pub struct GroupSpec {
 pub struct CheckSpec {
     /// Statuses: `200`, `[200, 201]`, `2xx`, `200-299,404`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<At<Text>>,
+    pub status: Option<At<TextList>>,
     /// JSONPath (RFC 9535) → the value its one match must equal.
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub jsonpath: Map<At<serde_json::Value>>,

@@ -210,14 +210,20 @@ pub struct HttpResponse {
     pub arrived: Option<std::time::Instant>,
 }
 
+/// The failure of an answer whose status is not among the expected: `callee_error` for
+/// 5xx, `response_error` otherwise.
+pub fn status_failure(status: u16) -> Failure {
+    if (500..600).contains(&status) {
+        Failure::callee(status_message(status))
+    } else {
+        Failure::response(format!("unexpected status {}", status_message(status)))
+    }
+}
+
 /// The check shared by both clients.
 pub fn check(opts: &HttpOptions, r: &HttpResponse) -> Result<(), Failure> {
     if !opts.expect_status.contains(r.status) {
-        return Err(if (500..600).contains(&r.status) {
-            Failure::callee(status_message(r.status))
-        } else {
-            Failure::response(format!("unexpected status {}", status_message(r.status)))
-        });
+        return Err(status_failure(r.status));
     }
     if !r.body_ok {
         return Err(Failure::response("body does not contain the expected text"));
@@ -237,7 +243,7 @@ fn status_message(status: u16) -> String {
 
 /// Whether `haystack` contains `needle`.
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
+    memchr::memmem::find(haystack, needle).is_some()
 }
 
 /// The TLS client config for a run: `None` when no target is `https`. Offers ALPN `h2`

@@ -349,6 +349,9 @@ impl HttpRequests {
             );
         }
         for (k, v) in &spec.headers {
+            if adjust.get && is_body_header(k) {
+                continue; // a redirect made it a GET: no body, nothing that describes one
+            }
             buf.put_slice(k.as_bytes());
             buf.put_slice(b": ");
             let start = buf.len();
@@ -439,6 +442,9 @@ impl HttpRequests {
         }
         let mut value = BytesMut::new();
         for (k, v) in &spec.headers {
+            if adjust.get && is_body_header(k) {
+                continue;
+            }
             v.render(cx, &mut value);
             let name =
                 http::HeaderName::from_bytes(k.as_bytes()).map_err(|_| bad("a header name"))?;
@@ -480,6 +486,18 @@ impl HttpRequests {
             body: body.freeze(),
         })
     }
+}
+
+/// The headers that describe a body: dropped when a redirect turns a request into a GET.
+fn is_body_header(name: &str) -> bool {
+    [
+        "content-length",
+        "content-type",
+        "transfer-encoding",
+        "content-encoding",
+    ]
+    .iter()
+    .any(|h| name.eq_ignore_ascii_case(h))
 }
 
 /// A [`RequestStream`] fed by a thread that reads a source from its start again each time
