@@ -156,3 +156,91 @@ fn answers_over_a_unix_socket_are_dated_when_they_arrive() {
         );
     }
 }
+
+#[test]
+fn every_live_line_is_one_snapshot_whose_counts_hold_together() {
+    // answers 30 ms late: at any moment loads are in flight, so counts read at different
+    // moments would show more outcomes than scheduled loads
+    let (_srv, addrs, _) = serve(&["http", "--listen", "127.0.0.1:0", "--delay", "30ms"]);
+    let url = format!("http://{}/", addrs[0]);
+    let live = tmp("consistent.jsonl");
+    let (code, s, err) = run_json(&[
+        &url,
+        "-r",
+        "800",
+        "-d",
+        "3s",
+        "--threads",
+        "2",
+        "--live",
+        live.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let s = s.unwrap();
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&live)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let outcomes = [
+        "success",
+        "timeout",
+        "dropped",
+        "cancelled",
+        "call_error",
+        "response_error",
+        "callee_error",
+        "fatal",
+    ];
+    let (mut scheduled, mut done, mut sent) = (0u64, 0u64, 0u64);
+    for l in &lines {
+        scheduled += l["scheduled"].as_u64().unwrap();
+        sent += l["sent"].as_u64().unwrap();
+        done += outcomes.iter().map(|o| l[o].as_u64().unwrap()).sum::<u64>();
+        assert!(
+            done <= scheduled,
+            "more outcomes ({done}) than loads scheduled ({scheduled}) by {l}"
+        );
+        assert!(
+            sent <= scheduled,
+            "more sent ({sent}) than scheduled ({scheduled}) by {l}"
+        );
+    }
+    assert_eq!((scheduled, done), (s.counts.scheduled, s.counts.scheduled));
+}
+
+#[test]
+fn a_short_grace_after_a_saturated_run_does_not_spin() {
+    // 2 connections to 200 ms answers, 100 loads/s: loads still wait when the schedule
+    // ends, and go on going out after the 100 ms grace; the thread must sleep meanwhile
+    // (it spun: 0.87 s of CPU over the 2 s of draining, 0.02 s now)
+    let (_srv, addrs, _) = serve(&["http", "--listen", "127.0.0.1:0", "--delay", "200ms"]);
+    let url = format!("http://{}/", addrs[0]);
+    let (code, s, err) = run_json(&[
+        &url,
+        "-r",
+        "100",
+        "-d",
+        "1s",
+        "--connections",
+        "2",
+        "-t",
+        "2s",
+        "--grace",
+        "100ms",
+        "--threads",
+        "1",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let s = s.unwrap();
+    assert!(
+        s.counts.dropped > 0 && s.counts.success > 0,
+        "{:?}",
+        s.counts
+    );
+    assert!(
+        s.elapsed_s > 2.5,
+        "the waiting loads went out until they expired"
+    );
+    assert!(s.generator_cpu_s < 0.4, "{} s of CPU", s.generator_cpu_s);
+}

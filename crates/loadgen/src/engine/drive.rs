@@ -187,7 +187,21 @@ async fn drain<C: Caller>(
     let mut stop = pin!(lifecycle::reached(rx, StopLevel::Stop));
     let mut tick = ended_at;
     loop {
-        tick = (tick + PUBLISH_EVERY).min(grace_end());
+        let now = clock::now();
+        tick = if grace_end() > now {
+            (tick + PUBLISH_EVERY).min(grace_end())
+        } else {
+            // the grace period is over but loads still wait to go out: wake when the
+            // oldest expires (or to publish), never at a moment already past
+            let expiry = runner
+                .dispatch
+                .borrow()
+                .next_expiry()
+                .map(|ns| runner.at(ns));
+            (now + PUBLISH_EVERY)
+                .min(expiry.unwrap_or(now + PUBLISH_EVERY))
+                .max(now + Duration::from_millis(1))
+        };
         tokio::select! {
             biased;
             _ = &mut abort => break,

@@ -57,8 +57,6 @@ pub(crate) struct ThreadCounters {
     pub failed: AtomicU64,
     pub in_flight: AtomicU64,
     pub p99_last_us: AtomicU64,
-    /// CPU time of the runner's thread, ns (published only for a live view).
-    pub cpu_ns: AtomicU64,
     /// The detailed view, published only once a live view was asked for.
     pub live: Mutex<Option<super::live::LiveShard>>,
 }

@@ -16,9 +16,13 @@ use crate::record::hist::{self, CompactHist, Hist};
 /// Errors a live view lists, the most frequent first.
 pub const TOP_ERRORS: usize = 5;
 
-/// What one shard publishes.
+/// What one shard publishes, all of it at one moment.
 #[derive(Debug, Clone)]
 pub struct LiveShard {
+    /// Its totals at that moment (`elapsed`: when it published).
+    pub snapshot: Snapshot,
+    /// CPU time of its thread then.
+    pub cpu: Duration,
     /// Counts per target.
     pub targets: Vec<Counts>,
     /// Latency of the successes so far, µs.
@@ -34,6 +38,8 @@ pub struct LiveShard {
 impl Default for LiveShard {
     fn default() -> Self {
         LiveShard {
+            snapshot: Snapshot::default(),
+            cpu: Duration::ZERO,
             targets: Vec::new(),
             latency: hist::new_hist(),
             lag: hist::new_hist(),
@@ -43,7 +49,8 @@ impl Default for LiveShard {
     }
 }
 
-/// The whole run at one moment: totals since the start.
+/// The whole run: totals since the start, each shard's as it last published them (one
+/// snapshot per shard, so counts and details agree).
 #[derive(Debug, Clone)]
 pub struct Live {
     /// The totals the progress display reads.
@@ -79,6 +86,16 @@ impl Live {
     }
 
     pub(super) fn add(&mut self, s: &LiveShard) {
+        let (a, b) = (&mut self.snapshot, &s.snapshot);
+        a.elapsed = a.elapsed.max(b.elapsed);
+        a.scheduled += b.scheduled;
+        a.sent += b.sent;
+        a.completed += b.completed;
+        a.success += b.success;
+        a.failed += b.failed;
+        a.in_flight += b.in_flight;
+        a.p99_last_us = a.p99_last_us.max(b.p99_last_us);
+        self.cpu += s.cpu;
         if self.targets.len() < s.targets.len() {
             self.targets.resize(s.targets.len(), Counts::default());
         }

@@ -68,13 +68,18 @@ impl Monitor {
     /// The detailed view now (empty counts and histograms unless
     /// [`LoadGen::enable_live`] was called before the start).
     pub fn live(&self) -> live::Live {
-        let mut l = live::Live::new(self.snapshot());
+        let mut l = live::Live::new(Snapshot::default());
+        let mut any = false;
         for c in &self.control.counters {
-            l.cpu += Duration::from_nanos(c.cpu_ns.load(std::sync::atomic::Ordering::Relaxed));
             let shard = c.live.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(s) = shard.as_ref() {
                 l.add(s);
+                any = true;
             }
+        }
+        if !any {
+            // nothing published yet: the totals (zero, or the last shard's as it starts)
+            l.snapshot = self.snapshot();
         }
         l.finish();
         l

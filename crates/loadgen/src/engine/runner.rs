@@ -292,11 +292,21 @@ impl<C: Caller> Runner<C> {
         out.in_flight.store(self.in_flight.get(), Ordering::Relaxed);
         out.p99_last_us.store(rec.last_p99_us(), Ordering::Relaxed);
         if self.control.live.load(Ordering::Relaxed) {
-            // a syscall: only the live view reads it
-            out.cpu_ns
-                .store(thread_cpu().as_nanos() as u64, Ordering::Relaxed);
             let mut live = out.live.lock().unwrap_or_else(|p| p.into_inner());
             let live = live.get_or_insert_with(Default::default);
+            // one moment: the counts, the details and the time, taken together
+            live.snapshot = super::Snapshot {
+                elapsed: super::clock::now().saturating_duration_since(self.t0),
+                scheduled: c.scheduled,
+                sent: rec.sent_count(),
+                completed: c.completed(),
+                success: c.get(Outcome::Success),
+                failed: c.accounted() - c.get(Outcome::Success),
+                in_flight: self.in_flight.get(),
+                p99_last_us: rec.last_p99_us(),
+            };
+            // a syscall: only the live view reads it
+            live.cpu = thread_cpu();
             rec.live_into(live);
             let j = live
                 .journeys
