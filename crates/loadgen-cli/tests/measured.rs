@@ -244,3 +244,57 @@ fn a_short_grace_after_a_saturated_run_does_not_spin() {
     );
     assert!(s.generator_cpu_s < 0.4, "{} s of CPU", s.generator_cpu_s);
 }
+
+#[test]
+fn a_slow_target_does_not_starve_a_fast_one() {
+    // 2 connections per target; the slow one takes 2 × 5 = 10 answers a second of its 50
+    let (_srv, addrs, _) = serve(&["http", "--listen", "127.0.0.1:0"]);
+    let slow = format!("http://{}/?delay=200ms", addrs[0]);
+    let fast = format!("http://{}/", addrs[0]);
+    let args = |targets: &[&str]| {
+        let mut a: Vec<String> = targets.iter().map(|t| t.to_string()).collect();
+        a.extend(
+            [
+                "--connections",
+                "2",
+                "-r",
+                "100",
+                "-d",
+                "2s",
+                "--threads",
+                "1",
+            ]
+            .map(String::from),
+        );
+        a
+    };
+    let both = args(&[&slow, &fast]);
+    let (code, s, err) = run_json(&both.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(code, Some(0), "{err}");
+    let s = s.unwrap();
+    let (sl, fa) = (&s.per_target[0], &s.per_target[1]);
+    assert!(
+        sl.counts.dropped > 0,
+        "the slow target drops its excess: {:?}",
+        sl.counts
+    );
+    assert!(
+        fa.counts.success as f64 >= 0.99 * fa.counts.scheduled as f64,
+        "the fast target keeps up: {:?}",
+        fa.counts
+    );
+    // alone, at its own share of the rate
+    let solo = {
+        let mut a = args(&[&fast]);
+        a[4] = "50".into();
+        let (code, s, err) = run_json(&a.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(code, Some(0), "{err}");
+        s.unwrap()
+    };
+    assert!(
+        fa.latency_ms.p99 <= 2.0 * solo.latency_ms.p99.max(1.0),
+        "fast p99 {} ms beside the slow one, {} ms alone",
+        fa.latency_ms.p99,
+        solo.latency_ms.p99
+    );
+}

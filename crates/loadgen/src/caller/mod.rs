@@ -74,6 +74,17 @@ pub trait Caller: 'static {
         None
     }
 
+    /// How many calls to target `target` this caller can run at once, when each target
+    /// has connections of its own (and a load goes to its target's). With every target's
+    /// given, the engine keeps the backlog per target and hands a load to a worker only
+    /// when its target has room: a slow target's loads wait (and expire) on their own,
+    /// never holding a worker that another target's load could use, and no call waits
+    /// for a connection. `None` (the default): no per-target limit.
+    fn capacity_of(&self, target: usize) -> Option<u64> {
+        let _ = target;
+        None
+    }
+
     /// When `response` arrived, if the caller knows it better than the moment the engine
     /// sees the call end — the kernel's receive timestamp of its last byte (see
     /// [`crate::protocol::net`]). The engine takes it as the completion time (bounded by the send and

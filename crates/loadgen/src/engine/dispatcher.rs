@@ -20,6 +20,27 @@ pub struct Span {
     pub count: u64,
 }
 
+/// Loads that expired (or were drained) together: a span of the stride, or — with lanes —
+/// `span.count` loads of one target from `span.first` on (the target's loads only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gone {
+    /// The target, with lanes; `None`: a span of every target.
+    pub target: Option<usize>,
+    /// Where they start, and how many.
+    pub span: Span,
+}
+
+/// One target's backlog: its oldest load not taken or expired, and how many of its loads
+/// wait.
+#[derive(Debug, Clone)]
+struct Lane {
+    head: Cursor,
+    waiting: u64,
+}
+
+/// The longest target pattern lanes follow (a next load of a target is found within it).
+const MAX_LANE_PATTERN: usize = 1024;
+
 /// One runner's view of the schedule: released, waiting, taken, expired.
 #[derive(Debug, Clone)]
 pub struct Dispatcher {
@@ -37,6 +58,8 @@ pub struct Dispatcher {
     closed_next: u64,
     /// False once a stop or the end of the schedule closed it.
     open: bool,
+    /// Per-target backlogs, and the picker that says whose a load is.
+    lanes: Option<(Vec<Lane>, Picker)>,
 }
 
 impl Dispatcher {
@@ -54,6 +77,44 @@ impl Dispatcher {
             waiting: 0,
             closed_next: stride.first,
             open: true,
+            lanes: None,
+        }
+    }
+
+    /// Keeps the backlog per target of `picker` (open model only, and only for a short
+    /// target pattern; otherwise it stays as one). [`Dispatcher::take`] then takes the
+    /// oldest load of a target its `room` allows.
+    pub fn with_lanes(mut self, picker: &Picker) -> Dispatcher {
+        let targets = picker.targets();
+        if self.schedule.is_closed() || targets < 2 || picker.pattern.len() > MAX_LANE_PATTERN {
+            return self;
+        }
+        let lanes = (0..targets)
+            .map(|t| {
+                let mut head = self.head;
+                seek(&mut head, &self.schedule, picker, t);
+                Lane { head, waiting: 0 }
+            })
+            .collect();
+        self.lanes = Some((lanes, picker.clone()));
+        self
+    }
+
+    /// True when the backlog is kept per target.
+    pub fn has_lanes(&self) -> bool {
+        self.lanes.is_some()
+    }
+
+    /// Waiting loads that a worker could take now: of targets `room` allows.
+    pub fn takeable(&self, room: impl Fn(usize) -> bool) -> u64 {
+        match &self.lanes {
+            None => self.waiting,
+            Some((lanes, _)) => lanes
+                .iter()
+                .enumerate()
+                .filter(|(t, l)| l.waiting > 0 && room(*t))
+                .map(|(_, l)| l.waiting)
+                .sum(),
         }
     }
 
@@ -82,6 +143,14 @@ impl Dispatcher {
 
     /// When the oldest waiting load expires (its intended time + the timeout).
     pub fn next_expiry(&self) -> Option<u64> {
+        if let Some((lanes, _)) = &self.lanes {
+            return lanes
+                .iter()
+                .filter(|l| l.waiting > 0)
+                .filter_map(|l| l.head.peek())
+                .map(|(_, due)| due.saturating_add(self.timeout_ns))
+                .min();
+        }
         self.front()
             .map(|(_, due)| due.saturating_add(self.timeout_ns))
     }
@@ -110,34 +179,97 @@ impl Dispatcher {
                 .min((b + 1).saturating_mul(self.bucket_ns));
             let count = self.next.skip_before(&self.schedule, limit, u64::MAX);
             self.waiting += count;
+            if let Some((lanes, picker)) = &mut self.lanes {
+                picker.split(Span { first, count }, self.step, |t, n| {
+                    lanes[t].waiting += n
+                });
+            }
             f(Span { first, count }, b);
         }
     }
 
     /// Drops the waiting loads whose deadline (intended start + timeout) is before `now`:
-    /// `f(span)` once with all of them.
-    pub fn expire(&mut self, now: u64, f: impl FnOnce(Span)) {
-        let Some((first, _)) = self.front() else {
-            return;
-        };
+    /// `f` once with all of them (with lanes, once per target that has some).
+    pub fn expire(&mut self, now: u64, mut f: impl FnMut(Gone)) {
         // a load expires when due + timeout < now, i.e. due < now − timeout
         let Some(cutoff) = now.checked_sub(self.timeout_ns) else {
+            return;
+        };
+        if let Some((lanes, picker)) = &mut self.lanes {
+            for (t, lane) in lanes.iter_mut().enumerate() {
+                if lane.waiting == 0 {
+                    continue;
+                }
+                let first = lane.head.index();
+                let mut c = lane.head;
+                c.skip_before(&self.schedule, cutoff, u64::MAX);
+                let mut count = 0;
+                picker.split(
+                    Span {
+                        first,
+                        count: (c.index() - first) / self.step,
+                    },
+                    self.step,
+                    |x, n| {
+                        if x == t {
+                            count = n;
+                        }
+                    },
+                );
+                let count = count.min(lane.waiting);
+                if count > 0 {
+                    seek(&mut c, &self.schedule, picker, t);
+                    lane.head = c;
+                    lane.waiting -= count;
+                    self.waiting -= count;
+                    f(Gone {
+                        target: Some(t),
+                        span: Span { first, count },
+                    });
+                }
+            }
+            return;
+        }
+        let Some((first, _)) = self.front() else {
             return;
         };
         let count = self.head.skip_before(&self.schedule, cutoff, self.waiting);
         if count > 0 {
             self.waiting -= count;
-            f(Span { first, count });
+            f(Gone {
+                target: None,
+                span: Span { first, count },
+            });
         }
     }
 
-    /// The oldest waiting load still within its deadline, as `(index, due)`; expired
-    /// loads in front of it go to `expired` first.
-    pub fn take(&mut self, now: u64, expired: impl FnOnce(Span)) -> Option<(u64, u64)> {
+    /// The oldest waiting load still within its deadline, as `(index, due)` — with lanes,
+    /// the oldest of a target that `room` allows; expired loads go to `expired` first.
+    pub fn take(
+        &mut self,
+        now: u64,
+        room: impl Fn(usize) -> bool,
+        expired: impl FnMut(Gone),
+    ) -> Option<(u64, u64)> {
         if self.is_closed_loop() {
             return self.take_closed().map(|j| (j, now));
         }
         self.expire(now, expired);
+        if let Some((lanes, picker)) = &mut self.lanes {
+            let (t, _) = lanes
+                .iter()
+                .enumerate()
+                .filter(|(t, l)| l.waiting > 0 && room(*t))
+                .filter_map(|(t, l)| l.head.peek().map(|(j, _)| (t, j)))
+                .min_by_key(|&(_, j)| j)?;
+            let lane = &mut lanes[t];
+            let front = lane.head.peek()?;
+            lane.head.advance(&self.schedule);
+            seek(&mut lane.head, &self.schedule, picker, t);
+            lane.waiting -= 1;
+            self.waiting -= 1;
+            return Some(front);
+        }
         let front = self.front()?;
         self.head.advance(&self.schedule);
         self.waiting -= 1;
@@ -162,13 +294,48 @@ impl Dispatcher {
         self.open = false;
     }
 
-    /// Takes every waiting load out (to be counted as dropped).
-    pub fn drain(&mut self) -> Option<Span> {
-        let (first, _) = self.front()?;
+    /// Takes every waiting load out (to be counted as dropped): `f` once with all of them
+    /// (with lanes, once per target that has some).
+    pub fn drain(&mut self, mut f: impl FnMut(Gone)) {
+        if let Some((lanes, picker)) = &mut self.lanes {
+            for (t, lane) in lanes.iter_mut().enumerate() {
+                if lane.waiting > 0 {
+                    f(Gone {
+                        target: Some(t),
+                        span: Span {
+                            first: lane.head.index(),
+                            count: lane.waiting,
+                        },
+                    });
+                }
+                lane.head = self.next;
+                seek(&mut lane.head, &self.schedule, picker, t);
+                lane.waiting = 0;
+            }
+            self.waiting = 0;
+            return;
+        }
+        let Some((first, _)) = self.front() else {
+            return;
+        };
         let count = self.waiting;
         self.head = self.next;
         self.waiting = 0;
-        Some(Span { first, count })
+        f(Gone {
+            target: None,
+            span: Span { first, count },
+        });
+    }
+}
+
+/// Moves `c` to the first load of target `t` at or after it (within one pattern cycle; the
+/// end of the schedule stops it).
+fn seek(c: &mut Cursor, schedule: &Schedule, picker: &Picker, t: usize) {
+    for _ in 0..picker.pattern.len() {
+        match c.peek() {
+            Some((j, _)) if picker.pick(j) != t => c.advance(schedule),
+            _ => return,
+        }
     }
 }
 
@@ -205,6 +372,15 @@ impl Picker {
             pattern.push(best as u16);
         }
         Picker { pattern }
+    }
+
+    /// How many targets it spreads over.
+    pub fn targets(&self) -> usize {
+        self.pattern
+            .iter()
+            .map(|&t| t as usize + 1)
+            .max()
+            .unwrap_or(1)
     }
 
     /// The target of load `j`.
@@ -272,8 +448,11 @@ mod tests {
         assert_eq!(d.next_due(), Some(0));
         // (now ms, released, waiting after, taken)
         assert_eq!(released(&mut d, 0), [(Span { first: 0, count: 1 }, 0)]);
-        assert_eq!(d.take(0, |_| panic!("nothing expires")), Some((0, 0)));
-        assert_eq!(d.take(0, |_| panic!()), None);
+        assert_eq!(
+            d.take(0, |_| true, |_| panic!("nothing expires")),
+            Some((0, 0))
+        );
+        assert_eq!(d.take(0, |_| true, |_| panic!()), None);
         assert_eq!(
             released(&mut d, 10 * MS),
             [(
@@ -286,10 +465,13 @@ mod tests {
         );
         assert_eq!(d.waiting(), 10);
         assert_eq!(d.next_expiry(), Some(51 * MS));
-        assert_eq!(d.take(10 * MS, |_| panic!()), Some((1, MS)));
+        assert_eq!(d.take(10 * MS, |_| true, |_| panic!()), Some((1, MS)));
         // at 60 ms loads 2..=9 (due 2..9 ms) are past due + 50 ms; load 10 is not (60 = 60)
         let mut dropped = None;
-        assert_eq!(d.take(60 * MS, |s| dropped = Some(s)), Some((10, 10 * MS)));
+        assert_eq!(
+            d.take(60 * MS, |_| true, |g| dropped = Some(g.span)),
+            Some((10, 10 * MS))
+        );
         assert_eq!(dropped, Some(Span { first: 2, count: 8 }));
         assert_eq!(d.waiting(), 0);
     }
@@ -345,13 +527,13 @@ mod tests {
         );
         assert_eq!(d.next_due(), None);
         let mut dropped = 0;
-        assert_eq!(d.take(2 * SEC, |s| dropped = s.count), None);
+        assert_eq!(d.take(2 * SEC, |_| true, |g| dropped = g.span.count), None);
         assert_eq!(dropped, 250_000_000);
         // partly expired: due < now − timeout
         let mut d = Dispatcher::new(&s, Stride::ALL, 100 * MS, SEC);
         released(&mut d, 999_999_999);
         let mut span = None;
-        d.expire(600 * MS, |s| span = Some(s));
+        d.expire(600 * MS, |g| span = Some(g.span));
         assert_eq!(
             span,
             Some(Span {
@@ -360,7 +542,7 @@ mod tests {
             })
         );
         assert_eq!(
-            d.take(600 * MS, |_| panic!()),
+            d.take(600 * MS, |_| true, |_| panic!()),
             Some((500_000_000, 500_000_000))
         );
     }
@@ -372,9 +554,14 @@ mod tests {
         d.close();
         assert_eq!(d.next_due(), None);
         assert!(released(&mut d, 9 * MS).is_empty());
-        assert_eq!(d.take(4 * MS, |_| {}), Some((0, 0)));
-        assert_eq!(d.drain(), Some(Span { first: 1, count: 4 }));
-        assert_eq!(d.drain(), None);
+        assert_eq!(d.take(4 * MS, |_| true, |_| {}), Some((0, 0)));
+        let drained = |d: &mut Dispatcher| {
+            let mut v = Vec::new();
+            d.drain(|g| v.push(g.span));
+            v
+        };
+        assert_eq!(drained(&mut d), [Span { first: 1, count: 4 }]);
+        assert!(drained(&mut d).is_empty());
     }
 
     #[test]
@@ -383,7 +570,7 @@ mod tests {
             .unwrap()
             .with_max_loads(Some(5));
         let mut d = Dispatcher::new(&s, Stride::ALL.split(0, 2), 0, SEC);
-        let got: Vec<_> = std::iter::from_fn(|| d.take(7, |_| {})).collect();
+        let got: Vec<_> = std::iter::from_fn(|| d.take(7, |_| true, |_| {})).collect();
         assert_eq!(got, [(0, 7), (2, 7), (4, 7)]);
         let mut d = Dispatcher::new(
             &Schedule::closed(Duration::from_secs(1)).unwrap(),
@@ -391,9 +578,9 @@ mod tests {
             0,
             SEC,
         );
-        assert_eq!(d.take(0, |_| {}), Some((0, 0)));
+        assert_eq!(d.take(0, |_| true, |_| {}), Some((0, 0)));
         d.close();
-        assert_eq!(d.take(0, |_| {}), None);
+        assert_eq!(d.take(0, |_| true, |_| {}), None);
     }
 
     #[test]
@@ -428,6 +615,69 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn lanes_take_the_oldest_load_of_a_target_with_room_and_expire_per_target() {
+        // two targets by turns: A has the even loads, B the odd; 1000 LPS, timeout 50 ms
+        let picker = Picker::new(&[1, 1]);
+        let mut d =
+            Dispatcher::new(&constant(1000.0, 10), Stride::ALL, 50 * MS, SEC).with_lanes(&picker);
+        assert!(d.has_lanes());
+        released(&mut d, 9 * MS);
+        assert_eq!(d.waiting(), 10);
+        let (a_full, none_full) = (|t: usize| t != 0, |_: usize| true);
+        assert_eq!(d.takeable(a_full), 5);
+        // A has no room: B's oldest goes, A's wait
+        assert_eq!(d.take(9 * MS, a_full, |_| panic!()), Some((1, MS)));
+        assert_eq!(d.take(9 * MS, a_full, |_| panic!()), Some((3, 3 * MS)));
+        assert_eq!(d.take(9 * MS, none_full, |_| panic!()), Some((0, 0)));
+        assert_eq!(d.waiting(), 7);
+        assert_eq!(d.next_expiry(), Some(52 * MS));
+        // at 56 ms: A's loads 2, 4 and B's 5 are past due + 50 ms, each counted by target
+        let mut gone = Vec::new();
+        assert_eq!(d.take(56 * MS, a_full, |g| gone.push(g)), Some((7, 7 * MS)));
+        assert_eq!(
+            gone,
+            [
+                Gone {
+                    target: Some(0),
+                    span: Span { first: 2, count: 2 }
+                },
+                Gone {
+                    target: Some(1),
+                    span: Span { first: 5, count: 1 }
+                }
+            ]
+        );
+        let mut rest = Vec::new();
+        d.drain(|g| rest.push(g));
+        assert_eq!(
+            rest,
+            [
+                Gone {
+                    target: Some(0),
+                    span: Span { first: 6, count: 2 }
+                },
+                Gone {
+                    target: Some(1),
+                    span: Span { first: 9, count: 1 }
+                }
+            ]
+        );
+        assert_eq!(d.waiting(), 0);
+        // a stride that holds only A's loads: B's lane stays empty
+        let mut d = Dispatcher::new(&constant(1000.0, 10), Stride::ALL.split(0, 2), 50 * MS, SEC)
+            .with_lanes(&picker);
+        released(&mut d, 9 * MS);
+        assert_eq!(d.takeable(|t| t == 1), 0);
+        assert_eq!(d.take(9 * MS, none_full, |_| panic!()), Some((0, 0)));
+        // one target, or a closed loop: no lanes
+        assert!(
+            !Dispatcher::new(&constant(1.0, 1), Stride::ALL, MS, SEC)
+                .with_lanes(&Picker::new(&[1]))
+                .has_lanes()
+        );
     }
 
     #[test]

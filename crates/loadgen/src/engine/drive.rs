@@ -92,6 +92,31 @@ fn new_runner<C: Caller>(
 ) -> Rc<Runner<C>> {
     let stride = plan.stride.split(ctx.index as u64, ctx.count as u64);
     let weights: Vec<u32> = plan.targets.iter().map(|t| t.weight).collect();
+    let picker = Picker::new(&weights);
+    // several targets, each with connections of its own: a backlog per target, so that a
+    // slow one's loads never hold a worker that a fast one could use
+    let caps: Option<Vec<u64>> = (plan.targets.len() > 1 && !plan.schedule.is_closed())
+        .then(|| {
+            (0..plan.targets.len())
+                .map(|t| caller.capacity_of(t))
+                .collect::<Option<Vec<u64>>>()
+        })
+        .flatten();
+    let mut dispatch = Dispatcher::new(
+        &plan.schedule,
+        stride,
+        plan.start_timeout().as_nanos() as u64,
+        plan.bucket().as_nanos() as u64,
+    );
+    if caps.is_some() {
+        dispatch = dispatch.with_lanes(&picker);
+    }
+    let lanes = caps
+        .filter(|_| dispatch.has_lanes())
+        .map(|caps| super::runner::Lanes {
+            busy: RefCell::new(vec![0; caps.len()]),
+            caps: caps.iter().map(|&c| c.max(1)).collect(),
+        });
     if plan.batch_reads
         && plan.precise_timer
         && !plan.schedule.is_closed()
@@ -113,13 +138,9 @@ fn new_runner<C: Caller>(
         t0,
         timeout: plan.timeout,
         max_workers,
-        picker: Picker::new(&weights),
-        dispatch: RefCell::new(Dispatcher::new(
-            &plan.schedule,
-            stride,
-            plan.start_timeout().as_nanos() as u64,
-            plan.bucket().as_nanos() as u64,
-        )),
+        picker,
+        dispatch: RefCell::new(dispatch),
+        lanes,
         rec: RefCell::new(Recorder::new(t0, plan.bucket(), plan.targets.len())),
         results: RefCell::new(results),
         phase: Cell::new(Phase::Running),
@@ -282,13 +303,13 @@ async fn dispatch_open<C: Caller>(
         last_wake = now;
         runner.release(now);
         runner.expire(now);
-        let mut want = runner.wake_idle(runner.dispatch.borrow().waiting());
+        let mut want = runner.wake_idle(runner.takeable());
         if want > 0 && runner.workers.get() < runner.max_workers {
             // Busy workers whose responses are already in may take these loads: let them
             // run first (yield_now polls the I/O driver before resuming us), so a short
             // stall does not spawn a worker per load.
             tokio::task::yield_now().await;
-            want = runner.wake_idle(runner.dispatch.borrow().waiting());
+            want = runner.wake_idle(runner.takeable());
         }
         while want > 0 && runner.workers.get() < runner.max_workers {
             runner.spawn_worker(ctl.workers);

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
-use super::dispatcher::{Dispatcher, Picker, Span};
+use super::dispatcher::{Dispatcher, Gone, Picker};
 use super::lifecycle::Control;
 use super::{Plan, clock, worker};
 use crate::caller::{Caller, CallerFactory, Load, ThreadContext};
@@ -81,6 +81,14 @@ pub(crate) struct Runner<C: Caller> {
     pub(super) in_flight: Cell<u64>,
     pub(super) last_event: Cell<Instant>,
     pub(super) last_send: Cell<Instant>,
+    /// Calls each target may carry and carries now, when the backlog is kept per target.
+    pub(super) lanes: Option<Lanes>,
+}
+
+/// Per-target calls: what each target's connections can carry, and what they carry.
+pub(crate) struct Lanes {
+    pub caps: Vec<u64>,
+    pub busy: RefCell<Vec<u64>>,
 }
 
 impl<C: Caller> Runner<C> {
@@ -110,22 +118,34 @@ impl<C: Caller> Runner<C> {
             });
     }
 
-    /// Counts the loads of `span` as dropped at `now`.
-    pub(super) fn dropped(&self, span: Span, now: Instant, message: &'static str) {
+    /// Counts the loads that are `gone` as dropped at `now`.
+    pub(super) fn dropped(&self, gone: Gone, now: Instant, message: &'static str) {
         let step = self.dispatch.borrow().step();
+        let span = gone.span;
         {
             let mut rec = self.rec.borrow_mut();
-            self.picker.split(span, step, |t, n| {
-                rec.failures(t, now, Outcome::Dropped, Cow::Borrowed(message), n);
-            });
+            match gone.target {
+                Some(t) => {
+                    rec.failures(t, now, Outcome::Dropped, Cow::Borrowed(message), span.count)
+                }
+                None => self.picker.split(span, step, |t, n| {
+                    rec.failures(t, now, Outcome::Dropped, Cow::Borrowed(message), n);
+                }),
+            }
         }
         if let Some(sink) = self.results.borrow_mut().as_mut() {
             let mut c = self.plan.schedule.cursor(crate::schedule::Stride {
                 first: span.first,
                 step,
             });
-            for _ in 0..span.count {
+            let mut left = span.count;
+            while left > 0 {
                 let Some((j, due)) = c.peek() else { break };
+                if gone.target.is_some_and(|t| self.picker.pick(j) != t) {
+                    c.advance(&self.plan.schedule);
+                    continue;
+                }
+                left -= 1;
                 sink.push(CallRecord {
                     index: j,
                     thread: self.index as u32,
@@ -143,21 +163,35 @@ impl<C: Caller> Runner<C> {
 
     /// Drops waiting loads whose deadline has passed.
     pub(super) fn expire(&self, now: Instant) {
-        let mut span = None;
+        let mut gone = Vec::new();
         self.dispatch
             .borrow_mut()
-            .expire(self.ns(now), |s| span = Some(s));
-        if let Some(s) = span {
-            self.dropped(s, now, MSG_NO_SLOT);
+            .expire(self.ns(now), |g| gone.push(g));
+        for g in gone {
+            self.dropped(g, now, MSG_NO_SLOT);
         }
     }
 
     /// Counts every waiting load as dropped with `message`.
     pub(super) fn drop_waiting(&self, now: Instant, message: &'static str) {
-        let span = self.dispatch.borrow_mut().drain();
-        if let Some(s) = span {
-            self.dropped(s, now, message);
+        let mut gone = Vec::new();
+        self.dispatch.borrow_mut().drain(|g| gone.push(g));
+        for g in gone {
+            self.dropped(g, now, message);
         }
+    }
+
+    /// Whether target `t` can take another call now (always, without lanes).
+    pub(super) fn room(&self, t: usize) -> bool {
+        match &self.lanes {
+            Some(l) => l.busy.borrow()[t] < l.caps[t],
+            None => true,
+        }
+    }
+
+    /// Waiting loads a worker could take now.
+    pub(super) fn takeable(&self) -> u64 {
+        self.dispatch.borrow().takeable(|t| self.room(t))
     }
 
     /// The next load for a free worker, or `None` when there is none right now.
@@ -165,16 +199,19 @@ impl<C: Caller> Runner<C> {
         if self.phase.get() == Phase::Stopped {
             return None;
         }
-        let mut expired = None;
-        let got = self
-            .dispatch
-            .borrow_mut()
-            .take(self.ns(now), |s| expired = Some(s));
-        if let Some(s) = expired {
-            self.dropped(s, now, MSG_NO_SLOT);
+        let mut expired = Vec::new();
+        let got =
+            self.dispatch
+                .borrow_mut()
+                .take(self.ns(now), |t| self.room(t), |g| expired.push(g));
+        for g in expired {
+            self.dropped(g, now, MSG_NO_SLOT);
         }
         let (j, due) = got?;
         let target = self.picker.pick(j);
+        if let Some(l) = &self.lanes {
+            l.busy.borrow_mut()[target] += 1;
+        }
         let intended = if self.dispatch.borrow().is_closed_loop() {
             self.rec.borrow_mut().scheduled(target, now);
             now
@@ -220,6 +257,10 @@ impl<C: Caller> Runner<C> {
         r: Result<(), Failure>,
     ) {
         self.in_flight.set(self.in_flight.get().saturating_sub(1));
+        if let Some(l) = &self.lanes {
+            let mut busy = l.busy.borrow_mut();
+            busy[load.target] = busy[load.target].saturating_sub(1);
+        }
         let outcome = r.as_ref().map_or_else(|f| f.outcome, |()| Outcome::Success);
         {
             let mut rec = self.rec.borrow_mut();
@@ -274,8 +315,8 @@ impl<C: Caller> Runner<C> {
     /// connections) cannot take more.
     pub(super) fn saturated(&self) -> bool {
         self.dispatch.borrow().waiting() > 0
-            && self.workers.get() >= self.max_workers
-            && self.idle.borrow().is_empty()
+            && ((self.workers.get() >= self.max_workers && self.idle.borrow().is_empty())
+                || (self.lanes.is_some() && self.takeable() == 0))
     }
 
     pub(super) fn publish(&self) {

@@ -120,6 +120,11 @@ impl FastCaller {
         self.endpoints.iter().map(|e| e.pool.cap()).sum()
     }
 
+    /// Calls it can run at once to endpoint `endpoint`.
+    pub fn capacity_of(&self, endpoint: usize) -> u64 {
+        self.endpoints.get(endpoint).map_or(0, |e| e.pool.cap())
+    }
+
     /// Sends `request` (HTTP/1.1 bytes) to endpoint `endpoint` and reads the response.
     /// `idempotent`: it may be sent again on a new connection when a kept-alive one turns
     /// out closed before any byte of the answer came.

@@ -377,6 +377,17 @@ impl crate::Caller for HttpCaller {
         })
     }
 
+    fn capacity_of(&self, target: usize) -> Option<u64> {
+        // per target only when a load goes to its own target's endpoint
+        if !matches!(self.requests.order, request::Order::PerTarget) {
+            return None;
+        }
+        Some(match &self.client {
+            Client::Fast(c) => c.capacity_of(target),
+            Client::Hyper(c) => c.capacity_of(target),
+        })
+    }
+
     fn arrival(&self, resp: &HttpResponse) -> Option<std::time::Instant> {
         resp.arrived
     }

@@ -326,13 +326,15 @@ impl HyperCaller {
     /// Calls this caller can run at once: connections (× streams for HTTP/2) over every
     /// target.
     pub fn capacity(&self) -> u64 {
-        self.endpoints
-            .iter()
-            .map(|e| match &e.conns {
-                Conns::H1(p) => p.cap(),
-                Conns::H2(p) => p.cap.saturating_mul(u64::from(p.streams)),
-            })
-            .sum()
+        (0..self.endpoints.len()).map(|e| self.capacity_of(e)).sum()
+    }
+
+    /// Calls it can run at once to endpoint `endpoint`.
+    pub fn capacity_of(&self, endpoint: usize) -> u64 {
+        self.endpoints.get(endpoint).map_or(0, |e| match &e.conns {
+            Conns::H1(p) => p.cap(),
+            Conns::H2(p) => p.cap.saturating_mul(u64::from(p.streams)),
+        })
     }
 
     /// Sends `parts` to endpoint `endpoint` and reads the response; `idempotent` as for
