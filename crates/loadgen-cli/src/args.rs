@@ -288,7 +288,7 @@ pub struct LoadArgs {
     /// http: HTTP/2 (h2c with prior knowledge on http://, ALPN h2 on https://)
     #[arg(long, help_heading = "HTTP")]
     pub http2: bool,
-    /// http: concurrent streams per HTTP/2 connection (connections open as streams fill)
+    /// http: concurrent streams per HTTP/2 connection, at most what the server allows (connections open as streams fill)
     #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..), help_heading = "HTTP")]
     pub streams: u32,
     /// http: use hyper for HTTP/1.1 too (instead of the fast built-in client)
@@ -498,6 +498,9 @@ pub struct ServeHttpArgs {
     /// Fraction of responses (0..1) answered 503 instead
     #[arg(long, value_name = "RATE", default_value_t = 0.0, value_parser = parse_fraction)]
     pub error_rate: f64,
+    /// HTTP/2 streams a client may open at once on a connection
+    #[arg(long, value_name = "N", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_streams: u32,
     /// Close the connection after every response (Connection: close)
     #[arg(long)]
     pub close: bool,

@@ -298,3 +298,49 @@ fn a_slow_target_does_not_starve_a_fast_one() {
         solo.latency_ms.p99
     );
 }
+
+#[test]
+fn http2_streams_stay_within_what_the_server_allows() {
+    // the server takes 10 streams a connection; 300 calls a second of 100 ms each keep
+    // about 30 in flight: a client that puts them all on one connection (--streams 100)
+    // has the server queue two thirds of them, and the wait grows for the whole run
+    let (_srv, addrs, _) = serve(&[
+        "http",
+        "--listen",
+        "127.0.0.1:0",
+        "--max-streams",
+        "10",
+        "--delay",
+        "100ms",
+    ]);
+    let url = format!("http://{}/", addrs[0]);
+    {
+        let args = [
+            url.as_str(),
+            "--http2",
+            "--connections",
+            "4",
+            "--streams",
+            "100",
+            "-r",
+            "300",
+            "-d",
+            "2s",
+            "--threads",
+            "1",
+        ];
+        let (code, s, err) = run_json(&args);
+        assert_eq!(code, Some(0), "{err}");
+        let s = s.unwrap();
+        assert!(
+            s.counts.success as f64 >= 0.99 * s.counts.scheduled as f64,
+            "{:?}",
+            s.counts
+        );
+        assert!(
+            s.latency_ms.p99 < 300.0,
+            "p99 {} ms for 100 ms answers",
+            s.latency_ms.p99
+        );
+    }
+}

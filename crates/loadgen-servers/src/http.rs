@@ -368,6 +368,7 @@ pub async fn run(
         builder
             .http2()
             .max_header_list_size(CONN_BUFFER as u32)
+            .max_concurrent_streams(limits.max_streams)
             .initial_stream_window_size(256 * 1024)
             .initial_connection_window_size(1024 * 1024);
         match &acceptor {

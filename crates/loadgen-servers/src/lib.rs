@@ -67,6 +67,9 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// How long a shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// HTTP/2: streams a client may open at once on a connection
+    /// (SETTINGS_MAX_CONCURRENT_STREAMS).
+    pub max_streams: u32,
 }
 
 impl Default for Limits {
@@ -75,6 +78,7 @@ impl Default for Limits {
             max_connections: 10_000,
             idle_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(5),
+            max_streams: 200,
         }
     }
 }

@@ -65,7 +65,10 @@ fn serve_calc(a: ServeArgs) -> anyhow::Result<ExitCode> {
 
 fn serve_http(a: ServeHttpArgs) -> anyhow::Result<ExitCode> {
     let addr = listen_addr(a.common.listen.as_deref().unwrap_or("127.0.0.1:8080"))?;
-    let limits = limits(&a.common);
+    let limits = Limits {
+        max_streams: a.max_streams,
+        ..limits(&a.common)
+    };
     let behaviour = Behaviour {
         delay: Delay::parse(&a.delay).context("--delay")?,
         status: a.status,

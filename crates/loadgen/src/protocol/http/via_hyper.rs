@@ -87,8 +87,8 @@ struct H2Pool {
     conns: RefCell<Vec<Rc<H2Conn>>>,
     streams_free: Semaphore,
     dialing: Cell<usize>,
-    /// A dial ended (a connection was added, or it failed).
-    dialed: Notify,
+    /// A dial ended (a connection was added, or it failed), or a stream was freed.
+    changed: Notify,
     cap: u64,
     streams: u32,
 }
@@ -96,12 +96,23 @@ struct H2Pool {
 /// A stream slot on an HTTP/2 connection; frees the slot when dropped.
 struct H2Lease<'a> {
     conn: Rc<H2Conn>,
+    changed: &'a Notify,
     _permit: SemaphorePermit<'a>,
 }
 
 impl Drop for H2Lease<'_> {
     fn drop(&mut self) {
         self.conn.active.set(self.conn.active.get() - 1);
+        self.changed.notify_waiters();
+    }
+}
+
+impl H2Conn {
+    /// Calls it may carry at once: `--streams`, or fewer when the server allows fewer
+    /// (its SETTINGS_MAX_CONCURRENT_STREAMS; 100 until its SETTINGS came).
+    fn limit(&self, streams: u32) -> u32 {
+        let server = u32::try_from(self.sender.current_max_send_streams()).unwrap_or(u32::MAX);
+        streams.min(server.max(1))
     }
 }
 
@@ -114,7 +125,7 @@ impl H2Pool {
             conns: RefCell::new(Vec::new()),
             streams_free: Semaphore::new(permits as usize),
             dialing: Cell::new(0),
-            dialed: Notify::new(),
+            changed: Notify::new(),
             cap: cap.max(1),
             streams,
         }
@@ -134,18 +145,21 @@ impl H2Pool {
             conn.active.set(conn.active.get() + 1);
             H2Lease {
                 conn,
+                changed: &self.changed,
                 _permit: permit,
             }
         };
         loop {
-            let mut dialed = pin!(self.dialed.notified());
-            dialed.as_mut().enable();
+            let mut changed = pin!(self.changed.notified());
+            changed.as_mut().enable();
             let free = {
                 let mut conns = self.conns.borrow_mut();
                 conns.retain(|c| !c.ended.get());
+                // never more streams than the server allows: h2 would queue the rest
+                // inside the connection, out of sight
                 conns
                     .iter()
-                    .filter(|c| c.active.get() < self.streams)
+                    .filter(|c| c.active.get() < c.limit(self.streams))
                     .min_by_key(|c| c.active.get())
                     .cloned()
             };
@@ -154,15 +168,16 @@ impl H2Pool {
             }
             let open = self.conns.borrow().len() as u64 + self.dialing.get() as u64;
             if open >= self.cap || self.dialing.get() >= MAX_DIALING {
-                // every stream is taken or about to be: wait for a dial to end
-                dialed.await;
+                // every stream the connections may carry is taken or about to be: wait
+                // for one to free or for a dial to end
+                changed.await;
                 continue;
             }
             struct Dialing<'a>(&'a H2Pool);
             impl Drop for Dialing<'_> {
                 fn drop(&mut self) {
                     self.0.dialing.set(self.0.dialing.get() - 1);
-                    self.0.dialed.notify_waiters();
+                    self.0.changed.notify_waiters();
                 }
             }
             self.dialing.set(self.dialing.get() + 1);
