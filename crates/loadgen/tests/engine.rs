@@ -358,6 +358,108 @@ fn a_panicking_caller_is_fatal_and_the_run_goes_on() {
     );
 }
 
+/// Where [`PanicsIn`] panics, on every 10th load.
+#[derive(Clone, Copy, Debug)]
+enum Hook {
+    ReportTarget,
+    Arrival,
+}
+
+/// A caller that panics in one of its hooks on every 10th load.
+struct PanicsIn(Hook);
+
+impl Caller for PanicsIn {
+    type Request = u64;
+    type Response = u64;
+    fn build(&self, load: Load) -> u64 {
+        load.index
+    }
+    async fn call(&self, req: &u64, _deadline: Instant) -> Result<u64, Failure> {
+        tokio::task::yield_now().await;
+        Ok(*req)
+    }
+    fn check(&self, _load: Load, _req: &u64, _resp: &u64) -> Result<(), Failure> {
+        Ok(())
+    }
+    fn report_target(&self, req: &u64) -> Option<usize> {
+        if matches!(self.0, Hook::ReportTarget) && req.is_multiple_of(10) {
+            panic!("report_target of load {req}");
+        }
+        None
+    }
+    fn arrival(&self, resp: &u64) -> Option<Instant> {
+        if matches!(self.0, Hook::Arrival) && resp.is_multiple_of(10) {
+            panic!("arrival of load {resp}");
+        }
+        None
+    }
+}
+
+#[test]
+fn a_caller_panicking_in_any_hook_is_fatal_and_the_run_goes_on() {
+    for hook in [Hook::ReportTarget, Hook::Arrival] {
+        let p = test_plan(
+            "test://panicky",
+            Schedule::constant(1000.0, Duration::from_millis(500)).unwrap(),
+            Duration::from_secs(2),
+        );
+        let s = doc(LoadGen::new(p, move |_: &ThreadContext| PanicsIn(hook))
+            .unwrap()
+            .run()
+            .unwrap());
+        assert_invariant(&s);
+        assert_eq!(s.counts.scheduled, 500, "{hook:?}");
+        assert_eq!(
+            s.counts.fatal, 50,
+            "{hook:?}: {:?} {:?}",
+            s.counts, s.errors
+        );
+        assert_eq!(s.counts.success, 450, "{hook:?}: {:?}", s.counts);
+    }
+}
+
+/// A caller whose answers take 30 ms and carry an arrival 10 s before the call began:
+/// a kernel timestamp taken just before the wall clock stepped forward by 10 s.
+struct Stepped;
+
+impl Caller for Stepped {
+    type Request = ();
+    type Response = Instant;
+    fn build(&self, _load: Load) {}
+    async fn call(&self, _req: &(), _deadline: Instant) -> Result<Instant, Failure> {
+        let began = Instant::now();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        Ok(began.checked_sub(Duration::from_secs(10)).unwrap_or(began))
+    }
+    fn check(&self, _load: Load, _req: &(), _resp: &Instant) -> Result<(), Failure> {
+        Ok(())
+    }
+    fn arrival(&self, resp: &Instant) -> Option<Instant> {
+        Some(*resp)
+    }
+}
+
+#[test]
+fn an_arrival_before_the_send_is_not_believed() {
+    let p = test_plan(
+        "test://stepped",
+        Schedule::constant(50.0, Duration::from_millis(400)).unwrap(),
+        Duration::from_secs(2),
+    );
+    let s = doc(LoadGen::new(p, |_: &ThreadContext| Stepped)
+        .unwrap()
+        .run()
+        .unwrap());
+    assert_invariant(&s);
+    assert_eq!(s.counts.success, s.counts.scheduled, "{:?}", s.counts);
+    // the answer was seen after 30 ms at the earliest: that is when it is dated
+    assert!(
+        s.latency_ms.min >= 29.0,
+        "latency min {} ms for 30 ms answers",
+        s.latency_ms.min
+    );
+}
+
 #[test]
 fn closed_loop_with_a_load_cap() {
     let server = calc_server();

@@ -87,9 +87,10 @@ pub trait Caller: 'static {
 
     /// When `response` arrived, if the caller knows it better than the moment the engine
     /// sees the call end — the kernel's receive timestamp of its last byte (see
-    /// [`crate::protocol::net`]). The engine takes it as the completion time (bounded by the send and
-    /// the moment it saw the call end), and a response that arrived before the deadline
-    /// is in time even if it was read after it.
+    /// [`crate::protocol::net`]). The engine takes it as the completion time (at most the moment it saw the call
+    /// end; one before the send — a wall clock stepped between stamp and read — is not
+    /// believed, and the moment the engine saw the call end counts), and a response that
+    /// arrived before the deadline is in time even if it was read after it.
     fn arrival(&self, response: &Self::Response) -> Option<Instant> {
         let _ = response;
         None

@@ -68,7 +68,11 @@ async fn call<C: Caller>(
         Ok(r) => r,
         Err(p) => return (Err(fatal(p)), clock::now()),
     };
-    if let Some(t) = caller.report_target(&req) {
+    let row = match catch_unwind(AssertUnwindSafe(|| caller.report_target(&req))) {
+        Ok(row) => row,
+        Err(p) => return (Err(fatal(p)), clock::now()),
+    };
+    if let Some(t) = row {
         // a row the run does not have is the caller's bug: the load keeps its own
         let targets = runner.plan.targets.len();
         debug_assert!(t < targets, "report_target {t} of {targets} targets");
@@ -104,13 +108,28 @@ async fn call<C: Caller>(
         Err(f) => return (Err(f), now),
     };
     // a response read after its deadline is in time if it arrived in time (read in a batch)
-    let end = caller.arrival(&resp).map_or(now, |at| at.clamp(send, now));
+    let arrival = match catch_unwind(AssertUnwindSafe(|| caller.arrival(&resp))) {
+        Ok(at) => at,
+        Err(p) => return (Err(fatal(p)), now),
+    };
+    let end = completion(arrival, send, now);
     if end > deadline {
         return (Err(timeout()), now);
     }
     let checked = catch_unwind(AssertUnwindSafe(|| caller.check(load, &req, &resp)))
         .unwrap_or_else(|p| Err(fatal(p)));
     (checked, end)
+}
+
+/// When a call ended: its response's arrival when that is plausible — not before the
+/// send, not after `now` — else `now`, when the engine saw it. A kernel timestamp is wall
+/// clock time; one from before the send says the clock stepped between the stamp and the
+/// read, and taking it (or the send) would make a late answer look instant.
+fn completion(arrival: Option<Instant>, send: Instant, now: Instant) -> Instant {
+    match arrival {
+        Some(at) if at >= send => at.min(now),
+        _ => now,
+    }
 }
 
 /// A caught panic as a `fatal` failure.
