@@ -158,6 +158,54 @@ fn answers_over_a_unix_socket_are_dated_when_they_arrive() {
 }
 
 #[test]
+fn answers_over_tcp_and_tls_are_dated_when_they_arrive() {
+    // TCP gives a kernel receive time on every read, TLS reads through the same socket:
+    // batched reads must date answers as the eager ones do
+    let (c, k) = cert("dated");
+    let (_plain, plain, _) = serve(&["http", "--listen", "127.0.0.1:0"]);
+    let (_tls, tls, _) = serve(&[
+        "http",
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        &c,
+        "--tls-key",
+        &k,
+    ]);
+    let port = |a: &str| a.rsplit(':').next().unwrap().to_string();
+    let urls = [
+        format!("http://127.0.0.1:{}/", port(&plain[0])),
+        format!("https://127.0.0.1:{}/", port(&tls[0])),
+    ];
+    for url in &urls {
+        let p50 = |extra: &[&str]| {
+            let mut args = vec![
+                url.as_str(),
+                "-r",
+                "20",
+                "-d",
+                "1s",
+                "--threads",
+                "1",
+                "--cacert",
+                &c,
+            ];
+            args.extend_from_slice(extra);
+            let (code, s, err) = run_json(&args);
+            assert_eq!(code, Some(0), "{err}");
+            let s = s.unwrap();
+            assert_eq!(s.counts.success, 20, "{url}: {:?}", s.errors);
+            s.latency_ms.p50
+        };
+        let (batched, eager) = (p50(&[]), p50(&["--eager-reads"]));
+        assert!(
+            batched < eager + 1.0,
+            "{url}: p50 {batched} ms, eager {eager} ms"
+        );
+    }
+}
+
+#[test]
 fn every_live_line_is_one_snapshot_whose_counts_hold_together() {
     // answers 30 ms late: at any moment loads are in flight, so counts read at different
     // moments would show more outcomes than scheduled loads
