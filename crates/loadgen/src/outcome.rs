@@ -28,6 +28,16 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// True for the outcomes of a load that got an answer — success, `response_error`,
+    /// `callee_error` — whose latency the headline row counts (as wrk2, k6 and Gatling
+    /// count every answered request).
+    pub fn answered(self) -> bool {
+        matches!(
+            self,
+            Outcome::Success | Outcome::ResponseError | Outcome::CalleeError
+        )
+    }
+
     /// Every outcome, in report order.
     pub const ALL: [Outcome; 8] = [
         Outcome::Success,

@@ -63,16 +63,60 @@ fn every_field_written_is_documented() {
 }
 
 #[test]
-fn a_version_1_file_reads_and_writes_as_version_3() {
+fn a_version_1_file_reads_and_writes_as_version_4() {
     let v1 = include_str!("data/summary.json");
     assert!(v1.contains("loadgen.summary/v1"));
     let s = Summary::from_json(v1).unwrap();
+    // before v4 the latency was the successes': both populations are that
+    assert_eq!(s.agg.latency_ok, s.agg.latency);
+    assert!(!s.agg.latency.is_empty());
     let text = s.to_json();
-    assert!(text.contains("loadgen.summary/v3"));
-    // a version 2 file reads too
-    let v2 = text.replace("loadgen.summary/v3", "loadgen.summary/v2");
-    assert_eq!(Summary::from_json(&v2).unwrap().agg, s.agg);
+    assert!(text.contains("loadgen.summary/v4"));
+    // version 2 and 3 files read too
+    for old in ["loadgen.summary/v2", "loadgen.summary/v3"] {
+        let older = text.replace("loadgen.summary/v4", old);
+        assert_eq!(Summary::from_json(&older).unwrap().agg, s.agg, "{old}");
+    }
     let back = Summary::from_json(&text).unwrap();
     assert_eq!(back.agg, s.agg);
     assert_eq!(back.run.bucket, std::time::Duration::from_secs(1));
+}
+
+#[test]
+fn a_version_4_file_keeps_both_latency_populations() {
+    use loadgen::record::Recorder;
+    use std::time::{Duration, Instant};
+    let t0 = Instant::now();
+    let mut s = Summary::from_json(include_str!("data/summary.json")).unwrap();
+    let mut r = Recorder::new(t0, s.run.bucket, s.run.targets.len());
+    let ms = Duration::from_millis;
+    for i in 0..10u64 {
+        let at = t0 + ms(i);
+        r.scheduled(0, at);
+        r.sent(at, Duration::ZERO);
+        match i {
+            0..6 => r.success(0, at + ms(1), ms(1), ms(1)),
+            6..8 => r.failure_timed(
+                0,
+                at + ms(50),
+                Outcome::CalleeError,
+                "503".into(),
+                ms(50),
+                ms(50),
+            ),
+            // a timeout is counted, not timed
+            _ => r.failure_timed(0, at + ms(90), Outcome::Timeout, "t".into(), ms(90), ms(90)),
+        }
+    }
+    s.agg = r.finish();
+    assert_eq!(s.latency().count, 8);
+    assert_eq!(s.latency_ok().count, 6);
+    assert!(s.latency().max >= 49.0 && s.latency_ok().max < 2.0);
+    let back = Summary::from_json(&s.to_json()).unwrap();
+    assert_eq!(back.agg, s.agg);
+    let d = to_document(&back);
+    assert!(d.latency_ms.p99 >= 49.0, "{:?}", d.latency_ms);
+    assert!(d.latency_ok_ms.p99 < 2.0, "{:?}", d.latency_ok_ms);
+    assert!(d.per_target[0].latency_ms.p99 >= 49.0);
+    assert!(d.per_target[0].latency_ok_ms.p99 < 2.0);
 }

@@ -502,7 +502,7 @@ fn summary_json_round_trips_exactly() {
     // the model read back holds the same counts and histograms, and writes the same text
     assert_eq!(back.agg, s.agg);
     assert_eq!(back.to_json(), text);
-    assert!(Summary::from_json(&text.replace("loadgen.summary/v3", "loadgen.summary/v0")).is_err());
+    assert!(Summary::from_json(&text.replace("loadgen.summary/v4", "loadgen.summary/v0")).is_err());
     assert!(Summary::from_json("{}").is_err());
 }
 

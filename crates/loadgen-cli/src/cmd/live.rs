@@ -300,7 +300,7 @@ impl prometheus_client::collector::Collector for Metrics {
         for (name, help, h) in [
             (
                 "loadgen_latency_seconds",
-                "Latency of the successes, from the intended start",
+                "Latency of the answered loads (success, response_error, callee_error), from the intended start",
                 &l.latency,
             ),
             (

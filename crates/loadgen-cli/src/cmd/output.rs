@@ -118,5 +118,12 @@ pub fn output(mut summary: Summary, a: &OutputArgs, files: Prepared) -> anyhow::
         crate::note!("loadgen: thresholds violated: {}", failed.join(", "));
         return Ok(ExitCode::from(2));
     }
+    if let Some(w) = s
+        .warnings
+        .iter()
+        .find(|w| w.starts_with("latency thresholds held, but"))
+    {
+        crate::note!("loadgen: {w}");
+    }
     Ok(ExitCode::SUCCESS)
 }

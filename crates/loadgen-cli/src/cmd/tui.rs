@@ -252,7 +252,7 @@ fn draw(f: &mut Frame, s: &State, labels: &Labels, view: &View) {
                 ds("max", c, Color::Red),
             ],
             format!(
-                " latency of the successes, ms ({} scale) ",
+                " latency of the answered loads, ms ({} scale) ",
                 if view.log_latency { "log" } else { "linear" }
             ),
         )

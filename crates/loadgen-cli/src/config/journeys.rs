@@ -190,6 +190,19 @@ pub fn loadgen(
     };
     let j = Arc::new(Journeys::compile(&spec, &opts).map_err(anyhow::Error::msg)?);
     for (t, at) in thresholds.iter().zip(&spec.thresholds) {
+        if t.successes_only() && t.per_request() {
+            bail!(
+                "{}",
+                SpecError::at(
+                    &sc.file,
+                    at.pos,
+                    format!(
+                        "'{}': a step's latency counts its answered runs; the successes' alone ({{ok}}) is kept for journeys and scenarios (journey p(99){{ok}}<2s)",
+                        at.value
+                    )
+                )
+            );
+        }
         let Some((kind, name)) = t.names() else {
             continue;
         };

@@ -25,7 +25,7 @@ pub struct LiveShard {
     pub cpu: Duration,
     /// Counts per target.
     pub targets: Vec<Counts>,
-    /// Latency of the successes so far, µs.
+    /// Latency of the answered loads so far, µs.
     pub latency: Hist,
     /// Send lag of the loads sent so far, µs.
     pub lag: Hist,
@@ -59,7 +59,7 @@ pub struct Live {
     pub counts: Counts,
     /// Counts per target.
     pub targets: Vec<Counts>,
-    /// Latency of the successes, µs.
+    /// Latency of the answered loads, µs.
     pub latency: Hist,
     /// Send lag, µs.
     pub lag: Hist,
@@ -136,7 +136,7 @@ pub struct Second {
     pub span: Duration,
     /// What happened in it, as a bucket of the summary's timeline.
     pub bucket: Bucket,
-    /// p50, p99 and max latency of its successes, µs (0 when none): worked out once here,
+    /// p50, p99 and max latency of its answered loads, µs (0 when none): worked out once here,
     /// so the history keeps three numbers a second rather than a histogram.
     pub latency_us: [u64; 3],
     /// p99 send lag of its loads, µs.

@@ -266,7 +266,14 @@ impl<C: Caller> Runner<C> {
             let mut rec = self.rec.borrow_mut();
             match r {
                 Ok(()) => rec.success(load.target, end, end - intended, end - send),
-                Err(f) => rec.failure(load.target, end, f.outcome, f.message),
+                Err(f) => rec.failure_timed(
+                    load.target,
+                    end,
+                    f.outcome,
+                    f.message,
+                    end - intended,
+                    end - send,
+                ),
             }
         }
         if let Some(sink) = self.results.borrow_mut().as_mut() {

@@ -150,7 +150,8 @@ pub struct Bucket {
     pub sent: u64,
     /// Outcomes recorded in this bucket.
     pub outcomes: PerOutcome,
-    /// Latency (µs) of the successes that completed in this bucket.
+    /// Latency (µs) of the answered loads (success, `response_error`, `callee_error`)
+    /// that completed in this bucket.
     pub latency: CompactHist,
 }
 
@@ -168,8 +169,10 @@ impl AddAssign<&Bucket> for Bucket {
 pub struct TargetAgg {
     /// Loads and outcomes of this target.
     pub counts: Counts,
-    /// Latency (µs) of this target's successes (1 % precision, kept compressed).
+    /// Latency (µs) of this target's answered loads (1 % precision, kept compressed).
     pub latency: CompactHist,
+    /// Latency (µs) of this target's successes.
+    pub latency_ok: CompactHist,
 }
 
 /// Everything a run recorded, in a form that adds up exactly.
@@ -179,9 +182,12 @@ pub struct Aggregate {
     pub counts: Counts,
     /// Loads actually sent.
     pub sent: u64,
-    /// Completion − intended start, successes, µs.
+    /// Completion − intended start of every answered load (success, `response_error`,
+    /// `callee_error`), µs: the headline latency.
     pub latency: Hist,
-    /// Completion − actual send, successes, µs.
+    /// Completion − intended start, successes only, µs.
+    pub latency_ok: Hist,
+    /// Completion − actual send, answered loads, µs.
     pub service: Hist,
     /// Actual send − intended start, every sent load, µs.
     pub lag: Hist,
@@ -202,6 +208,7 @@ impl Aggregate {
             counts: Counts::default(),
             sent: 0,
             latency: hist::new_hist(),
+            latency_ok: hist::new_hist(),
             service: hist::new_hist(),
             lag: hist::new_hist(),
             targets: (0..targets.max(1)).map(|_| TargetAgg::default()).collect(),
@@ -217,6 +224,7 @@ impl Aggregate {
         self.counts += &other.counts;
         self.sent += other.sent;
         hist::add(&mut self.latency, &other.latency);
+        hist::add(&mut self.latency_ok, &other.latency_ok);
         hist::add(&mut self.service, &other.service);
         hist::add(&mut self.lag, &other.lag);
         if self.targets.len() < other.targets.len() {
@@ -226,6 +234,7 @@ impl Aggregate {
         for (a, b) in self.targets.iter_mut().zip(&other.targets) {
             a.counts += &b.counts;
             a.latency += &b.latency;
+            a.latency_ok += &b.latency_ok;
         }
         self.errors += &other.errors;
         let need = other.timeline.len() + offset;

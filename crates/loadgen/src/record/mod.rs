@@ -48,9 +48,10 @@ pub struct Recorder {
     t0: Instant,
     width_ns: u64,
     agg: Aggregate,
-    /// Latency of each target's successes (compacted into the aggregate at the end).
-    target_latency: Vec<Hist>,
-    /// Bucket whose successes `cur_hist` holds.
+    /// Latency of each target's answered loads, and of its successes (compacted into the
+    /// aggregate at the end).
+    target_latency: Vec<(Hist, Hist)>,
+    /// Bucket whose answered loads `cur_hist` holds.
     cur: usize,
     cur_hist: Hist,
     last_p99_us: u64,
@@ -64,7 +65,7 @@ impl Recorder {
             width_ns: (width.as_nanos() as u64).max(1),
             agg: Aggregate::new(targets),
             target_latency: (0..targets.max(1))
-                .map(|_| hist::new_interval_hist())
+                .map(|_| (hist::new_interval_hist(), hist::new_interval_hist()))
                 .collect(),
             cur: 0,
             cur_hist: hist::new_interval_hist(),
@@ -115,9 +116,34 @@ impl Recorder {
     /// A load succeeded at `end`.
     pub fn success(&mut self, target: usize, end: Instant, latency: Duration, service: Duration) {
         self.count(target, Outcome::Success, end, 1);
+        hist::record(&mut self.agg.latency_ok, latency);
+        hist::record(&mut self.target_latency[target].1, latency);
+        self.timed(target, end, latency, service);
+    }
+
+    /// A load failed at `end` with `outcome` and `message`; one that got an answer
+    /// ([`Outcome::answered`]) has its latency and service time counted with the
+    /// successes'.
+    pub fn failure_timed(
+        &mut self,
+        target: usize,
+        end: Instant,
+        outcome: Outcome,
+        message: Cow<'static, str>,
+        latency: Duration,
+        service: Duration,
+    ) {
+        self.failures(target, end, outcome, message, 1);
+        if outcome.answered() {
+            self.timed(target, end, latency, service);
+        }
+    }
+
+    /// Records an answered load's latency and service time.
+    fn timed(&mut self, target: usize, end: Instant, latency: Duration, service: Duration) {
         hist::record(&mut self.agg.latency, latency);
         hist::record(&mut self.agg.service, service);
-        hist::record(&mut self.target_latency[target], latency);
+        hist::record(&mut self.target_latency[target].0, latency);
         let b = self.bucket_of(end);
         if b != self.cur {
             self.flush_bucket();
@@ -126,7 +152,8 @@ impl Recorder {
         hist::record(&mut self.cur_hist, latency);
     }
 
-    /// A load failed at `end` with `outcome` and `message`.
+    /// A load failed at `end` with `outcome` and `message` (no latency: it got no answer,
+    /// or none that is timed).
     pub fn failure(
         &mut self,
         target: usize,
@@ -157,7 +184,7 @@ impl Recorder {
         self.bucket(b).outcomes[outcome] += n;
     }
 
-    /// Moves the current bucket's successes into the timeline.
+    /// Moves the current bucket's answered loads into the timeline.
     fn flush_bucket(&mut self) {
         if self.cur_hist.is_empty() {
             return;
@@ -165,7 +192,7 @@ impl Recorder {
         self.last_p99_us = self.cur_hist.value_at_quantile(0.99);
         let compact = CompactHist::of(&self.cur_hist);
         self.cur_hist.reset();
-        // += also covers a late success landing in a bucket already flushed
+        // += also covers a late answer landing in a bucket already flushed
         let cur = self.cur;
         self.bucket(cur).latency += &compact;
     }
@@ -175,7 +202,7 @@ impl Recorder {
         &self.agg.counts
     }
 
-    /// p99 latency (µs) of the last bucket with successes.
+    /// p99 latency (µs) of the last bucket with answered loads.
     pub fn last_p99_us(&self) -> u64 {
         self.last_p99_us
     }
@@ -208,8 +235,9 @@ impl Recorder {
     /// Closes the current bucket and returns everything recorded.
     pub fn finish(mut self) -> Aggregate {
         self.flush_bucket();
-        for (t, h) in self.agg.targets.iter_mut().zip(&self.target_latency) {
-            t.latency = CompactHist::of(h);
+        for (t, (all, ok)) in self.agg.targets.iter_mut().zip(&self.target_latency) {
+            t.latency = CompactHist::of(all);
+            t.latency_ok = CompactHist::of(ok);
         }
         self.agg
     }

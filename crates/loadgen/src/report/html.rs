@@ -188,11 +188,19 @@ fn latency_table(v: &View) -> String {
     for (name, p) in &v.percentiles {
         out.push_str(&pct_row(name, p));
     }
-    out.push_str(
-        "</table>\n<p class=\"note\">Latency counts from the intended start, service time \
-         from the send; successes only.</p>\n",
-    );
+    out.push_str(&format!(
+        "</table>\n<p class=\"note\">{}.</p>\n",
+        esc(&upper_first(&v.populations))
+    ));
     out
+}
+
+/// `s` with its first letter in upper case.
+fn upper_first(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 fn pct_row(name: &str, p: &Percentiles) -> String {
@@ -213,7 +221,7 @@ fn pct_row(name: &str, p: &Percentiles) -> String {
 fn charts_html(charts: &[Chart]) -> String {
     let mut out = chart_slots(charts);
     if !charts.iter().any(|c| c.id == "distribution") {
-        out.push_str("<p class=\"note\">No successes, so no latency distribution.</p>\n");
+        out.push_str("<p class=\"note\">No answers, so no latency distribution.</p>\n");
     }
     out
 }

@@ -1,6 +1,7 @@
 //! `key=value` lines for scripts (the benchmark scripts read them): `requests=` loads sent,
 //! `successes=`, `rps=` completed loads per second, `tps=` successes per second,
-//! percentiles in µs, then every count by outcome and the rates.
+//! latency percentiles in µs (every answered load; `ok_` the successes'), then every count
+//! by outcome and the rates.
 
 use std::io::{self, Write};
 
@@ -21,6 +22,9 @@ pub fn write(s: &Summary, w: &mut dyn Write) -> io::Result<()> {
     writeln!(w, "p99_us={:.0}", us(lat.p99))?;
     writeln!(w, "p999_us={:.0}", us(lat.p999))?;
     writeln!(w, "max_us={:.0}", us(lat.max))?;
+    let ok = s.latency_ok();
+    writeln!(w, "ok_p50_us={:.0}", us(ok.p50))?;
+    writeln!(w, "ok_p99_us={:.0}", us(ok.p99))?;
     writeln!(w, "lag_p99_us={:.0}", us(s.lag().p99))?;
     writeln!(w, "errors={}", c.scheduled - c.get(Outcome::Success))?;
     writeln!(w, "scheduled={}", c.scheduled)?;

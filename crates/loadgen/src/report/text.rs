@@ -138,10 +138,7 @@ fn percentiles(v: &View, w: &mut dyn Write) -> io::Result<()> {
     for (name, p) in &v.percentiles {
         row(w, name, p)?;
     }
-    writeln!(
-        w,
-        "  (latency from the intended start, service time from the send; successes only)"
-    )
+    writeln!(w, "  ({})", v.populations)
 }
 
 /// One row of percentiles; `–` when there is no value at all.
@@ -209,8 +206,8 @@ fn targets(v: &View, w: &mut dyn Write) -> io::Result<()> {
             t.counts.scheduled,
             ok,
             pct(ok, t.counts.scheduled),
-            fmt_ms(t.latency.p50),
-            fmt_ms(t.latency.p99)
+            cell(&t.latency, t.latency.p50),
+            cell(&t.latency, t.latency.p99)
         )?;
     }
     Ok(())

@@ -75,6 +75,9 @@ pub struct Threshold {
     cmp: Cmp,
     value: f64,
     percent: bool,
+    /// Latency of the successes only (`p99{ok}<5ms`, k6's `{expected_response:true}`),
+    /// not of every answered load.
+    ok: bool,
 }
 
 impl fmt::Display for Threshold {
@@ -107,7 +110,8 @@ impl Threshold {
             .filter_map(|(s, c)| text[skip..].find(s).map(|p| (skip + p, s.len(), *c)))
             .min_by_key(|x| (x.0, std::cmp::Reverse(x.1)))
             .ok_or_else(|| bad(text, "no comparison (<, <=, >, >=, ==)"))?;
-        let left = text[..pos].trim();
+        let (left, ok) = selector(text, text[..pos].trim())?;
+        let left = left.as_str();
         let value: String = text[pos + len..]
             .chars()
             .filter(|c| !c.is_whitespace())
@@ -154,6 +158,18 @@ impl Threshold {
             (false, "") => return Err(bad(text, "a share needs %")),
             (false, _) => return Err(bad(text, "unexpected unit")),
         }
+        if ok && !latency {
+            return Err(bad(
+                text,
+                "{ok} selects the successes' latency: p(99){ok}<5ms",
+            ));
+        }
+        if ok && matches!(scope, Scope::Step(_) | Scope::Group(_)) {
+            return Err(bad(
+                text,
+                "a step's or group's latency counts its answered runs: {ok} is for the run and scenarios",
+            ));
+        }
         let per_second = matches!(metric, Metric::Tps | Metric::Throughput | Metric::Offered);
         if per_second && scope != Scope::Run {
             return Err(bad(
@@ -168,7 +184,29 @@ impl Threshold {
             cmp,
             value: v,
             percent,
+            ok,
         })
+    }
+
+    /// True for a latency criterion (a percentile, min, max or mean).
+    pub fn is_latency(&self) -> bool {
+        matches!(self.metric, Metric::Quantile(_) | Metric::Mean)
+    }
+
+    /// True for a criterion on the share of successes or errors (`errors<1%`,
+    /// `success>99%`, k6's `http_req_failed`).
+    pub fn covers_errors(&self) -> bool {
+        matches!(self.metric, Metric::Success | Metric::Errors)
+    }
+
+    /// True when it is about every request step (k6's `http_req_*` names).
+    pub fn per_request(&self) -> bool {
+        self.scope == Scope::Requests
+    }
+
+    /// True when it reads the successes' latency only (`{ok}`).
+    pub fn successes_only(&self) -> bool {
+        self.ok
     }
 
     /// The step, group or scenario name it is about, if any (`step:login`: `login`).
@@ -220,15 +258,28 @@ impl Threshold {
                         .iter()
                         .fold((0, 0), |a, st| (a.0 + st.checks, a.1 + st.checks_failed))
                 });
-                Some((*s.counts(), s.agg.latency.clone(), checks))
+                let h = if self.ok {
+                    &s.agg.latency_ok
+                } else {
+                    &s.agg.latency
+                };
+                Some((*s.counts(), h.clone(), checks))
             }
+            // a run of single requests: every request is the run's
+            Scope::Requests if s.agg.journeys.is_none() => Threshold {
+                scope: Scope::Run,
+                ..self.clone()
+            }
+            .measured(s),
+            Scope::Requests if self.ok => None,
             Scope::Step(n) => rows(&|i| i.kind == StepKind::Request && i.name == *n),
             Scope::Group(n) => rows(&|i| i.kind == StepKind::Group && i.name == *n),
             Scope::Requests => rows(&|i| i.kind == StepKind::Request),
             Scope::Scenario(n) => {
                 let i = s.run.targets.iter().position(|t| t.name == *n)?;
                 let t = &s.agg.targets[i];
-                let h = t.latency.decode().unwrap_or_else(hist::new_interval_hist);
+                let h = if self.ok { &t.latency_ok } else { &t.latency };
+                let h = h.decode().unwrap_or_else(hist::new_interval_hist);
                 Some((t.counts, h, (0, 0)))
             }
         }
@@ -290,6 +341,34 @@ impl Threshold {
             ok,
         }
     }
+}
+
+/// The left side of `text` without its selector, and whether it selected the successes:
+/// `{ok}` after the metric or scope, or k6's `{expected_response:true}`.
+fn selector(text: &str, left: &str) -> Result<(String, bool), ConfigError> {
+    let Some(open) = left.rfind('{') else {
+        return Ok((left.to_string(), false));
+    };
+    let close = left[open..]
+        .find('}')
+        .map(|c| open + c)
+        .ok_or_else(|| bad(text, "a selector ends with }"))?;
+    let inner: String = left[open + 1..close]
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if !matches!(inner.as_str(), "ok" | "expected_response:true") {
+        return Err(bad(
+            text,
+            "unknown selector: {ok} (or k6's {expected_response:true}) selects the successes",
+        ));
+    }
+    let rest = format!("{}{}", &left[..open], &left[close + 1..]);
+    if rest.contains(['{', '}']) {
+        return Err(bad(text, "one selector at most"));
+    }
+    Ok((rest.trim().to_string(), true))
 }
 
 /// Where a quoted scope name (`step:"a > b"`) ends in `text`, or 0.

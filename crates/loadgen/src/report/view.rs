@@ -91,8 +91,11 @@ pub struct View {
     pub tps: f64,
     /// The most successes in one second.
     pub peak_tps: f64,
-    /// Latency, service time and send lag.
-    pub percentiles: [(&'static str, Percentiles); 3],
+    /// Latency (every answered load), latency of the successes when it differs, service
+    /// time and send lag.
+    pub percentiles: Vec<(&'static str, Percentiles)>,
+    /// The footnote under the percentiles: which loads each row covers.
+    pub populations: String,
     /// Error groups, most frequent first.
     pub errors: Vec<ErrorRow>,
     /// Per target (only when there are several).
@@ -155,11 +158,8 @@ impl View {
             throughput: s.throughput(),
             tps: s.tps(),
             peak_tps: s.peak_tps(),
-            percentiles: [
-                ("latency", s.latency()),
-                ("service time", s.service_time()),
-                ("send lag", s.lag()),
-            ],
+            percentiles: percentiles(s),
+            populations: populations(s),
             errors: s
                 .agg
                 .errors
@@ -187,6 +187,33 @@ impl View {
             notes: notes(s),
         }
     }
+}
+
+/// The percentile rows: the successes' latency only when other answers were timed too.
+fn percentiles(s: &Summary) -> Vec<(&'static str, Percentiles)> {
+    let (all, ok) = (s.latency(), s.latency_ok());
+    let mut rows = vec![("latency", all)];
+    if ok.count != all.count {
+        rows.push(("latency ok", ok));
+    }
+    rows.push(("service time", s.service_time()));
+    rows.push(("send lag", s.lag()));
+    rows
+}
+
+/// Which loads the percentile rows cover, in words.
+fn populations(s: &Summary) -> String {
+    let (all, ok) = (s.latency().count, s.latency_ok().count);
+    let answered = if all == ok {
+        format!("the {all} answered loads (all successes)")
+    } else {
+        format!(
+            "the {all} answered loads (success, response_error, callee_error); latency ok: the {ok} successes"
+        )
+    };
+    format!(
+        "latency from the intended start, service time from the send, over {answered}; timeouts are counted, not timed"
+    )
 }
 
 fn params(s: &Summary) -> Vec<(&'static str, String)> {

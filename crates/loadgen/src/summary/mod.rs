@@ -272,12 +272,18 @@ impl Summary {
         round3(best as f64 / wide)
     }
 
-    /// Latency of the successes, from the intended start.
+    /// Latency of every answered load (success, `response_error`, `callee_error`), from
+    /// the intended start: the headline row.
     pub fn latency(&self) -> Percentiles {
         Percentiles::of(&self.agg.latency)
     }
 
-    /// Service time of the successes, from the actual send.
+    /// Latency of the successes only, from the intended start.
+    pub fn latency_ok(&self) -> Percentiles {
+        Percentiles::of(&self.agg.latency_ok)
+    }
+
+    /// Service time of the answered loads, from the actual send.
     pub fn service_time(&self) -> Percentiles {
         Percentiles::of(&self.agg.service)
     }
@@ -369,10 +375,36 @@ impl Summary {
         self.thresholds.iter().all(|v| v.ok)
     }
 
-    /// Evaluates `thresholds`, records the verdicts, and returns true if all held.
+    /// Evaluates `thresholds`, records the verdicts, and returns true if all held. When
+    /// latency gates held while more than 1 % of the loads failed and no gate covers
+    /// errors, a warning says so: a latency gate alone passes a failing service.
     pub fn apply_thresholds(&mut self, thresholds: &[crate::report::threshold::Threshold]) -> bool {
         self.thresholds = thresholds.iter().map(|t| t.check(self)).collect();
-        self.thresholds_held()
+        let held = self.thresholds_held();
+        if let Some(w) = self.unguarded_errors(thresholds)
+            && held
+        {
+            self.warnings.push(w);
+        }
+        held
+    }
+
+    /// The warning for latency gates that pass a run with more than 1 % errors and no
+    /// gate on errors.
+    fn unguarded_errors(
+        &self,
+        thresholds: &[crate::report::threshold::Threshold],
+    ) -> Option<String> {
+        let c = self.counts();
+        let failed = c.scheduled - c.get(Outcome::Success);
+        let share = failed as f64 * 100.0 / c.scheduled.max(1) as f64;
+        let latency = thresholds.iter().any(|t| t.is_latency());
+        let guarded = thresholds.iter().any(|t| t.covers_errors());
+        (latency && !guarded && share > 1.0).then(|| {
+            format!(
+                "latency thresholds held, but {share:.1}% of the loads failed and no threshold covers errors (add e.g. --threshold 'errors<1%')"
+            )
+        })
     }
 
     /// The JSON document (see [`codec`]).

@@ -125,13 +125,29 @@ fn distribution_chart(s: &Summary) -> Option<Chart> {
     }
     let xs = percentile_xs(latency.len());
     let mut series = vec![Series::new("latency", BLUE, by_percentile(latency, &xs))];
+    let ok = &s.agg.latency_ok;
+    if ok.len() != latency.len() && !ok.is_empty() {
+        // its percentiles on the same axis, up to its own slowest load
+        let n = ok.len() as f64;
+        let mut last = false;
+        let points = xs
+            .iter()
+            .map(|&x| match x < n {
+                true => Some(ms(ok.value_at_quantile(1.0 - 1.0 / x))),
+                false if !std::mem::replace(&mut last, true) => Some(ms(ok.max())),
+                false => None,
+            })
+            .collect();
+        series.push(Series::new("latency ok", GREEN, points).dashed());
+    }
     if !s.agg.service.is_empty() {
         series.push(Series::new("service time", GREY, by_percentile(&s.agg.service, &xs)).dashed());
     }
     Some(Chart {
         id: "distribution",
         title: "Latency by percentile",
-        note: "All successes of the run. The x axis is 1/(1-p): each step right is ten times \
+        note: "Every answered load of the run (success, response_error, callee_error); \
+               latency ok: the successes alone, when others were answered too. The x axis is 1/(1-p): each step right is ten times \
                rarer. Latency above service time is time spent waiting to send.",
         x: "percentile",
         y: "ms",

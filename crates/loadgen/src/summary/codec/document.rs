@@ -133,11 +133,18 @@ pub struct TargetJson {
     pub weight: u32,
     /// Loads scheduled and per outcome.
     pub counts: CountsJson,
-    /// Latency percentiles of the successes.
+    /// Latency percentiles of the answered loads (success, `response_error`,
+    /// `callee_error`); before v4, of the successes.
     pub latency_ms: PercentilesJson,
-    /// Latency histogram of this target's successes (µs, V2+DEFLATE, base64).
+    /// Latency percentiles of the successes (v4).
+    #[serde(default)]
+    pub latency_ok_ms: PercentilesJson,
+    /// Latency histogram of this target's answered loads (µs, V2+DEFLATE, base64).
     #[serde(default)]
     pub latency_us: String,
+    /// Latency histogram of this target's successes (v4).
+    #[serde(default)]
+    pub latency_ok_us: String,
 }
 
 /// One step (or group) of the journeys.
@@ -209,12 +216,12 @@ pub struct TimelineJson {
     /// Caller failures (panics).
     #[serde(default)]
     pub fatal: u64,
-    /// Median latency of the successes, ms.
+    /// Median latency of the answered loads, ms (before v4, of the successes).
     pub p50_ms: f64,
-    /// p99 latency of the successes, ms.
+    /// p99 latency of the answered loads, ms.
     pub p99_ms: f64,
-    /// Latency histogram of this bucket's successes (µs, V2+DEFLATE, base64); empty if
-    /// none.
+    /// Latency histogram of this bucket's answered loads (µs, V2+DEFLATE, base64); empty
+    /// if none.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub latency_us: String,
 }
@@ -257,8 +264,12 @@ pub struct ShardJson {
 /// The three run-long histograms (µs, V2+DEFLATE, base64).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistogramsJson {
-    /// Latency histogram (µs, V2+DEFLATE, base64).
+    /// Latency histogram of the answered loads (µs, V2+DEFLATE, base64); before v4, of
+    /// the successes.
     pub latency_us: String,
+    /// Latency histogram of the successes (v4).
+    #[serde(default)]
+    pub latency_ok_us: String,
     /// Service-time histogram.
     pub service_time_us: String,
     /// Send-lag histogram.
@@ -316,7 +327,7 @@ pub struct VerdictJson {
 /// field.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SummaryJson {
-    /// `loadgen.summary/v3`.
+    /// `loadgen.summary/v4`.
     pub schema: String,
     /// The target URLs.
     pub targets: Vec<String>,
@@ -374,9 +385,13 @@ pub struct SummaryJson {
     /// Whether the target saturated.
     #[serde(default)]
     pub saturation: SaturationJson,
-    /// Latency percentiles of the successes.
+    /// Latency percentiles of every answered load (success, `response_error`,
+    /// `callee_error`); before v4, of the successes.
     pub latency_ms: PercentilesJson,
-    /// Service-time percentiles.
+    /// Latency percentiles of the successes (v4).
+    #[serde(default)]
+    pub latency_ok_ms: PercentilesJson,
+    /// Service-time percentiles (answered loads).
     pub service_time_ms: PercentilesJson,
     /// Send-lag percentiles.
     pub lag_ms: PercentilesJson,

@@ -28,7 +28,10 @@ use crate::record::{
 use crate::schedule::ArrivalKind;
 
 /// The schema written.
-pub const SCHEMA: &str = "loadgen.summary/v3";
+pub const SCHEMA: &str = "loadgen.summary/v4";
+/// The schema before latency over every answered load (its latency is the successes'),
+/// still read.
+pub const SCHEMA_V3: &str = "loadgen.summary/v3";
 /// The schema before journeys (no `per_step`), still read.
 pub const SCHEMA_V2: &str = "loadgen.summary/v2";
 /// The first schema (one-second buckets, whole-second `t_s`), still read.
@@ -52,7 +55,7 @@ pub enum CodecError {
     #[error("not a loadgen summary: {0}")]
     Json(#[from] serde_json::Error),
     /// Another schema.
-    #[error("schema {0:?} is not {SCHEMA:?} (or {SCHEMA_V2:?}, {SCHEMA_V1:?})")]
+    #[error("schema {0:?} is not {SCHEMA:?} (or {SCHEMA_V3:?}, {SCHEMA_V2:?}, {SCHEMA_V1:?})")]
     Schema(String),
     /// A value out of range, named by its field.
     #[error("{field}: {why}")]
@@ -131,6 +134,7 @@ pub fn to_document(s: &Summary) -> SummaryJson {
         peak_tps: s.peak_tps(),
         saturation: saturation_json(s),
         latency_ms: s.latency().into(),
+        latency_ok_ms: s.latency_ok().into(),
         service_time_ms: s.service_time().into(),
         lag_ms: s.lag().into(),
         generator_bound: s.generator_bound(),
@@ -154,6 +158,7 @@ pub fn to_document(s: &Summary) -> SummaryJson {
             .collect(),
         histograms: HistogramsJson {
             latency_us: b64_hist(&agg.latency),
+            latency_ok_us: b64_hist(&agg.latency_ok),
             service_time_us: b64_hist(&agg.service),
             lag_us: b64_hist(&agg.lag),
         },
@@ -218,7 +223,9 @@ fn targets_json(s: &Summary) -> Vec<TargetJson> {
             weight: t.weight,
             counts: CountsJson::of(a.counts.scheduled, &a.counts.outcomes),
             latency_ms: Percentiles::of_compact(&a.latency).into(),
+            latency_ok_ms: Percentiles::of_compact(&a.latency_ok).into(),
             latency_us: b64(&a.latency),
+            latency_ok_us: b64(&a.latency_ok),
         })
         .collect()
 }
@@ -350,7 +357,7 @@ fn counts(field: &str, c: &CountsJson) -> Result<Counts, CodecError> {
 
 /// The model of a parsed document, every value checked.
 pub fn from_document(d: SummaryJson) -> Result<Summary, CodecError> {
-    if ![SCHEMA, SCHEMA_V2, SCHEMA_V1].contains(&d.schema.as_str()) {
+    if ![SCHEMA, SCHEMA_V3, SCHEMA_V2, SCHEMA_V1].contains(&d.schema.as_str()) {
         return Err(CodecError::Schema(d.schema));
     }
     let run = run_info(&d)?;
@@ -496,16 +503,32 @@ fn aggregate(
     agg.counts = counts("counts", &d.counts)?;
     agg.sent = d.sent;
     agg.latency = full_hist("histograms.latency_us", &d.histograms.latency_us)?;
+    // before v4 the latency was the successes': the answered row is all there is of it
+    let v4 = d.schema == SCHEMA;
+    agg.latency_ok = if v4 {
+        full_hist("histograms.latency_ok_us", &d.histograms.latency_ok_us)?
+    } else {
+        agg.latency.clone()
+    };
     agg.service = full_hist("histograms.service_time_us", &d.histograms.service_time_us)?;
     agg.lag = full_hist("histograms.lag_us", &d.histograms.lag_us)?;
     for (i, t) in d.per_target.iter().enumerate() {
+        let compact = |f: &str, b64: &str| {
+            if b64.is_empty() {
+                Ok(CompactHist::default())
+            } else {
+                hist_field(&format!("per_target[{i}].{f}"), b64)
+            }
+        };
+        let latency = compact("latency_us", &t.latency_us)?;
         agg.targets[i] = TargetAgg {
             counts: counts(&format!("per_target[{i}].counts"), &t.counts)?,
-            latency: if t.latency_us.is_empty() {
-                CompactHist::default()
+            latency_ok: if v4 {
+                compact("latency_ok_us", &t.latency_ok_us)?
             } else {
-                hist_field(&format!("per_target[{i}].latency_us"), &t.latency_us)?
+                latency.clone()
             },
+            latency,
         };
     }
     if d.errors.len() > MAX_FILE_ERRORS {

@@ -1,0 +1,114 @@
+//! CI gates that tell the truth: latency over every answered load, the successes' as a
+//! selector, and a word when latency gates pass a failing service.
+
+mod support;
+
+use support::*;
+
+#[test]
+fn a_latency_gate_counts_the_failed_answers() {
+    // half the loads are slow 503s: a gate on every answered load sees them, one on the
+    // successes does not, and the second says that nothing gated the errors
+    let (_srv, addrs, _) = serve(&["http", "--listen", "127.0.0.1:0"]);
+    let ok = format!("http://{}/", addrs[0]);
+    let failing = format!("http://{}/?status=503&delay=30ms", addrs[0]);
+    let gate = |threshold: &str| {
+        run_json(&[
+            &ok,
+            &failing,
+            "-r",
+            "100",
+            "-d",
+            "1s",
+            "--threshold",
+            threshold,
+        ])
+    };
+    let (code, s, err) = gate("p(99)<10ms");
+    assert_eq!(code, Some(2), "the slow 503s break the gate: {err}");
+    let s = s.unwrap();
+    assert!(s.counts.callee_error > 0, "{:?}", s.counts);
+    assert!(s.latency_ms.p99 >= 30.0, "{:?}", s.latency_ms);
+    assert!(s.latency_ok_ms.p99 < 10.0, "{:?}", s.latency_ok_ms);
+    assert!(s.thresholds[0].actual >= 30.0, "{:?}", s.thresholds);
+
+    for selected in [
+        "p(99){ok}<10ms",
+        "http_req_duration{expected_response:true} p(99)<10",
+    ] {
+        let (code, s, err) = gate(selected);
+        assert_eq!(code, Some(0), "{selected}: {err}");
+        let s = s.unwrap();
+        assert!(s.thresholds[0].ok && s.thresholds[0].actual < 10.0);
+        assert!(
+            err.contains("latency thresholds held, but")
+                && err.contains("no threshold covers errors"),
+            "{selected}: {err}"
+        );
+        assert!(
+            s.warnings
+                .iter()
+                .any(|w| w.contains("no threshold covers errors"))
+        );
+    }
+    // with a gate on errors, no such word (and the gate fails)
+    let (code, s, err) = run_json(&[
+        &ok,
+        &failing,
+        "-r",
+        "100",
+        "-d",
+        "1s",
+        "--threshold",
+        "p(99){ok}<10ms",
+        "--threshold",
+        "errors<1%",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(!err.contains("latency thresholds held"), "{err}");
+    assert!(s.unwrap().warnings.is_empty());
+}
+
+#[test]
+fn the_text_report_names_the_population_of_each_row() {
+    let (_srv, addrs, _) = serve(&["http", "--listen", "127.0.0.1:0", "--error-rate", "0.5"]);
+    let out = run(&[
+        "run",
+        &format!("http://{}/", addrs[0]),
+        "-r",
+        "200",
+        "-d",
+        "1s",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("\n  latency ok "), "{text}");
+    assert!(
+        text.contains("answered loads (success, response_error, callee_error); latency ok: the"),
+        "{text}"
+    );
+}
+
+#[test]
+fn k6_duration_names_read_in_a_run_of_single_requests() {
+    let (_srv, addrs, _) = serve(&["http", "--listen", "127.0.0.1:0"]);
+    let url = format!("http://{}/", addrs[0]);
+    for t in [
+        "http_req_duration: p(95)<200",
+        "http_req_duration p(95)<200",
+        "med<200",
+        "avg<200",
+    ] {
+        let (code, s, err) = run_json(&[&url, "-r", "50", "-d", "500ms", "--threshold", t]);
+        assert_eq!(code, Some(0), "{t}: {err}");
+        let v = &s.unwrap().thresholds[0];
+        assert!(v.ok && v.actual.is_finite() && v.actual > 0.0, "{t}: {v:?}");
+    }
+    for (t, why) in [
+        ("errors{ok}<1%", "{ok} selects the successes' latency"),
+        ("p99{fast}<1", "unknown selector"),
+    ] {
+        let (code, _, err) = run_json(&[&url, "-d", "1s", "--threshold", t]);
+        assert_eq!(code, Some(1), "{t}");
+        assert!(err.contains(why), "{t}: {err}");
+    }
+}
