@@ -269,17 +269,3 @@ pub fn total(text: &str, name: &str, with: &[&str]) -> u64 {
         .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap() as u64)
         .sum()
 }
-
-/// Whether `cmd` is installed; where `env` is set (CI), it must be.
-pub fn has(cmd: &str, env: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {cmd}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        found || std::env::var_os(env).is_none(),
-        "{env} is set but {cmd} is not installed"
-    );
-    found
-}
