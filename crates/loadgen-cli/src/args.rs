@@ -196,8 +196,8 @@ pub struct DemoArgs {
 #[derive(Debug, Args, Default)]
 pub struct LoadArgs {
     /// Loads per second (also 1000/s, 60/1m); 0 = closed loop [run: 0, demo: 1000]
-    /// (-R as in wrk2, -q as in oha and hey)
-    #[arg(short, short_aliases = ['R', 'q'], long, value_name = "LPS", value_parser = parse_rate)]
+    /// (-R as in wrk2, -q as in oha and hey, --rps, --qps)
+    #[arg(short, short_aliases = ['R', 'q'], long, aliases = ["rps", "qps"], value_name = "LPS", value_parser = parse_rate)]
     pub rate: Option<f64>,
     /// Ramp the rate through stages DUR:LPS,... (from --rate, or 0), e.g. 10s:100,30s:1000,10s:0;
     /// the run lasts the sum of the stages
@@ -213,7 +213,7 @@ pub struct LoadArgs {
     pub seed: Option<u64>,
     /// Length of the run, e.g. 500ms, 10s, 2m; a bare number is seconds [run: 10s, demo: 5s]
     /// (-z as in hey and oha)
-    #[arg(short, short_alias = 'z', long, value_name = "DUR", value_parser = parse_positive_duration)]
+    #[arg(short, short_alias = 'z', long, value_name = "DUR", value_parser = parse_run_duration)]
     pub duration: Option<Duration>,
     /// Per-call timeout, with its unit: 2s, 500ms [run: 1s, demo: 50ms] (not wrk's
     /// threads: that is --threads)
@@ -223,7 +223,8 @@ pub struct LoadArgs {
     /// (--vus as in k6)
     #[arg(short, long, visible_alias = "vus", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub concurrency: Option<u64>,
-    /// Stop after N loads (if the duration does not end the run first)
+    /// Stop after N loads; without -d the run lasts as long as they take at the rate
+    /// (closed loop: until they are done), at most 1 h
     #[arg(short = 'n', long = "loads", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub loads: Option<u64>,
     /// Connections per target [default: one per slot]
@@ -330,6 +331,11 @@ pub struct LoadArgs {
     /// needs a terminal
     #[arg(long, help_heading = "Watching")]
     pub tui: bool,
+    /// Peers' flags that mean what loadgen always does: `--no-tui` (oha: no live view is
+    /// the default), `-L`/`--latency` (wrk: the distribution is always printed),
+    /// `--latency-correction` (oha: latency always counts from the intended start)
+    #[arg(long = "latency", short = 'L', aliases = ["no-tui", "latency-correction"], hide = true, action = clap::ArgAction::Count)]
+    pub peers_default: u8,
     /// Serve Prometheus/OpenMetrics metrics at ADDR (e.g. 127.0.0.1:9090) during the run
     #[arg(long, value_name = "ADDR", help_heading = "Watching")]
     pub metrics: Option<String>,
@@ -626,6 +632,19 @@ pub fn parse_timeout(s: &str) -> Result<Duration, String> {
         ));
     }
     parse_positive_duration(s)
+}
+
+/// The run's length (`-d`): a duration greater than zero; a value that looks like a
+/// request body (oha's, hey's and curl's `-d`) gets the name loadgen gives it.
+pub fn parse_run_duration(s: &str) -> Result<Duration, String> {
+    parse_positive_duration(s).map_err(|why| {
+        let t = s.trim_start();
+        if t.starts_with(['{', '[', '@', '<']) || t.contains('=') {
+            "-d is the run's duration here (as in wrk and vegeta); a request body is --body '…' or --body @FILE (oha's and hey's -d), a gRPC message --message '…' (ghz's -d)".to_string()
+        } else {
+            why
+        }
+    })
 }
 
 /// A duration greater than zero.

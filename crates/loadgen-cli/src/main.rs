@@ -75,10 +75,46 @@ fn usage_error(e: clap::Error) -> ExitCode {
             } else {
                 msg
             };
-            crate::note!("loadgen: {msg} (see loadgen --help)");
+            match peer_hint(&e) {
+                Some(hint) => {
+                    // the hint replaces clap's guess at a similar name
+                    let msg = msg.split("; a similar argument").next().unwrap_or(msg);
+                    crate::note!("loadgen: {msg}; {hint} (see loadgen --help)")
+                }
+                None => crate::note!("loadgen: {msg} (see loadgen --help)"),
+            }
             ExitCode::from(1)
         }
     }
+}
+
+/// What loadgen calls a peer tool's flag that it does not take.
+fn peer_hint(e: &clap::Error) -> Option<&'static str> {
+    use clap::error::{ContextKind, ContextValue};
+    if e.kind() != ErrorKind::UnknownArgument {
+        return None;
+    }
+    let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let flag = arg.split('=').next().unwrap_or(arg);
+    Some(match flag {
+        "-D" => "a body from a file is --body @FILE (oha's and hey's -D)",
+        "-T" => "a content type is -H 'Content-Type: …' (hey's -T)",
+        "-A" => "an accept header is -H 'Accept: …' (hey's -A)",
+        "-s" | "--script" => {
+            "loadgen runs no scripts: a journey is a YAML file, --scenario FILE (wrk's -s, k6's script)"
+        }
+        "--iterations" | "-i" => "a number of loads is -n N (k6's --iterations)",
+        "--body-file" => "a body from a file is --body @FILE",
+        "-b" => "a request body is --body '…' (hey's -d, ab's -p)",
+        "-p" => "a POST body from a file is -m POST --body @FILE (ab's -p)",
+        "-targets" | "-rate" | "-duration" | "-workers" => {
+            "long flags take two dashes: --targets, --rate, --duration (vegeta's single dash)"
+        }
+        "--total" => "a number of calls is -n N (ghz's --total)",
+        _ => return None,
+    })
 }
 
 fn one_line(s: &str) -> String {

@@ -369,6 +369,11 @@ pub fn data_feed(a: &LoadArgs) -> anyhow::Result<Option<Arc<DataFeed>>> {
         return Ok(None);
     };
     let name = path.display().to_string();
+    if name.trim_start().starts_with(['{', '[']) {
+        bail!(
+            "--data is a data feed file here (.csv or .jsonl); a gRPC message is --message '{name}' (ghz's --data), an HTTP body --body"
+        );
+    }
     let f = std::fs::File::open(path).with_context(|| format!("--data {name}: cannot open"))?;
     if f.metadata().map(|m| m.len()).unwrap_or(0) > 2 * MAX_DATA_BYTES as u64 {
         bail!(

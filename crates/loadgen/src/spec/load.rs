@@ -8,6 +8,9 @@ use std::time::Duration;
 use super::{At, LoadSpec, Pos, SpecError, Text};
 use crate::schedule::{Schedule, Stage};
 
+/// The longest a run of a number of loads without a duration lasts: an hour.
+pub const UNTIL_N: Duration = Duration::from_secs(3600);
+
 /// A load made ready to run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Load {
@@ -93,7 +96,9 @@ impl LoadSpec {
     }
 
     /// The schedule: `file` names the source in errors; `rate` and `duration` are the
-    /// defaults of the command.
+    /// defaults of the command, taken where the spec sets none. A number of loads
+    /// (`journeys`, `-n`) without a duration lasts as long as they take at the rate (in a
+    /// closed loop, until they are done), at most [`UNTIL_N`].
     pub fn load(&self, file: &str, rate: f64, duration: Duration) -> Result<Load, SpecError> {
         let err = |pos: Pos, why: String| SpecError::at(file, pos, why);
         let num = |t: &Option<At<Text>>, what: &str| -> Result<Option<u64>, SpecError> {
@@ -150,6 +155,13 @@ impl LoadSpec {
                         format!("duration '{t}': a duration above 0, like 30s or 2m"),
                     )
                 })?,
+            // a number of loads without a duration: as long as they take (hey, oha, k6's
+            // iterations), up to a bound
+            None if max.is_some() && self.stages.is_none() => match (max, rate) {
+                (Some(n), r) if r > 0.0 => Duration::try_from_secs_f64((n as f64 + 0.5) / r)
+                    .map_or(UNTIL_N, |d| d.min(UNTIL_N)),
+                _ => UNTIL_N,
+            },
             None => duration,
         };
         let poisson = match &self.arrival {
