@@ -48,6 +48,41 @@ pub enum Command {
     Report(ReportArgs),
     /// Find the highest constant rate that meets an SLO, by stepped runs.
     Search(SearchArgs),
+    /// Compare two saved runs: latency, throughput, TPS and errors, each change with its
+    /// noise and a verdict; --fail-if gates for CI (exit code 2).
+    #[command(after_help = COMPARE_EXAMPLES)]
+    Compare(CompareArgs),
+}
+
+const COMPARE_EXAMPLES: &str = "\
+Examples:
+  loadgen compare base.json new.json
+  loadgen compare base.json new.json --fail-if 'p99 +10%' --fail-if 'errors +0.5pp' --html diff.html
+A change within the noise (sampling error and drift over the runs' seconds) is 'same'; a
+gate fails when the change passes its bound and the noise.";
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The baseline: a JSON summary written by `run --json` or `merge --json`
+    #[arg(value_name = "BASE")]
+    pub base: PathBuf,
+    /// The run to judge against it
+    #[arg(value_name = "NEW")]
+    pub new: PathBuf,
+    /// Fail (exit code 2) when a figure gets worse by more than a bound and its noise:
+    /// 'p99 +10%', 'mean +2ms', 'tps -5%', 'throughput -5%', 'errors +0.5pp' (repeatable)
+    #[arg(long, value_name = "EXPR", value_parser = parse_fail_if)]
+    pub fail_if: Vec<loadgen::report::compare::FailIf>,
+    /// Write a self-contained HTML page with both runs' curves to FILE
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Write the comparison as JSON to FILE (- for stdout; the text then goes to stderr)
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
+fn parse_fail_if(s: &str) -> Result<loadgen::report::compare::FailIf, String> {
+    loadgen::report::compare::FailIf::parse(s)
 }
 
 #[derive(Debug, Args)]

@@ -36,6 +36,7 @@ fn main() -> ExitCode {
         args::Command::Merge(a) => cmd::merge::merge(a),
         args::Command::Report(a) => cmd::merge::report(a),
         args::Command::Search(a) => cmd::search::search(a),
+        args::Command::Compare(a) => cmd::compare::compare(a),
     };
     match result {
         Ok(code) => code,

@@ -132,3 +132,30 @@ fn body_tag(dom: &str) -> &str {
         .and_then(|i| dom[i..].find('>').map(|j| &dom[i..=i + j]))
         .unwrap_or("(no <body> in the dumped DOM)")
 }
+
+#[test]
+#[cfg_attr(
+    not(has_chromium),
+    ignore = "needs Chromium (apt-get install chromium)"
+)]
+fn the_comparison_page_renders_in_headless_chromium() {
+    let chromium = browser()
+        .unwrap_or_else(|| panic!("no Chromium on PATH (looked for {})", BROWSERS.join(", ")));
+    let dir = scratch_dir();
+    let page = dir.join("compare.html");
+    let s = Summary::from_json(include_str!("../../loadgen/tests/data/summary.json")).unwrap();
+    let c = loadgen::report::compare::compare(&s, &s);
+    let mut f = File::create(&page).unwrap();
+    loadgen::report::html::write_compare(&s, &s, &c, &[], ("a.json", "b.json"), &mut f).unwrap();
+    drop(f);
+    let (dom, log) = run_chromium(&chromium, &page, &dir);
+    let _ = fs::remove_dir_all(&dir);
+    let body = body_tag(&dom);
+    assert!(
+        body.contains("data-charts-expected=\"2\"") && body.contains("data-charts-rendered=\"2\""),
+        "body tag: {body}\nchromium log:\n{log}"
+    );
+    for bad in ["Uncaught", "Content Security Policy"] {
+        assert!(!log.contains(bad), "the page logged {bad:?}:\n{log}");
+    }
+}

@@ -10,7 +10,7 @@ use loadgen::Summary;
 use super::output;
 use crate::args::{MergeArgs, ReportArgs};
 
-fn read(path: &Path) -> anyhow::Result<Summary> {
+pub fn read(path: &Path) -> anyhow::Result<Summary> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("{}: cannot read", path.display()))?;
     Summary::from_json(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))

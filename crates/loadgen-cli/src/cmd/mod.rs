@@ -1,5 +1,6 @@
 //! Subcommands.
 
+pub mod compare;
 pub mod limits;
 pub mod live;
 pub mod merge;

@@ -6,9 +6,11 @@
 //! `page` is the shell (document, scripts, data block, escaping) other page types reuse.
 
 mod charts;
+mod compare;
 pub(crate) mod page;
 mod search;
 
+pub use compare::write as write_compare;
 pub use search::write as write_search;
 
 use std::io::{self, Write};

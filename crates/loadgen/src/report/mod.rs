@@ -5,6 +5,7 @@
 //! benchmark scripts read it); `threshold` evaluates pass/fail criteria. JSON is the
 //! summary's own codec (`summary::codec`).
 
+pub mod compare;
 pub mod html;
 pub mod kv;
 pub mod text;

@@ -11,9 +11,9 @@ use crate::summary::Summary;
 /// Points per decade of the percentile axis.
 const PER_DECADE: f64 = 50.0;
 
-const GREY: &str = "#8c959f";
-const BLUE: &str = "#0969da";
-const GREEN: &str = "#1a7f37";
+pub(super) const GREY: &str = "#8c959f";
+pub(super) const BLUE: &str = "#0969da";
+pub(super) const GREEN: &str = "#1a7f37";
 const ORANGE: &str = "#d4760b";
 const RED: &str = "#cf222e";
 
@@ -127,17 +127,7 @@ fn distribution_chart(s: &Summary) -> Option<Chart> {
     let mut series = vec![Series::new("latency", BLUE, by_percentile(latency, &xs))];
     let ok = &s.agg.latency_ok;
     if ok.len() != latency.len() && !ok.is_empty() {
-        // its percentiles on the same axis, up to its own slowest load
-        let n = ok.len() as f64;
-        let mut last = false;
-        let points = xs
-            .iter()
-            .map(|&x| match x < n {
-                true => Some(ms(ok.value_at_quantile(1.0 - 1.0 / x))),
-                false if !std::mem::replace(&mut last, true) => Some(ms(ok.max())),
-                false => None,
-            })
-            .collect();
+        let points = by_percentile_upto(ok, &xs);
         series.push(Series::new("latency ok", GREEN, points).dashed());
     }
     if !s.agg.service.is_empty() {
@@ -158,7 +148,7 @@ fn distribution_chart(s: &Summary) -> Option<Chart> {
 
 /// Points of the percentile axis, x = 1/(1-p), [`PER_DECADE`] per decade from 1 (p = 0)
 /// up to `count` (p = 1 - 1/count, the slowest load).
-fn percentile_xs(count: u64) -> Vec<f64> {
+pub(super) fn percentile_xs(count: u64) -> Vec<f64> {
     let top = count.max(2) as f64;
     let steps = (top.log10() * PER_DECADE).ceil() as u32;
     let mut xs: Vec<f64> = (0..steps)
@@ -167,6 +157,20 @@ fn percentile_xs(count: u64) -> Vec<f64> {
         .collect();
     xs.push(top);
     xs
+}
+
+/// `h` (µs) in ms at each x = 1/(1-p) of `xs` below its own count, then its maximum, then
+/// gaps: a smaller population on the axis of a larger one.
+pub(super) fn by_percentile_upto(h: &Hist, xs: &[f64]) -> Vec<Option<f64>> {
+    let n = h.len() as f64;
+    let mut last = false;
+    xs.iter()
+        .map(|&x| match x < n {
+            true => Some(ms(h.value_at_quantile(1.0 - 1.0 / x))),
+            false if !std::mem::replace(&mut last, true) => Some(ms(h.max())),
+            false => None,
+        })
+        .collect()
 }
 
 /// `h` (µs) in ms at each x = 1/(1-p) of `xs`; the last point is the maximum.
