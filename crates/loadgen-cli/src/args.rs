@@ -388,6 +388,10 @@ pub struct LoadArgs {
     /// name stay HOST; empty fields match any), e.g. api.example.com:443:127.0.0.1:8443
     #[arg(long, value_name = "HOST:PORT:CONNECT_HOST:CONNECT_PORT")]
     pub connect_to: Vec<String>,
+    /// http, grpc, journeys: the longest a connection may take to open (TCP, proxy tunnel,
+    /// TLS handshake); longer is a call_error [default: bounded by --timeout]
+    #[arg(long, value_name = "DUR", value_parser = parse_positive_duration)]
+    pub connect_timeout: Option<Duration>,
     /// http, grpc: reach the targets through this HTTP proxy, http://HOST:PORT (a CONNECT
     /// tunnel for every connection, as curl's --proxytunnel)
     #[arg(short = 'x', long, value_name = "URL", help_heading = "HTTP")]

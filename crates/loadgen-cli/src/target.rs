@@ -71,6 +71,8 @@ pub struct TargetSpec {
     pub unix: Option<std::path::PathBuf>,
     /// HTTP through this proxy (then `addr` is not used).
     pub proxy: Option<SocketAddr>,
+    /// HTTP and gRPC: the longest a connection may take to open.
+    pub connect_timeout: Option<std::time::Duration>,
 }
 
 impl TargetSpec {
@@ -85,6 +87,7 @@ impl TargetSpec {
             path: self.path.clone(),
             unix: self.unix.clone(),
             proxy: self.proxy,
+            connect_timeout: self.connect_timeout,
         }
     }
 }
@@ -99,6 +102,8 @@ pub struct Routes {
     pub unix: Option<std::path::PathBuf>,
     /// HTTP targets are reached through this proxy (a CONNECT tunnel).
     pub proxy: Option<SocketAddr>,
+    /// HTTP and gRPC connections open within this (`--connect-timeout`).
+    pub connect_timeout: Option<std::time::Duration>,
 }
 
 /// One `--connect-to HOST:PORT:TO_HOST:TO_PORT` rule (an empty field matches any host or
@@ -246,6 +251,7 @@ pub fn parse_via(raw: &str, routes: &Routes) -> Result<TargetSpec, String> {
         path,
         unix,
         proxy,
+        connect_timeout: routes.connect_timeout.filter(|_| http),
     })
 }
 
@@ -424,6 +430,7 @@ mod tests {
             ],
             unix: None,
             proxy: None,
+            connect_timeout: None,
         };
         // the first rule: no DNS lookup of api.example.com, Host and SNI stay
         let t = parse_via("https://api.example.com/x", &r).unwrap();
@@ -441,6 +448,7 @@ mod tests {
             connect_to: Vec::new(),
             unix: Some("/tmp/x.sock".into()),
             proxy: None,
+            connect_timeout: None,
         };
         let t = parse_via("http://svc.invalid/p", &u).unwrap();
         assert_eq!(

@@ -170,3 +170,45 @@ fn a_number_of_loads_without_a_duration_runs_them_all() {
     assert_eq!(s.counts.success, 500);
     assert_eq!(s.duration_s, 3600.0);
 }
+
+#[test]
+fn a_connect_timeout_fails_a_silent_handshake_as_a_call_error() {
+    // a TCP server that accepts and never speaks: the TLS handshake waits
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in l.incoming().map_while(Result::ok) {
+            held.push(s);
+        }
+    });
+    let url = format!("https://127.0.0.1:{port}/");
+    let args = |extra: &[&'static str]| {
+        let mut a = vec![
+            url.clone(),
+            "-r".into(),
+            "10".into(),
+            "-d".into(),
+            "1s".into(),
+        ];
+        a.extend(["-t".into(), "2s".into(), "-k".into()]);
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let with = args(&["--connect-timeout", "200ms"]);
+    let (code, s, err) = run_json(&with.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(code, Some(0), "{err}");
+    let s = s.unwrap();
+    assert_eq!(s.counts.call_error, s.counts.scheduled, "{:?}", s.counts);
+    assert!(
+        s.errors[0].message.contains("connect timeout after 200ms"),
+        "{:?}",
+        s.errors
+    );
+    // without it, the call timeout ends them
+    let without = args(&[]);
+    let (code, s, err) = run_json(&without.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(code, Some(0), "{err}");
+    let s = s.unwrap();
+    assert_eq!(s.counts.timeout, s.counts.scheduled, "{:?}", s.counts);
+}

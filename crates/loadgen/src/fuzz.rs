@@ -67,6 +67,7 @@ pub fn scenario(data: &[u8]) {
             path: "/".into(),
             unix: None,
             proxy: None,
+            connect_timeout: None,
         })
     });
     if let Ok(j) = Journeys::compile(&spec, &opts) {

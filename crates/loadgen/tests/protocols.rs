@@ -60,6 +60,7 @@ fn target(url: &str, addr: SocketAddr, tls: bool, path: &str) -> HttpTarget {
         path: path.into(),
         unix: None,
         proxy: None,
+        connect_timeout: None,
     }
 }
 

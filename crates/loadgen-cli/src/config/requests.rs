@@ -83,6 +83,7 @@ pub fn routes(a: &LoadArgs) -> anyhow::Result<target::Routes> {
             .map(target::parse_proxy)
             .transpose()
             .map_err(anyhow::Error::msg)?,
+        connect_timeout: a.connect_timeout,
     })
 }
 

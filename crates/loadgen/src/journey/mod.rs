@@ -118,6 +118,7 @@ pub fn resolve(origin: &str) -> Result<HttpTarget, String> {
         path: "/".into(),
         unix: None,
         proxy: None,
+        connect_timeout: None,
     })
 }
 

@@ -866,6 +866,7 @@ mod tests {
             path: "/".into(),
             unix: None,
             proxy: None,
+            connect_timeout: None,
         };
         let r = |loc: &str| {
             redirect_path(loc.as_bytes(), &ep, "/a/b/c?x=1").map(|p| String::from_utf8(p).unwrap())

@@ -46,6 +46,7 @@ pub fn http_target(addr: SocketAddr, path: &str) -> HttpTarget {
         path: path.into(),
         unix: None,
         proxy: None,
+        connect_timeout: None,
     }
 }
 

@@ -56,6 +56,9 @@ pub struct HttpTarget {
     pub unix: Option<std::path::PathBuf>,
     /// Reach the target through this HTTP proxy, by a CONNECT tunnel (`--proxy`).
     pub proxy: Option<SocketAddr>,
+    /// The longest a connection may take to open — TCP, proxy tunnel and TLS handshake
+    /// (`--connect-timeout`); `None`: the call's own timeout bounds it.
+    pub connect_timeout: Option<std::time::Duration>,
 }
 
 impl HttpTarget {
@@ -413,8 +416,27 @@ pub enum Stream {
     Tls(Box<tokio_rustls::client::TlsStream<StampedTcp>>),
 }
 
-/// Connects to `target`, with TLS if it is `https`; `Ok` carries the negotiated ALPN.
+/// Connects to `target`, with TLS if it is `https`, within its connect timeout if it has
+/// one (a connect that takes longer is a `call_error`).
 pub async fn connect(
+    target: &HttpTarget,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+) -> Result<Stream, Failure> {
+    match target.connect_timeout {
+        None => open(target, tls).await,
+        Some(limit) => tokio::time::timeout(limit, open(target, tls))
+            .await
+            .unwrap_or_else(|_| {
+                Err(Failure::call(format!(
+                    "connect timeout after {}",
+                    humantime::format_duration(limit)
+                )))
+            }),
+    }
+}
+
+/// [`connect`] without its time limit.
+async fn open(
     target: &HttpTarget,
     tls: Option<&Arc<rustls::ClientConfig>>,
 ) -> Result<Stream, Failure> {
@@ -664,6 +686,7 @@ mod tests {
             path: "/".into(),
             unix: None,
             proxy: None,
+            connect_timeout: None,
         };
         assert_eq!(t(false, 80).authority(), "example.com");
         assert_eq!(t(true, 443).authority(), "example.com");
