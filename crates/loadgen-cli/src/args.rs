@@ -145,6 +145,10 @@ pub struct OutputArgs {
     /// Write a self-contained HTML report with charts to FILE
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Write a JUnit XML file for CI (thresholds, journey checks and the accounting as
+    /// test cases) to FILE
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
     /// What to print on stdout
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = SummaryFormat::Text)]
     pub summary: SummaryFormat,

@@ -212,3 +212,114 @@ fn a_connect_timeout_fails_a_silent_handshake_as_a_call_error() {
     let s = s.unwrap();
     assert_eq!(s.counts.timeout, s.counts.scheduled, "{:?}", s.counts);
 }
+
+/// A --junit file of a run with a held and a violated threshold, and one of journeys with
+/// a passing and a failing step: their paths.
+fn junit_files() -> (std::path::PathBuf, std::path::PathBuf) {
+    let (_srv, addrs, _) = serve(&["http", "--listen", "127.0.0.1:0"]);
+    let url = format!("http://{}/", addrs[0]);
+    let run_xml = tmp(&format!("run-{}.xml", addrs[0].replace([':', '.'], "-")));
+    let out = run(&[
+        "run",
+        &url,
+        "-r",
+        "50",
+        "-d",
+        "500ms",
+        "--threshold",
+        "p99<5s",
+        "--threshold",
+        "tps>1000000",
+        "--junit",
+        run_xml.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "the tps gate fails");
+    let scenario = write(
+        "junit.yaml",
+        format!(
+            "version: 1\ndefaults:\n  base: http://{}\nload:\n  rate: 20/s\n  duration: 500ms\nscenarios:\n  - name: s\n    steps:\n      - name: home\n        get: /\n      - name: broken\n        get: /?status=503\n",
+            addrs[0]
+        ),
+    );
+    let journeys_xml = tmp(&format!(
+        "journeys-{}.xml",
+        addrs[0].replace([':', '.'], "-")
+    ));
+    let out = run(&["run", &scenario, "--junit", journeys_xml.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (run_xml, journeys_xml)
+}
+
+#[test]
+fn a_junit_file_has_thresholds_and_checks_as_test_cases() {
+    let (run_xml, journeys_xml) = junit_files();
+    let xml = std::fs::read_to_string(&run_xml).unwrap();
+    assert!(xml.contains("tests=\"3\" failures=\"1\""), "{xml}");
+    assert!(
+        xml.contains("<testcase name=\"p99&lt;5s\" classname=\"loadgen.threshold\" time=\"0\"/>"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<failure message=\"tps&gt;1000000: actual"),
+        "{xml}"
+    );
+    assert!(xml.contains("<system-out>loadgen http"), "{xml}");
+    // journeys: a step's checks are a test case, failed when one failed
+    let xml = std::fs::read_to_string(&journeys_xml).unwrap();
+    assert!(
+        xml.contains(
+            "<testcase name=\"s / home: checks\" classname=\"loadgen.checks\" time=\"0\"/>"
+        ),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<testcase name=\"s / broken: checks\""),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("checks failed\" type=\"checks\">check status"),
+        "{xml}"
+    );
+}
+
+#[test]
+#[cfg_attr(
+    not(has_xmllint),
+    ignore = "needs xmllint (apt-get install libxml2-utils)"
+)]
+fn junit_files_are_valid_against_the_schema_ci_systems_read() {
+    let xsd = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/junit.xsd");
+    let (run_xml, journeys_xml) = junit_files();
+    for path in [run_xml, journeys_xml] {
+        let out = std::process::Command::new("xmllint")
+            .args(["--noout", "--schema", xsd])
+            .arg(&path)
+            .output()
+            .expect("xmllint runs");
+        assert!(
+            out.status.success(),
+            "{}: {}{}",
+            path.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // the schema refuses what CI systems would not read
+    let bad = write(
+        "bad.xml",
+        "<testsuites><testsuite name=\"x\"><testcase/></testsuite></testsuites>",
+    );
+    let out = std::process::Command::new("xmllint")
+        .args(["--noout", "--schema", xsd, &bad])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "a suite without tests and a case without a name"
+    );
+}

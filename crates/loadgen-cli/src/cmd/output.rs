@@ -18,6 +18,7 @@ use crate::args::{OutputArgs, SummaryFormat};
 pub struct Prepared {
     json: Option<(PathBuf, File)>,
     html: Option<(PathBuf, File)>,
+    junit: Option<(PathBuf, File)>,
 }
 
 fn open(flag: &str, path: &Path) -> anyhow::Result<File> {
@@ -35,7 +36,11 @@ pub fn prepare(a: &OutputArgs) -> anyhow::Result<Prepared> {
         Some(p) => Some((p.clone(), open("--html", p)?)),
         None => None,
     };
-    Ok(Prepared { json, html })
+    let junit = match &a.junit {
+        Some(p) => Some((p.clone(), open("--junit", p)?)),
+        None => None,
+    };
+    Ok(Prepared { json, html, junit })
 }
 
 /// Writes `bytes` to `file`, or, failing that, to a fallback file; returns a note for the
@@ -83,6 +88,11 @@ pub fn output(mut summary: Summary, a: &OutputArgs, files: Prepared) -> anyhow::
         let mut html = Vec::new();
         report::html::write(s, &mut html)?;
         trouble.extend(write_file("HTML report", &path, file, &html));
+    }
+    if let Some((path, file)) = files.junit {
+        let mut xml = Vec::new();
+        report::junit::write(s, &mut xml)?;
+        trouble.extend(write_file("JUnit file", &path, file, &xml));
     }
     let json_to_stdout = a.json.as_ref().is_some_and(|p| p.as_os_str() == "-");
     let text = a.json.as_ref().map(|_| s.to_json() + "\n");

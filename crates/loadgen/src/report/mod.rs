@@ -7,6 +7,7 @@
 
 pub mod compare;
 pub mod html;
+pub mod junit;
 pub mod kv;
 pub mod text;
 pub mod threshold;
