@@ -334,6 +334,11 @@ pub struct LoadArgs {
     /// http: use hyper for HTTP/1.1 too (instead of the fast built-in client)
     #[arg(long, help_heading = "HTTP")]
     pub hyper: bool,
+    /// http: follow up to N redirects (301, 302, 303, 307, 308) on the target's origin;
+    /// the answer is the first that is not one, a loop or more hops a response_error
+    /// (curl's --location) [default: 0, a redirect is the answer]
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=20), help_heading = "HTTP")]
+    pub follow: u32,
     /// https: do not verify the server certificate
     #[arg(short = 'k', long, help_heading = "HTTP")]
     pub insecure: bool,
@@ -528,7 +533,8 @@ pub struct ServeGrpcArgs {
 }
 
 const HTTP_SERVER_HELP: &str = "\
-Per-request knobs (query parameters): delay=10ms, status=503, size=1024, close=1.
+Per-request knobs (query parameters): delay=10ms, status=503, size=1024, close=1,
+redirect=3 (three 302 hops, then the answer), location=/x (a 302 there).
 The body of a response echoes the request body unless a size is set.";
 
 #[derive(Debug, Args)]

@@ -323,3 +323,85 @@ fn junit_files_are_valid_against_the_schema_ci_systems_read() {
         "a suite without tests and a case without a name"
     );
 }
+
+#[test]
+fn redirects_are_followed_when_asked_and_a_loop_is_a_response_error() {
+    let (_srv, addrs, _) = serve(&["http", "--listen", "127.0.0.1:0"]);
+    let url = format!("http://{}/x?redirect=2", addrs[0]);
+    for client in [&[][..], &["--hyper"][..], &["--http2"][..]] {
+        let mut args = vec![url.as_str(), "-n", "6"];
+        args.extend_from_slice(client);
+        // not followed: the 302 is the answer (a success, as curl without -L)
+        let (code, s, err) = run_json(&args);
+        assert_eq!(code, Some(0), "{err}");
+        assert_eq!(s.unwrap().counts.success, 6, "{client:?}");
+        // followed: two hops, then the 200
+        let mut follow = args.clone();
+        follow.extend_from_slice(&["--follow", "2", "--expect-status", "200"]);
+        let (code, s, err) = run_json(&follow);
+        assert_eq!(code, Some(0), "{err}");
+        let s = s.unwrap();
+        assert_eq!(s.counts.success, 6, "{client:?}: {:?}", s.errors);
+        assert!(
+            s.protocol_details
+                .iter()
+                .any(|(k, v)| k == "follow" && v == "up to 2 redirects")
+        );
+        // one hop short
+        let mut short = args.clone();
+        short.extend_from_slice(&["--follow", "1"]);
+        let (_, s, _) = run_json(&short);
+        let s = s.unwrap();
+        assert_eq!(s.counts.response_error, 6, "{client:?}");
+        assert!(
+            s.errors[0].message.contains("more than 1 redirects"),
+            "{:?}",
+            s.errors
+        );
+    }
+    // a loop: /a → /b → /a
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{BufRead, BufReader, Write};
+        for conn in l.incoming().map_while(Result::ok) {
+            std::thread::spawn(move || {
+                let mut w = conn.try_clone().unwrap();
+                let mut r = BufReader::new(conn);
+                let mut first = String::new();
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    if first.is_empty() {
+                        first = line.clone();
+                    } else if line == "\r\n" {
+                        let to = if first.contains(" /a ") { "/b" } else { "/a" };
+                        let _ = write!(
+                            w,
+                            "HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\n\r\n"
+                        );
+                        first.clear();
+                    }
+                }
+            });
+        }
+    });
+    let (code, s, err) = run_json(&[
+        &format!("http://127.0.0.1:{port}/a"),
+        "-n",
+        "3",
+        "--follow",
+        "10",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let s = s.unwrap();
+    assert_eq!(s.counts.response_error, 3, "{:?}", s.counts);
+    assert!(
+        s.errors[0].message.starts_with("redirect loop"),
+        "{:?}",
+        s.errors
+    );
+}

@@ -284,6 +284,7 @@ async fn handle(
         return Ok(api(req, shared, guard).await);
     }
     let b = &shared.behaviour;
+    let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
     let q = |name| query_param(&query, name);
     let size = q("size")
@@ -307,12 +308,30 @@ async fn handle(
     if !delay.is_zero() {
         crate::timer::sleep(delay).await;
     }
-    let mut status = q("status").and_then(|s| s.parse().ok()).unwrap_or(b.status);
-    if q("status").is_none() && b.error_rate > 0.0 && rng::unit() < b.error_rate {
+    // redirects: redirect=N answers 302 to the same path with redirect=N-1 (N hops, then
+    // the answer); location=URL (percent-decoded) answers a redirect there
+    let hops = q("redirect")
+        .and_then(|n| n.parse::<u32>().ok())
+        .filter(|&n| n > 0);
+    let location = match hops {
+        Some(n) => Some(format!("{}?redirect={}", path, n - 1)),
+        None => q("location").map(percent_decode),
+    };
+    let mut status = q("status")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(if location.is_some() { 302 } else { b.status });
+    if q("status").is_none()
+        && location.is_none()
+        && b.error_rate > 0.0
+        && rng::unit() < b.error_rate
+    {
         status = 503;
     }
     let mut resp = Response::builder()
         .status(http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK));
+    if let Some(l) = location.and_then(|l| http::HeaderValue::try_from(l).ok()) {
+        resp = resp.header(http::header::LOCATION, l);
+    }
     let close = q("close").map_or(b.close, |v| v == "1" || v == "true");
     if close {
         resp = resp.header(http::header::CONNECTION, "close");
@@ -324,6 +343,29 @@ async fn handle(
         _busy: Some(guard),
     };
     Ok(resp.body(body).expect("valid response parts"))
+}
+
+/// `%XX` escapes of `s` decoded (an invalid one is kept as written).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%'
+            && let (Some(h), Some(l)) = (
+                b.get(i + 1).and_then(|&c| hex(c)),
+                b.get(i + 2).and_then(|&c| hex(c)),
+            )
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Serves HTTP/1.1 and h2c (or TLS with ALPN when `tls` is set) until `shutdown`.

@@ -91,6 +91,9 @@ impl Protocol {
                 if !o.body.is_empty() {
                     add("body", format!("{} bytes", o.body.len()));
                 }
+                if o.follow > 0 {
+                    add("follow", format!("up to {} redirects", o.follow));
+                }
             }
             Protocol::Calc(o) if o.dial_per_call => add("connections", "one per load".into()),
             Protocol::Tcp(o) | Protocol::Udp(o) => {
@@ -338,6 +341,7 @@ fn http_options(a: &LoadArgs) -> anyhow::Result<HttpOptions> {
         hyper_h1: a.hyper,
         verify,
         client_auth,
+        follow: a.follow,
     };
     opts.validate().map_err(|e| {
         use loadgen::ConfigError as E;

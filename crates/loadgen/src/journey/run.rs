@@ -5,6 +5,7 @@
 //! client, HTTP/2 on h2), its answer is read into a bounded [`Answer`], checked, and
 //! captured from; each step's outcome and times are recorded by row.
 
+use crate::protocol::http::redirect;
 use std::cell::{Cell, RefCell};
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
@@ -508,7 +509,7 @@ impl JourneyCaller {
                         "HTTP {status} without a Location"
                     )));
                 };
-                match redirect_path(loc, ep, path_of()) {
+                match redirect::path(loc, ep, path_of()) {
                     Ok(p) => {
                         path = Some(p);
                         get = get
@@ -517,7 +518,9 @@ impl JourneyCaller {
                         hops += 1;
                         continue;
                     }
-                    Err(why) => return failed(Failure::response(why)),
+                    Err(why) => {
+                        return failed(Failure::response(format!("{why}: add it as a step")));
+                    }
                 }
             }
             return Sent {
@@ -704,102 +707,6 @@ impl JourneyCaller {
     }
 }
 
-/// The path (and query) a redirect's `Location` names on the origin of `ep`, resolved
-/// against the request's `path` (RFC 3986: absolute, scheme-relative, absolute-path,
-/// `?query` and relative references; dot segments removed, the fragment dropped), or why
-/// it is not followed (another origin).
-fn redirect_path(
-    loc: &[u8],
-    ep: &crate::protocol::http::HttpTarget,
-    path: &str,
-) -> Result<Vec<u8>, String> {
-    let loc = std::str::from_utf8(loc).map_err(|_| "a Location that is not text".to_string())?;
-    let loc = loc.trim().split('#').next().unwrap_or("");
-    let scheme = if ep.tls { "https" } else { "http" };
-    let lower = loc.to_ascii_lowercase();
-    let cross = || {
-        format!(
-            "a redirect to another origin ({}) is not followed: add it as a step",
-            loc.chars().take(80).collect::<String>()
-        )
-    };
-    let rest = if let Some(r) = loc.strip_prefix("//") {
-        Some(r)
-    } else if lower.starts_with("http://") || lower.starts_with("https://") {
-        if !lower.starts_with(&format!("{scheme}://")) {
-            return Err(cross());
-        }
-        Some(&loc[scheme.len() + 3..])
-    } else {
-        None
-    };
-    let target = match rest {
-        Some(r) => {
-            let split = r.find(['/', '?']).unwrap_or(r.len());
-            let (auth, p) = r.split_at(split);
-            let default = if ep.tls { 443 } else { 80 };
-            let (host, port) = match auth.rsplit_once(':') {
-                Some((h, p)) if !p.contains(']') => (h, p.parse::<u16>().ok()),
-                _ => (auth, Some(default)),
-            };
-            let same = host.trim_matches(['[', ']']).eq_ignore_ascii_case(&ep.host)
-                && port == Some(ep.port);
-            if !same {
-                return Err(cross());
-            }
-            if p.is_empty() {
-                "/".to_string()
-            } else {
-                p.to_string()
-            }
-        }
-        None if loc.starts_with('/') => loc.to_string(),
-        None if loc.starts_with('?') || loc.is_empty() => {
-            format!("{}{loc}", path.split('?').next().unwrap_or("/"))
-        }
-        None => {
-            let dir = path.split('?').next().unwrap_or("/");
-            let dir = &dir[..dir.rfind('/').map_or(0, |i| i + 1)];
-            format!("{dir}{loc}")
-        }
-    };
-    Ok(remove_dots(&target).into_bytes())
-}
-
-/// A path without `.` and `..` segments (RFC 3986 §5.2.4), its query kept.
-fn remove_dots(target: &str) -> String {
-    let (p, q) = match target.find('?') {
-        Some(i) => target.split_at(i),
-        None => (target, ""),
-    };
-    let mut out: Vec<&str> = Vec::new();
-    let segs: Vec<&str> = p.split('/').collect();
-    for (i, seg) in segs.iter().enumerate() {
-        let last = i + 1 == segs.len();
-        match *seg {
-            "." => {
-                if last {
-                    out.push("");
-                }
-            }
-            ".." => {
-                if out.len() > 1 {
-                    out.pop();
-                }
-                if last {
-                    out.push("");
-                }
-            }
-            s => out.push(s),
-        }
-    }
-    let mut p = out.join("/");
-    if !p.starts_with('/') {
-        p.insert(0, '/');
-    }
-    format!("{p}{q}")
-}
-
 /// Runs `futs` at once; their outputs in order.
 async fn join_all<F: Future>(futs: Vec<Pin<Box<F>>>) -> Vec<F::Output> {
     let mut futs: Vec<Option<Pin<Box<F>>>> = futs.into_iter().map(Some).collect();
@@ -848,40 +755,5 @@ impl Caller for JourneyCaller {
     fn journeys_into(&self, out: &mut JourneyAgg) -> bool {
         out.copy_from(&self.rec.borrow());
         true
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redirects_resolve_on_the_same_origin() {
-        let ep = crate::protocol::http::HttpTarget {
-            url: "http://shop.test".into(),
-            tls: false,
-            host: "shop.test".into(),
-            port: 80,
-            addr: "127.0.0.1:80".parse().unwrap(),
-            path: "/".into(),
-            unix: None,
-            proxy: None,
-            connect_timeout: None,
-        };
-        let r = |loc: &str| {
-            redirect_path(loc.as_bytes(), &ep, "/a/b/c?x=1").map(|p| String::from_utf8(p).unwrap())
-        };
-        assert_eq!(r("/d").unwrap(), "/d");
-        assert_eq!(r("next").unwrap(), "/a/b/next");
-        assert_eq!(r("../up?y=2#frag").unwrap(), "/a/up?y=2");
-        assert_eq!(r("?page=2").unwrap(), "/a/b/c?page=2");
-        assert_eq!(r("./").unwrap(), "/a/b/");
-        assert_eq!(r("HTTP://shop.test:80/z").unwrap(), "/z");
-        assert_eq!(r("//shop.test/w").unwrap(), "/w");
-        assert_eq!(r("http://SHOP.test").unwrap(), "/");
-        assert!(r("https://shop.test/").is_err());
-        assert!(r("http://shop.test:8080/").is_err());
-        assert!(r("//evil.test/").is_err());
-        assert_eq!(remove_dots("/a/../../b/./c/.."), "/b/");
     }
 }

@@ -19,6 +19,7 @@ pub mod body_match;
 pub mod fast;
 pub mod h1;
 pub mod http2;
+pub mod redirect;
 pub mod request;
 pub mod targets;
 pub mod tls;
@@ -159,6 +160,9 @@ pub struct HttpOptions {
     pub verify: tls::Verify,
     /// A client certificate to present (mTLS).
     pub client_auth: Option<tls::ClientAuth>,
+    /// Redirects (301, 302, 303, 307, 308) followed on the target's origin, at most
+    /// (`--follow N`); 0: a redirect is the answer.
+    pub follow: u32,
 }
 
 impl Default for HttpOptions {
@@ -175,6 +179,7 @@ impl Default for HttpOptions {
             hyper_h1: false,
             verify: tls::Verify::WebPki,
             client_auth: None,
+            follow: 0,
         }
     }
 }
@@ -325,6 +330,137 @@ impl HttpCaller {
     }
 }
 
+/// What a call that follows redirects keeps of each answer: the body search and the
+/// `Location`.
+struct Following<'a> {
+    want: body_match::BodyMatch<'a>,
+    location: Option<Vec<u8>>,
+}
+
+impl h1::Sink for Following<'_> {
+    fn wants_headers(&self) -> bool {
+        true
+    }
+    fn header(&mut self, name: &[u8], value: &[u8]) {
+        if self.location.is_none() && name.eq_ignore_ascii_case(b"location") {
+            self.location = Some(value.to_vec());
+        }
+    }
+    fn body(&mut self, chunk: &[u8]) {
+        self.want.feed(chunk);
+    }
+}
+
+impl HttpCaller {
+    /// A call that follows up to `--follow` redirects on the target's origin: the answer
+    /// is the first that is not one. More hops, or a `Location` seen before in this call,
+    /// is a `response_error` (a loop); one to another origin too.
+    async fn call_following(
+        &self,
+        req: &request::HttpCall,
+        msg: &request::Msg,
+    ) -> Result<HttpResponse, Failure> {
+        let follow = self.opts.follow;
+        let ep = &self.requests.endpoints[req.endpoint];
+        let mut current = std::borrow::Cow::Borrowed(msg);
+        let mut seen: Vec<Vec<u8>> = vec![request_line(msg).1.into_bytes()];
+        let mut idempotent = req.idempotent;
+        for hop in 0..=follow {
+            let mut sink = Following {
+                want: body_match::BodyMatch::new(
+                    self.opts.expect_body.as_deref().unwrap_or_default(),
+                ),
+                location: None,
+            };
+            let (status, arrived) = match (&self.client, current.as_ref()) {
+                (_, request::Msg::Invalid(why)) => {
+                    return Err(Failure::new(crate::Outcome::Fatal, why.clone()));
+                }
+                (Client::Fast(c), request::Msg::Wire(bytes)) => {
+                    let x = c
+                        .exchange(req.endpoint, bytes, idempotent, req.head, &mut sink)
+                        .await?;
+                    (x.status, x.arrived)
+                }
+                (Client::Hyper(c), request::Msg::Parts(parts)) => (
+                    c.exchange(req.endpoint, parts, idempotent, &mut sink)
+                        .await?,
+                    None,
+                ),
+                _ => {
+                    return Err(Failure::new(
+                        crate::Outcome::Fatal,
+                        "a request built for the other client",
+                    ));
+                }
+            };
+            if !redirect::is_redirect(status) {
+                return Ok(HttpResponse {
+                    status,
+                    body_ok: sink.want.found(),
+                    arrived,
+                });
+            }
+            if hop == follow {
+                break;
+            }
+            let loc = sink
+                .location
+                .ok_or_else(|| Failure::response(format!("HTTP {status} without a Location")))?;
+            let (method, path) = request_line(current.as_ref());
+            let next = redirect::path(&loc, ep, &path).map_err(Failure::response)?;
+            if seen.contains(&next) {
+                return Err(Failure::response(format!(
+                    "redirect loop: {} again",
+                    String::from_utf8_lossy(&next)
+                        .chars()
+                        .take(80)
+                        .collect::<String>()
+                )));
+            }
+            let get = redirect::to_get(status, &method);
+            idempotent = idempotent || get;
+            let rewritten = match current.as_ref() {
+                request::Msg::Wire(b) => request::Msg::Wire(
+                    redirect::rewrite_wire(b, &next, get)
+                        .map_err(|why| Failure::new(crate::Outcome::Fatal, why))?
+                        .into(),
+                ),
+                request::Msg::Parts(p) => request::Msg::Parts(Arc::new(
+                    redirect::rewrite_parts(p, &next, get)
+                        .map_err(|why| Failure::new(crate::Outcome::Fatal, why))?,
+                )),
+                other => other.clone(),
+            };
+            seen.push(next);
+            current = std::borrow::Cow::Owned(rewritten);
+        }
+        Err(Failure::response(format!(
+            "more than {follow} redirects (--follow {follow})"
+        )))
+    }
+}
+
+/// The method and path (with query) of a request as sent.
+fn request_line(msg: &request::Msg) -> (String, String) {
+    match msg {
+        request::Msg::Wire(b) => {
+            let line = b.split(|&c| c == b'\r').next().unwrap_or_default();
+            let mut parts = line.splitn(3, |&c| c == b' ');
+            let method = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
+            let path = String::from_utf8_lossy(parts.next().unwrap_or(b"/")).into_owned();
+            (method, path)
+        }
+        request::Msg::Parts(p) => (
+            p.method.to_string(),
+            p.uri
+                .path_and_query()
+                .map_or_else(|| "/".to_string(), |pq| pq.to_string()),
+        ),
+        _ => ("GET".into(), "/".into()),
+    }
+}
+
 impl crate::Caller for HttpCaller {
     type Request = request::HttpCall;
     type Response = HttpResponse;
@@ -347,6 +483,9 @@ impl crate::Caller for HttpCaller {
             request::Msg::Fixed(i) => self.requests.fixed(*i).unwrap_or(&req.msg),
             m => m,
         };
+        if self.opts.follow > 0 {
+            return self.call_following(req, msg).await;
+        }
         match (&self.client, msg) {
             (_, request::Msg::Invalid(why)) => {
                 Err(Failure::new(crate::Outcome::Fatal, why.clone()))
