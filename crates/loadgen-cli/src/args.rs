@@ -242,7 +242,7 @@ pub struct LoadArgs {
     /// the run lasts the sum of the stages
     #[arg(long, value_name = "STAGES", conflicts_with_all = ["duration", "arrival"])]
     pub stages: Option<String>,
-    /// Arrival process for --rate: constant spacing, or Poisson (exponential gaps)
+    /// Arrival process of the rate: constant spacing, or Poisson (exponential gaps)
     /// [default: constant]
     #[arg(long, value_enum, value_name = "KIND")]
     pub arrival: Option<ArrivalKind>,
@@ -266,7 +266,8 @@ pub struct LoadArgs {
     /// (closed loop: until they are done), at most 1 h
     #[arg(short = 'n', long = "loads", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub loads: Option<u64>,
-    /// Connections per target [default: one per slot]
+    /// Connections per target [default: with a rate, up to 50, opened on demand; closed loop:
+    /// one per slot (HTTP/2: per --streams slots)]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub connections: Option<u64>,
     /// Generator threads (shards) [default: number of cores]
@@ -336,7 +337,7 @@ pub struct LoadArgs {
     pub hyper: bool,
     /// http: follow up to N redirects (301, 302, 303, 307, 308) on the target's origin;
     /// the answer is the first that is not one, a loop or more hops a response_error
-    /// (curl's --location) [default: 0, a redirect is the answer]
+    /// (curl's --location); 0: a redirect is the answer
     #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=20), help_heading = "HTTP")]
     pub follow: u32,
     /// https: do not verify the server certificate
@@ -632,7 +633,7 @@ pub fn parse_fraction(s: &str) -> Result<f64, String> {
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the address is printed on stderr)
-    /// [calc: 127.0.0.1:7070, http: 127.0.0.1:8080]
+    /// [calc: 127.0.0.1:7070, http: 127.0.0.1:8080, grpc: 127.0.0.1:50051]
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
     /// Runtime worker threads

@@ -318,7 +318,7 @@ fn weight(raw: &str) -> Result<(u32, &str), String> {
 fn scheme<'a>(raw: &str, url: &'a str) -> Result<(Scheme, &'a str), String> {
     let Some((scheme, rest)) = url.split_once("://") else {
         return Err(format!(
-            "target '{raw}': expected SCHEME://HOST:PORT, e.g. calc://127.0.0.1:7070 or http://127.0.0.1:8080/"
+            "target '{raw}': expected SCHEME://HOST:PORT, e.g. http://127.0.0.1:8080/, grpc://127.0.0.1:50051 (with --call) or calc://127.0.0.1:7070"
         ));
     };
     let scheme = match scheme.to_ascii_lowercase().as_str() {
