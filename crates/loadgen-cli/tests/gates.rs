@@ -405,3 +405,55 @@ fn redirects_are_followed_when_asked_and_a_loop_is_a_response_error() {
         s.errors
     );
 }
+
+#[test]
+fn shards_share_given_and_default_connections_alike() {
+    let (_srv, addrs, _) = serve(&["http", "--listen", "127.0.0.1:0"]);
+    let url = format!("http://{}/", addrs[0]);
+    let merged = |extra: &[&str], tag: &str| {
+        let files: Vec<String> = (0..2)
+            .map(|i| {
+                let f = tmp(&format!("shard-{tag}-{i}.json")).display().to_string();
+                let shard = format!("{i}/2");
+                let mut args = vec![
+                    "run",
+                    &url,
+                    "-r",
+                    "200",
+                    "-d",
+                    "500ms",
+                    "--shard",
+                    &shard,
+                    "--json",
+                    &f,
+                    "--summary",
+                    "none",
+                ];
+                args.extend_from_slice(extra);
+                let out = run(&args);
+                assert_eq!(
+                    out.status.code(),
+                    Some(0),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let s = parse(&std::fs::read_to_string(&f).unwrap()).unwrap();
+                assert_eq!(s.connections, Some(25), "each shard its share: {extra:?}");
+                f
+            })
+            .collect();
+        let json = tmp(&format!("merged-{tag}.json")).display().to_string();
+        let out = run(&["merge", &files[0], &files[1], "--json", &json]);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert_eq!(out.status.code(), Some(0), "{text}");
+        assert!(
+            text.contains("connections up to 50 per target (the run's, over 2 shards)"),
+            "{text}"
+        );
+        parse(&std::fs::read_to_string(&json).unwrap()).unwrap()
+    };
+    let default = merged(&[], "default");
+    let given = merged(&["--connections", "50"], "given");
+    assert_eq!(default.connections, given.connections);
+    assert_eq!(default.connections, Some(50));
+}

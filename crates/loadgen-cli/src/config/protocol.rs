@@ -231,7 +231,12 @@ fn connections(plan: &Plan, a: &LoadArgs, per_conn: u64, targets: usize) -> anyh
     let n = match a.connections {
         Some(c) => loadgen::caller::share(c, count as usize, index as usize),
         None if plan.schedule.is_closed() => per_slot,
-        None => per_slot.min(OPEN_MODEL_CONNECTIONS),
+        // the default cap is the run's, as an explicit --connections: this shard's share
+        None => per_slot.min(loadgen::caller::share(
+            OPEN_MODEL_CONNECTIONS,
+            count as usize,
+            index as usize,
+        )),
     };
     let nofile = limits::raise_nofile();
     let usable = limits::usable(nofile);

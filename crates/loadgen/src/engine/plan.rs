@@ -100,13 +100,19 @@ impl Plan {
         }
     }
 
-    /// Slots for the whole run (this process).
+    /// Slots of this process: `concurrency` (already its share), or the default — a
+    /// figure of the whole run too, of which this process takes its share.
     pub fn slots(&self) -> u64 {
         if let Some(c) = self.concurrency {
             return c;
         }
         if self.schedule.is_closed() {
-            return CLOSED_LOOP_CONCURRENCY;
+            let (index, count) = self.process_shard;
+            return crate::caller::share(
+                CLOSED_LOOP_CONCURRENCY,
+                count.max(1) as usize,
+                index as usize,
+            );
         }
         // the book's rule, ceil(rate × timeout) + 1, for this process's share of the rate
         // (at the peak of a ramp, with room for Poisson bursts); saturating, never wrapping

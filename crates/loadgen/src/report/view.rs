@@ -216,6 +216,18 @@ fn populations(s: &Summary) -> String {
     )
 }
 
+/// How a sharded run's slots and connections read: figures of the whole run, of which
+/// each shard took its share — summed in a merge, one share in a shard's own report.
+fn shares(s: &Summary) -> String {
+    let r = &s.run;
+    match (r.shard.count, r.shards.len()) {
+        (0 | 1, _) => String::new(),
+        (n, 1) => format!(" (shard {} of {n}: its share of the run's)", r.shard.index),
+        (n, k) if k as u64 == n => format!(" (the run's, over {n} shards)"),
+        (n, k) => format!(" ({k} of {n} shards)"),
+    }
+}
+
 fn params(s: &Summary) -> Vec<(&'static str, String)> {
     let r = &s.run;
     let mut p = vec![
@@ -226,11 +238,11 @@ fn params(s: &Summary) -> Vec<(&'static str, String)> {
             format!("{} s", trim_num(r.duration.as_secs_f64())),
         ),
         ("timeout", fmt_ms(r.timeout.as_secs_f64() * 1000.0)),
-        ("concurrency", r.concurrency.to_string()),
+        ("concurrency", format!("{}{}", r.concurrency, shares(s))),
     ];
     if let Some(c) = r.connections {
         let per = if r.steps.is_empty() { "target" } else { "host" };
-        p.push(("connections", format!("up to {c} per {per}")));
+        p.push(("connections", format!("up to {c} per {per}{}", shares(s))));
     }
     for (k, v) in &r.details {
         if let Some(name) = DETAILS.iter().find(|d| **d == k.as_str()) {
