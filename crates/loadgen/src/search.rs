@@ -24,6 +24,9 @@ pub struct Step {
     pub ok: bool,
     /// The SLO verdicts.
     pub verdicts: Vec<VerdictJson>,
+    /// True when loadgen itself, not the target, limited the step.
+    #[serde(default)]
+    pub generator_bound: bool,
 }
 
 /// The schema name written in a search's JSON.
@@ -45,6 +48,11 @@ pub struct SearchResult {
     /// True when a stop ended the search before it converged.
     #[serde(default)]
     pub interrupted: bool,
+    /// The rate of a step that missed the SLO while loadgen itself was the limit: the
+    /// search ends there, since what fails is the generator, not the target (the target's
+    /// limit is above `answer`, unknown).
+    #[serde(default)]
+    pub generator_limit: Option<f64>,
 }
 
 /// Bounds of a search.
@@ -69,13 +77,19 @@ pub fn search<E>(
 ) -> Result<SearchResult, E> {
     let mut steps = Vec::new();
     let mut interrupted = false;
+    let mut generator_limit = None;
     let mut run = |rate: f64, steps: &mut Vec<Step>| -> Result<Option<bool>, E> {
         let Some(s) = probe(rate)? else {
             interrupted = true;
             return Ok(None);
         };
-        let ok = s.ok;
+        let (ok, bound) = (s.ok, s.generator_bound);
         steps.push(s);
+        if !ok && bound {
+            // the generator missed, not the target: no bracket to bisect
+            generator_limit = Some(rate);
+            return Ok(None);
+        }
         Ok(Some(ok))
     };
     let (mut lo, mut hi) = (None, None);
@@ -122,6 +136,7 @@ pub fn search<E>(
         answer: lo,
         first_failure: hi,
         interrupted,
+        generator_limit,
     })
 }
 
@@ -144,6 +159,7 @@ mod tests {
                 success_pct: 100.0,
                 ok: p99 < 10.0,
                 verdicts: Vec::new(),
+                generator_bound: false,
             }))
         }
     }
@@ -171,6 +187,29 @@ mod tests {
         let rates: Vec<f64> = r.steps.iter().map(|s| s.rate).collect();
         assert_eq!(rates[..6], [100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0]);
         assert!(r.steps.len() < 15);
+    }
+
+    #[test]
+    fn a_step_the_generator_limited_is_not_the_targets_limit() {
+        // the target could take 3000/s, the generator gives out at 1600/s
+        let mut target = probe(3000.0);
+        let r = search(vec![], bounds(100.0, 100_000.0), |rate| {
+            let mut s = target(rate)?.unwrap();
+            if rate >= 1600.0 {
+                (s.ok, s.generator_bound) = (false, true);
+            }
+            Ok::<_, ()>(Some(s))
+        })
+        .unwrap();
+        assert_eq!(
+            (r.answer, r.first_failure, r.generator_limit),
+            (Some(800.0), None, Some(1600.0))
+        );
+        assert_eq!(
+            r.steps.len(),
+            5,
+            "no bisection towards the generator's limit"
+        );
     }
 
     #[test]

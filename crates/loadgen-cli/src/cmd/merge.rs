@@ -44,15 +44,7 @@ pub fn report(a: ReportArgs) -> anyhow::Result<ExitCode> {
 fn report_search(r: &loadgen::search::SearchResult, a: &ReportArgs) -> anyhow::Result<ExitCode> {
     if a.out.summary != crate::args::SummaryFormat::None {
         for (i, s) in r.steps.iter().enumerate() {
-            println!(
-                "{:>5}  {:>8.0}/s  {:>10}  {:>10}  {:>8.2}%  {}",
-                i + 1,
-                s.rate,
-                loadgen::report::fmt_ms(s.p50_ms),
-                loadgen::report::fmt_ms(s.p99_ms),
-                s.success_pct,
-                if s.ok { "met" } else { "missed" }
-            );
+            super::search::print_step(i + 1, s);
         }
         let min = r.steps.first().map_or(0.0, |s| s.rate);
         super::search::print_answer(r, min);

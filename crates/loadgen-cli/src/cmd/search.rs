@@ -134,17 +134,24 @@ fn step(
             .iter()
             .map(loadgen::summary::codec::verdict_json)
             .collect(),
+        generator_bound: s.generator_bound(),
     }))
 }
 
-fn print_step(n: usize, s: &Step) {
+/// Prints one step of a search (also for `loadgen report search.json`).
+pub fn print_step(n: usize, s: &Step) {
     println!(
-        "{n:>5}  {:>8.0}/s  {:>10}  {:>10}  {:>8.2}%  {}",
+        "{n:>5}  {:>8.0}/s  {:>10}  {:>10}  {:>8.2}%  {}{}",
         s.rate,
         loadgen::report::fmt_ms(s.p50_ms),
         loadgen::report::fmt_ms(s.p99_ms),
         s.success_pct,
-        if s.ok { "met" } else { "missed" }
+        if s.ok { "met" } else { "missed" },
+        if s.generator_bound {
+            "  (generator-bound: loadgen, not the target, was the limit)"
+        } else {
+            ""
+        }
     );
     let _ = std::io::stdout().flush();
 }
@@ -159,6 +166,17 @@ pub fn print_answer(r: &SearchResult, min_rate: f64) {
         );
     }
     let slo = r.slo.join(", ");
+    if let Some(g) = r.generator_limit {
+        match r.answer {
+            Some(x) => println!(
+                "answer: at least {x} loads/s meets {slo}; at {g} loads/s loadgen itself was the limit, not the target (more --threads, or shards on more machines, to go higher)"
+            ),
+            None => println!(
+                "answer: none measured — at {g} loads/s loadgen itself was the limit, not the target"
+            ),
+        }
+        return;
+    }
     match (r.answer, r.first_failure) {
         (Some(x), Some(f)) => println!("answer: {x} loads/s meets {slo} (fails at {f})"),
         (Some(x), None) => println!("answer: {x} loads/s meets {slo} (the highest rate tried)"),

@@ -4,7 +4,8 @@
 // headless browser's DOM dump shows whether the charts rendered.
 //
 // A chart spec (built in Rust, src/report/html.rs): { id, title, x: "seconds" |
-// "percentile" | "rate", y: axis label, xs: [x...], series: [{ label, color, dash?, values }] }.
+// "percentile" | "rate", y: axis label, xs: [x...], series: [{ label, color, dash?, width?,
+// values }] } (dash: true for [6, 4], or a pattern of its own).
 // It is drawn into the element with id "plot-" + id.
 (function () {
   "use strict";
@@ -85,8 +86,8 @@
       series.push({
         label: s.label,
         stroke: s.color,
-        width: 2,
-        dash: s.dash ? [6, 4] : undefined,
+        width: s.width || 2,
+        dash: Array.isArray(s.dash) ? s.dash : (s.dash ? [6, 4] : undefined),
         points: { show: spec.xs.length <= 60, size: 5 },
         value: function (u, v) { return fmtNum(v); }
       });

@@ -216,6 +216,17 @@ fn populations(s: &Summary) -> String {
     )
 }
 
+/// The calls that could run at once: the slots, or what the connections carry when that
+/// is fewer (`-r 1000000` asks for a million slots; 50 connections carry 50 calls).
+fn concurrency(s: &Summary) -> String {
+    let (slots, l) = (s.run.concurrency, &s.facts.load);
+    if l.capacity_bound && l.max_in_flight > 0 && l.max_in_flight < slots {
+        format!("{} (the connections'; {slots} slots)", l.max_in_flight)
+    } else {
+        slots.to_string()
+    }
+}
+
 /// How a sharded run's slots and connections read: figures of the whole run, of which
 /// each shard took its share — summed in a merge, one share in a shard's own report.
 fn shares(s: &Summary) -> String {
@@ -238,7 +249,7 @@ fn params(s: &Summary) -> Vec<(&'static str, String)> {
             format!("{} s", trim_num(r.duration.as_secs_f64())),
         ),
         ("timeout", fmt_ms(r.timeout.as_secs_f64() * 1000.0)),
-        ("concurrency", format!("{}{}", r.concurrency, shares(s))),
+        ("concurrency", format!("{}{}", concurrency(s), shares(s))),
     ];
     if let Some(c) = r.connections {
         let per = if r.steps.is_empty() { "target" } else { "host" };

@@ -70,9 +70,13 @@ fn rates_chart(t: &Timeline) -> Chart {
         y: "loads/s",
         xs: t.xs.clone(),
         series: vec![
-            Series::new("offered", GREY, t.rate(|b| b.scheduled)).dashed(),
-            Series::new("throughput", BLUE, t.rate(bucket_completed)),
-            Series::new("TPS", GREEN, t.rate(|b| b.outcomes[Outcome::Success])),
+            // wide and dashed, under the others: still seen where they follow it
+            Series::new("offered", GREY, t.rate(|b| b.scheduled))
+                .dashed()
+                .wide(5.0),
+            Series::new("throughput", BLUE, t.rate(bucket_completed)).wide(3.0),
+            // dotted over throughput: both show when every load succeeds
+            Series::new("TPS", GREEN, t.rate(|b| b.outcomes[Outcome::Success])).pattern(&[2, 4]),
         ],
     }
 }
@@ -187,7 +191,22 @@ fn outcomes_chart(s: &Summary, t: &Timeline) -> Chart {
     let series = Outcome::ALL
         .into_iter()
         .filter(|&o| o == Outcome::Success || s.counts().get(o) > 0)
-        .map(|o| Series::new(o.name(), outcome_color(o), t.rate(|b| b.outcomes[o])))
+        .map(|o| {
+            // a pattern and a width of its own: two outcomes with the same counts still
+            // show as two lines
+            let (dash, width): (&[u8], f64) = match o {
+                Outcome::Success => (&[], 4.0),
+                Outcome::Timeout => (&[8, 4], 3.0),
+                Outcome::Dropped => (&[2, 3], 3.0),
+                Outcome::Cancelled => (&[12, 3, 2, 3], 2.0),
+                Outcome::CallError => (&[6, 6], 2.0),
+                Outcome::ResponseError => (&[1, 3], 2.0),
+                Outcome::CalleeError => (&[10, 3], 2.0),
+                Outcome::Fatal => (&[3, 3, 9, 3], 1.5),
+            };
+            let s = Series::new(o.name(), outcome_color(o), t.rate(|b| b.outcomes[o])).wide(width);
+            if dash.is_empty() { s } else { s.pattern(dash) }
+        })
         .collect();
     Chart {
         id: "outcomes",

@@ -97,9 +97,13 @@ pub(crate) struct Series {
     pub label: &'static str,
     /// CSS colour of the line.
     pub color: &'static str,
-    /// A dashed line (a reference, such as the offered rate).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub dash: bool,
+    /// A dash pattern (`[6, 4]` for a reference, such as the offered rate); none: solid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dash: Option<Vec<u8>>,
+    /// Line width in pixels (2 when absent): a wider line under a narrower one shows both
+    /// where they coincide.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<f64>,
     /// One value per x of the chart; `None` leaves a gap.
     pub values: Vec<Option<f64>>,
 }
@@ -114,13 +118,28 @@ impl Series {
         Series {
             label,
             color,
-            dash: false,
+            dash: None,
+            width: None,
             values,
         }
     }
     /// The same line, dashed.
     pub(crate) fn dashed(self) -> Series {
-        Series { dash: true, ..self }
+        self.pattern(&[6, 4])
+    }
+    /// The same line with this dash pattern.
+    pub(crate) fn pattern(self, dash: &[u8]) -> Series {
+        Series {
+            dash: Some(dash.to_vec()),
+            ..self
+        }
+    }
+    /// The same line, this wide.
+    pub(crate) fn wide(self, width: f64) -> Series {
+        Series {
+            width: Some(width),
+            ..self
+        }
     }
 }
 

@@ -47,6 +47,14 @@ pub fn write(r: &SearchResult, w: &mut dyn Write) -> io::Result<()> {
                 r.first_failure
                     .map_or("none".to_string(), |f| format!("{f} loads/s")),
             ),
+            (
+                "generator-bound",
+                r.generator_limit.map_or("no".to_string(), |g| {
+                    format!(
+                        "at {g} loads/s loadgen itself was the limit, not the target: the answer is a lower bound"
+                    )
+                }),
+            ),
         ]),
     ));
     let charts = vec![chart];
@@ -63,8 +71,12 @@ pub fn write(r: &SearchResult, w: &mut dyn Write) -> io::Result<()> {
             s.p99_ms,
             s.success_pct,
             if s.ok { "ok" } else { "bad" },
-            if s.ok { "met" } else { "missed" }
+            if s.ok { "met" } else { "missed" },
         ));
+        if s.generator_bound {
+            t.truncate(t.len() - "</tr>\n".len());
+            t.push_str("<td class=\"bad\">generator-bound</td></tr>\n");
+        }
     }
     t.push_str("</table>\n");
     b.push_str(&section("Steps", &t));
@@ -85,6 +97,7 @@ mod tests {
             success_pct: 100.0,
             ok,
             verdicts: Vec::new(),
+            generator_bound: false,
         };
         let r = SearchResult {
             schema: crate::search::SCHEMA.into(),
@@ -93,6 +106,7 @@ mod tests {
             steps: vec![step(100.0, true), step(200.0, false), step(150.0, true)],
             answer: Some(150.0),
             first_failure: Some(200.0),
+            generator_limit: None,
         };
         let mut out = Vec::new();
         write(&r, &mut out).unwrap();
