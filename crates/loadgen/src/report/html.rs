@@ -205,6 +205,15 @@ fn upper_first(s: &str) -> String {
         .unwrap_or_default()
 }
 
+/// `x` of `p` in ms, or – when `p` has no value at all.
+fn dash_or(p: &Percentiles, x: f64) -> String {
+    if p.count == 0 {
+        "\u{2013}".to_string()
+    } else {
+        esc(&fmt_ms(x))
+    }
+}
+
 fn pct_row(name: &str, p: &Percentiles) -> String {
     let cells: String = [p.min, p.mean, p.p50, p.p90, p.p99, p.p999, p.max]
         .iter()
@@ -274,8 +283,8 @@ fn targets_table(v: &View) -> String {
             group(t.counts.scheduled),
             group(ok),
             pct(ok, t.counts.scheduled),
-            esc(&fmt_ms(t.latency.p50)),
-            esc(&fmt_ms(t.latency.p99))
+            dash_or(&t.latency, t.latency.p50),
+            dash_or(&t.latency, t.latency.p99)
         ));
     }
     out.push_str("</table>\n");
@@ -283,13 +292,7 @@ fn targets_table(v: &View) -> String {
 }
 
 fn steps_table(v: &View) -> String {
-    let cell = |p: &Percentiles, x: f64| {
-        if p.count == 0 {
-            "\u{2013}".to_string()
-        } else {
-            esc(&fmt_ms(x))
-        }
-    };
+    let cell = dash_or;
     let mut out = String::new();
     if let Some(a) = &v.active {
         out.push_str(&format!(
