@@ -107,8 +107,8 @@ fn latency_chart(s: &Summary, t: &Timeline) -> Chart {
     Chart {
         id: "latency",
         title: "Latency over time",
-        note: "Percentiles of each bucket's successes, from the intended start (a gap: no \
-               success in that bucket).",
+        note: "Percentiles of each bucket's answered loads (success, response_error, \
+               callee_error), from the intended start (a gap: no answer in that bucket).",
         x: "seconds",
         y: "latency (ms)",
         xs: t.xs.clone(),
