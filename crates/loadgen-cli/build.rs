@@ -4,8 +4,9 @@
 //! passing without doing its work. Where `LOADGEN_REQUIRE_<TOOL>` is set (CI sets them all)
 //! the test runs whatever was found, and fails if its tool is missing.
 //!
-//! Tools found on `PATH` are looked for again when `PATH` changes; a Python module
-//! installed later is seen after `cargo clean -p loadgen-cli` or with its variable set.
+//! Tools are looked for again when `PATH` or one of its directories changes (a tool
+//! installed); a Python module installed later is seen after `cargo clean -p loadgen-cli`
+//! or with its variable set.
 
 use std::process::{Command, Stdio};
 
@@ -69,6 +70,12 @@ impl Probe {
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-env-changed=PATH");
+    // a tool installed into a directory of PATH changes the directory
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path).filter(|d| d.is_dir()) {
+            println!("cargo::rerun-if-changed={}", dir.display());
+        }
+    }
     for (cfg, require, probe) in &TOOLS {
         println!("cargo::rustc-check-cfg=cfg({cfg})");
         println!("cargo::rerun-if-env-changed={require}");

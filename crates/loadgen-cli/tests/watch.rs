@@ -142,7 +142,9 @@ fn the_metrics_exposition_passes_promtool() {
         .unwrap_or_else(|| panic!("{line}"))
         .to_string();
     std::thread::sleep(Duration::from_millis(1500));
-    for openmetrics in [false, true] {
+    // promtool lints the classic text format (an OpenMetrics scrape names its counters'
+    // families without _total, which it reads as metrics without help)
+    for openmetrics in [false] {
         let mut p = Command::new("promtool")
             .args(["check", "metrics"])
             .stdin(Stdio::piped())
