@@ -9,7 +9,7 @@
 //! ([`crate::record::JourneyAgg`]): outcomes, response time from when it was ready,
 //! service time from its send, checks and captures that failed.
 //!
-//! [`compile`] turns a [`RunSpec`] into [`Journeys`] (refusing what cannot run, at its
+//! `compile` turns a [`RunSpec`] into [`Journeys`] (refusing what cannot run, at its
 //! line and column); [`JourneyCaller`] runs them, one per generator thread.
 //!
 //! - [`program`]: the compiled form (steps as nodes, variables as slots);

@@ -14,7 +14,7 @@ mod yaml;
 
 use serde::{Deserialize, Serialize};
 
-pub use load::{Load, parse_rate};
+pub use load::{Load, UNTIL_N, parse_rate};
 pub use yaml::{At, Map, Pos, SpecError, Text, TextList};
 
 /// The format version this build reads and writes.

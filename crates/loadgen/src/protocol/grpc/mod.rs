@@ -140,7 +140,7 @@ fn request_body(opts: &GrpcOptions, msg: &[u8]) -> Bytes {
     framed(msg, n)
 }
 
-/// `msg` framed `n` times (see [`request_body`]).
+/// `msg` framed `n` times (see `request_body`).
 pub fn framed(msg: &[u8], n: usize) -> Bytes {
     let mut b = BytesMut::with_capacity((5 + msg.len()) * n);
     for _ in 0..n {

@@ -1,8 +1,11 @@
 //! Following redirects on one origin: where a `Location` points (RFC 3986 reference
 //! resolution) and the request sent there — by the journeys' steps with `follow`, and by
-//! `--follow N` for single requests.
+//! `--follow N` for single requests ([`HttpCaller`]'s calls that follow).
 
-use super::HttpTarget;
+use std::sync::Arc;
+
+use super::{Client, HttpCaller, HttpResponse, HttpTarget, body_match, h1, request};
+use crate::outcome::Failure;
 
 /// The path (and query) a redirect's `Location` names on the origin of `ep`, resolved
 /// against the request's `path` (RFC 3986: absolute, scheme-relative, absolute-path,
@@ -190,6 +193,137 @@ fn is_body_header(name: &str) -> bool {
     ]
     .iter()
     .any(|h| name.eq_ignore_ascii_case(h))
+}
+
+/// What a call that follows redirects keeps of each answer: the body search and the
+/// `Location`.
+struct Following<'a> {
+    want: body_match::BodyMatch<'a>,
+    location: Option<Vec<u8>>,
+}
+
+impl h1::Sink for Following<'_> {
+    fn wants_headers(&self) -> bool {
+        true
+    }
+    fn header(&mut self, name: &[u8], value: &[u8]) {
+        if self.location.is_none() && name.eq_ignore_ascii_case(b"location") {
+            self.location = Some(value.to_vec());
+        }
+    }
+    fn body(&mut self, chunk: &[u8]) {
+        self.want.feed(chunk);
+    }
+}
+
+impl HttpCaller {
+    /// A call that follows up to `--follow` redirects on the target's origin: the answer
+    /// is the first that is not one. More hops, or a `Location` seen before in this call,
+    /// is a `response_error` (a loop); one to another origin too.
+    pub(super) async fn call_following(
+        &self,
+        req: &request::HttpCall,
+        msg: &request::Msg,
+    ) -> Result<HttpResponse, Failure> {
+        let follow = self.opts.follow;
+        let ep = &self.requests.endpoints[req.endpoint];
+        let mut current = std::borrow::Cow::Borrowed(msg);
+        let mut seen: Vec<Vec<u8>> = vec![request_line(msg).1.into_bytes()];
+        let mut idempotent = req.idempotent;
+        for hop in 0..=follow {
+            let mut sink = Following {
+                want: body_match::BodyMatch::new(
+                    self.opts.expect_body.as_deref().unwrap_or_default(),
+                ),
+                location: None,
+            };
+            let (status, arrived) = match (&self.client, current.as_ref()) {
+                (_, request::Msg::Invalid(why)) => {
+                    return Err(Failure::new(crate::Outcome::Fatal, why.clone()));
+                }
+                (Client::Fast(c), request::Msg::Wire(bytes)) => {
+                    let x = c
+                        .exchange(req.endpoint, bytes, idempotent, req.head, &mut sink)
+                        .await?;
+                    (x.status, x.arrived)
+                }
+                (Client::Hyper(c), request::Msg::Parts(parts)) => (
+                    c.exchange(req.endpoint, parts, idempotent, &mut sink)
+                        .await?,
+                    None,
+                ),
+                _ => {
+                    return Err(Failure::new(
+                        crate::Outcome::Fatal,
+                        "a request built for the other client",
+                    ));
+                }
+            };
+            if !is_redirect(status) {
+                return Ok(HttpResponse {
+                    status,
+                    body_ok: sink.want.found(),
+                    arrived,
+                });
+            }
+            if hop == follow {
+                break;
+            }
+            let loc = sink
+                .location
+                .ok_or_else(|| Failure::response(format!("HTTP {status} without a Location")))?;
+            let (method, now) = request_line(current.as_ref());
+            let next = path(&loc, ep, &now).map_err(Failure::response)?;
+            if seen.contains(&next) {
+                return Err(Failure::response(format!(
+                    "redirect loop: {} again",
+                    String::from_utf8_lossy(&next)
+                        .chars()
+                        .take(80)
+                        .collect::<String>()
+                )));
+            }
+            let get = to_get(status, &method);
+            idempotent = idempotent || get;
+            let rewritten = match current.as_ref() {
+                request::Msg::Wire(b) => request::Msg::Wire(
+                    rewrite_wire(b, &next, get)
+                        .map_err(|why| Failure::new(crate::Outcome::Fatal, why))?
+                        .into(),
+                ),
+                request::Msg::Parts(p) => request::Msg::Parts(Arc::new(
+                    rewrite_parts(p, &next, get)
+                        .map_err(|why| Failure::new(crate::Outcome::Fatal, why))?,
+                )),
+                other => other.clone(),
+            };
+            seen.push(next);
+            current = std::borrow::Cow::Owned(rewritten);
+        }
+        Err(Failure::response(format!(
+            "more than {follow} redirects (--follow {follow})"
+        )))
+    }
+}
+
+/// The method and path (with query) of a request as sent.
+fn request_line(msg: &request::Msg) -> (String, String) {
+    match msg {
+        request::Msg::Wire(b) => {
+            let line = b.split(|&c| c == b'\r').next().unwrap_or_default();
+            let mut parts = line.splitn(3, |&c| c == b' ');
+            let method = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
+            let path = String::from_utf8_lossy(parts.next().unwrap_or(b"/")).into_owned();
+            (method, path)
+        }
+        request::Msg::Parts(p) => (
+            p.method.to_string(),
+            p.uri
+                .path_and_query()
+                .map_or_else(|| "/".to_string(), |pq| pq.to_string()),
+        ),
+        _ => ("GET".into(), "/".into()),
+    }
 }
 
 #[cfg(test)]
