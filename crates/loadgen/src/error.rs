@@ -88,6 +88,14 @@ pub enum ConfigError {
         /// What is wrong with it.
         why: &'static str,
     },
+    /// A `compare --fail-if` gate that does not parse.
+    #[error("'{text}': {why} (e.g. 'p99 +10%', 'mean +2ms', 'tps -5%', 'errors +0.5pp')")]
+    FailIf {
+        /// The gate.
+        text: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
     /// An HTTP status set entry that does not parse.
     #[error("'{0}' is not a status, a class like 2xx, or a range like 200-299")]
     Status(String),

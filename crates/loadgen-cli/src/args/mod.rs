@@ -92,7 +92,7 @@ pub struct CompareArgs {
 }
 
 fn parse_fail_if(s: &str) -> Result<loadgen::report::compare::FailIf, String> {
-    loadgen::report::compare::FailIf::parse(s)
+    loadgen::report::compare::FailIf::parse(s).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Args)]
