@@ -392,3 +392,35 @@ fn http2_streams_stay_within_what_the_server_allows() {
         );
     }
 }
+
+#[test]
+fn a_saturated_generator_sleeps_between_completions() {
+    // 2 connections to a 50 ms target take 40 calls a second of the 2,000 asked for: every
+    // worker is busy all run long, and the dispatcher has nothing to do but wait (ticking at
+    // a 10 µs quantum it burned 100,000 wake-ups a second: 0.25 s of CPU at
+    // 20 µs, 0.03 s now)
+    let (_srv, addrs, _) = serve(&["http", "--listen", "127.0.0.1:0", "--delay", "50ms"]);
+    let (code, s, err) = run_json(&[
+        &format!("http://{}/", addrs[0]),
+        "-r",
+        "2000",
+        "-d",
+        "3s",
+        "--connections",
+        "2",
+        "--threads",
+        "1",
+        "--pacing-quantum",
+        "10us",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let s = s.unwrap();
+    assert!(s.counts.dropped > 5000, "saturated: {:?}", s.counts);
+    assert!(s.counts.success >= 100, "{:?}", s.counts);
+    assert!(s.saturation.target, "{:?}", s.saturation);
+    assert!(
+        s.generator_cpu_s < 0.15,
+        "{} s of generator CPU while saturated",
+        s.generator_cpu_s
+    );
+}

@@ -3,9 +3,11 @@
 //! recorded aggregate back. The state it drives is [`Runner`].
 
 use std::cell::{Cell, RefCell};
+use std::future::poll_fn;
 use std::pin::pin;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -141,6 +143,7 @@ fn new_runner<C: Caller>(
         picker,
         dispatch: RefCell::new(dispatch),
         lanes,
+        saturated_waiter: RefCell::new(None),
         rec: RefCell::new(Recorder::new(t0, plan.bucket(), plan.targets.len())),
         results: RefCell::new(results),
         phase: Cell::new(Phase::Running),
@@ -248,6 +251,10 @@ async fn drain<C: Caller>(
     }
 }
 
+/// While saturated, the dispatcher wakes at most this often (to expire the loads of a
+/// target that stopped answering; a busy one's workers expire them as they take).
+const SATURATED_TICK: Duration = Duration::from_millis(10);
+
 /// What the open-model loop drives besides the runner.
 struct OpenLoop<'a> {
     workers: &'a mut JoinSet<()>,
@@ -275,6 +282,44 @@ async fn dispatch_open<C: Caller>(
         let Some(due_ns) = runner.dispatch.borrow().next_due() else {
             return Phase::Draining;
         };
+        if runner.all_busy() {
+            // every worker busy, loads waiting: the workers release, take and expire loads
+            // as their calls end; the thread waits for those events (no tick), and wakes
+            // itself only to expire loads of a stalled target, to publish, or when a
+            // worker finds no load
+            let now = clock::now();
+            let soon = now + SATURATED_TICK;
+            let expiry = runner
+                .dispatch
+                .borrow()
+                .next_expiry()
+                .map_or(soon, |ns| runner.at(ns).max(soon));
+            let wake_at = expiry.min((last_publish + PUBLISH_EVERY).max(now));
+            let idle = poll_fn(|cx| {
+                if !runner.all_busy() {
+                    return Poll::Ready(());
+                }
+                *runner.saturated_waiter.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            });
+            tokio::select! {
+                biased;
+                _ = stop.as_mut() => return Phase::Stopped,
+                _ = idle => {}
+                _ = ctl.pacer.sleep_until(wake_at) => {}
+            }
+            runner.saturated_waiter.borrow_mut().take();
+            let now = clock::now();
+            *ctl.saturated += now.saturating_duration_since(last_wake);
+            last_wake = now;
+            runner.release(now);
+            runner.expire(now);
+            if now >= last_publish + PUBLISH_EVERY {
+                runner.publish();
+                last_publish = now;
+            }
+            continue;
+        }
         let due = runner.at(due_ns);
         let mut wake_at = due
             .max(last_wake + quantum)

@@ -83,6 +83,9 @@ pub(crate) struct Runner<C: Caller> {
     pub(super) last_send: Cell<Instant>,
     /// Calls each target may carry and carries now, when the backlog is kept per target.
     pub(super) lanes: Option<Lanes>,
+    /// The dispatcher's waker while it sleeps through a saturated stretch: the first
+    /// worker that finds no load wakes it (the backlog is gone).
+    pub(super) saturated_waiter: RefCell<Option<Waker>>,
 }
 
 /// Per-target calls: what each target's connections can carry, and what they carry.
@@ -194,10 +197,15 @@ impl<C: Caller> Runner<C> {
         self.dispatch.borrow().takeable(|t| self.room(t))
     }
 
-    /// The next load for a free worker, or `None` when there is none right now.
+    /// The next load for a free worker, or `None` when there is none right now. Loads
+    /// due by `now` are released first: while every worker is busy the dispatcher sleeps,
+    /// and the workers themselves keep the backlog current as they finish.
     pub(super) fn take(&self, now: Instant) -> Option<(Load, Instant)> {
         if self.phase.get() == Phase::Stopped {
             return None;
+        }
+        if self.phase.get() == Phase::Running && !self.dispatch.borrow().is_closed_loop() {
+            self.release(now);
         }
         let mut expired = Vec::new();
         let got =
@@ -233,6 +241,10 @@ impl<C: Caller> Runner<C> {
                 return Poll::Ready(None);
             }
             self.idle.borrow_mut().push(cx.waker().clone());
+            // no backlog left: a dispatcher asleep through saturation resumes its ticks
+            if let Some(w) = self.saturated_waiter.borrow_mut().take() {
+                w.wake();
+            }
             Poll::Pending
         })
         .await
@@ -324,6 +336,14 @@ impl<C: Caller> Runner<C> {
         self.dispatch.borrow().waiting() > 0
             && ((self.workers.get() >= self.max_workers && self.idle.borrow().is_empty())
                 || (self.lanes.is_some() && self.takeable() == 0))
+    }
+
+    /// True when loads wait and every worker there may be is busy: no worker is idle to
+    /// wake, each takes its next load as its call ends.
+    pub(super) fn all_busy(&self) -> bool {
+        self.dispatch.borrow().waiting() > 0
+            && self.workers.get() >= self.max_workers
+            && self.idle.borrow().is_empty()
     }
 
     pub(super) fn publish(&self) {
