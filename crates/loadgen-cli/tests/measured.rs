@@ -339,8 +339,10 @@ fn a_slow_target_does_not_starve_a_fast_one() {
         assert_eq!(code, Some(0), "{err}");
         s.unwrap()
     };
+    // no fast load waited for a slow call (200 ms); the bound is loose because the tests
+    // share two busy cores, where a few ms of scheduling noise is common
     assert!(
-        fa.latency_ms.p99 <= 2.0 * solo.latency_ms.p99.max(1.0),
+        fa.latency_ms.p99 <= (2.0 * solo.latency_ms.p99).max(100.0),
         "fast p99 {} ms beside the slow one, {} ms alone",
         fa.latency_ms.p99,
         solo.latency_ms.p99

@@ -57,6 +57,8 @@ fn shard_summary(index: u64, count: u64, loads: &[(u64, u8)]) -> Summary {
             max_busy: 0.1,
             wake_late_p99: Duration::ZERO,
             precise_timer: true,
+            quantum: Duration::ZERO,
+            quantum_auto: false,
         },
         load: LoadFacts::default(),
     };

@@ -227,9 +227,10 @@ pub struct LoadArgs {
     #[arg(long, value_name = "TIME", help_heading = "Sharding", value_parser = parse_start_at)]
     pub start_at: Option<std::time::SystemTime>,
     /// Dispatcher wake-ups at least this far apart; loads due in between go out together.
-    /// Larger saves CPU (fewer wake-ups) and adds up to this much send lag
-    #[arg(long, value_name = "DUR", default_value = "100us", value_parser = parse_duration)]
-    pub pacing_quantum: Duration,
+    /// Larger saves CPU (fewer wake-ups) and adds up to this much send lag. auto: a fifth
+    /// of the median service time so far, within 50us..2ms (starting at 100us)
+    #[arg(long, value_name = "DUR|auto", default_value = "auto", value_parser = parse_quantum)]
+    pub pacing_quantum: Quantum,
     /// Pace with the 1 ms tokio timer instead of the microsecond timerfd
     #[arg(long)]
     pub coarse_timer: bool,

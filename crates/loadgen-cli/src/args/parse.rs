@@ -96,6 +96,26 @@ pub fn parse_run_duration(s: &str) -> Result<Duration, String> {
     })
 }
 
+/// `--pacing-quantum`: follow the service time, or a fixed duration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Quantum {
+    /// A fifth of the median service time so far, within bounds.
+    #[default]
+    Auto,
+    /// This duration, the whole run.
+    Fixed(Duration),
+}
+
+/// `--pacing-quantum`: `auto` or a duration.
+pub fn parse_quantum(s: &str) -> Result<Quantum, String> {
+    if s.trim().eq_ignore_ascii_case("auto") {
+        return Ok(Quantum::Auto);
+    }
+    parse_duration(s)
+        .map(Quantum::Fixed)
+        .map_err(|_| "expected auto or a duration like 100us, 1ms".to_string())
+}
+
 /// A duration greater than zero.
 pub fn parse_positive_duration(s: &str) -> Result<Duration, String> {
     let d = parse_duration(s)?;

@@ -166,7 +166,10 @@ pub fn fill(plan: &mut Plan, a: &LoadArgs) -> anyhow::Result<()> {
     plan.threads = a.threads.map(|t| t as usize);
     plan.grace = a.grace;
     plan.precise_timer = !a.coarse_timer;
-    plan.quantum = a.pacing_quantum;
+    match a.pacing_quantum {
+        crate::args::Quantum::Fixed(q) => plan.quantum = q,
+        crate::args::Quantum::Auto => plan.adaptive_quantum = true,
+    }
     plan.batch_reads = !a.eager_reads;
     plan.validate()
         .map_err(|e| anyhow::anyhow!("{}", flag_of(&e)))?;

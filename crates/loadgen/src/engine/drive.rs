@@ -44,6 +44,7 @@ pub(crate) async fn drive<C: Caller>(
     let mut wake_late = hist::new_hist();
     let mut workers = JoinSet::new();
     let mut saturated = Duration::ZERO;
+    let mut quantum = plan.quantum;
 
     // wait for t0 (a common --start-at may be far ahead)
     let started = tokio::select! {
@@ -61,10 +62,17 @@ pub(crate) async fn drive<C: Caller>(
             pacer: &mut pacer,
             wake_late: &mut wake_late,
             saturated: &mut saturated,
+            quantum: &mut quantum,
         };
         dispatch_open(&runner, &mut ctl, &mut stop).await
     };
-    let ended_at = clock::now();
+    let now = clock::now();
+    // the schedule ended with its last load's intended time (a saturated dispatcher that
+    // sleeps may notice later); a stop ends it now
+    let ended_at = match (phase_end, runner.dispatch.borrow().last_due()) {
+        (Phase::Draining, Some(ns)) => runner.at(ns).clamp(t0, now),
+        _ => now,
+    };
     runner.phase.set(phase_end);
     runner.dispatch.borrow_mut().close();
     if phase_end == Phase::Stopped {
@@ -81,7 +89,7 @@ pub(crate) async fn drive<C: Caller>(
         peak_in_flight: runner.peak_workers.get(),
         saturated,
     };
-    finish(runner, load, wake_late, precise)
+    finish(runner, load, wake_late, precise, quantum)
 }
 
 /// The state of a generator thread at t0.
@@ -163,6 +171,7 @@ fn finish<C: Caller>(
     load: LoadFacts,
     wake_late: Hist,
     precise: bool,
+    quantum: Duration,
 ) -> RunnerOutput {
     let now = clock::now();
     let why = if runner.phase.get() == Phase::Stopped {
@@ -192,6 +201,7 @@ fn finish<C: Caller>(
         wake_late,
         precise,
         load,
+        quantum,
     }
 }
 
@@ -261,6 +271,8 @@ struct OpenLoop<'a> {
     pacer: &'a mut Pacer,
     wake_late: &'a mut Hist,
     saturated: &'a mut Duration,
+    /// The largest quantum the run paced with.
+    quantum: &'a mut Duration,
 }
 
 /// Open model: release due loads in batches until the schedule ends or a stop.
@@ -271,7 +283,7 @@ async fn dispatch_open<C: Caller>(
 ) -> Phase {
     let mut last_wake = runner.t0;
     let mut last_publish = runner.t0;
-    let quantum = runner.plan.quantum;
+    let mut quantum = runner.plan.quantum;
     // batched ticks (see `tick`): read responses at the next tick instead of waking for
     // each, when their arrival times are known; call timeouts are then seen at a tick, so
     // ticks come at least every tenth of the timeout
@@ -363,6 +375,12 @@ async fn dispatch_open<C: Caller>(
         if now >= last_publish + PUBLISH_EVERY {
             runner.publish();
             last_publish = now;
+            if runner.plan.adaptive_quantum
+                && let Some(p50) = runner.rec.borrow().service_p50()
+            {
+                quantum = super::pacer::auto_quantum(p50);
+            }
+            *ctl.quantum = (*ctl.quantum).max(quantum);
         }
     }
 }

@@ -363,7 +363,9 @@ impl LoadGen {
         let mut wake_late = crate::record::hist::new_hist();
         let mut load = LoadFacts::default();
         let (mut cpu, mut max_busy, mut last, mut precise) = (Duration::ZERO, 0.0f64, t0, true);
+        let mut quantum = Duration::ZERO;
         for o in outputs {
+            quantum = quantum.max(o.quantum);
             agg += &o.agg;
             crate::record::hist::add(&mut wake_late, &o.wake_late);
             cpu += o.cpu;
@@ -399,6 +401,12 @@ impl LoadGen {
                     wake_late.value_at_quantile(0.99)
                 }),
                 precise_timer: precise,
+                quantum: if self.plan.schedule.is_closed() {
+                    Duration::ZERO
+                } else {
+                    quantum
+                },
+                quantum_auto: self.plan.adaptive_quantum && !self.plan.schedule.is_closed(),
             },
             load,
         };

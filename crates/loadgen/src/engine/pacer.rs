@@ -12,6 +12,18 @@ use std::time::{Duration, Instant};
 /// wake-ups per second per runner, however high the rate.
 pub const QUANTUM: Duration = Duration::from_micros(100);
 
+/// The smallest quantum `--pacing-quantum auto` takes.
+pub const AUTO_MIN: Duration = Duration::from_micros(50);
+/// The largest quantum `--pacing-quantum auto` takes.
+pub const AUTO_MAX: Duration = Duration::from_millis(2);
+
+/// The quantum `auto` takes for a median service time `p50`: a fifth of it, within
+/// [`AUTO_MIN`]..=[`AUTO_MAX`] (loads wait a tick at most: their send lag stays a small
+/// share of what a call takes anyway).
+pub fn auto_quantum(p50: Duration) -> Duration {
+    (p50 / 5).clamp(AUTO_MIN, AUTO_MAX)
+}
+
 /// A one-shot timer that the dispatcher re-arms for the next due load.
 pub enum Pacer {
     /// Millisecond-grained tokio timer.

@@ -69,6 +69,10 @@ pub struct Plan {
     /// batch. Smaller is smoother; larger costs less CPU (each wake-up costs a few µs to tens
     /// of µs, depending on the machine) and adds up to this much send lag.
     pub quantum: Duration,
+    /// Adapt the quantum as the run goes (`--pacing-quantum auto`): a fifth of the median
+    /// service time so far, within [`pacer::AUTO_MIN`] and [`pacer::AUTO_MAX`] — precise
+    /// against a fast target, cheap against a slow one; `quantum` is where it starts.
+    pub adaptive_quantum: bool,
 }
 
 impl Plan {
@@ -97,6 +101,7 @@ impl Plan {
             precise_timer: true,
             batch_reads: true,
             quantum: pacer::QUANTUM,
+            adaptive_quantum: false,
         }
     }
 

@@ -60,6 +60,8 @@ pub(crate) struct RunnerOutput {
     pub wake_late: Hist,
     pub precise: bool,
     pub load: LoadFacts,
+    /// The largest pacing quantum the thread used.
+    pub quantum: Duration,
 }
 
 pub(crate) struct Runner<C: Caller> {

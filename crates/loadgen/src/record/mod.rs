@@ -197,6 +197,12 @@ impl Recorder {
         self.bucket(cur).latency += &compact;
     }
 
+    /// The median service time so far, if any load was answered.
+    pub fn service_p50(&self) -> Option<Duration> {
+        let h = &self.agg.service;
+        (!h.is_empty()).then(|| Duration::from_micros(h.value_at_quantile(0.5)))
+    }
+
     /// Counts so far (for progress).
     pub fn counts(&self) -> &Counts {
         &self.agg.counts

@@ -344,6 +344,22 @@ fn generator(s: &Summary) -> Vec<(&'static str, String)> {
             "precise timer",
             if g.precise_timer { "yes" } else { "no" }.into(),
         ),
+        (
+            "pacing quantum",
+            if g.quantum.is_zero() {
+                "\u{2013}".into()
+            } else {
+                format!(
+                    "{}{}",
+                    fmt_ms(g.quantum.as_secs_f64() * 1000.0),
+                    if g.quantum_auto {
+                        " (auto: the largest used)"
+                    } else {
+                        ""
+                    }
+                )
+            },
+        ),
     ]
 }
 

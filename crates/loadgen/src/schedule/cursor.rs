@@ -51,6 +51,17 @@ impl Cursor {
         self.due = self.due_ns_at(schedule);
     }
 
+    /// The due time of the load of the stride before the cursor (also at the end of the
+    /// schedule: the last load's); `None` at the first.
+    pub fn prev_due(&self, schedule: &Schedule) -> Option<u64> {
+        let prev = self.j.checked_sub(self.step)?;
+        if let Arrival::Poisson { rate, seed } = schedule.arrival {
+            let gaps: f64 = (prev..self.j).map(|k| poisson_gap_ns(rate, seed, k)).sum();
+            return Some((self.acc - gaps).max(0.0) as u64);
+        }
+        schedule.due_ns(prev)
+    }
+
     /// The global index of the load at the cursor (also past the end of the schedule).
     pub fn index(&self) -> u64 {
         self.j

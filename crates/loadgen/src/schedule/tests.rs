@@ -198,3 +198,27 @@ fn bad_rates_and_durations_are_refused() {
     assert!(Schedule::constant(10.0, Duration::ZERO).is_err());
     assert!(Schedule::constant(0.0, secs(1)).unwrap().is_closed());
 }
+
+#[test]
+fn a_cursor_at_the_end_knows_the_last_load() {
+    // every arrival process, whole and as a stride: past the last load, prev_due is its due
+    let schedules = [
+        Schedule::constant(100.0, ms(500)).unwrap(),
+        Schedule::poisson(200.0, 7, ms(500)).unwrap(),
+        Schedule::stages(0.0, &Stage::parse_list("200ms:100,300ms:100").unwrap()).unwrap(),
+        Schedule::constant(100.0, secs(10))
+            .unwrap()
+            .with_max_loads(Some(7)),
+    ];
+    for s in &schedules {
+        for stride in [Stride::ALL, Stride::ALL.split(1, 3)] {
+            let all = dues(s, stride, usize::MAX);
+            let mut c = s.cursor(stride);
+            assert_eq!(c.prev_due(s), None, "{s:?}");
+            while c.peek().is_some() {
+                c.advance(s);
+            }
+            assert_eq!(c.prev_due(s), all.last().map(|x| x.1), "{s:?} {stride:?}");
+        }
+    }
+}

@@ -138,6 +138,8 @@ fn add_facts(out: &mut Summary, s: &Summary, offset: Duration) {
     g.max_busy = g.max_busy.max(h.max_busy);
     g.wake_late_p99 = g.wake_late_p99.max(h.wake_late_p99);
     g.precise_timer &= h.precise_timer;
+    g.quantum = g.quantum.max(h.quantum);
+    g.quantum_auto |= h.quantum_auto;
     let (l, m) = (&mut o.load, &i.load);
     l.max_in_flight = l.max_in_flight.saturating_add(m.max_in_flight);
     l.peak_in_flight = l.peak_in_flight.saturating_add(m.peak_in_flight);

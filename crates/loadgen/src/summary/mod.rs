@@ -70,6 +70,10 @@ pub struct GeneratorFacts {
     pub wake_late_p99: Duration,
     /// Whether the microsecond timer paced the run.
     pub precise_timer: bool,
+    /// The largest pacing quantum used (zero: unknown, or a closed loop).
+    pub quantum: Duration,
+    /// Whether the quantum followed the run (`--pacing-quantum auto`).
+    pub quantum_auto: bool,
 }
 
 /// How hard the calls were pressed, to tell when the target saturated.
@@ -451,6 +455,8 @@ pub(crate) fn sample(agg: Aggregate, window: Duration) -> Summary {
                 max_busy: 0.0,
                 wake_late_p99: Duration::ZERO,
                 precise_timer: true,
+                quantum: Duration::ZERO,
+                quantum_auto: false,
             },
             load: LoadFacts::default(),
         },

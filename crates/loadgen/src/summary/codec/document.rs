@@ -287,6 +287,12 @@ pub struct GeneratorJson {
     pub wake_late_p99_ms: f64,
     /// Whether the microsecond timer paced the run.
     pub precise_timer: bool,
+    /// The largest pacing quantum used, ms (0: a closed loop, or not recorded).
+    #[serde(default)]
+    pub quantum_ms: f64,
+    /// Whether the quantum followed the run (`--pacing-quantum auto`).
+    #[serde(default)]
+    pub quantum_auto: bool,
     /// Why (empty when not).
     pub reasons: Vec<String>,
 }

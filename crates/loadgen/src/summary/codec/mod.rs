@@ -185,6 +185,8 @@ fn generator_json(s: &Summary) -> GeneratorJson {
         max_thread_busy: round3(g.max_busy),
         wake_late_p99_ms: g.wake_late_p99.as_secs_f64() * 1000.0,
         precise_timer: g.precise_timer,
+        quantum_ms: g.quantum.as_secs_f64() * 1000.0,
+        quantum_auto: g.quantum_auto,
         reasons: s.generator_reasons(),
     }
 }
@@ -484,6 +486,8 @@ fn run_facts(d: &SummaryJson) -> Result<RunFacts, CodecError> {
                 d.generator.wake_late_p99_ms / 1000.0,
             )?,
             precise_timer: d.generator.precise_timer,
+            quantum: seconds("generator.quantum_ms", d.generator.quantum_ms / 1000.0)?,
+            quantum_auto: d.generator.quantum_auto,
         },
         load: LoadFacts {
             max_in_flight: d.saturation.max_in_flight,
