@@ -426,3 +426,35 @@ fn a_saturated_generator_sleeps_between_completions() {
         s.generator_cpu_s
     );
 }
+
+#[test]
+fn the_pacing_quantum_follows_the_service_or_stays_as_asked() {
+    // a 5 ms service: auto settles near a fifth of it (1 ms); a fixed quantum stays; the
+    // report names it; a bad value is one line
+    let (_srv, addrs, _) = serve(&["http", "--listen", "127.0.0.1:0", "--delay", "5ms"]);
+    let url = format!("http://{}/", addrs[0]);
+    for (q, lo, hi, auto) in [("auto", 0.8, 1.3, true), ("300us", 0.3, 0.3, false)] {
+        let (code, s, err) = run_json(&[&url, "-r", "200", "-d", "1s", "--pacing-quantum", q]);
+        assert_eq!(code, Some(0), "{err}");
+        let g = s.unwrap().generator;
+        let ms = g.quantum_ms;
+        assert!((lo..=hi).contains(&ms), "{q}: {ms} ms");
+        assert_eq!(g.quantum_auto, auto, "{q}");
+    }
+    let out = run(&[
+        "run",
+        &url,
+        "-d",
+        "300ms",
+        "-r",
+        "50",
+        "--pacing-quantum",
+        "1ms",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("pacing quantum"), "{text}");
+    let out = run(&["run", &url, "--pacing-quantum", "soon"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("expected auto or a duration"), "{err}");
+}

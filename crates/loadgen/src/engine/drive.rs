@@ -271,7 +271,7 @@ struct OpenLoop<'a> {
     pacer: &'a mut Pacer,
     wake_late: &'a mut Hist,
     saturated: &'a mut Duration,
-    /// The largest quantum the run paced with.
+    /// The quantum in use (auto: where it settled).
     quantum: &'a mut Duration,
 }
 
@@ -380,7 +380,7 @@ async fn dispatch_open<C: Caller>(
             {
                 quantum = super::pacer::auto_quantum(p50);
             }
-            *ctl.quantum = (*ctl.quantum).max(quantum);
+            *ctl.quantum = quantum;
         }
     }
 }

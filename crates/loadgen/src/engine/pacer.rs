@@ -154,6 +154,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_auto_quantum_is_a_fifth_of_the_median_within_bounds() {
+        let us = Duration::from_micros;
+        for (p50, q) in [
+            (us(10), AUTO_MIN),
+            (us(250), AUTO_MIN),
+            (us(500), us(100)),
+            (us(5_000), us(1_000)),
+            (us(10_000), AUTO_MAX),
+            (Duration::from_secs(3), AUTO_MAX),
+        ] {
+            assert_eq!(auto_quantum(p50), q, "{p50:?}");
+        }
+    }
+
+    #[test]
     fn precise_timer_waits_at_least_until_the_deadline() {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()

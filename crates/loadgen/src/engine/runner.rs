@@ -60,7 +60,7 @@ pub(crate) struct RunnerOutput {
     pub wake_late: Hist,
     pub precise: bool,
     pub load: LoadFacts,
-    /// The largest pacing quantum the thread used.
+    /// The pacing quantum in use at the end (auto: where it settled).
     pub quantum: Duration,
 }
 

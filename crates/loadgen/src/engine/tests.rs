@@ -253,3 +253,27 @@ async fn a_stop_after_the_schedule_ended_drops_the_waiting_loads_at_once() {
         out.busy_wall
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_auto_quantum_follows_the_service_time() {
+    // 1000 loads/s for 1 s; a fixed quantum stays what it is, auto takes a fifth of the
+    // median service time within 50 us..2 ms once answers come in
+    let table = [
+        // (service, auto, expected quantum)
+        (5 * MS, true, MS),
+        // (the paused clock sleeps in whole ms: the lower bound is in pacer's table)
+        (2 * MS, true, Duration::from_micros(400)),
+        (50 * MS, true, super::pacer::AUTO_MAX),
+        (5 * MS, false, Duration::from_micros(100)),
+    ];
+    for (service, auto, want) in table {
+        let s = Schedule::constant(1000.0, Duration::from_secs(1)).unwrap();
+        let mut p = plan(s, Duration::from_secs(3));
+        p.adaptive_quantum = auto;
+        let (out, _) = run(p, 1000, sim(None, Some(service))).await;
+        assert_eq!(out.agg.counts[Outcome::Success], 1000);
+        // where it settled (the histogram's median is within 0.1 %)
+        let off = out.quantum.abs_diff(want).as_secs_f64() / want.as_secs_f64();
+        assert!(off < 0.01, "{service:?} auto={auto}: {:?}", out.quantum);
+    }
+}

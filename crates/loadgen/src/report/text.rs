@@ -37,8 +37,12 @@ pub fn write(s: &Summary, w: &mut dyn Write) -> io::Result<()> {
     steps(&v, w)?;
     thresholds(&v, w)?;
     writeln!(w)?;
-    let g: Vec<String> = v.generator[1..3]
+    let g: Vec<String> = v
+        .generator
         .iter()
+        .filter(|(k, x)| {
+            matches!(*k, "CPU" | "busiest thread") || (*k == "pacing quantum" && x != "\u{2013}")
+        })
         .map(|(k, x)| format!("{k} {x}"))
         .collect();
     writeln!(w, "Generator  {}", g.join(", "))?;

@@ -352,11 +352,7 @@ fn generator(s: &Summary) -> Vec<(&'static str, String)> {
                 format!(
                     "{}{}",
                     fmt_ms(g.quantum.as_secs_f64() * 1000.0),
-                    if g.quantum_auto {
-                        " (auto: the largest used)"
-                    } else {
-                        ""
-                    }
+                    if g.quantum_auto { " (auto)" } else { "" }
                 )
             },
         ),

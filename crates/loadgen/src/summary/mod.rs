@@ -70,7 +70,8 @@ pub struct GeneratorFacts {
     pub wake_late_p99: Duration,
     /// Whether the microsecond timer paced the run.
     pub precise_timer: bool,
-    /// The largest pacing quantum used (zero: unknown, or a closed loop).
+    /// The pacing quantum at the end of the run (auto: where it settled; the largest of the
+    /// threads' and shards'; zero: unknown, or a closed loop).
     pub quantum: Duration,
     /// Whether the quantum followed the run (`--pacing-quantum auto`).
     pub quantum_auto: bool,

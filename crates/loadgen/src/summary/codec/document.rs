@@ -287,7 +287,8 @@ pub struct GeneratorJson {
     pub wake_late_p99_ms: f64,
     /// Whether the microsecond timer paced the run.
     pub precise_timer: bool,
-    /// The largest pacing quantum used, ms (0: a closed loop, or not recorded).
+    /// The pacing quantum at the end of the run, ms (auto: where it settled; the largest
+    /// of the threads' and shards'; 0: a closed loop, or not recorded).
     #[serde(default)]
     pub quantum_ms: f64,
     /// Whether the quantum followed the run (`--pacing-quantum auto`).
