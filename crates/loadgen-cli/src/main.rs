@@ -7,7 +7,20 @@
 macro_rules! note {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
+        let mut err = loadgen::report::term::Clean::new(std::io::stderr().lock());
+        let _ = writeln!(err, $($arg)*);
+    }};
+}
+
+/// A line on stdout, control characters escaped (see `loadgen::report::term`); a closed
+/// pipe (`loadgen search … | head -1`) is not an error.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut out = loadgen::report::term::Clean::new(std::io::stdout().lock());
+        let _ = writeln!(out, $($arg)*);
+        let _ = out.flush();
     }};
 }
 

@@ -303,6 +303,24 @@ fn interop_with_python_grpcio_by_proto_and_by_reflection() {
             "{:?}",
             s.errors
         );
+        // a status message of control sequences is shown, not obeyed
+        let mut args = vec![
+            peer.1.as_str(),
+            "--call",
+            "calc.Calc/Compute",
+            "--message",
+            r#"{"operands":[666,1]}"#,
+            "-n",
+            "3",
+        ];
+        args.extend_from_slice(&schema);
+        let out = run(&[&["run"][..], &args].concat());
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("\\u001b[2J"), "{text}");
+        assert!(
+            !out.stdout.iter().any(|&b| b < 0x20 && b != b'\n'),
+            "{text}"
+        );
     }
 }
 

@@ -61,6 +61,7 @@ pub mod engine;
 pub mod error;
 pub mod fuzz;
 pub mod journey;
+pub mod limits;
 pub mod outcome;
 pub mod protocol;
 pub mod record;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use loadgen::report::compare::{self, Comparison, Gate};
+use loadgen::report::term::Clean;
 use serde_json::json;
 
 use super::merge::read;
@@ -19,15 +20,16 @@ pub fn compare(a: CompareArgs) -> anyhow::Result<ExitCode> {
     let json_to_stdout = a.json.as_deref() == Some(std::path::Path::new("-"));
     let mut text = Vec::new();
     compare::write_text(&c, &gates, &names.0, &names.1, &mut text)?;
+    // the file names and figures are the user's, but a name may hold anything: escaped
     if json_to_stdout {
-        std::io::stderr().write_all(&text)?;
+        let _ = Clean::new(std::io::stderr().lock()).write_all(&text);
     } else {
-        std::io::stdout().write_all(&text)?;
+        let _ = Clean::new(std::io::stdout().lock()).write_all(&text);
     }
     if let Some(path) = &a.json {
         let doc = serde_json::to_string_pretty(&document(&c, &gates, &names))?;
         if json_to_stdout {
-            println!("{doc}");
+            crate::say!("{doc}");
         } else {
             std::fs::write(path, doc + "\n")
                 .with_context(|| format!("--json {}: cannot write", path.display()))?;

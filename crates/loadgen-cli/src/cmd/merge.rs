@@ -11,7 +11,7 @@ use super::output;
 use crate::args::{MergeArgs, ReportArgs};
 
 pub fn read(path: &Path) -> anyhow::Result<Summary> {
-    let text = std::fs::read_to_string(path)
+    let text = loadgen::limits::read_text(path, loadgen::limits::SUMMARY_FILE)
         .with_context(|| format!("{}: cannot read", path.display()))?;
     Summary::from_json(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
@@ -29,7 +29,7 @@ pub fn merge(a: MergeArgs) -> anyhow::Result<ExitCode> {
 
 /// `loadgen report FILE`: the report of a saved run summary, or of a saved search.
 pub fn report(a: ReportArgs) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(&a.file)
+    let text = loadgen::limits::read_text(&a.file, loadgen::limits::SUMMARY_FILE)
         .with_context(|| format!("{}: cannot read", a.file.display()))?;
     if text.contains(loadgen::search::SCHEMA) {
         let r: loadgen::search::SearchResult = serde_json::from_str(&text)

@@ -71,7 +71,7 @@ fn write_file(what: &str, path: &Path, file: File, bytes: &[u8]) -> Option<Strin
 
 /// Writes to stdout, ignoring a closed pipe (`loadgen … | head` must not fail the run).
 fn to_stdout(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
-    let mut out = io::stdout().lock();
+    let mut out = loadgen::report::term::Clean::new(io::stdout().lock());
     match f(&mut out).and_then(|()| out.flush()) {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         r => r,

@@ -2,7 +2,6 @@
 //! rate that meets an SLO; prints the curve and the answer, writes JSON and HTML. A stop
 //! signal ends the step in progress and the search, with the curve so far.
 
-use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -50,9 +49,13 @@ pub fn search(a: SearchArgs) -> anyhow::Result<ExitCode> {
     };
     let quiet = a.load.quiet || a.load.out.summary == SummaryFormat::None;
     if !quiet {
-        println!(
+        crate::say!(
             "{:>5}  {:>10}  {:>10}  {:>10}  {:>9}  SLO",
-            "step", "rate", "p50", "p99", "success"
+            "step",
+            "rate",
+            "p50",
+            "p99",
+            "success"
         );
     }
     let stopped = Arc::new(AtomicBool::new(false));
@@ -140,7 +143,7 @@ fn step(
 
 /// Prints one step of a search (also for `loadgen report search.json`).
 pub fn print_step(n: usize, s: &Step) {
-    println!(
+    crate::say!(
         "{n:>5}  {:>8.0}/s  {:>10}  {:>10}  {:>8.2}%  {}{}",
         s.rate,
         loadgen::report::fmt_ms(s.p50_ms),
@@ -153,14 +156,13 @@ pub fn print_step(n: usize, s: &Step) {
             ""
         }
     );
-    let _ = std::io::stdout().flush();
 }
 
 /// Prints the answer of a search (also for `loadgen report search.json`).
 pub fn print_answer(r: &SearchResult, min_rate: f64) {
-    println!();
+    crate::say!("");
     if r.interrupted {
-        println!(
+        crate::say!(
             "stopped after {} steps: the answer is a bound, not converged",
             r.steps.len()
         );
@@ -168,20 +170,20 @@ pub fn print_answer(r: &SearchResult, min_rate: f64) {
     let slo = r.slo.join(", ");
     if let Some(g) = r.generator_limit {
         match r.answer {
-            Some(x) => println!(
+            Some(x) => crate::say!(
                 "answer: at least {x} loads/s meets {slo}; at {g} loads/s loadgen itself was the limit, not the target (more --threads, or shards on more machines, to go higher)"
             ),
-            None => println!(
+            None => crate::say!(
                 "answer: none measured — at {g} loads/s loadgen itself was the limit, not the target"
             ),
         }
         return;
     }
     match (r.answer, r.first_failure) {
-        (Some(x), Some(f)) => println!("answer: {x} loads/s meets {slo} (fails at {f})"),
-        (Some(x), None) => println!("answer: {x} loads/s meets {slo} (the highest rate tried)"),
-        (None, Some(_)) => println!("answer: none — even {min_rate} loads/s misses {slo}"),
-        (None, None) => println!("answer: none — no step completed"),
+        (Some(x), Some(f)) => crate::say!("answer: {x} loads/s meets {slo} (fails at {f})"),
+        (Some(x), None) => crate::say!("answer: {x} loads/s meets {slo} (the highest rate tried)"),
+        (None, Some(_)) => crate::say!("answer: none — even {min_rate} loads/s misses {slo}"),
+        (None, None) => crate::say!("answer: none — no step completed"),
     }
 }
 
@@ -189,7 +191,7 @@ fn write_outputs(r: &SearchResult, a: &SearchArgs) -> anyhow::Result<()> {
     if let Some(path) = &a.load.out.json {
         let text = serde_json::to_string_pretty(r)?;
         if path.as_os_str() == "-" {
-            println!("{text}");
+            crate::say!("{text}");
         } else {
             std::fs::write(path, text + "\n")
                 .with_context(|| format!("cannot write {}", path.display()))?;

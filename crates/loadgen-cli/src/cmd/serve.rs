@@ -156,15 +156,15 @@ fn listen_addr(s: &str) -> anyhow::Result<SocketAddr> {
 fn tls_config(a: &ServeTlsArgs) -> anyhow::Result<Option<std::sync::Arc<rustls::ServerConfig>>> {
     Ok(match (&a.tls_cert, &a.tls_key) {
         (Some(c), Some(k)) => {
-            let cert = std::fs::read(c)
+            let cert = crate::config::protocol::read_pem(c)
                 .with_context(|| format!("--tls-cert {}: cannot read", c.display()))?;
-            let key = std::fs::read(k)
+            let key = crate::config::protocol::read_pem(k)
                 .with_context(|| format!("--tls-key {}: cannot read", k.display()))?;
             let ca = a
                 .tls_client_ca
                 .as_ref()
                 .map(|p| {
-                    std::fs::read(p)
+                    crate::config::protocol::read_pem(p)
                         .with_context(|| format!("--tls-client-ca {}: cannot read", p.display()))
                 })
                 .transpose()?;

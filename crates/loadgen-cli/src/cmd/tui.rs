@@ -405,7 +405,10 @@ fn errors(f: &mut Frame, area: Rect, s: &State) {
         .last
         .iter()
         .flat_map(|l| l.errors.iter())
-        .map(|(o, m, n)| Line::from(format!("{n:>9}  {}  {m}", o.name())))
+        .map(|(o, m, n)| {
+            let m = loadgen::report::term::clean(m);
+            Line::from(format!("{n:>9}  {}  {m}", o.name()))
+        })
         .collect();
     let lines = if lines.is_empty() {
         vec![Line::from("none")]

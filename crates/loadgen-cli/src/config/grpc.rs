@@ -18,7 +18,7 @@ pub fn messages(a: &LoadArgs) -> anyhow::Result<Vec<String>> {
         return Ok(vec!["{}".into()]);
     };
     let text = match m.strip_prefix('@') {
-        Some(path) => std::fs::read_to_string(path)
+        Some(path) => loadgen::limits::read_text(path, loadgen::limits::MESSAGE_FILE)
             .with_context(|| format!("--message @{path}: cannot read the file"))?,
         None => m.clone(),
     };

@@ -128,7 +128,8 @@ fn tls(
     a: &LoadArgs,
 ) -> anyhow::Result<(Verify, Option<ClientAuth>)> {
     let read = |flag: &str, p: &Path| {
-        std::fs::read(p).with_context(|| format!("{flag} {}: cannot read the file", p.display()))
+        super::protocol::read_pem(p)
+            .with_context(|| format!("{flag} {}: cannot read the file", p.display()))
     };
     let d = &spec.defaults;
     let verify = match (&a.cacert, a.insecure) {
@@ -347,7 +348,7 @@ pub fn of_flags(src: &Source, a: &LoadArgs) -> anyhow::Result<RunSpec> {
         None => None,
         Some(b) => {
             let bytes = match b.strip_prefix('@') {
-                Some(path) => std::fs::read(path)
+                Some(path) => loadgen::limits::read_file(path, loadgen::limits::BODY_FILE)
                     .with_context(|| format!("--body @{path}: cannot read the file"))?,
                 None => b.as_bytes().to_vec(),
             };

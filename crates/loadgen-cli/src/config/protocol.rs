@@ -280,14 +280,18 @@ fn calc_options(a: &LoadArgs) -> anyhow::Result<CalcOptions> {
     })
 }
 
-/// Text given inline, or read from a file with `@FILE`.
+/// Text given inline, or read from a file with `@FILE` (at most a body file's cap).
 fn text_or_file(flag: &str, v: &str) -> anyhow::Result<Vec<u8>> {
     match v.strip_prefix('@') {
-        Some(path) => {
-            std::fs::read(path).with_context(|| format!("{flag} @{path}: cannot read the file"))
-        }
+        Some(path) => loadgen::limits::read_file(path, loadgen::limits::BODY_FILE)
+            .with_context(|| format!("{flag} @{path}: cannot read the file")),
         None => Ok(v.as_bytes().to_vec()),
     }
+}
+
+/// A PEM file (certificates, a key), at most [`loadgen::limits::PEM_FILE`].
+pub(crate) fn read_pem(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    loadgen::limits::read_file(path, loadgen::limits::PEM_FILE)
 }
 
 /// `-H 'Name: value'` as (name, value) pairs: HTTP headers, or gRPC metadata.
@@ -308,7 +312,7 @@ fn http_options(a: &LoadArgs) -> anyhow::Result<HttpOptions> {
     let verify = match (&a.cacert, a.insecure) {
         (Some(_), true) => bail!("--cacert and --insecure contradict each other"),
         (Some(path), false) => Verify::CaPem(
-            std::fs::read(path)
+            read_pem(path)
                 .with_context(|| format!("--cacert {}: cannot read the file", path.display()))?,
         ),
         (None, true) => Verify::Insecure,
@@ -316,9 +320,9 @@ fn http_options(a: &LoadArgs) -> anyhow::Result<HttpOptions> {
     };
     let client_auth = match (&a.cert, &a.key) {
         (Some(c), Some(k)) => Some(ClientAuth {
-            cert_pem: std::fs::read(c)
+            cert_pem: read_pem(c)
                 .with_context(|| format!("--cert {}: cannot read the file", c.display()))?,
-            key_pem: std::fs::read(k)
+            key_pem: read_pem(k)
                 .with_context(|| format!("--key {}: cannot read the file", k.display()))?,
         }),
         _ => None,

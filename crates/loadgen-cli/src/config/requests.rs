@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use loadgen::Target;
-use loadgen::caller::data::{DataFeed, DataFormat, MAX_DATA_BYTES};
+use loadgen::caller::data::{DataFeed, DataFormat};
 use loadgen::caller::template::{self, Template};
 use loadgen::protocol::http::request::{
     HttpRequestSpec, HttpRequests, Order, RequestStream, ThreadStream,
@@ -33,7 +33,7 @@ pub const MAX_ENDPOINTS: usize = 256;
 /// Requests of a file held in memory; a longer file streams.
 pub const IN_MEMORY: usize = 100_000;
 /// Bytes read from standard input.
-pub const MAX_STDIN: usize = 256 * 1024 * 1024;
+pub const MAX_STDIN: usize = loadgen::limits::TARGETS_STDIN as usize;
 
 /// Where a run's loads go and how they are reported.
 pub struct Source {
@@ -376,11 +376,10 @@ pub fn data_feed(a: &LoadArgs) -> anyhow::Result<Option<Arc<DataFeed>>> {
         );
     }
     let f = std::fs::File::open(path).with_context(|| format!("--data {name}: cannot open"))?;
-    if f.metadata().map(|m| m.len()).unwrap_or(0) > 2 * MAX_DATA_BYTES as u64 {
-        bail!(
-            "--data {name}: larger than {} MiB",
-            2 * MAX_DATA_BYTES / (1024 * 1024)
-        );
+    // a regular file too large is refused at once; a pipe is counted as it is read
+    if f.metadata().map(|m| m.len()).unwrap_or(0) > loadgen::limits::DATA_FILE {
+        let cap = loadgen::limits::size(loadgen::limits::DATA_FILE);
+        bail!("--data {name}: larger than {cap}");
     }
     let feed = DataFeed::read(BufReader::new(f), DataFormat::of_path(&name), &name)?;
     Ok(Some(Arc::new(feed)))

@@ -4,7 +4,8 @@
 
 DESCRIPTOR_SET is calc.proto's encoded FileDescriptorSet (the test writes the one
 loadgen-servers compiles). Listens on 127.0.0.1 (a free port, printed on stdout), serves
-calc.Calc/Compute (and server reflection when asked) for at most 120 seconds.
+calc.Calc/Compute (and server reflection when asked; operands starting with 666 get a
+status message full of terminal control sequences) for at most 120 seconds.
 """
 
 import sys
@@ -26,6 +27,9 @@ def main():
         ops = list(req.operands)
         if not ops:
             ctx.abort(grpc.StatusCode.INVALID_ARGUMENT, "no operands")
+        if ops[0] == 666:
+            # a hostile status message: clear the screen, set the title, forge a line
+            ctx.abort(grpc.StatusCode.INTERNAL, "\x1b[2J\x1b]0;pwned\x07\r\nsuccess 100%\u009b31m")
         r = ops[0]
         for x in ops[1:]:
             if req.op == 0:

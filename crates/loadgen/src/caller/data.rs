@@ -6,12 +6,12 @@
 //! as they are, other values as JSON text). The whole feed is held in memory, up to
 //! [`MAX_DATA_BYTES`] of field text.
 
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 
 use crate::error::ConfigError;
 
 /// The most field text a feed may hold.
-pub const MAX_DATA_BYTES: usize = 256 * 1024 * 1024;
+pub const MAX_DATA_BYTES: usize = crate::limits::DATA_HELD;
 
 /// The rows of a data feed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,7 +46,10 @@ impl DataFormat {
 }
 
 impl DataFeed {
-    /// Reads a feed from `r`; `name` is used in errors (`FILE:LINE: why`).
+    /// Reads a feed from `r`; `name` is used in errors (`FILE:LINE: why`). At most
+    /// [`limits::DATA_FILE`](crate::limits::DATA_FILE) bytes are read, a line at most
+    /// [`limits::DATA_LINE`](crate::limits::DATA_LINE): an endless source or line is
+    /// refused while it is read.
     pub fn read(r: impl BufRead, format: DataFormat, name: &str) -> Result<DataFeed, ConfigError> {
         let bad = |line: usize, why: String| ConfigError::DataFile {
             file: name.to_string(),
@@ -56,10 +59,27 @@ impl DataFeed {
         let mut columns: Vec<String> = Vec::new();
         let mut fields = Vec::new();
         let mut bytes = 0usize;
-        for (i, line) in r.lines().enumerate() {
-            let n = i + 1;
-            let line = line.map_err(|e| bad(n, e.to_string()))?;
-            let line = line.trim_end_matches('\r');
+        let mut r = r.take(crate::limits::DATA_FILE + 1);
+        let mut buf = Vec::new();
+        for n in 1.. {
+            buf.clear();
+            let got = (&mut r)
+                .take(crate::limits::DATA_LINE + 1)
+                .read_until(b'\n', &mut buf)
+                .map_err(|e| bad(n, e.to_string()))?;
+            if got == 0 {
+                if r.limit() == 0 {
+                    let cap = crate::limits::size(crate::limits::DATA_FILE);
+                    return Err(bad(n, format!("the file is larger than {cap}")));
+                }
+                break;
+            }
+            if buf.len() as u64 > crate::limits::DATA_LINE {
+                let cap = crate::limits::size(crate::limits::DATA_LINE);
+                return Err(bad(n, format!("a line longer than {cap}")));
+            }
+            let line = std::str::from_utf8(&buf).map_err(|_| bad(n, "not UTF-8 text".into()))?;
+            let line = line.trim_end_matches('\n').trim_end_matches('\r');
             if line.trim().is_empty() {
                 continue;
             }

@@ -153,6 +153,30 @@ impl Template {
         if !rest.is_empty() {
             parts.push(Part::Text(Bytes::copy_from_slice(rest)));
         }
+        // what the generated values can add up to, bounded before the run (a data column
+        // or a journey variable is bounded where it is read: the feed's line, the body cap)
+        let most: usize = parts
+            .iter()
+            .map(|p| match p {
+                Part::Text(t) => t.len(),
+                Part::Var { var, escape, .. } => {
+                    let n = match var {
+                        Var::Str(n) => *n,
+                        Var::Uuid => 36,
+                        Var::Field(_) | Var::Slot(_) => 0,
+                        _ => 20,
+                    };
+                    // an escaped value may grow: percent-encoding triples a byte
+                    n * if *escape == Escape::Form { 3 } else { 1 }
+                }
+            })
+            .fold(0usize, usize::saturating_add);
+        if most > crate::limits::RENDERED {
+            return Err(ConfigError::Template(format!(
+                "renders up to {most} bytes a request, more than the {} one may have",
+                crate::limits::size(crate::limits::RENDERED as u64)
+            )));
+        }
         Ok(Template {
             parts: parts.into(),
         })

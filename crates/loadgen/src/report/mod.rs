@@ -9,6 +9,7 @@ pub mod compare;
 pub mod html;
 pub mod junit;
 pub mod kv;
+pub mod term;
 pub mod text;
 pub mod threshold;
 pub mod view;

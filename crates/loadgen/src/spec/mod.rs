@@ -21,7 +21,7 @@ pub use yaml::{At, Map, Pos, SpecError, Text, TextList};
 pub const VERSION: u32 = 1;
 
 /// The largest scenario file read (bytes).
-pub const MAX_FILE: usize = 4 * 1024 * 1024;
+pub const MAX_FILE: usize = crate::limits::SCENARIO_FILE as usize;
 
 /// A whole run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -116,13 +116,16 @@ fn messages(opts: &GrpcOptions, shared: &template::Shared) -> Result<Vec<Message
             let t = Template::compile(j.as_bytes(), &fields)?;
             if t.is_fixed() {
                 encode(&desc, j)
-                    .map(|m| Message::Fixed(request_body(opts, &m)))
+                    .and_then(|m| request_body(opts, &m))
+                    .map(Message::Fixed)
                     .map_err(ConfigError::Grpc)
             } else {
                 let first = t.render_string(&shared.context(0, 0));
-                encode(&desc, &first).map_err(|e| {
-                    ConfigError::Grpc(format!("{e} (rendered for the first load: {first})"))
-                })?;
+                encode(&desc, &first)
+                    .and_then(|m| request_body(opts, &m))
+                    .map_err(|e| {
+                        ConfigError::Grpc(format!("{e} (rendered for the first load: {first})"))
+                    })?;
                 Ok(Message::Templated(t))
             }
         })
@@ -132,12 +135,29 @@ fn messages(opts: &GrpcOptions, shared: &template::Shared) -> Result<Vec<Message
 /// A request's body: the message as gRPC frames it (a flag byte, 0: not compressed; its
 /// length, 4 bytes big endian; the message), `--stream-messages` times for client-streaming
 /// and bidirectional methods. Made once per fixed message, per load for a templated one.
-fn request_body(opts: &GrpcOptions, msg: &[u8]) -> Bytes {
+/// A message over [`crate::limits::GRPC_MESSAGE`] (what gRPC servers take by default), or a
+/// call over [`crate::limits::RENDERED`] in all, is refused, never allocated.
+fn request_body(opts: &GrpcOptions, msg: &[u8]) -> Result<Bytes, String> {
     let n = match Kind::of(&opts.method) {
         Kind::Unary | Kind::ServerStreaming => 1,
         Kind::ClientStreaming | Kind::Bidi => opts.stream_messages.max(1) as usize,
     };
-    framed(msg, n)
+    if msg.len() > crate::limits::GRPC_MESSAGE {
+        return Err(format!(
+            "a message of {} bytes: more than the {} gRPC servers take",
+            msg.len(),
+            crate::limits::size(crate::limits::GRPC_MESSAGE as u64)
+        ));
+    }
+    let total = (5 + msg.len()).checked_mul(n);
+    if total.is_none_or(|t| t > crate::limits::RENDERED) {
+        return Err(format!(
+            "--stream-messages {n} of {} bytes: more than the {} a call may send",
+            msg.len(),
+            crate::limits::size(crate::limits::RENDERED as u64)
+        ));
+    }
+    Ok(framed(msg, n))
 }
 
 /// `msg` framed `n` times (see `request_body`).
@@ -153,7 +173,7 @@ pub fn framed(msg: &[u8], n: usize) -> Bytes {
 
 /// The largest answer message read (gRPC's usual limit); a larger one is a
 /// `response_error`, and memory stays bounded whatever the server sends.
-pub const MAX_MESSAGE: usize = 4 * 1024 * 1024;
+pub const MAX_MESSAGE: usize = crate::limits::GRPC_MESSAGE;
 
 /// The gRPC caller of one generator thread: each call is one HTTP/2 request on the least
 /// busy connection of its target, its framed messages sent at once, the answer read frame
@@ -483,7 +503,7 @@ impl crate::Caller for GrpcCaller {
             Message::Fixed(b) => Ok(b.clone()),
             Message::Templated(t) => {
                 let json = t.render_string(&self.shared.context(load.index, self.thread));
-                encode(&self.opts.method.input(), &json).map(|m| request_body(&self.opts, &m))
+                encode(&self.opts.method.input(), &json).and_then(|m| request_body(&self.opts, &m))
             }
         };
         GrpcRequest {

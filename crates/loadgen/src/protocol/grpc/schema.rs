@@ -38,6 +38,13 @@ pub fn load(source: &Source) -> Result<DescriptorPool, ConfigError> {
                 if !f.is_file() {
                     return Err(bad(format!("--proto {}: no such file", f.display())));
                 }
+                // protox reads the files itself: a regular file's size is checked first
+                if f.metadata()
+                    .is_ok_and(|m| m.len() > crate::limits::PROTO_FILE)
+                {
+                    let cap = crate::limits::size(crate::limits::PROTO_FILE);
+                    return Err(bad(format!("--proto {}: larger than {cap}", f.display())));
+                }
                 if let Some(d) = f.parent() {
                     let d = if d.as_os_str().is_empty() {
                         PathBuf::from(".")
@@ -61,7 +68,7 @@ pub fn load(source: &Source) -> Result<DescriptorPool, ConfigError> {
             DescriptorPool::from_file_descriptor_set(fds).map_err(|e| bad(format!("--proto: {e}")))
         }
         Source::Protoset(path) => {
-            let bytes = std::fs::read(path)
+            let bytes = crate::limits::read_file(path, crate::limits::PROTOSET_FILE)
                 .map_err(|e| bad(format!("--protoset {}: {e}", path.display())))?;
             DescriptorPool::decode(bytes.as_slice()).map_err(|e| {
                 bad(format!(

@@ -31,9 +31,9 @@ use serde::Deserialize;
 use crate::error::ConfigError;
 
 /// The longest line a targets file may have.
-pub const MAX_LINE: usize = 1024 * 1024;
+pub const MAX_LINE: usize = crate::limits::TARGETS_LINE;
 /// The largest body file.
-pub const MAX_BODY_FILE: u64 = 64 * 1024 * 1024;
+pub const MAX_BODY_FILE: u64 = crate::limits::BODY_FILE;
 /// Bytes of body files kept to serve a file named again.
 pub const BODY_CACHE: usize = 64 * 1024 * 1024;
 
