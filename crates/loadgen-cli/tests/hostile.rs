@@ -487,3 +487,135 @@ fn search_into_a_closed_pipe_ends_quietly() {
     server.kill().unwrap();
     let _ = server.wait();
 }
+
+#[test]
+fn a_live_reader_that_stops_reading_holds_nothing() {
+    // `--live -` into a full pipe that nobody reads: the run still answers --metrics,
+    // ends on time, and says that it could not write its lines (exit 1)
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    // SAFETY: a pipe of this process, one page, filled before the child gets its end
+    let (stdout, w) = unsafe {
+        assert_eq!(libc::pipe(fds.as_mut_ptr()), 0);
+        let (r, w) = (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]));
+        libc::fcntl(w.as_raw_fd(), libc::F_SETPIPE_SZ, 4096);
+        let page = [b'x'; 4096];
+        assert_eq!(libc::write(w.as_raw_fd(), page.as_ptr().cast(), 4096), 4096);
+        (r, w)
+    };
+    let mut child = bin()
+        .args(["demo", "-d", "3s", "--live", "-", "--summary", "none"])
+        .args(["--metrics", "127.0.0.1:0"])
+        .stdout(Stdio::from(w))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut addr = String::new();
+    let mut line = String::new();
+    while err.read_line(&mut line).unwrap() > 0 {
+        if let Some(a) = line.trim().strip_prefix("loadgen: metrics on http://") {
+            addr = a.trim_end_matches("/metrics").to_string();
+            break;
+        }
+        line.clear();
+    }
+    assert!(!addr.is_empty(), "{line}");
+    std::thread::sleep(Duration::from_millis(2500));
+    let page = scrape_as(&addr, false);
+    assert!(page.contains("loadgen_"), "{page}");
+    let started = std::time::Instant::now();
+    let mut rest = String::new();
+    err.read_to_string(&mut rest).unwrap();
+    let status = child.wait().unwrap();
+    no_panic(&rest);
+    assert!(started.elapsed() < Duration::from_secs(8), "{rest}");
+    assert_eq!(status.code(), Some(1), "{rest}");
+    assert!(rest.contains("--live: its reader"), "{rest}");
+    drop(stdout);
+}
+
+#[test]
+fn output_that_cannot_be_written_is_said_with_exit_1() {
+    for (flag, want) in [
+        ("--results", "the per-call results could not all be written"),
+        ("--live", "--live: "),
+    ] {
+        let out = run(&[
+            "demo",
+            "-d",
+            "1500ms",
+            flag,
+            "/dev/full",
+            "--summary",
+            "none",
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        no_panic(&err);
+        assert_eq!(out.status.code(), Some(1), "{flag}: {err}");
+        assert!(
+            err.contains(want) && err.contains("No space left"),
+            "{flag}: {err}"
+        );
+    }
+}
+
+#[test]
+fn framing_headers_that_disagree_with_the_body_are_refused_for_every_client() {
+    // a user's Content-Length: 0 before a body made the fast client send the body as
+    // more requests, and hyper drop it: one rule, before the run, for every client
+    let url = "http://127.0.0.1:9/";
+    for client in [&[][..], &["--hyper"], &["--http2"]] {
+        for (h, want) in [
+            (
+                "Content-Length: 0",
+                "Content-Length: 0, but the body has 5 bytes",
+            ),
+            ("Transfer-Encoding: chunked", "loadgen frames bodies itself"),
+        ] {
+            let mut args = vec!["run", url, "-d", "1s", "-H", h, "--body", "hello"];
+            args.extend_from_slice(client);
+            let out = run(&args);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{client:?} {h}: {err}");
+            assert!(err.contains(want), "{client:?} {h}: {err}");
+        }
+        // the body's own length is fine
+        let mut args = vec![
+            "run",
+            url,
+            "-n",
+            "1",
+            "-H",
+            "Content-Length: 5",
+            "--body",
+            "hello",
+        ];
+        args.extend_from_slice(client);
+        let (code, _, err) = run_json(&args[1..]);
+        assert_eq!(code, Some(0), "{client:?}: {err}");
+    }
+    // in a targets file, with its FILE:LINE; a control character in a fixed header too
+    let body = write("framing.body", "abc");
+    let t = write(
+        "framing.targets",
+        format!(
+            "GET http://127.0.0.1:9/\n\nPOST http://127.0.0.1:9/\nContent-Length: 0\n@{body}\n"
+        ),
+    );
+    let out = run(&["run", "--targets", &t, "-d", "1s"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("{t}:3: header Content-Length")),
+        "{err}"
+    );
+    let t = write("control.targets", "GET http://127.0.0.1:9/\nX-A: a\u{1}b\n");
+    let out = run(&["run", "--targets", &t, "-d", "1s"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("{t}:1: header X-A has a control character")),
+        "{err}"
+    );
+}

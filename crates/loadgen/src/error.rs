@@ -134,6 +134,10 @@ pub enum ConfigError {
     /// A request template that does not compile.
     #[error("template {0}")]
     Template(String),
+    /// Headers that frame a request's body against the body (see
+    /// `protocol::http::request::check_framing`).
+    #[error("{0}")]
+    Framing(String),
     /// A data or targets file with a bad line.
     #[error("{file}:{line}: {why}")]
     DataFile {

@@ -79,7 +79,7 @@ fn run_http(targets: Vec<(HttpTarget, u32)>, opts: HttpOptions, rate: f64, secs:
     let opts = Arc::new(opts);
     let s = to_document(
         &LoadGen::new(plan, move |s: &ThreadContext| {
-            HttpCaller::new(&ts, s.slots, opts.clone(), tls.clone())
+            HttpCaller::new(&ts, s.slots, opts.clone(), tls.clone()).unwrap()
         })
         .unwrap()
         .run()
@@ -547,7 +547,7 @@ fn a_request_is_never_sent_twice_after_part_of_its_answer_came() {
     let opts = Arc::new(opts);
     let s = to_document(
         &LoadGen::new(plan, move |_: &ThreadContext| {
-            HttpCaller::new(&ts, 1, opts.clone(), None)
+            HttpCaller::new(&ts, 1, opts.clone(), None).unwrap()
         })
         .unwrap()
         .run()

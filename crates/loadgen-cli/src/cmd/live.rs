@@ -42,6 +42,86 @@ pub struct Labels {
     pub steps: Vec<loadgen::record::StepInfo>,
 }
 
+/// `--live`'s writer: lines go to a thread through a short queue, so neither a reader that
+/// stops reading nor a full disk holds the sampler (and with it the shared state the
+/// dashboard and `--metrics` read); lines that cannot go out are counted and said at the
+/// end.
+struct LiveOut {
+    tx: Option<std::sync::mpsc::SyncSender<String>>,
+    lost: Arc<std::sync::atomic::AtomicU64>,
+    failed: Arc<Mutex<Option<String>>>,
+    done: Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+/// Lines the live writer may be behind before new ones are dropped.
+const LIVE_QUEUE: usize = 64;
+
+impl LiveOut {
+    fn start(mut w: Box<dyn Write + Send>) -> LiveOut {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<String>(LIVE_QUEUE);
+        let (done_tx, done) = std::sync::mpsc::channel();
+        let lost = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let failed = Arc::new(Mutex::new(None));
+        let (l, f) = (lost.clone(), failed.clone());
+        let spawned = std::thread::Builder::new()
+            .name("loadgen-live-out".into())
+            .spawn(move || {
+                for line in rx {
+                    let broken = f.lock().unwrap_or_else(|p| p.into_inner()).is_some();
+                    if broken {
+                        l.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    if let Err(e) = w.write_all(line.as_bytes()).and_then(|()| w.flush()) {
+                        l.fetch_add(1, Ordering::Relaxed);
+                        *f.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+                    }
+                }
+                let _ = done_tx.send(());
+            });
+        if let Err(e) = spawned {
+            *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+        }
+        LiveOut {
+            tx: Some(tx),
+            lost,
+            failed,
+            done: Mutex::new(done),
+        }
+    }
+
+    /// Queues a line; a full queue (the reader is behind) drops it.
+    fn send(&self, line: String) {
+        let sent = self.tx.as_ref().is_some_and(|tx| tx.try_send(line).is_ok());
+        if !sent {
+            self.lost.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Waits a moment for the queue to drain; what could not be written, in one line.
+    fn finish(mut self) -> Option<String> {
+        self.tx = None;
+        let stuck = self
+            .done
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .recv_timeout(Duration::from_secs(2))
+            .is_err();
+        let lost = self.lost.load(Ordering::Relaxed);
+        let failed = self.failed.lock().unwrap_or_else(|p| p.into_inner()).take();
+        match (failed, stuck, lost) {
+            (Some(e), _, n) => Some(format!("--live: {n} line(s) not written: {e}")),
+            (None, true, n) => Some(format!(
+                "--live: its reader stopped reading; {n} line(s) dropped and the last ones not written"
+            )),
+            (None, false, 0) => None,
+            (None, false, n) => Some(format!(
+                "--live: its reader fell behind; {n} line(s) dropped"
+            )),
+        }
+    }
+}
+
 /// The per-second source.
 pub struct Feed {
     /// What it last sampled.
@@ -51,7 +131,7 @@ pub struct Feed {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     monitor: Option<Monitor>,
-    out: Arc<Mutex<Option<Box<dyn Write + Send>>>>,
+    out: Option<Arc<LiveOut>>,
 }
 
 impl Feed {
@@ -64,7 +144,7 @@ impl Feed {
             stop: Arc::new(AtomicBool::new(false)),
             thread: None,
             monitor: None,
-            out: Arc::new(Mutex::new(out)),
+            out: out.map(|w| Arc::new(LiveOut::start(w))),
         }
     }
 
@@ -89,55 +169,75 @@ impl Feed {
                         continue;
                     }
                     n = at.as_secs() + 1;
-                    sample(&m, &state, &out, &steps, false);
+                    sample(&m, &state, out.as_deref(), &steps, false);
                 }
             })
             .ok();
     }
 
     /// The run ended: a last sample (its totals are final), the last partial second.
-    pub fn finish(mut self) {
+    /// Returns what `--live` could not write, if anything (one line).
+    pub fn finish(mut self) -> Option<String> {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
         if let Some(m) = &self.monitor {
-            sample(m, &self.state, &self.out, &self.labels.steps, true);
+            sample(
+                m,
+                &self.state,
+                self.out.as_deref(),
+                &self.labels.steps,
+                true,
+            );
         }
-        if let Some(w) = self.out.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-            let _ = w.flush();
-        }
+        self.out
+            .take()
+            .and_then(|o| Arc::try_unwrap(o).ok())
+            .and_then(LiveOut::finish)
     }
 }
 
 fn sample(
     m: &Monitor,
     state: &Mutex<State>,
-    out: &Mutex<Option<Box<dyn Write + Send>>>,
+    out: Option<&LiveOut>,
     steps: &[loadgen::record::StepInfo],
     end: bool,
 ) {
     let now = m.live();
-    let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
-    let sec = Second::between(s.last.as_ref(), &now);
-    if !end || !sec.span.is_zero() {
-        if let Some(w) = out.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-            // a reader that went away must not stop the run
-            let _ = writeln!(w, "{}", loadgen::summary::codec::live_line(&sec, steps));
+    let line = {
+        let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+        let sec = Second::between(s.last.as_ref(), &now);
+        let mut line = None;
+        if !end || !sec.span.is_zero() {
+            line = out.map(|_| loadgen::summary::codec::live_line(&sec, steps) + "\n");
+            if s.seconds.len() == HISTORY {
+                s.seconds.pop_front();
+            }
+            s.seconds.push_back(sec);
         }
-        if s.seconds.len() == HISTORY {
-            s.seconds.pop_front();
-        }
-        s.seconds.push_back(sec);
+        s.last = Some(now);
+        s.ended = end;
+        line
+    };
+    // written outside the state's lock, through a queue: a stalled reader holds nothing
+    if let (Some(o), Some(line)) = (out, line) {
+        o.send(line);
     }
-    s.last = Some(now);
-    s.ended = end;
 }
 
 /// `--live FILE|-`.
 pub fn live_out(path: &std::path::Path) -> anyhow::Result<Box<dyn Write + Send>> {
     if path.as_os_str() == "-" {
-        return Ok(Box::new(std::io::stdout()));
+        // its own handle on fd 1, not Stdout: a write blocked by a reader that stopped
+        // reading must not hold the lock everything else prints under
+        use std::os::fd::AsFd;
+        let fd = std::io::stdout()
+            .as_fd()
+            .try_clone_to_owned()
+            .context("--live -: cannot use standard output")?;
+        return Ok(Box::new(std::io::LineWriter::new(std::fs::File::from(fd))));
     }
     let f = std::fs::File::create(path)
         .with_context(|| format!("--live {}: cannot create", path.display()))?;

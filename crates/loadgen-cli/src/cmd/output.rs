@@ -80,10 +80,21 @@ fn to_stdout(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()>
 
 /// Applies the thresholds, writes the JSON and the reports where `a` says, and returns the
 /// exit code: 0; 2 when a threshold was violated; 1 when an output file had to fall back.
-pub fn output(mut summary: Summary, a: &OutputArgs, files: Prepared) -> anyhow::Result<ExitCode> {
+pub fn output(summary: Summary, a: &OutputArgs, files: Prepared) -> anyhow::Result<ExitCode> {
+    output_lost(summary, a, files, &[])
+}
+
+/// Like [`output`], for a run that also lost some of its output on the way (`--live`
+/// lines, `--results` records): each said in one line, and the exit code is 1.
+pub fn output_lost(
+    mut summary: Summary,
+    a: &OutputArgs,
+    files: Prepared,
+    lost: &[String],
+) -> anyhow::Result<ExitCode> {
     let held = summary.apply_thresholds(&a.thresholds);
     let s = &summary;
-    let mut trouble = Vec::new();
+    let mut trouble: Vec<String> = lost.to_vec();
     if let Some((path, file)) = files.html {
         let mut html = Vec::new();
         report::html::write(s, &mut html)?;
@@ -109,7 +120,7 @@ pub fn output(mut summary: Summary, a: &OutputArgs, files: Prepared) -> anyhow::
     };
     if json_to_stdout {
         let _ = report(&mut io::stderr().lock());
-    } else {
+    } else if a.summary != SummaryFormat::None {
         to_stdout(report)?;
     }
     for t in &trouble {

@@ -207,8 +207,16 @@ fn finish(
     }
     let watch = Watch::prepare(&lg, a)?;
     starting();
-    let summary = run_with_signals(lg, grace, a, signals, watch.feed)?;
-    let code = output::output(summary, out, files);
+    let (summary, mut lost) = run_with_signals(lg, grace, a, signals, watch.feed)?;
+    // per-call results that could not be written: a warning in the summary, and an exit 1
+    lost.extend(
+        summary
+            .warnings
+            .iter()
+            .filter(|w| w.starts_with(loadgen::engine::RESULTS_LOST))
+            .cloned(),
+    );
+    let code = output::output_lost(summary, out, files, &lost);
     if let Some(endpoint) = watch.endpoint {
         if !a.metrics_linger.is_zero() {
             std::thread::sleep(a.metrics_linger);
@@ -270,7 +278,7 @@ fn run_with_signals(
     a: &LoadArgs,
     signals: &Signals,
     mut feed: Option<Feed>,
-) -> anyhow::Result<Summary> {
+) -> anyhow::Result<(Summary, Vec<String>)> {
     let total = lg.plan().schedule.duration();
     signals.attach(lg.stopper(), grace);
     lg.start()?;
@@ -293,11 +301,9 @@ fn run_with_signals(
     let progress = Progress::start(mode, lg.monitor(), total, a.progress_every);
     let summary = lg.wait();
     progress.finish();
-    if let Some(f) = feed {
-        f.finish();
-    }
+    let lost = feed.and_then(Feed::finish);
     if let Some(t) = tui {
         t.finish();
     }
-    Ok(summary?)
+    Ok((summary?, lost.into_iter().collect()))
 }

@@ -387,6 +387,19 @@ pub fn data_feed(a: &LoadArgs) -> anyhow::Result<Option<Arc<DataFeed>>> {
 
 /// Checks what an entry's templates need, before the run.
 fn check_entry(e: &Entry, fields: &[String], no_templates: bool) -> Result<(), String> {
+    for (k, v) in &e.headers {
+        if v.bytes().any(|b| (b < b' ' && b != b'\t') || b == 0x7f) {
+            return Err(format!("header {k} has a control character"));
+        }
+    }
+    let templated = |t: &str| !no_templates && t.contains("{{");
+    let body_fixed = no_templates || !e.body.windows(2).any(|w| w == b"{{");
+    loadgen::protocol::http::request::check_framing(
+        e.headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), (!templated(v)).then_some(v.as_bytes()))),
+        body_fixed.then_some(&e.body[..]),
+    )?;
     if no_templates {
         return Ok(());
     }

@@ -230,6 +230,18 @@ impl Template {
         self.parts.iter().all(|p| matches!(p, Part::Text(_)))
     }
 
+    /// Its bytes, when it has no templates.
+    pub fn fixed_bytes(&self) -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        for p in self.parts.iter() {
+            match p {
+                Part::Text(t) => out.extend_from_slice(t),
+                Part::Var { .. } => return None,
+            }
+        }
+        Some(out)
+    }
+
     /// Renders into `out`.
     pub fn render(&self, cx: &Context<'_>, out: &mut BytesMut) {
         for p in self.parts.iter() {

@@ -36,6 +36,9 @@ use lifecycle::{Control, StopLevel};
 pub use plan::{CLOSED_LOOP_CONCURRENCY, MAX_TIMEOUT, OPEN_MODEL_CONNECTIONS, Plan};
 use runner::RunnerOutput;
 
+/// How the summary's warning begins when `--results` could not write every record.
+pub const RESULTS_LOST: &str = "the per-call results could not all be written";
+
 /// Live totals of a running generator, published by the shards a few times a second.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Snapshot {
@@ -346,7 +349,7 @@ impl LoadGen {
             .results
             .take()
             .and_then(|w| w.finish().err())
-            .map(|e| format!("the per-call results could not all be written: {e}"));
+            .map(|e| format!("{RESULTS_LOST}: {e}"));
         self.control.set_status(Status::Stopped);
         let mut summary = self.summarize(t0, &outputs)?;
         summary.warnings.extend(results_error);

@@ -402,6 +402,7 @@ pub(crate) fn request(c: &mut Compiler<'_>, s: &At<StepSpec>) -> Result<Request,
         headers,
         body,
     });
+    spec.check_framing().map_err(|why| c.err(s.pos, why))?;
     let spec = if h2 {
         c.sets.h2.push(spec);
         c.sets.h2.len() - 1

@@ -101,6 +101,6 @@ pub fn run_http(plan: Plan, target: HttpTarget, opts: HttpOptions) -> SummaryJso
     let tls = tls_config(&opts, &targets).unwrap();
     let opts = Arc::new(opts);
     run(plan, move |s: &loadgen::ThreadContext| {
-        HttpCaller::new(&targets, s.slots, opts.clone(), tls.clone())
+        HttpCaller::new(&targets, s.slots, opts.clone(), tls.clone()).unwrap()
     })
 }

@@ -280,15 +280,21 @@ enum Client {
 
 impl HttpCaller {
     /// A caller for `targets` (one request each, as `opts` describes it), at most
-    /// `connections` per target.
+    /// `connections` per target; `opts` whose headers frame the body wrongly are refused.
     pub fn new(
         targets: &[HttpTarget],
         connections: u64,
         opts: Arc<HttpOptions>,
         tls: Option<Arc<rustls::ClientConfig>>,
-    ) -> HttpCaller {
-        let requests = Arc::new(request::HttpRequests::per_target(targets, &opts));
-        HttpCaller::with_requests(requests, 0, connections, opts, tls)
+    ) -> Result<HttpCaller, ConfigError> {
+        let requests = Arc::new(request::HttpRequests::per_target(targets, &opts)?);
+        Ok(HttpCaller::with_requests(
+            requests,
+            0,
+            connections,
+            opts,
+            tls,
+        ))
     }
 
     /// The caller of generator thread `thread` for `requests`, at most `connections` per

@@ -32,6 +32,23 @@ pub struct HttpRequestSpec {
     pub body: Template,
 }
 
+impl HttpRequestSpec {
+    /// [`check_framing`] of its headers and body.
+    pub fn check_framing(&self) -> Result<(), String> {
+        let values: Vec<(&str, Option<Vec<u8>>)> = self
+            .headers
+            .iter()
+            .filter(|(k, _)| is_body_header(k))
+            .map(|(k, v)| (k.as_str(), v.fixed_bytes()))
+            .collect();
+        let body = self.body.fixed_bytes();
+        check_framing(
+            values.iter().map(|(k, v)| (*k, v.as_deref())),
+            body.as_deref(),
+        )
+    }
+}
+
 /// Requests read ahead of the schedule from a source too large to hold (a targets file
 /// of millions of lines), by another thread.
 pub trait RequestStream: Send + Sync {
@@ -147,8 +164,12 @@ pub enum Msg {
 
 impl HttpRequests {
     /// One request per target, as `opts` describes it (method, headers, body), chosen by
-    /// the load's target.
-    pub fn per_target(targets: &[HttpTarget], opts: &HttpOptions) -> HttpRequests {
+    /// the load's target; headers that frame the body wrongly are refused
+    /// ([`check_framing`]).
+    pub fn per_target(
+        targets: &[HttpTarget],
+        opts: &HttpOptions,
+    ) -> Result<HttpRequests, ConfigError> {
         let specs = targets
             .iter()
             .enumerate()
@@ -174,7 +195,6 @@ impl HttpRequests {
             template::Shared::default(),
             opts,
         )
-        .expect("literal requests always render")
     }
 
     /// A set of requests; fixed ones are rendered now.
@@ -200,6 +220,7 @@ impl HttpRequests {
             if spec.endpoint >= set.endpoints.len() {
                 return Err(ConfigError::NoTargets);
             }
+            spec.check_framing().map_err(ConfigError::Framing)?;
             let fixed = set.is_fixed(spec).then(|| {
                 let cx = set.templates.context(0, 0);
                 set.msg(spec, &cx, &mut buf).map_err(ConfigError::Template)
@@ -486,6 +507,43 @@ impl HttpRequests {
             body: body.freeze(),
         })
     }
+}
+
+/// One rule for every client (fast, hyper, HTTP/2): the body's framing is loadgen's. A
+/// user's `Transfer-Encoding` is refused; a user's `Content-Length` only where it states
+/// the length of a fixed body (`body`: `None` when templates make its length vary). A
+/// framing header that disagrees with the body would make a server read the next request
+/// out of this one's body, or a client drop the body.
+pub fn check_framing<'a>(
+    headers: impl IntoIterator<Item = (&'a str, Option<&'a [u8]>)>,
+    body: Option<&[u8]>,
+) -> Result<(), String> {
+    for (name, value) in headers {
+        if name.eq_ignore_ascii_case("transfer-encoding") {
+            return Err(format!(
+                "header {name}: loadgen frames bodies itself (Content-Length); leave it out"
+            ));
+        }
+        if !name.eq_ignore_ascii_case("content-length") {
+            continue;
+        }
+        let said = value.and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok());
+        match (said, body) {
+            (Some(n), Some(b)) if n == b.len() as u64 => {}
+            (Some(n), Some(b)) => {
+                return Err(format!(
+                    "header {name}: {n}, but the body has {} bytes; leave it out (loadgen sets it)",
+                    b.len()
+                ));
+            }
+            _ => {
+                return Err(format!(
+                    "header {name}: not the fixed length of a fixed body; leave it out (loadgen sets it)"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The headers that describe a body: dropped when a redirect turns a request into a GET.
