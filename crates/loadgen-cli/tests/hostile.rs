@@ -619,3 +619,102 @@ fn framing_headers_that_disagree_with_the_body_are_refused_for_every_client() {
         "{err}"
     );
 }
+
+fn fifo(name: &str) -> String {
+    let p = tmp(name);
+    let _ = std::fs::remove_file(&p);
+    let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo with a NUL-terminated path
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    p.display().to_string()
+}
+
+#[test]
+fn targets_from_a_fifo_or_stdin_stream_like_a_file() {
+    // more requests than are held (100,000): the generator threads used to block opening
+    // the FIFO again; now a pipe is spooled to a file that streams
+    let (mut server, addrs, _) = serve(&["http", "--listen", "127.0.0.1:0"]);
+    let text: String = (0..120_000)
+        .map(|i| format!("GET http://{}/item/{i}\n\n", addrs[0]))
+        .collect();
+    let path = fifo("targets.fifo");
+    let writer = {
+        let (path, text) = (path.clone(), text.clone());
+        std::thread::spawn(move || std::fs::write(path, text))
+    };
+    let args = ["-r", "500", "-d", "1s", "--json", "-", "--summary", "none"];
+    let out = bin()
+        .args(["run", "--targets", &path])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    writer.join().unwrap().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let s = parse(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    assert_eq!(s.counts.success, 500, "{:?}", s.errors);
+    let mut child = bin()
+        .args(["run", "--targets", "-"])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::thread::spawn(move || stdin.write_all(text.as_bytes()));
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let s = parse(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    assert_eq!(s.counts.success, 500, "{:?}", s.errors);
+    server.kill().unwrap();
+    let _ = server.wait();
+}
+
+#[test]
+fn a_signal_ends_a_blocked_setup_and_the_metrics_linger() {
+    // a FIFO nobody writes: opening it blocks; SIGTERM ends the process with one line
+    let path = fifo("never.fifo");
+    let mut child = bin()
+        .args(["run", "--targets", &path, "-d", "1s"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&child, libc::SIGTERM);
+    let started = std::time::Instant::now();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(6), "{err}");
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{err}");
+    assert!(err.contains("nothing was sent"), "{err}");
+    // --metrics-linger 60s, SIGTERM after the run: it ends the linger, exit 0
+    let json = tmp("linger.json");
+    let mut child = bin()
+        .args(["demo", "-d", "500ms", "--metrics", "127.0.0.1:0"])
+        .args(["--metrics-linger", "60s", "--summary", "none", "--json"])
+        .arg(&json)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if std::fs::metadata(&json).is_ok_and(|m| m.len() > 0) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&child, libc::SIGTERM);
+    let started = std::time::Instant::now();
+    let status = child.wait().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(status.code(), Some(0));
+}

@@ -219,7 +219,7 @@ fn finish(
     let code = output::output_lost(summary, out, files, &lost);
     if let Some(endpoint) = watch.endpoint {
         if !a.metrics_linger.is_zero() {
-            std::thread::sleep(a.metrics_linger);
+            signals.linger(a.metrics_linger);
         }
         drop(endpoint);
     }

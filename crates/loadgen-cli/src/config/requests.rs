@@ -55,7 +55,54 @@ struct TargetsFile {
 
 enum Requests {
     Held(std::cell::RefCell<Vec<Entry>>),
-    Streamed { path: PathBuf, format: Format },
+    Streamed {
+        /// The file read again at each pass (a spool for a pipe or standard input).
+        path: PathBuf,
+        format: Format,
+        /// Where `@body` files are found.
+        dir: Option<PathBuf>,
+        /// The spool file, removed when the last reader is done.
+        spool: Option<Arc<Spool>>,
+    },
+}
+
+/// A copy on disk of targets from a pipe, a FIFO or standard input — sources that cannot
+/// be read twice: a long one streams from the copy like a file instead of being held (or
+/// of opening the FIFO again, which blocks for good). Removed on drop.
+struct Spool(PathBuf);
+
+impl Spool {
+    /// Copies `r` (at most [`MAX_STDIN`] bytes) to a new file in the temporary directory.
+    fn copy(mut r: impl Read, name: &str) -> anyhow::Result<Spool> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "loadgen-targets-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .with_context(|| format!("--targets {name}: cannot spool to {}", path.display()))?;
+        let spool = Spool(path);
+        let n = std::io::copy(&mut (&mut r).take(MAX_STDIN as u64 + 1), &mut f)
+            .with_context(|| format!("--targets {name}: cannot read"))?;
+        if n > MAX_STDIN as u64 {
+            bail!(
+                "--targets {name}: more than {} from a pipe; write the targets to a file, which streams",
+                loadgen::limits::size(MAX_STDIN as u64)
+            );
+        }
+        Ok(spool)
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// Endpoint and row of each URL a file names.
@@ -153,36 +200,32 @@ impl Source {
         fields: &[String],
         a: &LoadArgs,
     ) -> anyhow::Result<Source> {
-        let (mut reader, path): (Box<dyn BufRead>, Option<PathBuf>) = if name == "-" {
-            let mut buf = Vec::new();
-            std::io::stdin()
-                .lock()
-                .take(MAX_STDIN as u64 + 1)
-                .read_to_end(&mut buf)
-                .context("--targets -: cannot read standard input")?;
-            if buf.len() > MAX_STDIN {
-                bail!(
-                    "--targets -: more than 256 MiB on standard input; write the targets to a file, which streams"
-                );
-            }
-            (Box::new(std::io::Cursor::new(buf)), None)
+        // standard input, a FIFO or a device cannot be read twice: spooled to a file first
+        let (spool, path) = if name == "-" {
+            (Some(Spool::copy(std::io::stdin().lock(), name)?), None)
         } else {
             let f = std::fs::File::open(name)
                 .with_context(|| format!("--targets {name}: cannot open"))?;
-            (
-                Box::new(BufReader::with_capacity(64 * 1024, f)),
-                Some(PathBuf::from(name)),
-            )
+            let regular = f.metadata().is_ok_and(|m| m.is_file());
+            let spool = (!regular).then(|| Spool::copy(f, name)).transpose()?;
+            (spool, Some(PathBuf::from(name)))
         };
+        let spool = spool.map(Arc::new);
+        let dir = path
+            .as_deref()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf);
+        let read_from = spool
+            .as_ref()
+            .map_or_else(|| path.clone().expect("a named file"), |s| s.0.clone());
+        let f = std::fs::File::open(&read_from)
+            .with_context(|| format!("--targets {name}: cannot open"))?;
+        let mut reader: Box<dyn BufRead> = Box::new(BufReader::with_capacity(64 * 1024, f));
         let format = match format {
             Some(TargetsFormat::Http) => Format::Http,
             Some(TargetsFormat::Json) => Format::Json,
             None => targets::sniff(reader.fill_buf().unwrap_or_default()),
         };
-        let dir = path
-            .as_deref()
-            .and_then(Path::parent)
-            .map(Path::to_path_buf);
         let mut r = Reader::new(reader, format, name, dir.as_deref());
         let mut index = Index {
             routes: routes(a)?,
@@ -198,7 +241,7 @@ impl Source {
             index.learn(&e, &mut endpoints, &mut rows, a).map_err(bad)?;
             check_entry(&e, fields, a.no_templates).map_err(bad)?;
             count += 1;
-            if path.is_none() || count as usize <= IN_MEMORY {
+            if count as usize <= IN_MEMORY {
                 held.push(e);
             } else if !streams {
                 streams = true;
@@ -213,9 +256,15 @@ impl Source {
                 "--targets {name}: --targets-order random needs the file held in memory (at most {IN_MEMORY} requests; this one has {count})"
             );
         }
-        let requests = match (streams, path) {
-            (true, Some(path)) => Requests::Streamed { path, format },
-            _ => Requests::Held(held.into()),
+        let requests = if streams {
+            Requests::Streamed {
+                path: read_from,
+                format,
+                dir,
+                spool,
+            }
+        } else {
+            Requests::Held(held.into())
         };
         Ok(Source {
             rows,
@@ -328,11 +377,17 @@ impl Source {
                     .collect::<anyhow::Result<Vec<_>>>()?;
                 Ok(HttpRequests::new(endpoints, specs, order, shared, opts)?)
             }
-            Requests::Streamed { path, format } => {
+            Requests::Streamed {
+                path,
+                format,
+                dir,
+                spool,
+            } => {
                 let (path, format, name) = (path.clone(), *format, f.name.clone());
+                let (dir, spool) = (dir.clone(), spool.clone());
                 let stream = ThreadStream::spawn(move |send| {
+                    let _spool = &spool;
                     let file = std::fs::File::open(&path).map_err(|e| format!("{name}: {e}"))?;
-                    let dir = path.parent().map(Path::to_path_buf);
                     let mut r = Reader::new(
                         BufReader::with_capacity(64 * 1024, file),
                         format,
