@@ -27,6 +27,7 @@ pub type Target = fn(&[u8]);
 /// The targets by name, as `fuzz/corpus/NAME` and the `fuzz` crate's binaries name them.
 pub const TARGETS: &[(&str, Target)] = &[
     ("calc_frames", calc_frames),
+    ("grpc_frames", grpc_frames),
     ("h1_response", h1_response),
     ("summary_json", summary_json),
     ("merge_json", merge_json),
@@ -122,6 +123,31 @@ pub fn calc_frames(data: &[u8]) {
             Ok(None) | Err(FrameError::TooLong) | Err(FrameError::Truncated) => break,
             Err(FrameError::Io(e)) => panic!("in-memory read failed: {e}"),
         }
+    }
+}
+
+/// gRPC answer frames: the same messages (or the same failure) whether the DATA comes at
+/// once or cut every few bytes; failures are only `response_error`; an unfinished message
+/// is never kept over the cap.
+pub fn grpc_frames(data: &[u8]) {
+    use crate::protocol::grpc::{MAX_MESSAGE, read_frames};
+    let whole = read_frames(data, &[]);
+    let step = 1 + usize::from(data.first().copied().unwrap_or(0) % 17);
+    let cuts: Vec<usize> = (step..data.len()).step_by(step).collect();
+    let cut = read_frames(data, &cuts);
+    match (&whole, &cut) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b, "chunking changed the answer"),
+        (Err(a), Err(b)) => {
+            assert_eq!(a.outcome, crate::Outcome::ResponseError, "{}", a.message);
+            assert_eq!(a.outcome, b.outcome);
+        }
+        _ => panic!("chunking changed the verdict: {whole:?} / {cut:?}"),
+    }
+    if let Ok((_, _, partial)) = whole {
+        assert!(
+            partial <= 5 + MAX_MESSAGE,
+            "an unfinished message over the cap"
+        );
     }
 }
 

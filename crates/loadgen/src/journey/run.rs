@@ -575,6 +575,7 @@ impl JourneyCaller {
             &g.headers,
             &body,
             crate::protocol::grpc::timeout_header(sent + r.timeout),
+            true,
         );
         let res = tokio::time::timeout(r.timeout, Box::pin(call)).await;
         let end = clock::now();

@@ -335,12 +335,18 @@ pub fn decode_json(
 /// with `grpc-timeout` `timeout`; the last answer message, or why the call failed. A call
 /// the server never processed goes again, up to twice, each time on a connection that
 /// has not refused it (see `http2`). Dropped (the deadline), the stream is reset.
+///
+/// The answer's framing is checked (`response_error` otherwise): each message's flag byte
+/// is 0 (loadgen asks for no compression, so a compressed one cannot be checked), no
+/// message is cut off by the end of the stream, and with `one` (unary and
+/// client-streaming methods) there is at most one message.
 pub async fn exchange(
     conn: &conn::Conn<conn::H2>,
     uri: &http::Uri,
     headers: &http::HeaderMap,
     body: &Bytes,
     timeout: http::HeaderValue,
+    one: bool,
 ) -> Result<Option<Bytes>, Failure> {
     let mut tries = 2u8;
     let (resp, _send) = loop {
@@ -378,6 +384,18 @@ pub async fn exchange(
         // read: the server may send this much more
         let _ = body.flow_control().release_capacity(d.len());
         frames.feed(d, &mut last)?;
+        if one && frames.messages > 1 {
+            return Err(Failure::response(format!(
+                "{} messages in the answer of a unary call",
+                frames.messages
+            )));
+        }
+    }
+    if !frames.partial.is_empty() {
+        return Err(Failure::response(format!(
+            "the answer ends inside a message ({} bytes of it)",
+            frames.partial.len()
+        )));
     }
     let trailers = body.trailers().await.map_err(|e| http2::failure(&e))?;
     // the status is in the trailers, or in the head of a trailers-only answer
@@ -409,6 +427,8 @@ pub fn timeout_header(deadline: Instant) -> http::HeaderValue {
 struct Frames {
     /// The start of a message the next chunk continues.
     partial: BytesMut,
+    /// Whole messages so far.
+    messages: u32,
 }
 
 impl Frames {
@@ -430,6 +450,7 @@ impl Frames {
                 return Ok(());
             }
             *last = Some(std::mem::take(&mut self.partial).freeze().slice(5..));
+            self.messages += 1;
         }
         // then whole messages: slices of the chunk
         while chunk.len() >= 5 {
@@ -438,6 +459,7 @@ impl Frames {
                 break;
             }
             *last = Some(chunk.split_to(whole).slice(5..));
+            self.messages += 1;
         }
         // the start of one message: less than a message is copied
         self.partial.extend_from_slice(&chunk);
@@ -445,8 +467,43 @@ impl Frames {
     }
 }
 
-/// The length a message's 5-byte prefix gives; over [`MAX_MESSAGE`] is a `response_error`.
+/// An answer's DATA bytes cut into chunks at `cuts` and read as [`exchange`] reads them:
+/// the messages read, the last one, and the bytes of a message left unfinished (for the
+/// fuzz target, which checks that chunking never changes the answer).
+pub fn read_frames(wire: &[u8], cuts: &[usize]) -> Result<(u32, Option<Bytes>, usize), Failure> {
+    let mut f = Frames::default();
+    let mut last = None;
+    let mut at = 0;
+    for &c in cuts
+        .iter()
+        .filter(|&&c| c <= wire.len())
+        .chain([wire.len()].iter())
+    {
+        if c < at {
+            continue;
+        }
+        f.feed(Bytes::copy_from_slice(&wire[at..c]), &mut last)?;
+        at = c;
+    }
+    Ok((f.messages, last, f.partial.len()))
+}
+
+/// The length a message's 5-byte prefix gives; over [`MAX_MESSAGE`], or a flag byte other
+/// than 0 (not compressed: loadgen sends no `grpc-accept-encoding`), is a `response_error`.
 fn message_len(prefix: &[u8]) -> Result<usize, Failure> {
+    match prefix[0] {
+        0 => {}
+        1 => {
+            return Err(Failure::response(
+                "a compressed answer message (loadgen asked for none)",
+            ));
+        }
+        f => {
+            return Err(Failure::response(format!(
+                "an answer message with flag byte {f} (0 or 1)"
+            )));
+        }
+    }
     let len = u32::from_be_bytes([prefix[1], prefix[2], prefix[3], prefix[4]]) as usize;
     if len > MAX_MESSAGE {
         return Err(Failure::response("an answer message over 4 MiB"));
@@ -528,6 +585,7 @@ impl crate::Caller for GrpcCaller {
             &self.headers,
             &body,
             self.timeout_value(deadline),
+            matches!(self.kind, Kind::Unary | Kind::ClientStreaming),
         )
         .await?;
         match (&last, self.kind) {
@@ -610,6 +668,100 @@ mod tests {
         for cut in 1..5 {
             let e = feed(&prefix, &[cut]).unwrap_err();
             assert_eq!(e.outcome, Outcome::ResponseError, "{}", e.message);
+        }
+    }
+
+    /// A gRPC server that answers every call with `data` (raw DATA bytes) and status 0.
+    async fn answering(data: &'static [u8]) -> std::net::SocketAddr {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((s, _)) = l.accept().await {
+                tokio::spawn(async move {
+                    let Ok(mut conn) = h2::server::handshake(s).await else {
+                        return;
+                    };
+                    while let Some(Ok((_req, mut respond))) = conn.accept().await {
+                        let head = http::Response::builder()
+                            .status(200)
+                            .header("content-type", "application/grpc")
+                            .body(())
+                            .unwrap();
+                        let Ok(mut body) = respond.send_response(head, false) else {
+                            continue;
+                        };
+                        let _ = body.send_data(Bytes::from_static(data), false);
+                        let mut t = http::HeaderMap::new();
+                        t.insert("grpc-status", http::HeaderValue::from_static("0"));
+                        let _ = body.send_trailers(t);
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn framing_violations_are_response_errors() {
+        // the connections spawn local tasks, as on a generator thread
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(tokio::task::LocalSet::new().run_until(framing_cases()));
+    }
+
+    async fn framing_cases() {
+        // (DATA bytes, unary?, what the failure names; None: a success)
+        let cases: [(&'static [u8], bool, Option<&str>); 6] = [
+            (b"\x00\x00\x00\x00\x02hi", true, None),
+            (b"\x01\x00\x00\x00\x02hi", true, Some("compressed")),
+            (b"\x07\x00\x00\x00\x02hi", true, Some("flag byte 7")),
+            (
+                b"\x00\x00\x00\x00\x02hi\x00\x00\x00\x00\x09abc",
+                true,
+                Some("ends inside"),
+            ),
+            (
+                b"\x00\x00\x00\x00\x02hi\x00\x00\x00\x00\x02ho",
+                true,
+                Some("2 messages"),
+            ),
+            // a server stream may have several
+            (b"\x00\x00\x00\x00\x02hi\x00\x00\x00\x00\x02ho", false, None),
+        ];
+        for (data, one, want) in cases {
+            let addr = answering(data).await;
+            let target = HttpTarget {
+                url: format!("http://127.0.0.1:{}", addr.port()),
+                tls: false,
+                host: "127.0.0.1".into(),
+                port: addr.port(),
+                addr,
+                path: "/".into(),
+                unix: None,
+                proxy: None,
+                connect_timeout: None,
+            };
+            let conn = conn::Conn::<conn::H2>::new(&target, None).unwrap();
+            let uri: http::Uri = format!("http://127.0.0.1:{}/a.B/C", addr.port())
+                .parse()
+                .unwrap();
+            let mut headers = http::HeaderMap::new();
+            headers.insert(
+                "content-type",
+                http::HeaderValue::from_static("application/grpc"),
+            );
+            let body = super::framed(b"", 1);
+            let got = exchange(&conn, &uri, &headers, &body, grpc_timeout(1000), one).await;
+            match (want, got) {
+                (None, Ok(Some(_))) => {}
+                (Some(w), Err(f)) => {
+                    assert_eq!(f.outcome, Outcome::ResponseError, "{w}: {}", f.message);
+                    assert!(f.message.contains(w), "{w}: {}", f.message);
+                }
+                (w, got) => panic!("{data:?}: wanted {w:?}, got {got:?}"),
+            }
         }
     }
 }

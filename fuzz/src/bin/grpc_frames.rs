@@ -1,0 +1,5 @@
+//! AFL target: `loadgen::fuzz::grpc_frames`.
+
+fn main() {
+    afl::fuzz!(|data: &[u8]| loadgen::fuzz::grpc_frames(data));
+}
