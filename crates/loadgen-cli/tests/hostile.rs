@@ -718,3 +718,44 @@ fn a_signal_ends_a_blocked_setup_and_the_metrics_linger() {
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn a_stopped_generator_is_not_blamed_on_the_target() {
+    // SIGSTOP for a second of the run (as Ctrl-Z does): the loads due meanwhile expire,
+    // and the report says the generator stalled, not that the target had no free slot
+    let (mut server, addrs, _) = serve(&["http", "--listen", "127.0.0.1:0"]);
+    let url = format!("http://{}/", addrs[0]);
+    let mut child = bin()
+        .args(["run", &url, "-r", "200", "-d", "2500ms", "-t", "300ms"])
+        .args(["--json", "-", "--summary", "none"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    signal(&child, libc::SIGSTOP);
+    std::thread::sleep(Duration::from_millis(1000));
+    signal(&child, libc::SIGCONT);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v["counts"]["dropped"].as_u64().unwrap() > 0,
+        "{}",
+        v["counts"]
+    );
+    assert_eq!(v["generator_bound"], true, "{}", v["generator"]);
+    let stall = v["generator"]["stall_max_ms"].as_f64().unwrap();
+    assert!(stall >= 900.0, "{stall}");
+    assert!(
+        v["generator"]["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("the generator stalled"),
+        "{}",
+        v["generator"]
+    );
+    server.kill().unwrap();
+    let _ = server.wait();
+}

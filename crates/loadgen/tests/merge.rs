@@ -59,6 +59,7 @@ fn shard_summary(index: u64, count: u64, loads: &[(u64, u8)]) -> Summary {
             precise_timer: true,
             quantum: Duration::ZERO,
             quantum_auto: false,
+            stall_max: Duration::ZERO,
         },
         load: LoadFacts::default(),
     };

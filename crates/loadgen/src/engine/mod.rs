@@ -410,6 +410,7 @@ impl LoadGen {
                     quantum
                 },
                 quantum_auto: self.plan.adaptive_quantum && !self.plan.schedule.is_closed(),
+                stall_max: Duration::from_micros(wake_late.max()),
             },
             load,
         };

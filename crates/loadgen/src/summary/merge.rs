@@ -140,6 +140,7 @@ fn add_facts(out: &mut Summary, s: &Summary, offset: Duration) {
     g.precise_timer &= h.precise_timer;
     g.quantum = g.quantum.max(h.quantum);
     g.quantum_auto |= h.quantum_auto;
+    g.stall_max = g.stall_max.max(h.stall_max);
     let (l, m) = (&mut o.load, &i.load);
     l.max_in_flight = l.max_in_flight.saturating_add(m.max_in_flight);
     l.peak_in_flight = l.peak_in_flight.saturating_add(m.peak_in_flight);

@@ -75,7 +75,13 @@ pub struct GeneratorFacts {
     pub quantum: Duration,
     /// Whether the quantum followed the run (`--pacing-quantum auto`).
     pub quantum_auto: bool,
+    /// The longest the dispatcher woke late at once (the process was stopped, SIGTSTP,
+    /// or starved of CPU); zero in a closed loop.
+    pub stall_max: Duration,
 }
+
+/// A dispatcher wake-up this late at once is a stall of the generator itself.
+pub const STALL: Duration = Duration::from_millis(200);
 
 /// How hard the calls were pressed, to tell when the target saturated.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -320,6 +326,13 @@ impl Summary {
                 g.max_busy * 100.0
             ));
         }
+        let stall = g.stall_max.as_secs_f64();
+        if !closed && stall >= STALL.as_secs_f64() && self.agg.counts.get(Outcome::Dropped) > 0 {
+            r.push(format!(
+                "the generator stalled for {} at once (the process was stopped, or starved of CPU): loads due then were dropped by the generator, not the target",
+                crate::report::fmt_ms(stall * 1000.0)
+            ));
+        }
         let lag = self.lag();
         if !closed && !r.is_empty() && lag.p99 > 1.0 {
             r.push(format!("send lag p99 {:.1} ms", lag.p99));
@@ -458,6 +471,7 @@ pub(crate) fn sample(agg: Aggregate, window: Duration) -> Summary {
                 precise_timer: true,
                 quantum: Duration::ZERO,
                 quantum_auto: false,
+                stall_max: Duration::ZERO,
             },
             load: LoadFacts::default(),
         },

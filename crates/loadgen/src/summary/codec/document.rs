@@ -294,6 +294,9 @@ pub struct GeneratorJson {
     /// Whether the quantum followed the run (`--pacing-quantum auto`).
     #[serde(default)]
     pub quantum_auto: bool,
+    /// The longest the dispatcher woke late at once, ms (a stopped or starved process).
+    #[serde(default)]
+    pub stall_max_ms: f64,
     /// Why (empty when not).
     pub reasons: Vec<String>,
 }

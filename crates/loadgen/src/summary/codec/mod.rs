@@ -187,6 +187,7 @@ fn generator_json(s: &Summary) -> GeneratorJson {
         precise_timer: g.precise_timer,
         quantum_ms: g.quantum.as_secs_f64() * 1000.0,
         quantum_auto: g.quantum_auto,
+        stall_max_ms: g.stall_max.as_secs_f64() * 1000.0,
         reasons: s.generator_reasons(),
     }
 }
@@ -488,6 +489,7 @@ fn run_facts(d: &SummaryJson) -> Result<RunFacts, CodecError> {
             precise_timer: d.generator.precise_timer,
             quantum: seconds("generator.quantum_ms", d.generator.quantum_ms / 1000.0)?,
             quantum_auto: d.generator.quantum_auto,
+            stall_max: seconds("generator.stall_max_ms", d.generator.stall_max_ms / 1000.0)?,
         },
         load: LoadFacts {
             max_in_flight: d.saturation.max_in_flight,
