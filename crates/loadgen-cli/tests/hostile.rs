@@ -725,7 +725,7 @@ fn a_stopped_generator_is_not_blamed_on_the_target() {
     // and the report says the generator stalled, not that the target had no free slot
     let (mut server, addrs, _) = serve(&["http", "--listen", "127.0.0.1:0"]);
     let url = format!("http://{}/", addrs[0]);
-    let mut child = bin()
+    let child = bin()
         .args(["run", &url, "-r", "200", "-d", "2500ms", "-t", "300ms"])
         .args(["--json", "-", "--summary", "none"])
         .stdout(Stdio::piped())
