@@ -759,3 +759,113 @@ fn a_stopped_generator_is_not_blamed_on_the_target() {
     server.kill().unwrap();
     let _ = server.wait();
 }
+
+#[test]
+fn bodies_announced_and_never_sent_hold_nothing_for_long() {
+    // four heads declaring 16 MiB each (the whole echo budget) and no body: other POSTs
+    // are still echoed at once, and the silent ones are closed after the idle timeout
+    let (mut server, addrs, _err) =
+        serve(&["http", "--listen", "127.0.0.1:0", "--idle-timeout", "1s"]);
+    let addr = addrs[0].clone();
+    let silent: Vec<TcpStream> = (0..4)
+        .map(|_| {
+            let mut c = TcpStream::connect(&addr).unwrap();
+            c.write_all(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 16777216\r\n\r\n")
+                .unwrap();
+            c
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let started = std::time::Instant::now();
+    assert_eq!(post(&addr, "/", 100_000, false), 200);
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    // each silent connection ends (closed, or answered and closed) within a few seconds
+    for mut c in silent {
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 512];
+        let t = std::time::Instant::now();
+        let _ = c.read(&mut buf);
+        assert!(
+            t.elapsed() < Duration::from_secs(4),
+            "still open after {:?}",
+            t.elapsed()
+        );
+    }
+    server.kill().unwrap();
+    let _ = server.wait();
+}
+
+#[test]
+fn idle_scrapers_take_neither_the_runs_descriptors_nor_a_core() {
+    // 400 scrapers that connect and say nothing, with 256 file descriptors in all: the
+    // metrics endpoint serves a bounded few, the run's own connections are not starved,
+    // and the accept loop does not spin
+    use std::os::unix::process::CommandExt;
+    let (mut server, addrs, _) = serve(&["http", "--listen", "127.0.0.1:0"]);
+    let url = format!("http://{}/", addrs[0]);
+    let mut cmd = bin();
+    cmd.args(["run", &url, "-r", "300", "-d", "3s", "--connections", "20"])
+        .args([
+            "--metrics",
+            "127.0.0.1:0",
+            "--json",
+            "-",
+            "--summary",
+            "none",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: setrlimit in the child before exec
+    unsafe {
+        cmd.pre_exec(|| {
+            let rl = libc::rlimit {
+                rlim_cur: 256,
+                rlim_max: 256,
+            };
+            libc::setrlimit(libc::RLIMIT_NOFILE, &rl);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let mut addr = String::new();
+    while err.read_line(&mut line).unwrap() > 0 {
+        if let Some(a) = line.trim().strip_prefix("loadgen: metrics on http://") {
+            addr = a.trim_end_matches("/metrics").to_string();
+            break;
+        }
+        line.clear();
+    }
+    assert!(!addr.is_empty(), "{line}");
+    let idle: Vec<_> = (0..400)
+        .filter_map(|_| TcpStream::connect(&addr).ok())
+        .collect();
+    let mut stdout = Vec::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut stdout)
+        .unwrap();
+    // the process's own CPU (all its threads), from wait4
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid; wait4 on our own child
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut ru) };
+    assert_eq!(pid, child.id() as i32);
+    drop(idle);
+    let v: serde_json::Value = serde_json::from_slice(&stdout).unwrap();
+    let c = &v["counts"];
+    assert_eq!(c["success"], c["scheduled"], "{c}");
+    // a spinning accept loop would burn the 3 s on a core
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    let cpu = secs(ru.ru_utime) + secs(ru.ru_stime);
+    assert!(cpu < 1.5, "process CPU {cpu} s");
+    server.kill().unwrap();
+    let _ = server.wait();
+}

@@ -103,7 +103,7 @@ const MAX_API_BODY: usize = 64 * 1024;
 
 /// A request to the demo API (`/api/…`): its body read (at most [`MAX_API_BODY`]), the
 /// delay and error rate applied as to any request, then answered by [`crate::demo`].
-async fn api(req: Request<Incoming>, shared: Arc<Shared>, guard: BusyGuard) -> Response<Reply> {
+async fn api(req: Request<Incoming>, shared: Arc<Shared>, busy: Busy) -> Response<Reply> {
     let (parts, body) = req.into_parts();
     let b = &shared.behaviour;
     let query = parts.uri.query().unwrap_or("");
@@ -114,6 +114,7 @@ async fn api(req: Request<Incoming>, shared: Arc<Shared>, guard: BusyGuard) -> R
         Ok(c) => c.to_bytes(),
         Err(_) => return refusal(413, "request body too large or broken\n"),
     };
+    let guard = busy.serving();
     let delay = query_param(query, "delay")
         .and_then(parse_query_duration)
         .unwrap_or_else(|| b.delay.sample(rng::unit));
@@ -211,9 +212,10 @@ enum Refused {
     Broken,
 }
 
-/// Reads a body to echo, its buffer paid for from the budget: all at once when the
-/// length is known (so two large bodies never hold half the budget each, waiting for the
-/// rest), as the buffer grows otherwise (a chunked body that does not fit is refused).
+/// Reads a body to echo, its buffer paid for from the budget as the bytes arrive (the
+/// buffer doubles, up to the declared length or the cap): a head that declares 16 MiB and
+/// sends nothing reserves nothing, so it cannot starve the other requests; a body that
+/// does not fit what is left is refused (503), never waited for.
 async fn read_echo(
     mut body: Incoming,
     budget: &Arc<Semaphore>,
@@ -222,19 +224,12 @@ async fn read_echo(
     if exact.is_some_and(|n| n > MAX_BODY as u64) {
         return Err(Refused::TooLarge);
     }
-    let mut held = match exact {
-        Some(0) => return Ok((Bytes::new(), None)),
-        Some(n) => Some(
-            budget
-                .clone()
-                .acquire_many_owned(n as u32)
-                .await
-                .map_err(|_| Refused::Busy)?,
-        ),
-        None => None,
-    };
+    if exact == Some(0) {
+        return Ok((Bytes::new(), None));
+    }
+    let most = exact.map_or(MAX_BODY, |n| n as usize);
+    let mut held: Option<OwnedSemaphorePermit> = None;
     let mut buf: Vec<u8> = Vec::new();
-    buf.reserve_exact(exact.unwrap_or(0) as usize);
     while let Some(frame) = body.frame().await {
         let Ok(data) = frame.map_err(|_| Refused::Broken)?.into_data() else {
             continue; // trailers
@@ -244,8 +239,9 @@ async fn read_echo(
             return Err(Refused::TooLarge);
         }
         if len > buf.capacity() {
-            // chunked: double the buffer (up to the cap), paying for what it adds
-            let cap = len.max((buf.capacity() * 2).min(MAX_BODY));
+            // double the buffer (up to the declared length or the cap), paying for what
+            // it adds
+            let cap = len.max((buf.capacity() * 2).min(most));
             let more = budget
                 .clone()
                 .try_acquire_many_owned((cap - buf.capacity()) as u32)
@@ -279,9 +275,10 @@ async fn handle(
     shared: Arc<Shared>,
     busy: Busy,
 ) -> Result<Response<Reply>, Infallible> {
-    let guard = busy.serving();
+    // waiting for a request's body is waiting to read: the idle timeout applies (the
+    // connection is marked serving only once the body is in)
     if req.uri().path().starts_with("/api/") {
-        return Ok(api(req, shared, guard).await);
+        return Ok(api(req, shared, busy).await);
     }
     let b = &shared.behaviour;
     let path = req.uri().path().to_string();
@@ -302,6 +299,7 @@ async fn handle(
             Err(Refused::Broken) => return Ok(refusal(400, "request body broken\n")),
         },
     };
+    let guard = busy.serving();
     let delay = q("delay")
         .and_then(parse_query_duration)
         .unwrap_or_else(|| b.delay.sample(rng::unit));

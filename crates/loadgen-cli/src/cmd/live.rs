@@ -15,6 +15,14 @@ use anyhow::Context;
 use loadgen::engine::live::{Live, Second};
 use loadgen::{Monitor, Outcome};
 
+/// Scrapers served at once by `--metrics` (more are closed at once); within the file
+/// descriptors a run keeps aside.
+const METRICS_SCRAPERS: usize = 32;
+/// The longest a scraper may take to send a request head.
+const METRICS_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest a scraper's connection is kept (Prometheus opens another).
+const METRICS_CONNECTION: Duration = Duration::from_secs(120);
+
 /// Seconds of history kept for the dashboard.
 pub const HISTORY: usize = 600;
 
@@ -544,8 +552,11 @@ impl Endpoint {
         let registry = Arc::new(registry);
         let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
         let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
+            .enable_all()
             .build()?;
+        // scrapers are bounded: a few at once, each for a while, a head in time — so
+        // hostile or stuck scrapers take neither the run's file descriptors nor a core
+        let scrapers = Arc::new(tokio::sync::Semaphore::new(METRICS_SCRAPERS));
         let thread = std::thread::Builder::new().name("loadgen-metrics".into()).spawn(move || {
             rt.block_on(async move {
                 let Ok(listener) = tokio::net::TcpListener::from_std(std) else {
@@ -555,9 +566,21 @@ impl Endpoint {
                     tokio::select! {
                         _ = &mut rx => return,
                         a = listener.accept() => {
-                            let Ok((s, _)) = a else { continue };
+                            let s = match a {
+                                Ok((s, _)) => s,
+                                Err(_) => {
+                                    // out of descriptors (EMFILE) or the like: wait, not spin
+                                    tokio::time::sleep(Duration::from_millis(100)).await;
+                                    continue;
+                                }
+                            };
+                            // over the cap: closed at once
+                            let Ok(permit) = scrapers.clone().try_acquire_owned() else {
+                                continue;
+                            };
                             let registry = registry.clone();
                             tokio::spawn(async move {
+                                let _permit = permit;
                                 let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                                     let registry = registry.clone();
                                     let om = req
@@ -579,7 +602,11 @@ impl Endpoint {
                                     }
                                 });
                                 let io = hyper_util::rt::TokioIo::new(s);
-                                let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, svc).await;
+                                let conn = hyper::server::conn::http1::Builder::new()
+                                    .timer(hyper_util::rt::TokioTimer::new())
+                                    .header_read_timeout(METRICS_HEAD_TIMEOUT)
+                                    .serve_connection(io, svc);
+                                let _ = tokio::time::timeout(METRICS_CONNECTION, conn).await;
                             });
                         }
                     }
