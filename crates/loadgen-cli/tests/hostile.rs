@@ -830,6 +830,7 @@ fn idle_scrapers_take_neither_the_runs_descriptors_nor_a_core() {
             Ok(())
         });
     }
+    #[allow(clippy::zombie_processes)] // reaped by wait4 below, for its rusage
     let mut child = cmd.spawn().unwrap();
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
