@@ -870,3 +870,56 @@ fn idle_scrapers_take_neither_the_runs_descriptors_nor_a_core() {
     server.kill().unwrap();
     let _ = server.wait();
 }
+
+#[test]
+fn one_body_file_named_many_ways_is_held_once() {
+    // 20 MB named 40 ways (./x, ././x, …): read once, sent from where it is held, in every
+    // client — not 40 copies, nor a copy per rendered request (1.6 GB before)
+    let body = tmp("big-body.bin");
+    std::fs::write(&body, vec![7u8; 20 << 20]).unwrap();
+    let (dir, name) = (
+        body.parent().unwrap(),
+        body.file_name().unwrap().to_str().unwrap(),
+    );
+    let text: String = (0..40)
+        .map(|i| {
+            format!(
+                "POST http://127.0.0.1:9/\n@{}/{}{name}\n\n",
+                dir.display(),
+                "./".repeat(i)
+            )
+        })
+        .collect();
+    let t = write("many-names.targets", text);
+    for client in [&[][..], &["--hyper"], &["--http2"]] {
+        let mut args = vec![
+            "run",
+            "--targets",
+            &t,
+            "-r",
+            "20",
+            "-d",
+            "300ms",
+            "--summary",
+            "none",
+        ];
+        args.extend_from_slice(client);
+        let (code, err, rss_kb) = run_measured(&args);
+        no_panic(&err);
+        assert_eq!(code, Some(0), "{client:?}: {err}");
+        assert!(rss_kb < 200 * 1024, "{client:?}: max RSS {rss_kb} KiB");
+    }
+    // the headers of one request are capped too (1,500 lines of 1 MiB took 2.9 GB)
+    let line = format!("X-Big: {}\n", "a".repeat(600 * 1024));
+    let t = write(
+        "big-headers.targets",
+        format!("GET http://127.0.0.1:9/\n{line}{line}\n"),
+    );
+    let out = run(&["run", "--targets", &t, "-d", "1s"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(":3: the headers of a request pass 1 MiB"),
+        "{err}"
+    );
+}

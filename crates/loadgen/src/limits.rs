@@ -27,6 +27,13 @@ pub const DATA_HELD: usize = 256 * MIB as usize;
 pub const DATA_LINE: u64 = 16 * MIB;
 /// One line of a targets file.
 pub const TARGETS_LINE: usize = MIB as usize;
+/// The header lines of one request of a targets file, together.
+pub const TARGETS_HEADERS: usize = MIB as usize;
+/// Distinct body files one reading of a targets file holds (each read once).
+pub const BODY_FILES: usize = 256 * MIB as usize;
+/// Requests of a targets file held in memory, in bytes (URLs, headers, bodies not shared):
+/// past it, or past 100,000 requests, the file streams.
+pub const TARGETS_HELD: usize = 128 * MIB as usize;
 /// Targets read from standard input (held: stdin cannot be read twice).
 pub const TARGETS_STDIN: u64 = 256 * MIB;
 /// A scenario file.

@@ -4,9 +4,10 @@
 //! A targets file is read once before the run: every line is checked (errors name the
 //! file and line), its hosts become endpoints (a connection pool each) and its distinct
 //! `METHOD URL` (without the query) become report rows — the first [`MAX_ROWS`]` - 1`,
-//! then one "other" row. A file of up to [`IN_MEMORY`] requests is then held; a longer one
-//! is read again, ahead of the run, by a thread ([`ThreadStream`]), so memory stays flat
-//! whatever its length. Standard input is held, up to [`MAX_STDIN`] bytes.
+//! then one "other" row. A file of up to [`IN_MEMORY`] requests (and
+//! [`loadgen::limits::TARGETS_HELD`] bytes of them) is then held; a longer one is read
+//! again, ahead of the run, by a thread ([`ThreadStream`]), so memory stays flat whatever
+//! its length. Standard input and FIFOs are spooled to a file first, up to [`MAX_STDIN`].
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
@@ -235,13 +236,22 @@ impl Source {
         let mut rows: Vec<Target> = Vec::new();
         let mut held = Vec::new();
         let mut count = 0u64;
+        let mut held_bytes = 0usize;
+        // a body file is checked once, however many requests send it
+        let mut bodies_seen = HashMap::new();
         let mut streams = false;
         while let Some(e) = r.next_entry()? {
             let bad = |why: String| anyhow::anyhow!("{name}:{}: {why}", e.line);
             index.learn(&e, &mut endpoints, &mut rows, a).map_err(bad)?;
-            check_entry(&e, fields, a.no_templates).map_err(bad)?;
+            check_entry(&e, fields, a.no_templates, &mut bodies_seen).map_err(bad)?;
             count += 1;
-            if count as usize <= IN_MEMORY {
+            // bodies are shared (each file read once); what each request adds is its text
+            held_bytes += e.url.len()
+                + e.headers
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len() + 32)
+                    .sum::<usize>();
+            if count as usize <= IN_MEMORY && held_bytes <= loadgen::limits::TARGETS_HELD {
                 held.push(e);
             } else if !streams {
                 streams = true;
@@ -253,7 +263,8 @@ impl Source {
         }
         if streams && order == TargetsOrder::Random {
             bail!(
-                "--targets {name}: --targets-order random needs the file held in memory (at most {IN_MEMORY} requests; this one has {count})"
+                "--targets {name}: --targets-order random needs the file held in memory (at most {IN_MEMORY} requests and {}; this one has {count} requests)",
+                loadgen::limits::size(loadgen::limits::TARGETS_HELD as u64)
             );
         }
         let requests = if streams {
@@ -441,14 +452,34 @@ pub fn data_feed(a: &LoadArgs) -> anyhow::Result<Option<Arc<DataFeed>>> {
 }
 
 /// Checks what an entry's templates need, before the run.
-fn check_entry(e: &Entry, fields: &[String], no_templates: bool) -> Result<(), String> {
+fn check_entry(
+    e: &Entry,
+    fields: &[String],
+    no_templates: bool,
+    bodies_seen: &mut HashMap<(usize, usize), (bytes::Bytes, bool)>,
+) -> Result<(), String> {
     for (k, v) in &e.headers {
         if v.bytes().any(|b| (b < b' ' && b != b'\t') || b == 0x7f) {
             return Err(format!("header {k} has a control character"));
         }
     }
     let templated = |t: &str| !no_templates && t.contains("{{");
-    let body_fixed = no_templates || !e.body.windows(2).any(|w| w == b"{{");
+    // a large body (a body file) is compiled once: the map keeps the bytes it saw, so an
+    // address is never that of another body
+    let key = (e.body.as_ptr() as usize, e.body.len());
+    let body_fixed = match bodies_seen.get(&key) {
+        Some((_, fixed)) => *fixed,
+        None => {
+            let fixed = no_templates
+                || Template::compile_body_bytes(e.body.clone(), fields)
+                    .map_err(|e| e.to_string())?
+                    .is_fixed();
+            if e.body.len() > SHARED_TEXT && bodies_seen.len() < SHARED_TEXTS {
+                bodies_seen.insert(key, (e.body.clone(), fixed));
+            }
+            fixed
+        }
+    };
     loadgen::protocol::http::request::check_framing(
         e.headers
             .iter()
@@ -463,7 +494,6 @@ fn check_entry(e: &Entry, fields: &[String], no_templates: bool) -> Result<(), S
     for (_, v) in &e.headers {
         Template::compile(v.as_bytes(), fields).map_err(|e| e.to_string())?;
     }
-    Template::compile_body(&e.body, fields).map_err(|e| e.to_string())?;
     Ok(())
 }
 
@@ -547,7 +577,10 @@ fn spec_maker(
     no_templates: bool,
 ) -> impl FnMut(&Entry) -> Result<HttpRequestSpec, String> + Send + 'static {
     let (extra, default_body) = (opts.headers.clone(), opts.body.clone());
+    let fields2 = fields.clone();
     let mut shared: HashMap<Vec<u8>, Template> = HashMap::new();
+    // large bodies by identity: the reader hands out one `Bytes` per body file
+    let mut large: HashMap<(usize, usize), Template> = HashMap::new();
     let compile = move |text: &[u8]| {
         if no_templates {
             Ok(Template::literal(text.to_vec()))
@@ -585,6 +618,23 @@ fn spec_maker(
         }
         let body = if e.body.is_empty() {
             once(&default_body)?
+        } else if e.body.len() > SHARED_TEXT {
+            let key = (e.body.as_ptr() as usize, e.body.len());
+            match large.get(&key) {
+                Some(t) => t.clone(),
+                None => {
+                    let t = if no_templates {
+                        Template::literal(e.body.clone())
+                    } else {
+                        Template::compile_body_bytes(e.body.clone(), &fields2)
+                            .map_err(|e| e.to_string())?
+                    };
+                    if large.len() < SHARED_TEXTS {
+                        large.insert(key, t.clone());
+                    }
+                    t
+                }
+            }
         } else {
             once(&e.body)?
         };

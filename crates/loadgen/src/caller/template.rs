@@ -182,6 +182,24 @@ impl Template {
         })
     }
 
+    /// Like [`Template::compile_body`], without a copy of a body that has no templates
+    /// (a large body file is held once, however many requests send it).
+    pub fn compile_body_bytes(body: Bytes, fields: &[String]) -> Result<Template, ConfigError> {
+        if std::str::from_utf8(&body).is_err() || memchr::memmem::find(&body, b"{{").is_none() {
+            return Ok(Template::literal(body));
+        }
+        Template::compile(&body, fields)
+    }
+
+    /// Its bytes without a copy, when it is one piece of text (or empty).
+    pub fn shared_bytes(&self) -> Option<Bytes> {
+        match &self.parts[..] {
+            [] => Some(Bytes::new()),
+            [Part::Text(t)] => Some(t.clone()),
+            _ => None,
+        }
+    }
+
     /// Compiles a body: a body is bytes, and templates apply where it is text; one that is
     /// not UTF-8 (a binary file) is sent as it is.
     pub fn compile_body(body: &[u8], fields: &[String]) -> Result<Template, ConfigError> {

@@ -4,6 +4,7 @@
 //! only for what it was asked: one that has bytes waiting before a request (an answer
 //! nobody asked for, or the server's close) is not used.
 
+use super::request::Wire;
 use std::sync::Arc;
 
 use tokio::io::AsyncWriteExt;
@@ -54,7 +55,7 @@ impl FastCaller {
     async fn once<K: Sink>(
         &self,
         e: &Endpoint,
-        request: &[u8],
+        request: &Wire,
         head_only: bool,
         fresh: bool,
         sink: &mut K,
@@ -99,9 +100,12 @@ impl FastCaller {
     }
 }
 
-/// Writes all of `bytes` and flushes them.
-async fn write_flushed(s: &mut Stream, bytes: &[u8]) -> std::io::Result<()> {
-    s.write_all(bytes).await?;
+/// Writes the head and the body of `request` and flushes them.
+async fn write_flushed(s: &mut Stream, request: &Wire) -> std::io::Result<()> {
+    s.write_all(&request.head).await?;
+    if !request.body.is_empty() {
+        s.write_all(&request.body).await?;
+    }
     s.flush().await
 }
 
@@ -131,7 +135,7 @@ impl FastCaller {
     pub async fn call(
         &self,
         endpoint: usize,
-        request: &[u8],
+        request: &Wire,
         idempotent: bool,
         head_only: bool,
     ) -> Result<HttpResponse, Failure> {
@@ -151,7 +155,7 @@ impl FastCaller {
     pub async fn exchange<K: Sink>(
         &self,
         endpoint: usize,
-        request: &[u8],
+        request: &Wire,
         idempotent: bool,
         head_only: bool,
         sink: &mut K,

@@ -287,7 +287,7 @@ impl HttpCaller {
             idempotent = idempotent || get;
             let rewritten = match current.as_ref() {
                 request::Msg::Wire(b) => request::Msg::Wire(
-                    rewrite_wire(b, &next, get)
+                    rewrite_wire(&b.joined(), &next, get)
                         .map_err(|why| Failure::new(crate::Outcome::Fatal, why))?
                         .into(),
                 ),
@@ -310,7 +310,7 @@ impl HttpCaller {
 fn request_line(msg: &request::Msg) -> (String, String) {
     match msg {
         request::Msg::Wire(b) => {
-            let line = b.split(|&c| c == b'\r').next().unwrap_or_default();
+            let line = b.head.split(|&c| c == b'\r').next().unwrap_or_default();
             let mut parts = line.splitn(3, |&c| c == b' ');
             let method = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
             let path = String::from_utf8_lossy(parts.next().unwrap_or(b"/")).into_owned();

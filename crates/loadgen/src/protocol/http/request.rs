@@ -149,11 +149,41 @@ impl HttpCall {
     }
 }
 
+/// An HTTP/1.1 request as bytes: the head (with a small body after it), and a large body
+/// apart — shared, never copied, however many requests send it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Wire {
+    /// The request line and headers (and a body of at most [`INLINE_BODY`] bytes).
+    pub head: Bytes,
+    /// A larger body, sent after the head.
+    pub body: Bytes,
+}
+
+impl Wire {
+    /// Head and body as one piece (a redirect rewrites it; a copy).
+    pub fn joined(&self) -> Vec<u8> {
+        [&self.head[..], &self.body[..]].concat()
+    }
+}
+
+impl From<Vec<u8>> for Wire {
+    fn from(v: Vec<u8>) -> Wire {
+        Wire {
+            head: v.into(),
+            body: Bytes::new(),
+        }
+    }
+}
+
+/// A body up to this long goes out in the head's buffer; a longer one, when fixed, is sent
+/// from where it is held.
+pub const INLINE_BODY: usize = 64 * 1024;
+
 /// The request in the form the client sends.
 #[derive(Debug, Clone)]
 pub enum Msg {
     /// HTTP/1.1 bytes (the fast client).
-    Wire(Bytes),
+    Wire(Wire),
     /// hyper's parts.
     Parts(Arc<Parts>),
     /// Fixed request `i`, rendered once ([`HttpRequests::fixed`]).
@@ -328,11 +358,18 @@ impl HttpRequests {
         cx: &Context<'_>,
         adjust: Adjust<'_>,
         s: &mut Scratch,
-    ) -> Result<Bytes, String> {
+    ) -> Result<Wire, String> {
         s.body.clear();
-        if !adjust.get {
+        // a large fixed body is not copied: it goes out after the head, as it is held
+        let apart = if adjust.get {
+            None
+        } else {
+            spec.body.shared_bytes().filter(|b| b.len() > INLINE_BODY)
+        };
+        if !adjust.get && apart.is_none() {
             spec.body.render(cx, &mut s.body);
         }
+        let body_len = apart.as_ref().map_or(s.body.len(), Bytes::len);
         let method = if adjust.get {
             "GET"
         } else {
@@ -400,10 +437,10 @@ impl HttpRequests {
             buf.put_slice(v);
             buf.put_slice(b"\r\n");
         }
-        let bodied = !s.body.is_empty() || matches!(method, "POST" | "PUT" | "PATCH");
+        let bodied = body_len > 0 || matches!(method, "POST" | "PUT" | "PATCH");
         if bodied && !has("content-length") {
             buf.put_slice(b"Content-Length: ");
-            template::put_int(buf, s.body.len() as i128);
+            template::put_int(buf, body_len as i128);
             buf.put_slice(b"\r\n");
         }
         if self.close && !has("connection") {
@@ -411,7 +448,10 @@ impl HttpRequests {
         }
         buf.put_slice(b"\r\n");
         buf.put_slice(&s.body);
-        Ok(buf.split().freeze())
+        Ok(Wire {
+            head: buf.split().freeze(),
+            body: apart.unwrap_or_default(),
+        })
     }
 
     /// hyper's parts of `spec`: the rendered path and header values are checked (a data
@@ -486,10 +526,16 @@ impl HttpRequests {
                 http::HeaderValue::from_static("close"),
             );
         }
-        let mut body = BytesMut::new();
-        if !adjust.get {
-            spec.body.render(cx, &mut body);
-        }
+        // a fixed body is shared, not copied
+        let body = if adjust.get {
+            Bytes::new()
+        } else {
+            spec.body.shared_bytes().unwrap_or_else(|| {
+                let mut b = BytesMut::new();
+                spec.body.render(cx, &mut b);
+                b.freeze()
+            })
+        };
         if self.http2 {
             super::http2::strip_connection_headers(&mut headers);
             let bodied = !body.is_empty() || matches!(method.as_str(), "POST" | "PUT" | "PATCH");
@@ -504,7 +550,7 @@ impl HttpRequests {
             method,
             uri,
             headers,
-            body: body.freeze(),
+            body,
         })
     }
 }

@@ -34,8 +34,11 @@ use crate::error::ConfigError;
 pub const MAX_LINE: usize = crate::limits::TARGETS_LINE;
 /// The largest body file.
 pub const MAX_BODY_FILE: u64 = crate::limits::BODY_FILE;
-/// Bytes of body files kept to serve a file named again.
-pub const BODY_CACHE: usize = 64 * 1024 * 1024;
+/// Bytes of distinct body files one reading of a targets file may hold (each file is
+/// read once, however it is named).
+pub const BODY_CACHE: usize = crate::limits::BODY_FILES;
+/// Header bytes of one request.
+pub const MAX_HEADERS: usize = crate::limits::TARGETS_HEADERS;
 
 /// One request of a targets file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,7 +79,10 @@ pub struct Reader<R> {
 /// Body files: read relative to the working directory, else to the targets file's own.
 struct BodyFiles {
     dir: Option<PathBuf>,
+    /// By name, and by the file's identity (device, inode): one file named many ways is
+    /// read and held once.
     cache: HashMap<String, Bytes>,
+    by_file: HashMap<(u64, u64), Bytes>,
     cached: usize,
 }
 
@@ -106,6 +112,7 @@ impl<R: BufRead> Reader<R> {
             bodies: BodyFiles {
                 dir: dir.map(Path::to_path_buf),
                 cache: HashMap::new(),
+                by_file: HashMap::new(),
                 cached: 0,
             },
         }
@@ -180,6 +187,7 @@ impl<R: BufRead> Reader<R> {
             body: Bytes::new(),
         };
         let mut has_body = false;
+        let mut head = 0usize;
         while let Some(l) = self.next_line()? {
             let t = l.trim();
             if t.is_empty() {
@@ -216,6 +224,11 @@ impl<R: BufRead> Reader<R> {
             let k = k.trim();
             if !is_token(k) {
                 return Err(self.err(self.line, format!("'{}' is not a header name", clip(k))));
+            }
+            head += t.len();
+            if head > MAX_HEADERS {
+                let cap = crate::limits::size(MAX_HEADERS as u64);
+                return Err(self.err(self.line, format!("the headers of a request pass {cap}")));
             }
             e.headers.push((k.to_string(), v.trim().to_string()));
         }
@@ -288,17 +301,28 @@ impl BodyFiles {
             }
         };
         let f = std::fs::File::open(&found).map_err(|e| format!("body file {path}: {e}"))?;
-        let mut body = Vec::new();
-        f.take(MAX_BODY_FILE + 1)
-            .read_to_end(&mut body)
+        let id = {
+            use std::os::unix::fs::MetadataExt;
+            f.metadata().ok().map(|m| (m.dev(), m.ino()))
+        };
+        if let Some(b) = id.and_then(|id| self.by_file.get(&id)) {
+            let b = b.clone();
+            self.cache.insert(path.to_string(), b.clone());
+            return Ok(b);
+        }
+        let body = crate::limits::read_capped(f, MAX_BODY_FILE)
             .map_err(|e| format!("body file {path}: {e}"))?;
-        if body.len() as u64 > MAX_BODY_FILE {
-            return Err(format!("body file {path} is larger than 64 MiB"));
+        if self.cached + body.len() > BODY_CACHE {
+            return Err(format!(
+                "body file {path}: the body files of one targets file hold more than {} in all",
+                crate::limits::size(BODY_CACHE as u64)
+            ));
         }
         let body = Bytes::from(body);
-        if self.cached + body.len() <= BODY_CACHE {
-            self.cached += body.len();
-            self.cache.insert(path.to_string(), body.clone());
+        self.cached += body.len();
+        self.cache.insert(path.to_string(), body.clone());
+        if let Some(id) = id {
+            self.by_file.insert(id, body.clone());
         }
         Ok(body)
     }
