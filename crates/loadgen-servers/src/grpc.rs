@@ -110,6 +110,60 @@ impl pb::calc_server::Calc for Calc {
     }
 }
 
+/// Request bytes all calls together may hold while they are read and decoded: a client
+/// that opens many streams of almost 4 MiB messages and never finishes them gets
+/// `RESOURCE_EXHAUSTED` past it, and the server's memory stays bounded.
+pub const REQUEST_BUDGET: usize = 64 * 1024 * 1024;
+
+/// A request body that pays for each of its bytes from a budget shared by every call,
+/// and gives them back when the call drops it.
+struct Budgeted {
+    inner: hyper::body::Incoming,
+    budget: Arc<tokio::sync::Semaphore>,
+    held: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl hyper::body::Body for Budgeted {
+    type Data = bytes::Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, Self::Error>>> {
+        use std::task::Poll;
+        let frame = match std::pin::Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(f))) => f,
+            Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => return Poll::Pending,
+        };
+        if let Some(d) = frame.data_ref() {
+            let n = u32::try_from(d.len()).unwrap_or(u32::MAX);
+            match self.budget.clone().try_acquire_many_owned(n) {
+                Ok(p) => match &mut self.held {
+                    Some(h) => h.merge(p),
+                    None => self.held = Some(p),
+                },
+                Err(_) => {
+                    return Poll::Ready(Some(Err(Box::new(Status::resource_exhausted(
+                        "the server's request buffers are full",
+                    )))));
+                }
+            }
+        }
+        Poll::Ready(Some(Ok(frame)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// Serves the calc service and reflection on `listener` (HTTP/2 only; TLS with `tls`,
 /// whose ALPN must offer `h2`) until `shutdown` resolves.
 pub async fn run(
@@ -127,8 +181,16 @@ pub async fn run(
     let v1alpha = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(DESCRIPTOR)
         .build_v1alpha()?;
+    let budget = Arc::new(tokio::sync::Semaphore::new(REQUEST_BUDGET));
     let route = move |req: http::Request<hyper::body::Incoming>| {
         let (mut calc, mut v1, mut v1alpha) = (calc.clone(), v1.clone(), v1alpha.clone());
+        let (parts, inner) = req.into_parts();
+        let body = Budgeted {
+            inner,
+            budget: budget.clone(),
+            held: None,
+        };
+        let req = http::Request::from_parts(parts, body);
         async move {
             let path = req.uri().path();
             if path.starts_with("/calc.Calc/") {

@@ -406,3 +406,99 @@ fn a_chunked_answer_that_also_has_a_length_closes_its_connection() {
         "a connection per request"
     );
 }
+
+fn vm_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn unfinished_grpc_messages_cannot_fill_the_servers_memory() {
+    // 60 streams, each a message declared at 4,000,000 bytes with 3.9 MB sent and never
+    // finished: the server holds at most its request budget (64 MiB), not 234 MB, and
+    // answers the streams past it with RESOURCE_EXHAUSTED
+    const STREAMS: usize = 60;
+    let server = loadgen_servers::spawn("127.0.0.1:0".parse().unwrap(), 1, |l, stop| async move {
+        loadgen_servers::grpc::run(
+            l,
+            Default::default(),
+            Default::default(),
+            None,
+            loadgen_servers::until_true(stop),
+        )
+        .await
+        .map_err(std::io::Error::other)
+    })
+    .unwrap();
+    let addr = server.addr();
+    let before = vm_rss_kb();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let exhausted = rt.block_on(async move {
+        let s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (client, conn) = h2::client::Builder::new()
+            .initial_window_size(8 << 20)
+            .handshake::<_, bytes::Bytes>(s)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let mut calls = Vec::new();
+        for _ in 0..STREAMS {
+            let mut client = client.clone().ready().await.unwrap();
+            let req = http::Request::post(format!("http://{addr}/calc.Calc/Compute"))
+                .header("content-type", "application/grpc")
+                .header("te", "trailers")
+                .body(())
+                .unwrap();
+            let (resp, mut send) = client.send_request(req, false).unwrap();
+            let mut msg = vec![0u8, 0, 0x3d, 0x09, 0x00]; // 4,000,000
+            msg.extend(std::iter::repeat_n(8u8, 3_900_000));
+            let mut data = bytes::Bytes::from(msg);
+            calls.push(tokio::spawn(async move {
+                while !data.is_empty() {
+                    send.reserve_capacity(data.len());
+                    let Some(Ok(n)) = std::future::poll_fn(|cx| send.poll_capacity(cx)).await
+                    else {
+                        break;
+                    };
+                    if send
+                        .send_data(data.split_to(n.min(data.len())), false)
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+                // never finished; what the server said, if anything, in 3 s
+                let r = tokio::time::timeout(Duration::from_secs(3), resp).await;
+                let status = match r {
+                    Ok(Ok(r)) => r
+                        .headers()
+                        .get("grpc-status")
+                        .map(|v| v.to_str().unwrap_or("").to_string()),
+                    _ => None,
+                };
+                (status, send)
+            }));
+        }
+        let mut exhausted = 0;
+        let mut held = Vec::new();
+        for c in calls {
+            let (status, send) = c.await.unwrap();
+            exhausted += usize::from(status.as_deref() == Some("8"));
+            held.push(send);
+        }
+        exhausted
+    });
+    let grew_mb = vm_rss_kb().saturating_sub(before) / 1024;
+    // the client's own 390 MB of messages is freed as sent; the server's share is bounded
+    assert!(grew_mb < 150, "RSS grew {grew_mb} MB");
+    assert!(exhausted > 30, "{exhausted} streams got RESOURCE_EXHAUSTED");
+    eprintln!("RSS grew {grew_mb} MB; {exhausted} of {STREAMS} streams exhausted");
+    drop(server);
+}
