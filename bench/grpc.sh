@@ -12,16 +12,22 @@
 #   3. the same comparison at one fixed rate both servers take (60 % of the gRPC closed
 #      loop's rate): in a closed loop the slower server (tonic's) also lowers how many calls
 #      loadgen handles per wake-up, which raises its CPU per call;
-#   4. past capacity: the gRPC rate at 2× and 5× what the closed loop achieved.
+#   4. past capacity: the gRPC rate at 2× and 5× what the closed loop achieved;
+#   5. with h2load installed (apt-get install -y nghttp2-client): closed loop, 48 calls in
+#      flight over 4 connections, loadgen's gRPC caller vs h2load posting the same framed
+#      message (`h2load -c 4 -m 12 -t 1 -d frame.bin -H content-type:application/grpc`; no
+#      decoding, no status check), REPS rounds interleaved: CPU µs per call, medians, ratio.
+#      `--h2load-only` runs just this comparison.
 # The server runs on CPU 1, the generator on CPU 0 (one thread each).
 #
 # Usage: bench/grpc.sh [--rate N] [--secs N] [--reps N] [--conns N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-RATE=5000 SECS=10 REPS=3 CONNS=4
+RATE=5000 SECS=10 REPS=3 CONNS=4 ONLY_H2LOAD=0
 while [ $# -gt 0 ]; do
   case "$1" in
+    --h2load-only) ONLY_H2LOAD=1; shift ;;
     --rate) RATE="$2"; shift 2 ;;
     --secs) SECS="$2"; shift 2 ;;
     --reps) REPS="$2"; shift 2 ;;
@@ -50,10 +56,32 @@ line() { # NAME LABEL
 }
 
 echo "loadgen $("$BIN" --version | awk '{print $2}'): serve grpc $GRPC, serve http $HTTP (servers cpu 1, generator cpu 0)"
-run fixed "grpc://$GRPC" "${CALL[@]}" -r "$RATE" -d "${SECS}s"
-line fixed "gRPC unary at $RATE/s"
 # {"operands":[12,5]} (op ADD is the default) framed: uncompressed, 4 bytes, 0a 02 0c 05
 printf '\000\000\000\000\004\012\002\014\005' > "$WD/frame.bin"
+h2load_rows() {
+  if ! command -v h2load >/dev/null; then
+    echo "h2load not installed: no h2load comparison (apt-get install -y nghttp2-client)"
+    return
+  fi
+  for r in $(seq "$REPS"); do
+    run "lg$r" "grpc://$GRPC" "${CALL[@]}" -c 48 --connections 4 -d "${SECS}s"
+    /usr/bin/time -v -o "$WD/hl$r.time" timeout -k 5 $((SECS + 30)) taskset -c 0 \
+      h2load -c 4 -m 12 -t 1 -D "$SECS" -d "$WD/frame.bin" -H 'content-type: application/grpc' \
+      -H 'te: trailers' "http://$GRPC/calc.Calc/Compute" >"$WD/hl$r.out" 2>&1
+    local n; n=$(sed -n 's/^requests: .* \([0-9]*\) succeeded.*/\1/p' "$WD/hl$r.out")
+    awk -v c="$(cpu_s "hl$r")" -v n="$n" 'BEGIN {printf "%.2f\n", n ? c * 1e6 / n : 0}' > "$WD/hl$r.per"
+    printf '  %-28s %9s/s  CPU %6s µs/call\n' "closed 48, loadgen gRPC ($r)" "$(kv "lg$r" rps)" "$(per_call "lg$r" | tr -d '\n')"
+    printf '  %-28s %9s/s  CPU %6s µs/call  (%s calls)\n' "closed 48, h2load ($r)" \
+      "$(sed -n 's/.*finished in .*, \([0-9.]*\) req\/s.*/\1/p' "$WD/hl$r.out")" "$(cat "$WD/hl$r.per")" "$n"
+  done
+  local L H
+  L=$(for r in $(seq "$REPS"); do per_call "lg$r"; done | median)
+  H=$(for r in $(seq "$REPS"); do cat "$WD/hl$r.per"; done | median)
+  awk -v l="$L" -v h="$H" 'BEGIN {printf "median CPU µs per call, 48 in flight over 4 connections: loadgen gRPC %s, h2load %s: %.2f×\n", l, h, l / h}'
+}
+if [ "$ONLY_H2LOAD" = 1 ]; then h2load_rows; exit 0; fi
+run fixed "grpc://$GRPC" "${CALL[@]}" -r "$RATE" -d "${SECS}s"
+line fixed "gRPC unary at $RATE/s"
 POST=(--http2 -m POST -H 'content-type: application/grpc' -H 'te: trailers' --body "@$WD/frame.bin")
 for r in $(seq "$REPS"); do
   run "g$r" "grpc://$GRPC" "${CALL[@]}" -c 50 --connections "$CONNS" -d "${SECS}s"
@@ -89,3 +117,4 @@ for k in 2 5; do
   run "over$k" "grpc://$GRPC" "${CALL[@]}" -r "$R" --connections "$CONNS" -d "${SECS}s"
   line "over$k" "gRPC at ${k}× ($R/s)"
 done
+h2load_rows

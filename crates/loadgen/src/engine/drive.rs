@@ -314,9 +314,12 @@ async fn dispatch_open<C: Caller>(
                 *runner.saturated_waiter.borrow_mut() = Some(cx.waker().clone());
                 Poll::Pending
             });
+            // no tick while saturated: the runtime waits for events, so responses are read
+            // as they arrive and need no kernel timestamp
+            super::tick::set_prompt(true);
             tokio::select! {
                 biased;
-                _ = stop.as_mut() => return Phase::Stopped,
+                _ = stop.as_mut() => { super::tick::set_prompt(false); return Phase::Stopped }
                 _ = idle => {}
                 _ = ctl.pacer.sleep_until(wake_at) => {}
             }
@@ -332,6 +335,7 @@ async fn dispatch_open<C: Caller>(
             }
             continue;
         }
+        super::tick::set_prompt(false);
         let due = runner.at(due_ns);
         let mut wake_at = due
             .max(last_wake + quantum)

@@ -25,6 +25,7 @@ use super::pacer::Pacer;
 
 thread_local! {
     static BATCHING: Cell<bool> = const { Cell::new(false) };
+    static PROMPT: Cell<bool> = const { Cell::new(false) };
     static TICK: Tick = const {
         Tick {
             at: Cell::new(None),
@@ -78,6 +79,17 @@ pub(crate) fn install() {
 /// for receive timestamps (which cost a little per packet and per read).
 pub(crate) fn batching() -> bool {
     BATCHING.get()
+}
+
+/// True while the thread reads responses as they arrive though it batches (the
+/// dispatcher, saturated, waits for events instead of ticks): reads need no timestamps.
+pub(crate) fn prompt() -> bool {
+    PROMPT.get()
+}
+
+/// Says whether reads are prompt from now on (see [`prompt`]).
+pub(crate) fn set_prompt(on: bool) {
+    PROMPT.set(on);
 }
 
 /// The runtime's `on_thread_park` hook: sleeps until the tick asked for, if any, then

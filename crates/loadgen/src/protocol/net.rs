@@ -160,7 +160,10 @@ impl AsyncRead for StampedTcp {
             };
             let unfilled = buf.initialize_unfilled();
             let len = unfilled.len();
-            let stamped = me.stamped;
+            // while the thread reads as responses come (saturated, no tick to wait for),
+            // a plain read is dated by the caller's clock: the kernel's stamp, its
+            // recvmsg and its clock conversion would buy nothing
+            let stamped = me.stamped && !crate::engine::tick::prompt();
             match guard.try_io(|s| sys::recv(s.get_ref(), unfilled, stamped)) {
                 Ok(Ok((n, at))) => {
                     // a short read drained the socket: wait for the next edge (as tokio's
@@ -264,7 +267,7 @@ pub async fn udp_connect(addr: SocketAddr) -> io::Result<UdpSocket> {
 pub async fn udp_recv(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<(usize, Option<Instant>)> {
     loop {
         socket.readable().await?;
-        let stamped = crate::engine::tick::batching();
+        let stamped = crate::engine::tick::batching() && !crate::engine::tick::prompt();
         match socket.try_io(Interest::READABLE, || sys::recv(socket, buf, stamped)) {
             Ok(r) => return Ok(r),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
@@ -460,6 +463,34 @@ mod tests {
             let at = c.arrived().expect("a receive timestamp");
             assert!(at + std::time::Duration::from_millis(40) < before_read);
         }
+    }
+
+    #[tokio::test]
+    async fn prompt_reads_skip_the_timestamp() {
+        // a saturated dispatcher reads as answers come: a plain read, dated by the caller
+        crate::engine::tick::install();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            for _ in 0..2 {
+                let mut b = [0u8; 4];
+                s.read_exact(&mut b).await.unwrap();
+                s.write_all(b"pong").await.unwrap();
+            }
+        });
+        let mut c = StampedTcp::connect(addr).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let mut b = [0u8; 4];
+        for prompt in [true, false] {
+            crate::engine::tick::set_prompt(prompt);
+            c.write_all(b"ping").await.unwrap();
+            c.read_exact(&mut b).await.unwrap();
+            if cfg!(target_os = "linux") {
+                assert_eq!(c.arrived().is_none(), prompt, "prompt {prompt}");
+            }
+        }
+        server.await.unwrap();
     }
 
     #[tokio::test]
