@@ -128,6 +128,17 @@ impl Failure {
     pub fn callee(message: impl Into<Cow<'static, str>>) -> Self {
         Failure::new(Outcome::CalleeError, message)
     }
+    /// `fatal` (3001): the caller panicked with `panic` (its message kept).
+    pub fn from_panic(panic: Box<dyn std::any::Any + Send>) -> Self {
+        let msg = if let Some(s) = panic.downcast_ref::<&str>() {
+            (*s).to_string()
+        } else if let Some(s) = panic.downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "unknown panic payload".to_string()
+        };
+        Failure::new(Outcome::Fatal, format!("caller panicked: {msg}"))
+    }
 }
 
 impl From<std::io::Error> for Failure {

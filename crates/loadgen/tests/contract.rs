@@ -29,7 +29,7 @@ fn keys(v: &serde_json::Value, path: &str, out: &mut Vec<(String, String)>) {
 fn every_field_written_is_documented() {
     let mut s = Summary::from_json(include_str!("data/summary.json")).unwrap();
     // exercise the optional parts: verdicts, errors, warnings, details, connections
-    s.apply_thresholds(&[Threshold::parse("p99<1ms").unwrap()]);
+    loadgen::report::threshold::apply(&mut s, &[Threshold::parse("p99<1ms").unwrap()]);
     s.agg
         .errors
         .add(Outcome::CallError, "connection refused".into(), 1);

@@ -92,7 +92,7 @@ pub fn output_lost(
     files: Prepared,
     lost: &[String],
 ) -> anyhow::Result<ExitCode> {
-    let held = summary.apply_thresholds(&a.thresholds);
+    let held = loadgen::report::threshold::apply(&mut summary, &a.thresholds);
     let s = &summary;
     let mut trouble: Vec<String> = lost.to_vec();
     if let Some((path, file)) = files.html {

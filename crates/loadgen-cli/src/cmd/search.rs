@@ -123,7 +123,7 @@ fn step(
         stopped.store(true, Ordering::SeqCst);
         return Ok(None);
     }
-    let ok = s.apply_thresholds(&a.slo);
+    let ok = loadgen::report::threshold::apply(&mut s, &a.slo);
     let c = s.counts();
     let lat = s.latency();
     Ok(Some(Step {

@@ -14,6 +14,7 @@ use crate::outcome::Failure;
 pub mod data;
 pub mod dist;
 pub mod pool;
+pub mod reads;
 pub mod template;
 
 /// One target of a run, as named in reports.

@@ -117,7 +117,7 @@ impl<T> Pool<T> {
         }
         lease.reused = false;
         // a connect is dated by nothing but its completion: the engine must see it at once
-        let _eager = crate::engine::tick::Eager::new();
+        let _eager = crate::caller::reads::Eager::new();
         // boxed: a dial (connect, TLS handshake) is large and rare; inline, it would swell
         // the future of every call, and memory grows with the calls in flight
         let conn = Box::pin(dial()).await?;

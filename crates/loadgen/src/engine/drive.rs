@@ -1,12 +1,15 @@
-//! A generator thread's main task: wait for t0, run the dispatch loop of the open model
-//! or the closed loop, then drain — in-flight calls get the grace period — and hand the
-//! recorded aggregate back. The state it drives is [`Runner`].
+//! A generator thread's life ([`run`]: its runtime and caller, then t0) and main task
+//! ([`drive`]): wait for t0, run the dispatch loop of the open model or the closed loop,
+//! then drain — in-flight calls get the grace period — and hand the recorded aggregate
+//! back. The state it drives is [`Runner`]; it starts the workers, which use the runner
+//! (the runner knows neither: no cycle between the three).
 
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::pin;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, mpsc};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -20,7 +23,8 @@ use super::runner::{
     MSG_ENDED, MSG_STOPPED, PUBLISH_EVERY, Phase, Runner, RunnerOutput, SPAWN_PER_MS, thread_cpu,
 };
 use super::{Plan, clock};
-use crate::caller::{Caller, ThreadContext};
+use crate::caller::{Caller, CallerFactory, ThreadContext};
+use crate::outcome::Failure;
 use crate::record::Recorder;
 use crate::record::hist::{self, Hist};
 use crate::record::results::Sink;
@@ -90,6 +94,50 @@ pub(crate) async fn drive<C: Caller>(
         saturated,
     };
     finish(runner, load, wake_late, precise, quantum)
+}
+
+/// Runs on the runner's own thread: set up, report ready, wait for t0, run, report.
+pub(crate) fn run<F: CallerFactory>(
+    ctx: ThreadContext,
+    factory: &F,
+    control: Arc<Control>,
+    plan: Arc<Plan>,
+    ready: mpsc::Sender<Result<(), String>>,
+    go: mpsc::Receiver<Option<Instant>>,
+) -> Option<RunnerOutput> {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .on_thread_park(super::tick::before_park)
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = ready.send(Err(format!("cannot start a runtime: {e}")));
+            return None;
+        }
+    };
+    let caller = {
+        let _enter = rt.enter();
+        match catch_unwind(AssertUnwindSafe(|| factory.make(&ctx))) {
+            Ok(c) => c,
+            Err(p) => {
+                let _ = ready.send(Err(Failure::from_panic(p).message.into_owned()));
+                return None;
+            }
+        }
+    };
+    let _ = ready.send(Ok(()));
+    let t0 = go.recv().ok().flatten()?;
+    let local = tokio::task::LocalSet::new();
+    Some(local.block_on(&rt, drive(ctx, caller, control, plan, t0)))
+}
+
+/// Starts a worker of `runner` in `set` (here, not in the runner: the runner is what
+/// workers use, so it does not start them).
+fn spawn_worker<C: Caller>(runner: &Rc<Runner<C>>, set: &mut JoinSet<()>) {
+    runner.worker_started();
+    set.spawn_local(super::worker::run(runner.clone()));
 }
 
 /// The state of a generator thread at t0.
@@ -373,7 +421,7 @@ async fn dispatch_open<C: Caller>(
             want = runner.wake_idle(runner.takeable());
         }
         while want > 0 && runner.workers.get() < runner.max_workers {
-            runner.spawn_worker(ctl.workers);
+            spawn_worker(runner, ctl.workers);
             want -= 1;
         }
         if now >= last_publish + PUBLISH_EVERY {
@@ -408,7 +456,7 @@ async fn dispatch_closed<C: Caller>(
         let next = if started < runner.max_workers {
             let n = (runner.max_workers - started).min(SPAWN_PER_MS);
             for _ in 0..n {
-                runner.spawn_worker(workers);
+                spawn_worker(runner, workers);
             }
             started += n;
             now + Duration::from_millis(1)

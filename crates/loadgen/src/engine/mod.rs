@@ -15,7 +15,9 @@ pub(crate) mod clock;
 pub mod dispatcher;
 mod drive;
 mod lifecycle;
-pub mod live;
+/// The live view's model (in `record`: the result model knows no engine).
+pub use crate::record::live;
+pub use crate::record::live::Snapshot;
 pub mod pacer;
 mod plan;
 mod runner;
@@ -38,27 +40,6 @@ use runner::RunnerOutput;
 
 /// How the summary's warning begins when `--results` could not write every record.
 pub const RESULTS_LOST: &str = "the per-call results could not all be written";
-
-/// Live totals of a running generator, published by the shards a few times a second.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Snapshot {
-    /// Time since t0 (zero before the start).
-    pub elapsed: Duration,
-    /// Loads scheduled so far.
-    pub scheduled: u64,
-    /// Loads sent so far.
-    pub sent: u64,
-    /// Loads with an outcome other than `dropped` so far.
-    pub completed: u64,
-    /// Successes so far.
-    pub success: u64,
-    /// Loads with any other outcome so far (`dropped` included).
-    pub failed: u64,
-    /// Calls in flight.
-    pub in_flight: u64,
-    /// p99 latency of the last whole second (the highest over shards), µs.
-    pub p99_last_us: u64,
-}
 
 /// Reads live totals from another thread (a progress display, a dashboard, metrics).
 #[derive(Clone)]
@@ -176,7 +157,7 @@ impl LoadGen {
                 );
                 let handle = std::thread::Builder::new()
                     .name(format!("loadgen-thread-{index}"))
-                    .spawn(move || runner::run(ctx, &*factory, control, plan, ready_tx, go_rx))?;
+                    .spawn(move || drive::run(ctx, &*factory, control, plan, ready_tx, go_rx))?;
                 threads.push(RunnerThread { handle, go: go_tx });
             }
             drop(ready_tx);

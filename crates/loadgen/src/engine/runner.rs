@@ -12,20 +12,15 @@
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
-use tokio::task::JoinSet;
-
 use super::dispatcher::{Dispatcher, Gone, Picker};
 use super::lifecycle::Control;
-use super::{Plan, clock, worker};
-use crate::caller::{Caller, CallerFactory, Load, ThreadContext};
+use super::{Plan, clock};
+use crate::caller::{Caller, Load};
 use crate::outcome::{Failure, Outcome};
 use crate::record::hist::Hist;
 use crate::record::results::{CallRecord, Sink};
@@ -325,11 +320,11 @@ impl<C: Caller> Runner<C> {
         n
     }
 
-    pub(super) fn spawn_worker(self: &Rc<Self>, set: &mut JoinSet<()>) {
+    /// Counts a worker about to start (see `drive::spawn_worker`).
+    pub(super) fn worker_started(&self) {
         let n = self.workers.get() + 1;
         self.workers.set(n);
         self.peak_workers.set(self.peak_workers.get().max(n));
-        set.spawn_local(worker::run(self.clone()));
     }
 
     /// True when every allowed worker is busy and loads wait: the target (or the
@@ -386,43 +381,6 @@ impl<C: Caller> Runner<C> {
             }
         }
     }
-}
-
-/// Runs on the runner's own thread: set up, report ready, wait for t0, run, report.
-pub(crate) fn run<F: CallerFactory>(
-    ctx: ThreadContext,
-    factory: &F,
-    control: Arc<Control>,
-    plan: Arc<Plan>,
-    ready: mpsc::Sender<Result<(), String>>,
-    go: mpsc::Receiver<Option<Instant>>,
-) -> Option<RunnerOutput> {
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .on_thread_park(super::tick::before_park)
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            let _ = ready.send(Err(format!("cannot start a runtime: {e}")));
-            return None;
-        }
-    };
-    let caller = {
-        let _enter = rt.enter();
-        match catch_unwind(AssertUnwindSafe(|| factory.make(&ctx))) {
-            Ok(c) => c,
-            Err(p) => {
-                let _ = ready.send(Err(worker::fatal(p).message.into_owned()));
-                return None;
-            }
-        }
-    };
-    let _ = ready.send(Ok(()));
-    let t0 = go.recv().ok().flatten()?;
-    let local = tokio::task::LocalSet::new();
-    Some(local.block_on(&rt, super::drive::drive(ctx, caller, control, plan, t0)))
 }
 
 /// CPU time (user + system) of the calling thread.

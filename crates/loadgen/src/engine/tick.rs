@@ -22,15 +22,13 @@ use tokio::time::Sleep;
 
 use super::clock;
 use super::pacer::Pacer;
+use crate::caller::reads;
 
 thread_local! {
-    static BATCHING: Cell<bool> = const { Cell::new(false) };
-    static PROMPT: Cell<bool> = const { Cell::new(false) };
     static TICK: Tick = const {
         Tick {
             at: Cell::new(None),
             waker: RefCell::new(None),
-            eager: Cell::new(0),
             alarm: RefCell::new(None),
         }
     };
@@ -39,66 +37,38 @@ thread_local! {
 struct Tick {
     at: Cell<Option<Instant>>,
     waker: RefCell<Option<Waker>>,
-    /// Waits in progress whose end no timestamp will date (a connect, a blocked write).
-    eager: Cell<u32>,
     /// A timer in the runtime's epoll set, to end its wait at the tick while `eager`.
     alarm: RefCell<Option<Pacer>>,
 }
 
-/// While one lives, the thread does not sleep through a tick: some task waits for an
-/// event that must be seen when it happens (a connection being opened, a write the socket
-/// could not take), so the runtime waits for events as usual, until the tick at most.
-pub(crate) struct Eager(());
-
-impl Eager {
-    /// Marks an event-driven wait as in progress.
-    pub(crate) fn new() -> Eager {
-        TICK.with(|t| t.eager.set(t.eager.get() + 1));
-        Eager(())
-    }
-}
-
-impl Drop for Eager {
-    fn drop(&mut self) {
-        TICK.with(|t| t.eager.set(t.eager.get().saturating_sub(1)));
-    }
-}
-
 /// Makes this thread batch its reads: gives it the timer that ends the runtime's waits at
-/// the tick while an [`Eager`] wait is in progress. Call inside the runner's runtime,
+/// the tick while an [`reads::Eager`] wait is in progress. Call inside the runner's runtime,
 /// before the caller opens connections.
 pub(crate) fn install() {
-    BATCHING.set(true);
+    reads::set_batching(true);
     let p = Pacer::new(true);
     if p.is_precise() {
         TICK.with(|t| *t.alarm.borrow_mut() = Some(p));
     }
 }
 
-/// True on a runner thread that batches its reads: only then do sockets ask the kernel
-/// for receive timestamps (which cost a little per packet and per read).
+/// See [`reads::batching`].
 pub(crate) fn batching() -> bool {
-    BATCHING.get()
+    reads::batching()
 }
 
-/// True while the thread reads responses as they arrive though it batches (the
-/// dispatcher, saturated, waits for events instead of ticks): reads need no timestamps.
-pub(crate) fn prompt() -> bool {
-    PROMPT.get()
-}
-
-/// Says whether reads are prompt from now on (see [`prompt`]).
+/// See [`reads::set_prompt`].
 pub(crate) fn set_prompt(on: bool) {
-    PROMPT.set(on);
+    reads::set_prompt(on);
 }
 
 /// The runtime's `on_thread_park` hook: sleeps until the tick asked for, if any, then
-/// wakes its waiter — unless an [`Eager`] wait is in progress: then it lets the runtime
+/// wakes its waiter — unless an [`reads::Eager`] wait is in progress: then it lets the runtime
 /// wait for events, with the alarm set for the tick.
 pub(crate) fn before_park() {
     TICK.with(|t| {
         let Some(at) = t.at.get() else { return };
-        if t.eager.get() > 0 {
+        if reads::eager_waits() > 0 {
             if clock::now() < at {
                 if let Some(alarm) = t.alarm.borrow().as_ref() {
                     alarm.arm_at(at);

@@ -9,7 +9,6 @@
 //! mid-call (the grace period ran out) counts its load `cancelled`.
 
 use std::any::Any;
-use std::borrow::Cow;
 use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::{Pin, pin};
@@ -133,18 +132,8 @@ fn completion(arrival: Option<Instant>, send: Instant, now: Instant) -> Instant 
 }
 
 /// A caught panic as a `fatal` failure.
-pub(crate) fn fatal(panic: Box<dyn Any + Send>) -> Failure {
-    let msg = if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic payload".to_string()
-    };
-    Failure::new(
-        Outcome::Fatal,
-        Cow::Owned(format!("caller panicked: {msg}")),
-    )
+fn fatal(panic: Box<dyn Any + Send>) -> Failure {
+    Failure::from_panic(panic)
 }
 
 /// Counts the load as `cancelled` if the worker is dropped mid-call.

@@ -74,10 +74,10 @@ pub struct StampedTcp {
     /// When the bytes of the last read arrived, if that read was stamped.
     arrived: Option<Instant>,
     /// Set while a read waits on a socket without timestamps.
-    waiting: Option<crate::engine::tick::Eager>,
+    waiting: Option<crate::caller::reads::Eager>,
     /// Set while a write waits for room in the socket: the engine must not sleep
     /// through the moment it frees up.
-    blocked: Option<crate::engine::tick::Eager>,
+    blocked: Option<crate::caller::reads::Eager>,
 }
 
 impl StampedTcp {
@@ -99,7 +99,7 @@ impl StampedTcp {
     }
 
     fn of(s: Sock) -> io::Result<StampedTcp> {
-        let batching = crate::engine::tick::batching();
+        let batching = crate::caller::reads::batching();
         let stamped = batching && matches!(s, Sock::Tcp(_));
         if stamped {
             sys::enable_timestamps(&s);
@@ -153,7 +153,7 @@ impl AsyncRead for StampedTcp {
                     if me.eager {
                         // nothing will date this answer: the thread must wake for it
                         me.waiting
-                            .get_or_insert_with(crate::engine::tick::Eager::new);
+                            .get_or_insert_with(crate::caller::reads::Eager::new);
                     }
                     return Poll::Pending;
                 }
@@ -163,7 +163,7 @@ impl AsyncRead for StampedTcp {
             // while the thread reads as responses come (saturated, no tick to wait for),
             // a plain read is dated by the caller's clock: the kernel's stamp, its
             // recvmsg and its clock conversion would buy nothing
-            let stamped = me.stamped && !crate::engine::tick::prompt();
+            let stamped = me.stamped && !crate::caller::reads::prompt();
             match guard.try_io(|s| sys::recv(s.get_ref(), unfilled, stamped)) {
                 Ok(Ok((n, at))) => {
                     // a short read drained the socket: wait for the next edge (as tokio's
@@ -196,7 +196,7 @@ impl AsyncWrite for StampedTcp {
                 Poll::Ready(g) => g?,
                 Poll::Pending => {
                     me.blocked
-                        .get_or_insert_with(crate::engine::tick::Eager::new);
+                        .get_or_insert_with(crate::caller::reads::Eager::new);
                     return Poll::Pending;
                 }
             };
@@ -221,7 +221,7 @@ impl AsyncWrite for StampedTcp {
                 Poll::Ready(g) => g?,
                 Poll::Pending => {
                     me.blocked
-                        .get_or_insert_with(crate::engine::tick::Eager::new);
+                        .get_or_insert_with(crate::caller::reads::Eager::new);
                     return Poll::Pending;
                 }
             };
@@ -257,7 +257,7 @@ pub async fn udp_connect(addr: SocketAddr) -> io::Result<UdpSocket> {
     };
     let socket = UdpSocket::bind(local).await?;
     socket.connect(addr).await?;
-    if crate::engine::tick::batching() {
+    if crate::caller::reads::batching() {
         sys::enable_timestamps(&socket);
     }
     Ok(socket)
@@ -267,7 +267,7 @@ pub async fn udp_connect(addr: SocketAddr) -> io::Result<UdpSocket> {
 pub async fn udp_recv(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<(usize, Option<Instant>)> {
     loop {
         socket.readable().await?;
-        let stamped = crate::engine::tick::batching() && !crate::engine::tick::prompt();
+        let stamped = crate::caller::reads::batching() && !crate::caller::reads::prompt();
         match socket.try_io(Interest::READABLE, || sys::recv(socket, buf, stamped)) {
             Ok(r) => return Ok(r),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
@@ -440,7 +440,7 @@ mod tests {
 
     #[tokio::test]
     async fn reads_carry_the_kernel_receive_time() {
-        crate::engine::tick::install();
+        crate::caller::reads::set_batching(true);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let server = tokio::spawn(async move {
@@ -468,7 +468,7 @@ mod tests {
     #[tokio::test]
     async fn prompt_reads_skip_the_timestamp() {
         // a saturated dispatcher reads as answers come: a plain read, dated by the caller
-        crate::engine::tick::install();
+        crate::caller::reads::set_batching(true);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let server = tokio::spawn(async move {
@@ -483,7 +483,7 @@ mod tests {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         let mut b = [0u8; 4];
         for prompt in [true, false] {
-            crate::engine::tick::set_prompt(prompt);
+            crate::caller::reads::set_prompt(prompt);
             c.write_all(b"ping").await.unwrap();
             c.read_exact(&mut b).await.unwrap();
             if cfg!(target_os = "linux") {
@@ -495,7 +495,7 @@ mod tests {
 
     #[tokio::test]
     async fn datagrams_carry_the_kernel_receive_time() {
-        crate::engine::tick::install();
+        crate::caller::reads::set_batching(true);
         let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let c = udp_connect(server.local_addr().unwrap()).await.unwrap();
         // the kernel turns timestamping on through deferred work: give it a moment (until

@@ -10,6 +10,7 @@
 pub mod aggregate;
 pub mod hist;
 pub mod journeys;
+pub mod live;
 pub mod results;
 
 use std::borrow::Cow;
@@ -215,7 +216,7 @@ impl Recorder {
 
     /// Copies what a live view shows: counts per target, the latency and send-lag
     /// histograms so far, the most frequent errors.
-    pub fn live_into(&self, l: &mut crate::engine::live::LiveShard) {
+    pub fn live_into(&self, l: &mut live::LiveShard) {
         l.targets.clear();
         l.targets.extend(self.agg.targets.iter().map(|t| t.counts));
         l.latency.reset();
@@ -228,7 +229,7 @@ impl Recorder {
                 .errors
                 .sorted()
                 .into_iter()
-                .take(crate::engine::live::TOP_ERRORS)
+                .take(live::TOP_ERRORS)
                 .map(|(o, m, n)| (o, m.into_owned(), n)),
         );
     }

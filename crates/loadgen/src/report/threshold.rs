@@ -93,6 +93,36 @@ fn bad(text: &str, why: &'static str) -> ConfigError {
     }
 }
 
+/// Evaluates `thresholds` on `s`, records the verdicts in it, and returns true if all
+/// held. When latency gates held while more than 1 % of the loads failed and no gate
+/// covers errors, a warning says so: a latency gate alone passes a failing service.
+/// (Here, not on [`Summary`]: the result model knows no report.)
+pub fn apply(s: &mut Summary, thresholds: &[Threshold]) -> bool {
+    s.thresholds = thresholds.iter().map(|t| t.check(s)).collect();
+    let held = s.thresholds_held();
+    if let Some(w) = unguarded_errors(s, thresholds)
+        && held
+    {
+        s.warnings.push(w);
+    }
+    held
+}
+
+/// The warning for latency gates that pass a run with more than 1 % errors and no gate on
+/// errors.
+fn unguarded_errors(s: &Summary, thresholds: &[Threshold]) -> Option<String> {
+    let c = s.counts();
+    let failed = c.scheduled - c.get(Outcome::Success);
+    let share = failed as f64 * 100.0 / c.scheduled.max(1) as f64;
+    let latency = thresholds.iter().any(|t| t.is_latency());
+    let guarded = thresholds.iter().any(|t| t.covers_errors());
+    (latency && !guarded && share > 1.0).then(|| {
+        format!(
+            "latency thresholds held, but {share:.1}% of the loads failed and no threshold covers errors (add e.g. --threshold 'errors<1%')"
+        )
+    })
+}
+
 impl Threshold {
     /// Parses one expression. Percentiles are `p99`, `p99.9` or k6's `p(95)`.
     pub fn parse(text: &str) -> Result<Threshold, ConfigError> {
@@ -521,10 +551,13 @@ mod tests {
             assert!(!v.ok, "{violated}: {v:?}");
         }
         let mut s2 = s.clone();
-        assert!(!s2.apply_thresholds(&[
-            Threshold::parse("p99<10ms").unwrap(),
-            Threshold::parse("tps>1000").unwrap()
-        ]));
+        assert!(!apply(
+            &mut s2,
+            &[
+                Threshold::parse("p99<10ms").unwrap(),
+                Threshold::parse("tps>1000").unwrap()
+            ]
+        ));
         assert_eq!(s2.thresholds.len(), 2);
         assert!(s2.thresholds[0].ok && !s2.thresholds[1].ok);
     }

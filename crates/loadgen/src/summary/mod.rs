@@ -329,8 +329,7 @@ impl Summary {
         let stall = g.stall_max.as_secs_f64();
         if !closed && stall >= STALL.as_secs_f64() && self.agg.counts.get(Outcome::Dropped) > 0 {
             r.push(format!(
-                "the generator stalled for {} at once (the process was stopped, or starved of CPU): loads due then were dropped by the generator, not the target",
-                crate::report::fmt_ms(stall * 1000.0)
+                "the generator stalled for {stall:.2} s at once (the process was stopped, or starved of CPU): loads due then were dropped by the generator, not the target"
             ));
         }
         let lag = self.lag();
@@ -391,38 +390,6 @@ impl Summary {
     /// True when every threshold held.
     pub fn thresholds_held(&self) -> bool {
         self.thresholds.iter().all(|v| v.ok)
-    }
-
-    /// Evaluates `thresholds`, records the verdicts, and returns true if all held. When
-    /// latency gates held while more than 1 % of the loads failed and no gate covers
-    /// errors, a warning says so: a latency gate alone passes a failing service.
-    pub fn apply_thresholds(&mut self, thresholds: &[crate::report::threshold::Threshold]) -> bool {
-        self.thresholds = thresholds.iter().map(|t| t.check(self)).collect();
-        let held = self.thresholds_held();
-        if let Some(w) = self.unguarded_errors(thresholds)
-            && held
-        {
-            self.warnings.push(w);
-        }
-        held
-    }
-
-    /// The warning for latency gates that pass a run with more than 1 % errors and no
-    /// gate on errors.
-    fn unguarded_errors(
-        &self,
-        thresholds: &[crate::report::threshold::Threshold],
-    ) -> Option<String> {
-        let c = self.counts();
-        let failed = c.scheduled - c.get(Outcome::Success);
-        let share = failed as f64 * 100.0 / c.scheduled.max(1) as f64;
-        let latency = thresholds.iter().any(|t| t.is_latency());
-        let guarded = thresholds.iter().any(|t| t.covers_errors());
-        (latency && !guarded && share > 1.0).then(|| {
-            format!(
-                "latency thresholds held, but {share:.1}% of the loads failed and no threshold covers errors (add e.g. --threshold 'errors<1%')"
-            )
-        })
     }
 
     /// The JSON document (see [`codec`]).

@@ -281,7 +281,7 @@ fn bucket_json(i: usize, width_s: f64, b: &Bucket) -> TimelineJson {
 /// One line of `--live`: a second of a running run, with the fields of a timeline bucket
 /// (`t_s` its start, seconds from t0), and for journeys `steps`: per step (named by
 /// `steps`), its runs by outcome and response-time p50 and p99 in that second.
-pub fn live_line(second: &crate::engine::live::Second, steps: &[StepInfo]) -> String {
+pub fn live_line(second: &crate::record::live::Second, steps: &[StepInfo]) -> String {
     let start = second.at.saturating_sub(second.span).as_secs_f64();
     let mut b = bucket_json(0, 0.0, &second.bucket);
     b.t_s = round3(start);

@@ -2,16 +2,36 @@
 //! lines: what the shards publish a few times a second ([`LiveShard`]), their sum at one
 //! moment ([`Live`]), and one second of the run from two of those ([`Second`]).
 //!
-//! Shards publish it only when asked ([`super::LoadGen::enable_live`]); it is read from
+//! Shards publish it only when asked ([`crate::engine::LoadGen::enable_live`]); it is read from
 //! another thread and never touches a call.
 
 use std::time::Duration;
 
-use super::Snapshot;
 use crate::outcome::Outcome;
 use crate::record::JourneyAgg;
 use crate::record::aggregate::{Bucket, Counts, PerOutcome};
 use crate::record::hist::{self, CompactHist, Hist};
+
+/// Live totals of a running generator, published by the shards a few times a second.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Snapshot {
+    /// Time since t0 (zero before the start).
+    pub elapsed: Duration,
+    /// Loads scheduled so far.
+    pub scheduled: u64,
+    /// Loads sent so far.
+    pub sent: u64,
+    /// Loads with an outcome other than `dropped` so far.
+    pub completed: u64,
+    /// Successes so far.
+    pub success: u64,
+    /// Loads with any other outcome so far (`dropped` included).
+    pub failed: u64,
+    /// Calls in flight.
+    pub in_flight: u64,
+    /// p99 latency of the last whole second (the highest over shards), µs.
+    pub p99_last_us: u64,
+}
 
 /// Errors a live view lists, the most frequent first.
 pub const TOP_ERRORS: usize = 5;
@@ -72,7 +92,7 @@ pub struct Live {
 }
 
 impl Live {
-    pub(super) fn new(snapshot: Snapshot) -> Live {
+    pub(crate) fn new(snapshot: Snapshot) -> Live {
         Live {
             snapshot,
             counts: Counts::default(),
@@ -85,7 +105,7 @@ impl Live {
         }
     }
 
-    pub(super) fn add(&mut self, s: &LiveShard) {
+    pub(crate) fn add(&mut self, s: &LiveShard) {
         let (a, b) = (&mut self.snapshot, &s.snapshot);
         a.elapsed = a.elapsed.max(b.elapsed);
         a.scheduled += b.scheduled;
@@ -117,7 +137,7 @@ impl Live {
         }
     }
 
-    pub(super) fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         for t in &self.targets {
             self.counts += t;
         }
