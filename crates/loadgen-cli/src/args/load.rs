@@ -228,7 +228,7 @@ pub struct LoadArgs {
     pub start_at: Option<std::time::SystemTime>,
     /// Dispatcher wake-ups at least this far apart; loads due in between go out together.
     /// Larger saves CPU (fewer wake-ups) and adds up to this much send lag. auto: a fifth
-    /// of the median service time so far, within 50us..2ms (starting at 100us)
+    /// of the median service time so far, within 100us..2ms (starting at 100us)
     #[arg(long, value_name = "DUR|auto", default_value = "auto", value_parser = parse_quantum)]
     pub pacing_quantum: Quantum,
     /// Pace with the 1 ms tokio timer instead of the microsecond timerfd

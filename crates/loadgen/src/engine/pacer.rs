@@ -12,8 +12,10 @@ use std::time::{Duration, Instant};
 /// wake-ups per second per runner, however high the rate.
 pub const QUANTUM: Duration = Duration::from_micros(100);
 
-/// The smallest quantum `--pacing-quantum auto` takes.
-pub const AUTO_MIN: Duration = Duration::from_micros(50);
+/// The smallest quantum `--pacing-quantum auto` takes: below it, send lag is set by how
+/// late the thread wakes, not by the quantum (measured: 50 µs against nginx gave the same
+/// lag p99 as 100 µs, 0.20 vs 0.18 ms, for the same CPU or more).
+pub const AUTO_MIN: Duration = Duration::from_micros(100);
 /// The largest quantum `--pacing-quantum auto` takes.
 pub const AUTO_MAX: Duration = Duration::from_millis(2);
 
@@ -159,7 +161,8 @@ mod tests {
         for (p50, q) in [
             (us(10), AUTO_MIN),
             (us(250), AUTO_MIN),
-            (us(500), us(100)),
+            (us(500), AUTO_MIN),
+            (us(1_000), us(200)),
             (us(5_000), us(1_000)),
             (us(10_000), AUTO_MAX),
             (Duration::from_secs(3), AUTO_MAX),

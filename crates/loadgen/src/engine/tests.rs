@@ -257,7 +257,7 @@ async fn a_stop_after_the_schedule_ended_drops_the_waiting_loads_at_once() {
 #[tokio::test(start_paused = true)]
 async fn the_auto_quantum_follows_the_service_time() {
     // 1000 loads/s for 1 s; a fixed quantum stays what it is, auto takes a fifth of the
-    // median service time within 50 us..2 ms once answers come in
+    // median service time within 100 us..2 ms once answers come in
     let table = [
         // (service, auto, expected quantum)
         (5 * MS, true, MS),
