@@ -261,10 +261,13 @@ struct Metrics {
     steps: Vec<loadgen::record::StepInfo>,
 }
 
-/// Latency and lag histogram buckets, seconds.
-const BUCKETS: [f64; 16] = [
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-    5.0, 10.0,
+/// Histogram bounds, seconds: the same on every shard, so a fleet's buckets add up
+/// (`histogram_quantile(0.99, sum by (le) (rate(...)))`); six a decade (1, 1.5, 2, 3, 5,
+/// 7), 100 µs to 10 s (then 30 s, 60 s): adjacent bounds at most 1.5× apart below 10 s.
+const BUCKETS: [f64; 33] = [
+    0.0001, 0.00015, 0.0002, 0.0003, 0.0005, 0.0007, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.007,
+    0.01, 0.015, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0,
+    7.0, 10.0, 30.0, 60.0,
 ];
 
 fn buckets(h: &loadgen::record::hist::Hist) -> (f64, u64, Vec<(f64, u64)>) {
