@@ -429,11 +429,12 @@ fn a_saturated_generator_sleeps_between_completions() {
 
 #[test]
 fn the_pacing_quantum_follows_the_service_or_stays_as_asked() {
-    // a 5 ms service: auto settles near a fifth of it (1 ms); a fixed quantum stays; the
+    // a 5 ms service: auto settles near a fifth of it (1 ms; more if the shared machine
+    // slows the service down, never the 0.1 ms start nor the 2 ms cap); a fixed quantum stays; the
     // report names it; a bad value is one line
     let (_srv, addrs, _) = serve(&["http", "--listen", "127.0.0.1:0", "--delay", "5ms"]);
     let url = format!("http://{}/", addrs[0]);
-    for (q, lo, hi, auto) in [("auto", 0.8, 1.3, true), ("300us", 0.3, 0.3, false)] {
+    for (q, lo, hi, auto) in [("auto", 0.9, 1.9, true), ("300us", 0.3, 0.3, false)] {
         let (code, s, err) = run_json(&[&url, "-r", "200", "-d", "1s", "--pacing-quantum", q]);
         assert_eq!(code, Some(0), "{err}");
         let g = s.unwrap().generator;
