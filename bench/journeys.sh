@@ -41,10 +41,7 @@ while [ $# -gt 0 ]; do
     *) echo "journeys.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
-if [ "$BUILD" = 1 ]; then bench_init journeys; else
-  BENCH=journeys; BIN=${LOADGEN:-$PWD/target/release/loadgen}; WD=$(mktemp -d /tmp/loadgen-bench.XXXXXX)
-  SERVER_PIDS=(); trap bench_cleanup EXIT
-fi
+bench_init journeys "$BUILD"
 TOOL_CPU=${TOOL_CPU:-0} SERVER_CPU=${SERVER_CPU:-1}
 
 # ---------------------------------------------------------------- target ----

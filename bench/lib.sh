@@ -1,8 +1,11 @@
 # bench/lib.sh — what the benchmark scripts share; sourced, not run.
 #
-#   bench_init NAME     checks /usr/bin/time, builds the release binary ($BIN), makes the
-#                       work directory ($WD) and removes it, and every server started with
-#                       start_server, on exit; NAME prefixes error messages
+#   bench_init NAME [BUILD]
+#                       checks /usr/bin/time, builds the release binary ($BIN; with BUILD
+#                       0 it does not build, and $LOADGEN, if set, is used as is), makes
+#                       the work directory ($WD) and removes it (unless KEEP=1), and every
+#                       server started with start_server, on exit; NAME prefixes error
+#                       messages
 #   start_server NAME ARGS...
 #                       `loadgen serve ARGS --listen 127.0.0.1:0 --threads 1` on CPU 1 (or
 #                       $SERVER_CPU); its address in $ADDR
@@ -14,8 +17,8 @@
 bench_init() {
   BENCH=$1
   [ -x /usr/bin/time ] || { echo "$BENCH: needs /usr/bin/time (apt-get install time)" >&2; exit 2; }
-  cargo build --release -q
   BIN=$PWD/target/release/loadgen
+  if [ "${2:-1}" = 1 ]; then cargo build --release -q; else BIN=${LOADGEN:-$BIN}; fi
   WD=$(mktemp -d /tmp/loadgen-bench.XXXXXX)
   SERVER_PIDS=()
   trap bench_cleanup EXIT
@@ -25,7 +28,7 @@ bench_cleanup() {
   local p
   for p in "${SERVER_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
   [ "$(type -t bench_cleanup_more)" = function ] && bench_cleanup_more
-  rm -rf "$WD"
+  if [ "${KEEP:-0}" = 1 ]; then echo "$BENCH: work dir $WD" >&2; else rm -rf "$WD"; fi
 }
 
 start_server() {

@@ -44,26 +44,16 @@ while [ $# -gt 0 ]; do
   esac
 done
 command -v nginx >/dev/null || die "needs nginx (apt-get install -y nginx-light)"
-[ -x /usr/bin/time ] || die "needs /usr/bin/time (apt-get install -y time)"
-[ "$BUILD" = 1 ] && cargo build --release -q
-BIN=${LOADGEN:-$PWD/target/release/loadgen}
+. bench/lib.sh
+bench_init pacing.sh "$BUILD"
 WRK2=${WRK2:-$(command -v wrk2 || true)}
 H2LOAD=$(command -v h2load || true)
-WD=$(mktemp -d /tmp/loadgen-pacing.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-  [ "$KEEP" = 1 ] && echo "work dir: $WD" >&2 || rm -rf "$WD"
-}
-trap cleanup EXIT
+NGINX_PID=
+bench_cleanup_more() { [ -n "$NGINX_PID" ] && kill -QUIT "$NGINX_PID" 2>/dev/null; return 0; }
 
-start_backend() {  # the 5 ms service behind nginx; sets BACKEND
-  taskset -c 1 "$BIN" serve http --listen 127.0.0.1:0 --threads 1 --delay 5ms \
-    >/dev/null 2>"$WD/backend.err" &
-  PIDS+=($!)
-  for _ in $(seq 50); do grep -q "listening on" "$WD/backend.err" && break; sleep 0.1; done
-  BACKEND=$(sed -n 's/.*listening on \([^ ]*\).*/\1/p' "$WD/backend.err" | head -n1)
-  [ -n "$BACKEND" ] || die "the backend did not start: $(cat "$WD/backend.err")"
+start_backend() {  # the 5 ms service behind nginx (bench/lib.sh's start_server); sets BACKEND
+  start_server backend http --delay 5ms
+  BACKEND=$ADDR
 }
 
 start_nginx() {  # KIND
@@ -101,13 +91,13 @@ EOF
   (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && die "127.0.0.1:$PORT is in use; pick another --port"
   taskset -c 1 nginx -c "$d/nginx.conf" -p "$d/" >/dev/null 2>&1 &
   NGINX_PID=$!
-  PIDS+=($NGINX_PID)
   for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
   ACCESS=$d/access.log
 }
 
 stop_nginx() {
   kill -QUIT "$NGINX_PID" 2>/dev/null; wait "$NGINX_PID" 2>/dev/null || true
+  NGINX_PID=
 }
 
 URL="http://127.0.0.1:$PORT/"

@@ -511,16 +511,7 @@ fn a_live_reader_that_stops_reading_holds_nothing() {
         .spawn()
         .unwrap();
     let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut addr = String::new();
-    let mut line = String::new();
-    while err.read_line(&mut line).unwrap() > 0 {
-        if let Some(a) = line.trim().strip_prefix("loadgen: metrics on http://") {
-            addr = a.trim_end_matches("/metrics").to_string();
-            break;
-        }
-        line.clear();
-    }
-    assert!(!addr.is_empty(), "{line}");
+    let addr = metrics_addr(&mut err);
     std::thread::sleep(Duration::from_millis(2500));
     let page = scrape_as(&addr, false);
     assert!(page.contains("loadgen_"), "{page}");
@@ -702,9 +693,11 @@ fn a_signal_ends_a_blocked_setup_and_the_metrics_linger() {
         .args(["demo", "-d", "500ms", "--metrics", "127.0.0.1:0"])
         .args(["--metrics-linger", "60s", "--summary", "none", "--json"])
         .arg(&json)
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let addr = metrics_addr(&mut err);
     for _ in 0..100 {
         if std::fs::metadata(&json).is_ok_and(|m| m.len() > 0) {
             break;
@@ -712,6 +705,8 @@ fn a_signal_ends_a_blocked_setup_and_the_metrics_linger() {
         std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(Duration::from_millis(300));
+    // the run has reported and lingers: the endpoint still serves the final totals
+    assert!(scrape_as(&addr, false).contains("loadgen_run_ended"));
     signal(&child, libc::SIGTERM);
     let started = std::time::Instant::now();
     let status = child.wait().unwrap();
@@ -832,17 +827,7 @@ fn idle_scrapers_take_neither_the_runs_descriptors_nor_a_core() {
     }
     #[allow(clippy::zombie_processes)] // reaped by wait4 below, for its rusage
     let mut child = cmd.spawn().unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    let mut addr = String::new();
-    while err.read_line(&mut line).unwrap() > 0 {
-        if let Some(a) = line.trim().strip_prefix("loadgen: metrics on http://") {
-            addr = a.trim_end_matches("/metrics").to_string();
-            break;
-        }
-        line.clear();
-    }
-    assert!(!addr.is_empty(), "{line}");
+    let addr = metrics_addr(&mut BufReader::new(child.stderr.take().unwrap()));
     let idle: Vec<_> = (0..400)
         .filter_map(|_| TcpStream::connect(&addr).ok())
         .collect();
@@ -874,7 +859,9 @@ fn idle_scrapers_take_neither_the_runs_descriptors_nor_a_core() {
 #[test]
 fn one_body_file_named_many_ways_is_held_once() {
     // 20 MB named 40 ways (./x, ././x, …): read once, sent from where it is held, in every
-    // client — not 40 copies, nor a copy per rendered request (1.6 GB before)
+    // client — not 40 copies, nor a copy per rendered request (1.6 GB before); the server
+    // reads each body and answers 2 bytes
+    let (_srv, addrs, _) = serve(&["http", "--listen", "127.0.0.1:0"]);
     let body = tmp("big-body.bin");
     std::fs::write(&body, vec![7u8; 20 << 20]).unwrap();
     let (dir, name) = (
@@ -884,13 +871,15 @@ fn one_body_file_named_many_ways_is_held_once() {
     let text: String = (0..40)
         .map(|i| {
             format!(
-                "POST http://127.0.0.1:9/\n@{}/{}{name}\n\n",
+                "POST http://{}/?size=2\n@{}/{}{name}\n\n",
+                addrs[0],
                 dir.display(),
                 "./".repeat(i)
             )
         })
         .collect();
     let t = write("many-names.targets", text);
+    let json = tmp("many-names.json");
     for client in [&[][..], &["--hyper"], &["--http2"]] {
         let mut args = vec![
             "run",
@@ -899,14 +888,22 @@ fn one_body_file_named_many_ways_is_held_once() {
             "-r",
             "20",
             "-d",
-            "300ms",
+            "500ms",
             "--summary",
             "none",
+            "--json",
+            json.to_str().unwrap(),
         ];
         args.extend_from_slice(client);
         let (code, err, rss_kb) = run_measured(&args);
         no_panic(&err);
         assert_eq!(code, Some(0), "{client:?}: {err}");
+        let s = parse(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        assert_eq!(
+            s.counts.success, s.counts.scheduled,
+            "{client:?}: {:?}",
+            s.errors
+        );
         assert!(rss_kb < 200 * 1024, "{client:?}: max RSS {rss_kb} KiB");
     }
     // the headers of one request are capped too (1,500 lines of 1 MiB took 2.9 GB)

@@ -333,14 +333,7 @@ fn steps_are_watched_live_and_the_live_sums_are_the_summary() {
         .spawn()
         .unwrap();
     let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut err, &mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("loadgen: metrics on http://")
-        .and_then(|l| l.strip_suffix("/metrics"))
-        .unwrap_or_else(|| panic!("{line}"))
-        .to_string();
+    let addr = metrics_addr(&mut err);
     let t = std::time::Instant::now();
     while !json.exists() || std::fs::read_to_string(&json).unwrap().is_empty() {
         assert!(

@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -40,14 +40,7 @@ fn live_lines_and_metrics_follow_the_run_and_end_at_the_summary() {
         .spawn()
         .unwrap();
     let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("loadgen: metrics on http://")
-        .and_then(|l| l.strip_suffix("/metrics"))
-        .unwrap_or_else(|| panic!("{line}"))
-        .to_string();
+    let addr = metrics_addr(&mut err);
     // during the run: counters only grow
     let mut last = 0;
     let t = Instant::now();
@@ -133,14 +126,7 @@ fn the_metrics_exposition_passes_promtool() {
         .spawn()
         .unwrap();
     let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("loadgen: metrics on http://")
-        .and_then(|l| l.strip_suffix("/metrics"))
-        .unwrap_or_else(|| panic!("{line}"))
-        .to_string();
+    let addr = metrics_addr(&mut err);
     std::thread::sleep(Duration::from_millis(1500));
     // promtool lints the classic text format (an OpenMetrics scrape names its counters'
     // families without _total, which it reads as metrics without help)

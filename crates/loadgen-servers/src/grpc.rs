@@ -164,6 +164,26 @@ impl hyper::body::Body for Budgeted {
     }
 }
 
+/// The calc service with its defaults on a free loopback port, on a thread of its own
+/// (what `demo --grpc` and tests run); stops when the handle is dropped.
+pub fn spawn_loopback() -> std::io::Result<crate::Spawned> {
+    crate::spawn(
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        1,
+        |listener, stop| async move {
+            run(
+                listener,
+                Limits::default(),
+                Knobs::default(),
+                None,
+                crate::until_true(stop),
+            )
+            .await
+            .map_err(std::io::Error::other)
+        },
+    )
+}
+
 /// Serves the calc service and reflection on `listener` (HTTP/2 only; TLS with `tls`,
 /// whose ALPN must offer `h2`) until `shutdown` resolves.
 pub async fn run(

@@ -34,7 +34,8 @@ pub const BODY_FILES: usize = 256 * MIB as usize;
 /// Requests of a targets file held in memory, in bytes (URLs, headers, bodies not shared):
 /// past it, or past 100,000 requests, the file streams.
 pub const TARGETS_HELD: usize = 128 * MIB as usize;
-/// Targets read from standard input (held: stdin cannot be read twice).
+/// Targets read from standard input or a FIFO (spooled to a file: they cannot be read
+/// twice).
 pub const TARGETS_STDIN: u64 = 256 * MIB;
 /// A scenario file.
 pub const SCENARIO_FILE: u64 = 4 * MIB;
@@ -66,7 +67,7 @@ pub fn read_text(path: impl AsRef<Path>, cap: u64) -> io::Result<String> {
 }
 
 /// The error of a reader past its cap.
-pub fn too_large(cap: u64) -> io::Error {
+fn too_large(cap: u64) -> io::Error {
     io::Error::new(
         io::ErrorKind::FileTooLarge,
         format!("larger than {}", size(cap)),

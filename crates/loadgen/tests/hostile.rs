@@ -422,18 +422,7 @@ fn unfinished_grpc_messages_cannot_fill_the_servers_memory() {
     // finished: the server holds at most its request budget (64 MiB), not 234 MB, and
     // answers the streams past it with RESOURCE_EXHAUSTED
     const STREAMS: usize = 60;
-    let server = loadgen_servers::spawn("127.0.0.1:0".parse().unwrap(), 1, |l, stop| async move {
-        loadgen_servers::grpc::run(
-            l,
-            Default::default(),
-            Default::default(),
-            None,
-            loadgen_servers::until_true(stop),
-        )
-        .await
-        .map_err(std::io::Error::other)
-    })
-    .unwrap();
+    let server = loadgen_servers::grpc::spawn_loopback().unwrap();
     let addr = server.addr();
     let before = vm_rss_kb();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -496,7 +485,7 @@ fn unfinished_grpc_messages_cannot_fill_the_servers_memory() {
         exhausted
     });
     let grew_mb = vm_rss_kb().saturating_sub(before) / 1024;
-    // the client's own 390 MB of messages is freed as sent; the server's share is bounded
+    // the client's own 234 MB of messages is freed as sent; the server's share is bounded
     assert!(grew_mb < 150, "RSS grew {grew_mb} MB");
     assert!(exhausted > 30, "{exhausted} streams got RESOURCE_EXHAUSTED");
     eprintln!("RSS grew {grew_mb} MB; {exhausted} of {STREAMS} streams exhausted");

@@ -24,7 +24,7 @@ pub fn merge(a: MergeArgs) -> anyhow::Result<ExitCode> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let files = output::prepare(&a.out)?;
     let merged = loadgen::summary::merge::merge(&inputs)?;
-    output::output(merged, &a.out, files)
+    output::output(merged, &a.out, files, &[])
 }
 
 /// `loadgen report FILE`: the report of a saved run summary, or of a saved search.
@@ -38,7 +38,7 @@ pub fn report(a: ReportArgs) -> anyhow::Result<ExitCode> {
     }
     let s = read(&a.file)?;
     let files = output::prepare(&a.out)?;
-    output::output(s, &a.out, files)
+    output::output(s, &a.out, files, &[])
 }
 
 fn report_search(r: &loadgen::search::SearchResult, a: &ReportArgs) -> anyhow::Result<ExitCode> {

@@ -79,14 +79,10 @@ fn to_stdout(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()>
 }
 
 /// Applies the thresholds, writes the JSON and the reports where `a` says, and returns the
-/// exit code: 0; 2 when a threshold was violated; 1 when an output file had to fall back.
-pub fn output(summary: Summary, a: &OutputArgs, files: Prepared) -> anyhow::Result<ExitCode> {
-    output_lost(summary, a, files, &[])
-}
-
-/// Like [`output`], for a run that also lost some of its output on the way (`--live`
-/// lines, `--results` records): each said in one line, and the exit code is 1.
-pub fn output_lost(
+/// exit code: 0; 2 when a threshold was violated; 1 when an output file had to fall back,
+/// or when the run `lost` some of its output on the way (`--live` lines, `--results`
+/// records: each said in one line).
+pub fn output(
     mut summary: Summary,
     a: &OutputArgs,
     files: Prepared,

@@ -123,18 +123,7 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let mut a = args.load;
     let (server, url) = if args.grpc {
         let server =
-            loadgen_servers::spawn("127.0.0.1:0".parse()?, 1, |listener, stop| async move {
-                loadgen_servers::grpc::run(
-                    listener,
-                    Default::default(),
-                    Default::default(),
-                    None,
-                    loadgen_servers::until_true(stop),
-                )
-                .await
-                .map_err(std::io::Error::other)
-            })
-            .context("cannot start the gRPC calc server")?;
+            loadgen_servers::grpc::spawn_loopback().context("cannot start the gRPC calc server")?;
         if a.call.is_none() {
             a.call = Some("calc.Calc/Compute".into());
         }
@@ -216,7 +205,7 @@ fn finish(
             .filter(|w| w.starts_with(loadgen::engine::RESULTS_LOST))
             .cloned(),
     );
-    let code = output::output_lost(summary, out, files, &lost);
+    let code = output::output(summary, out, files, &lost);
     if let Some(endpoint) = watch.endpoint {
         if !a.metrics_linger.is_zero() {
             signals.linger(a.metrics_linger);

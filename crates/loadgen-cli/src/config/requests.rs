@@ -243,14 +243,18 @@ impl Source {
         while let Some(e) = r.next_entry()? {
             let bad = |why: String| anyhow::anyhow!("{name}:{}: {why}", e.line);
             index.learn(&e, &mut endpoints, &mut rows, a).map_err(bad)?;
+            // a large body seen before is a body file's, shared: held once
+            let body_key = (e.body.as_ptr() as usize, e.body.len());
+            let new_body = !bodies_seen.contains_key(&body_key);
             check_entry(&e, fields, a.no_templates, &mut bodies_seen).map_err(bad)?;
             count += 1;
-            // bodies are shared (each file read once); what each request adds is its text
+            // what each request adds: its text, and its body unless it is shared
             held_bytes += e.url.len()
                 + e.headers
                     .iter()
                     .map(|(k, v)| k.len() + v.len() + 32)
-                    .sum::<usize>();
+                    .sum::<usize>()
+                + if new_body { e.body.len() } else { 0 };
             if count as usize <= IN_MEMORY && held_bytes <= loadgen::limits::TARGETS_HELD {
                 held.push(e);
             } else if !streams {
@@ -396,8 +400,13 @@ impl Source {
             } => {
                 let (path, format, name) = (path.clone(), *format, f.name.clone());
                 let (dir, spool) = (dir.clone(), spool.clone());
+                let (index, stream_opts, fields) = (f.index.clone(), opts.clone(), fields.clone());
                 let stream = ThreadStream::spawn(move |send| {
                     let _spool = &spool;
+                    // each reading reads the body files again: its own maker, so what one
+                    // reading shares is not kept for the next
+                    let mut to_spec =
+                        spec_maker(index.clone(), &stream_opts, fields.clone(), no_templates);
                     let file = std::fs::File::open(&path).map_err(|e| format!("{name}: {e}"))?;
                     let mut r = Reader::new(
                         BufReader::with_capacity(64 * 1024, file),
@@ -484,7 +493,7 @@ fn check_entry(
         e.headers
             .iter()
             .map(|(k, v)| (k.as_str(), (!templated(v)).then_some(v.as_bytes()))),
-        body_fixed.then_some(&e.body[..]),
+        body_fixed.then_some(e.body.len()),
     )?;
     if no_templates {
         return Ok(());
@@ -579,8 +588,9 @@ fn spec_maker(
     let (extra, default_body) = (opts.headers.clone(), opts.body.clone());
     let fields2 = fields.clone();
     let mut shared: HashMap<Vec<u8>, Template> = HashMap::new();
-    // large bodies by identity: the reader hands out one `Bytes` per body file
-    let mut large: HashMap<(usize, usize), Template> = HashMap::new();
+    // large bodies by identity: a reader hands out one `Bytes` per body file; the map keeps
+    // the bytes it saw, so an address is never another body's (one maker per reading)
+    let mut large: HashMap<(usize, usize), (bytes::Bytes, Template)> = HashMap::new();
     let compile = move |text: &[u8]| {
         if no_templates {
             Ok(Template::literal(text.to_vec()))
@@ -621,7 +631,7 @@ fn spec_maker(
         } else if e.body.len() > SHARED_TEXT {
             let key = (e.body.as_ptr() as usize, e.body.len());
             match large.get(&key) {
-                Some(t) => t.clone(),
+                Some((_, t)) => t.clone(),
                 None => {
                     let t = if no_templates {
                         Template::literal(e.body.clone())
@@ -630,7 +640,7 @@ fn spec_maker(
                             .map_err(|e| e.to_string())?
                     };
                     if large.len() < SHARED_TEXTS {
-                        large.insert(key, t.clone());
+                        large.insert(key, (e.body.clone(), t.clone()));
                     }
                     t
                 }

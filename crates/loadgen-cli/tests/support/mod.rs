@@ -230,6 +230,19 @@ pub fn write(name: &str, text: impl AsRef<[u8]>) -> String {
     p.display().to_string()
 }
 
+/// The `--metrics` address a run prints on `err` ("loadgen: metrics on http://ADDR/metrics"),
+/// reading past other lines (a demo's server address).
+pub fn metrics_addr(err: &mut impl BufRead) -> String {
+    let mut line = String::new();
+    while err.read_line(&mut line).unwrap() > 0 {
+        if let Some(a) = line.trim().strip_prefix("loadgen: metrics on http://") {
+            return a.trim_end_matches("/metrics").to_string();
+        }
+        line.clear();
+    }
+    panic!("no metrics address on stderr");
+}
+
 /// Scrapes as Prometheus does (asking for OpenMetrics), or as promtool reads (classic).
 pub fn scrape_as(addr: &str, openmetrics: bool) -> String {
     let mut s = std::net::TcpStream::connect(addr).unwrap();

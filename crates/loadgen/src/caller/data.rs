@@ -124,7 +124,10 @@ impl DataFeed {
             if bytes > MAX_DATA_BYTES {
                 return Err(bad(
                     n,
-                    format!("more than {} MiB of data", MAX_DATA_BYTES >> 20),
+                    format!(
+                        "more than {} of data",
+                        crate::limits::size(MAX_DATA_BYTES as u64)
+                    ),
                 ));
             }
             fields.extend(row);

@@ -248,6 +248,17 @@ impl Template {
         self.parts.iter().all(|p| matches!(p, Part::Text(_)))
     }
 
+    /// Its length, when it has no templates (nothing is copied).
+    pub fn fixed_len(&self) -> Option<usize> {
+        self.parts
+            .iter()
+            .map(|p| match p {
+                Part::Text(t) => Some(t.len()),
+                Part::Var { .. } => None,
+            })
+            .sum()
+    }
+
     /// Its bytes, when it has no templates.
     pub fn fixed_bytes(&self) -> Option<Vec<u8>> {
         let mut out = Vec::new();

@@ -60,8 +60,6 @@ pub struct Dispatcher {
     open: bool,
     /// Per-target backlogs, and the picker that says whose a load is.
     lanes: Option<(Vec<Lane>, Picker)>,
-    /// Intended time of the schedule's last load, once released (open model).
-    last_due: Option<u64>,
 }
 
 impl Dispatcher {
@@ -80,7 +78,6 @@ impl Dispatcher {
             closed_next: stride.first,
             open: true,
             lanes: None,
-            last_due: None,
         }
     }
 
@@ -142,7 +139,11 @@ impl Dispatcher {
     /// Intended time of the schedule's last load, once it is released: when the schedule
     /// ended (a dispatcher that woke late still ends it there).
     pub fn last_due(&self) -> Option<u64> {
-        self.last_due
+        self.next
+            .peek()
+            .is_none()
+            .then(|| self.next.prev_due(&self.schedule))
+            .flatten()
     }
 
     /// Loads due and not yet taken.
@@ -188,9 +189,6 @@ impl Dispatcher {
                 .min((b + 1).saturating_mul(self.bucket_ns));
             let count = self.next.skip_before(&self.schedule, limit, u64::MAX);
             self.waiting += count;
-            if self.next.peek().is_none() {
-                self.last_due = self.next.prev_due(&self.schedule);
-            }
             if let Some((lanes, picker)) = &mut self.lanes {
                 picker.split(Span { first, count }, self.step, |t, n| {
                     lanes[t].waiting += n

@@ -335,7 +335,7 @@ async fn dispatch_open<C: Caller>(
     // batched ticks (see `tick`): read responses at the next tick instead of waking for
     // each, when their arrival times are known; call timeouts are then seen at a tick, so
     // ticks come at least every tenth of the timeout
-    let batched = super::tick::batching();
+    let batched = crate::caller::reads::batching();
     let max_gap = (runner.timeout / 10).clamp(Duration::from_millis(1), PUBLISH_EVERY);
     let mut backstop = pin!(tokio::time::sleep(Duration::ZERO));
     loop {
@@ -364,10 +364,10 @@ async fn dispatch_open<C: Caller>(
             });
             // no tick while saturated: the runtime waits for events, so responses are read
             // as they arrive and need no kernel timestamp
-            super::tick::set_prompt(true);
+            crate::caller::reads::set_prompt(true);
             tokio::select! {
                 biased;
-                _ = stop.as_mut() => { super::tick::set_prompt(false); return Phase::Stopped }
+                _ = stop.as_mut() => { crate::caller::reads::set_prompt(false); return Phase::Stopped }
                 _ = idle => {}
                 _ = ctl.pacer.sleep_until(wake_at) => {}
             }
@@ -383,7 +383,7 @@ async fn dispatch_open<C: Caller>(
             }
             continue;
         }
-        super::tick::set_prompt(false);
+        crate::caller::reads::set_prompt(false);
         let due = runner.at(due_ns);
         let mut wake_at = due
             .max(last_wake + quantum)

@@ -201,7 +201,9 @@ impl<C: Caller> Runner<C> {
         if self.phase.get() == Phase::Stopped {
             return None;
         }
-        if self.phase.get() == Phase::Running && !self.dispatch.borrow().is_closed_loop() {
+        // while the dispatcher sleeps saturated, nobody else releases due loads; otherwise
+        // its ticks do, and a take costs no release
+        if self.phase.get() == Phase::Running && self.saturated_waiter.borrow().is_some() {
             self.release(now);
         }
         let mut expired = Vec::new();
@@ -267,8 +269,10 @@ impl<C: Caller> Runner<C> {
     ) {
         self.in_flight.set(self.in_flight.get().saturating_sub(1));
         if let Some(l) = &self.lanes {
+            // the target `take` counted it under (a caller's report row may differ)
+            let t = self.picker.pick(load.index);
             let mut busy = l.busy.borrow_mut();
-            busy[load.target] = busy[load.target].saturating_sub(1);
+            busy[t] = busy[t].saturating_sub(1);
         }
         let outcome = r.as_ref().map_or_else(|f| f.outcome, |()| Outcome::Success);
         {
@@ -330,9 +334,10 @@ impl<C: Caller> Runner<C> {
     /// True when every allowed worker is busy and loads wait: the target (or the
     /// connections) cannot take more.
     pub(super) fn saturated(&self) -> bool {
-        self.dispatch.borrow().waiting() > 0
-            && ((self.workers.get() >= self.max_workers && self.idle.borrow().is_empty())
-                || (self.lanes.is_some() && self.takeable() == 0))
+        self.all_busy()
+            || (self.lanes.is_some()
+                && self.dispatch.borrow().waiting() > 0
+                && self.takeable() == 0)
     }
 
     /// True when loads wait and every worker there may be is busy: no worker is idle to

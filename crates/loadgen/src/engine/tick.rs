@@ -52,16 +52,6 @@ pub(crate) fn install() {
     }
 }
 
-/// See [`reads::batching`].
-pub(crate) fn batching() -> bool {
-    reads::batching()
-}
-
-/// See [`reads::set_prompt`].
-pub(crate) fn set_prompt(on: bool) {
-    reads::set_prompt(on);
-}
-
 /// The runtime's `on_thread_park` hook: sleeps until the tick asked for, if any, then
 /// wakes its waiter — unless an [`reads::Eager`] wait is in progress: then it lets the runtime
 /// wait for events, with the alarm set for the tick.

@@ -8,7 +8,6 @@
 //! yield). A panic in `build`, `call` or `check` becomes `fatal`; a worker dropped
 //! mid-call (the grace period ran out) counts its load `cancelled`.
 
-use std::any::Any;
 use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::{Pin, pin};
@@ -65,11 +64,11 @@ async fn call<C: Caller>(
     let caller = &runner.caller;
     let req = match catch_unwind(AssertUnwindSafe(|| caller.build(*load))) {
         Ok(r) => r,
-        Err(p) => return (Err(fatal(p)), clock::now()),
+        Err(p) => return (Err(Failure::from_panic(p)), clock::now()),
     };
     let row = match catch_unwind(AssertUnwindSafe(|| caller.report_target(&req))) {
         Ok(row) => row,
-        Err(p) => return (Err(fatal(p)), clock::now()),
+        Err(p) => return (Err(Failure::from_panic(p)), clock::now()),
     };
     if let Some(t) = row {
         // a row the run does not have is the caller's bug: the load keeps its own
@@ -89,7 +88,7 @@ async fn call<C: Caller>(
         match catch_unwind(AssertUnwindSafe(|| call.as_mut().poll(cx))) {
             Ok(Poll::Ready(r)) => return Poll::Ready(r),
             Ok(Poll::Pending) => {}
-            Err(p) => return Poll::Ready(Err(fatal(p))),
+            Err(p) => return Poll::Ready(Err(Failure::from_panic(p))),
         }
         // the clock decides, not only the timer: a busy call is polled again and again
         // without the timer's turn coming (both draw on one cooperative budget); the first
@@ -109,14 +108,14 @@ async fn call<C: Caller>(
     // a response read after its deadline is in time if it arrived in time (read in a batch)
     let arrival = match catch_unwind(AssertUnwindSafe(|| caller.arrival(&resp))) {
         Ok(at) => at,
-        Err(p) => return (Err(fatal(p)), now),
+        Err(p) => return (Err(Failure::from_panic(p)), now),
     };
     let end = completion(arrival, send, now);
     if end > deadline {
         return (Err(timeout()), now);
     }
     let checked = catch_unwind(AssertUnwindSafe(|| caller.check(load, &req, &resp)))
-        .unwrap_or_else(|p| Err(fatal(p)));
+        .unwrap_or_else(|p| Err(Failure::from_panic(p)));
     (checked, end)
 }
 
@@ -129,11 +128,6 @@ fn completion(arrival: Option<Instant>, send: Instant, now: Instant) -> Instant 
         Some(at) if at >= send => at.min(now),
         _ => now,
     }
-}
-
-/// A caught panic as a `fatal` failure.
-fn fatal(panic: Box<dyn Any + Send>) -> Failure {
-    Failure::from_panic(panic)
 }
 
 /// Counts the load as `cancelled` if the worker is dropped mid-call.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::program::{CookieScope, Feed, Node, Pick, Scenario, Slot, Times};
 use super::request::{RequestSets, request};
 use super::{Journeys, Options};
-use crate::caller::data::{DataFeed, DataFormat, MAX_DATA_BYTES};
+use crate::caller::data::{DataFeed, DataFormat};
 use crate::caller::dist::Dist;
 use crate::caller::template::Name;
 use crate::engine::MAX_TIMEOUT;
@@ -836,13 +836,13 @@ fn read_feed(c: &Compiler<'_>, d: &At<crate::spec::DataSpec>) -> Result<Feed, Sp
     if !meta.is_file() {
         return Err(bad("not a regular file".into()));
     }
-    if meta.len() > 2 * MAX_DATA_BYTES as u64 {
-        return Err(bad(format!(
-            "larger than {} MiB",
-            (2 * MAX_DATA_BYTES) >> 20
-        )));
+    // DataFeed::read counts what it reads against the same cap; a file known too large
+    // is refused at once
+    if meta.len() > crate::limits::DATA_FILE {
+        let cap = crate::limits::size(crate::limits::DATA_FILE);
+        return Err(bad(format!("larger than {cap}")));
     }
-    let r = std::io::BufReader::new(std::io::Read::take(f, 2 * MAX_DATA_BYTES as u64));
+    let r = std::io::BufReader::new(f);
     let data = Arc::new(
         DataFeed::read(r, DataFormat::of_path(&d.file.value), &d.file.value)
             .map_err(|e| c.err(d.file.pos, e.to_string()))?,

@@ -506,7 +506,8 @@ fn message_len(prefix: &[u8]) -> Result<usize, Failure> {
     }
     let len = u32::from_be_bytes([prefix[1], prefix[2], prefix[3], prefix[4]]) as usize;
     if len > MAX_MESSAGE {
-        return Err(Failure::response("an answer message over 4 MiB"));
+        let cap = crate::limits::size(MAX_MESSAGE as u64);
+        return Err(Failure::response(format!("an answer message over {cap}")));
     }
     Ok(len)
 }

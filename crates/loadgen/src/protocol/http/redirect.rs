@@ -131,7 +131,7 @@ pub fn rewrite_wire(wire: &[u8], path: &[u8], get: bool) -> Result<Vec<u8>, Stri
     out.extend_from_slice(path);
     out.extend_from_slice(b" HTTP/1.1\r\n");
     for h in req.headers.iter() {
-        if get && is_body_header(h.name) {
+        if get && request::is_body_header(h.name) {
             continue;
         }
         out.extend_from_slice(h.name.as_bytes());
@@ -182,17 +182,6 @@ pub fn rewrite_parts(
             parts.body.clone()
         },
     })
-}
-
-fn is_body_header(name: &str) -> bool {
-    [
-        "content-length",
-        "content-type",
-        "transfer-encoding",
-        "content-encoding",
-    ]
-    .iter()
-    .any(|h| name.eq_ignore_ascii_case(h))
 }
 
 /// What a call that follows redirects keeps of each answer: the body search and the
@@ -286,11 +275,17 @@ impl HttpCaller {
             let get = to_get(status, &method);
             idempotent = idempotent || get;
             let rewritten = match current.as_ref() {
-                request::Msg::Wire(b) => request::Msg::Wire(
-                    rewrite_wire(&b.joined(), &next, get)
+                // the head rewritten; a body held apart goes along as it is (no copy)
+                request::Msg::Wire(b) => request::Msg::Wire(request::Wire {
+                    head: rewrite_wire(&b.head, &next, get)
                         .map_err(|why| Failure::new(crate::Outcome::Fatal, why))?
                         .into(),
-                ),
+                    body: if get {
+                        bytes::Bytes::new()
+                    } else {
+                        b.body.clone()
+                    },
+                }),
                 request::Msg::Parts(p) => request::Msg::Parts(Arc::new(
                     rewrite_parts(p, &next, get)
                         .map_err(|why| Failure::new(crate::Outcome::Fatal, why))?,

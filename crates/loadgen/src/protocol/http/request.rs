@@ -41,10 +41,9 @@ impl HttpRequestSpec {
             .filter(|(k, _)| is_body_header(k))
             .map(|(k, v)| (k.as_str(), v.fixed_bytes()))
             .collect();
-        let body = self.body.fixed_bytes();
         check_framing(
             values.iter().map(|(k, v)| (*k, v.as_deref())),
-            body.as_deref(),
+            self.body.fixed_len(),
         )
     }
 }
@@ -157,22 +156,6 @@ pub struct Wire {
     pub head: Bytes,
     /// A larger body, sent after the head.
     pub body: Bytes,
-}
-
-impl Wire {
-    /// Head and body as one piece (a redirect rewrites it; a copy).
-    pub fn joined(&self) -> Vec<u8> {
-        [&self.head[..], &self.body[..]].concat()
-    }
-}
-
-impl From<Vec<u8>> for Wire {
-    fn from(v: Vec<u8>) -> Wire {
-        Wire {
-            head: v.into(),
-            body: Bytes::new(),
-        }
-    }
 }
 
 /// A body up to this long goes out in the head's buffer; a longer one, when fixed, is sent
@@ -557,12 +540,12 @@ impl HttpRequests {
 
 /// One rule for every client (fast, hyper, HTTP/2): the body's framing is loadgen's. A
 /// user's `Transfer-Encoding` is refused; a user's `Content-Length` only where it states
-/// the length of a fixed body (`body`: `None` when templates make its length vary). A
+/// the length of a fixed body (`body_len`: `None` when templates make it vary). A
 /// framing header that disagrees with the body would make a server read the next request
 /// out of this one's body, or a client drop the body.
 pub fn check_framing<'a>(
     headers: impl IntoIterator<Item = (&'a str, Option<&'a [u8]>)>,
-    body: Option<&[u8]>,
+    body_len: Option<usize>,
 ) -> Result<(), String> {
     for (name, value) in headers {
         if name.eq_ignore_ascii_case("transfer-encoding") {
@@ -574,12 +557,11 @@ pub fn check_framing<'a>(
             continue;
         }
         let said = value.and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok());
-        match (said, body) {
-            (Some(n), Some(b)) if n == b.len() as u64 => {}
+        match (said, body_len) {
+            (Some(n), Some(b)) if n == b as u64 => {}
             (Some(n), Some(b)) => {
                 return Err(format!(
-                    "header {name}: {n}, but the body has {} bytes; leave it out (loadgen sets it)",
-                    b.len()
+                    "header {name}: {n}, but the body has {b} bytes; leave it out (loadgen sets it)"
                 ));
             }
             _ => {
@@ -593,7 +575,7 @@ pub fn check_framing<'a>(
 }
 
 /// The headers that describe a body: dropped when a redirect turns a request into a GET.
-fn is_body_header(name: &str) -> bool {
+pub(super) fn is_body_header(name: &str) -> bool {
     [
         "content-length",
         "content-type",

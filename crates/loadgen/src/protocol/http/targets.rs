@@ -138,7 +138,8 @@ impl<R: BufRead> Reader<R> {
         }
         self.line += 1;
         if self.buf.last() != Some(&b'\n') && self.buf.len() > MAX_LINE {
-            return Err(self.err(self.line, "a line longer than 1 MiB"));
+            let cap = crate::limits::size(MAX_LINE as u64);
+            return Err(self.err(self.line, format!("a line longer than {cap}")));
         }
         while matches!(self.buf.last(), Some(b'\n' | b'\r')) {
             self.buf.pop();
