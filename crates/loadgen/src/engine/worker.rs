@@ -6,7 +6,8 @@
 //! poll of the call, so a call whose read loop always finds data still ends at its
 //! timeout within one scheduler tick (tokio's cooperative budget makes such a loop
 //! yield). A panic in `build`, `call` or `check` becomes `fatal`; a worker dropped
-//! mid-call (the grace period ran out) counts its load `cancelled`.
+//! mid-call (the grace period ran out) counts its load `cancelled`, or `timeout` if its
+//! deadline had come.
 
 use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -142,14 +143,40 @@ struct InFlight<'a, C: Caller> {
 impl<C: Caller> Drop for InFlight<'_, C> {
     fn drop(&mut self) {
         if self.armed {
-            let failure = Failure::new(Outcome::Cancelled, MSG_CANCELLED);
-            self.runner.record(
-                self.load,
-                self.intended,
-                self.send,
-                clock::now(),
-                Err(failure),
-            );
+            let (failure, end) = unfinished(self.send, self.runner.timeout, clock::now());
+            self.runner
+                .record(self.load, self.intended, self.send, end, Err(failure));
         }
+    }
+}
+
+/// How a call dropped mid-flight at `now` ended: `timeout` at its deadline if that had
+/// come (the grace period after the last send is the timeout by default, so the last
+/// call's deadline and the end of the grace are one instant, and which of the two timers
+/// is seen first must not decide the outcome), else `cancelled` now.
+fn unfinished(send: Instant, timeout: Duration, now: Instant) -> (Failure, Instant) {
+    let deadline = send + timeout;
+    if now >= deadline {
+        (Failure::new(Outcome::Timeout, MSG_TIMEOUT), deadline)
+    } else {
+        (Failure::new(Outcome::Cancelled, MSG_CANCELLED), now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_dropped_at_or_past_its_deadline_timed_out() {
+        let send = Instant::now();
+        let t = Duration::from_secs(2);
+        let (f, end) = unfinished(send, t, send + t);
+        assert_eq!((f.outcome, end), (Outcome::Timeout, send + t));
+        let (f, end) = unfinished(send, t, send + t + Duration::from_millis(3));
+        assert_eq!((f.outcome, end), (Outcome::Timeout, send + t));
+        let early = send + Duration::from_millis(1999);
+        let (f, end) = unfinished(send, t, early);
+        assert_eq!((f.outcome, end), (Outcome::Cancelled, early));
     }
 }
