@@ -20,6 +20,10 @@ pub enum Scheme {
     Grpc,
     /// gRPC over TLS.
     Grpcs,
+    /// WebSocket.
+    Ws,
+    /// WebSocket over TLS.
+    Wss,
 }
 
 impl Scheme {
@@ -33,6 +37,8 @@ impl Scheme {
             Scheme::Udp => "udp",
             Scheme::Grpc => "grpc",
             Scheme::Grpcs => "grpcs",
+            Scheme::Ws => "ws",
+            Scheme::Wss => "wss",
         }
     }
 
@@ -41,14 +47,15 @@ impl Scheme {
         match self {
             Scheme::Https => "http",
             Scheme::Grpcs => "grpc",
+            Scheme::Wss => "ws",
             s => s.name(),
         }
     }
 
     fn default_port(self) -> Option<u16> {
         match self {
-            Scheme::Http => Some(80),
-            Scheme::Https => Some(443),
+            Scheme::Http | Scheme::Ws => Some(80),
+            Scheme::Https | Scheme::Wss => Some(443),
             _ => None,
         }
     }
@@ -80,7 +87,7 @@ impl TargetSpec {
     pub fn http(&self) -> loadgen::protocol::http::HttpTarget {
         loadgen::protocol::http::HttpTarget {
             url: self.url.clone(),
-            tls: matches!(self.scheme, Scheme::Https | Scheme::Grpcs),
+            tls: matches!(self.scheme, Scheme::Https | Scheme::Grpcs | Scheme::Wss),
             host: self.host.clone(),
             port: self.port,
             addr: self.addr,
@@ -226,7 +233,7 @@ pub fn parse_via(raw: &str, routes: &Routes) -> Result<TargetSpec, String> {
     let (host, port) = host_port(raw, hostport, scheme)?;
     let http = matches!(
         scheme,
-        Scheme::Http | Scheme::Https | Scheme::Grpc | Scheme::Grpcs
+        Scheme::Http | Scheme::Https | Scheme::Grpc | Scheme::Grpcs | Scheme::Ws | Scheme::Wss
     );
     let unix = routes.unix.clone().filter(|_| http);
     let proxy = routes.proxy.filter(|_| http && unix.is_none());
@@ -329,9 +336,11 @@ fn scheme<'a>(raw: &str, url: &'a str) -> Result<(Scheme, &'a str), String> {
         "udp" => Scheme::Udp,
         "grpc" => Scheme::Grpc,
         "grpcs" => Scheme::Grpcs,
+        "ws" => Scheme::Ws,
+        "wss" => Scheme::Wss,
         other => {
             return Err(format!(
-                "target '{raw}': unsupported scheme '{other}' (supported: calc, http, https, grpc, grpcs, tcp, udp)"
+                "target '{raw}': unsupported scheme '{other}' (supported: calc, http, https, grpc, grpcs, ws, wss, tcp, udp)"
             ));
         }
     };

@@ -10,7 +10,8 @@
 //! - [`http`]: HTTP/1.1 + h2c (+ TLS) with delay, status, size and error knobs, and the
 //!   journey demo API ([`demo`]) under `/api/`;
 //! - [`echo`]: TCP and UDP echo;
-//! - [`grpc`]: the calc service over gRPC, with server reflection.
+//! - [`grpc`]: the calc service over gRPC, with server reflection;
+//! - [`ws`]: WebSocket echo and publish.
 //!
 //! ```
 //! // a calc server on a free loopback port, on its own thread, stopped gracefully
@@ -32,6 +33,7 @@ pub mod http;
 pub mod idle;
 mod rng;
 mod timer;
+pub mod ws;
 
 use std::future::Future;
 use std::io;

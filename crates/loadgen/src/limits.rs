@@ -13,6 +13,9 @@ pub const BODY_FILE: u64 = 64 * MIB;
 pub const MESSAGE_FILE: u64 = 16 * MIB;
 /// One gRPC message, rendered or received (gRPC's own default maximum).
 pub const GRPC_MESSAGE: usize = 4 * MIB as usize;
+/// A WebSocket message (and frame) read or sent, at most; a larger one read is a
+/// `response_error` before its payload is buffered.
+pub const WS_MESSAGE: usize = 16 * MIB as usize;
 /// A `.proto` file (`--proto`; a regular file, its size checked before protox reads it).
 pub const PROTO_FILE: u64 = 16 * MIB;
 /// A compiled descriptor set (`--protoset`).
@@ -72,6 +75,14 @@ fn too_large(cap: u64) -> io::Error {
         io::ErrorKind::FileTooLarge,
         format!("larger than {}", size(cap)),
     )
+}
+
+/// The first 60 characters of `s`, for messages.
+pub fn clip(s: &str) -> String {
+    match s.char_indices().nth(60) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
 }
 
 /// A cap as people write it: `64 MiB`, `512 KiB`, `100 bytes`.

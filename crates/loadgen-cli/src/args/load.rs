@@ -97,7 +97,7 @@ pub struct LoadArgs {
     /// http: statuses that count as success, e.g. 200,204 or 2xx or 200-299 [default: 2xx,3xx]
     #[arg(long, value_name = "LIST", help_heading = "HTTP")]
     pub expect_status: Option<String>,
-    /// http, tcp, udp: text the response must contain (tcp, udp default: equal to the payload)
+    /// http, tcp, udp, ws: text the response must contain (tcp, udp default: equal to the payload)
     #[arg(long, value_name = "STR", help_heading = "HTTP")]
     pub expect_body: Option<String>,
     /// http: a new connection per request (Connection: close)
@@ -142,10 +142,23 @@ pub struct LoadArgs {
     /// grpc: the schema from a descriptor set (protoc --descriptor_set_out --include_imports)
     #[arg(long, value_name = "FILE", help_heading = "gRPC")]
     pub protoset: Option<PathBuf>,
-    /// grpc: the request message as JSON, an array of them (used in turn), or @FILE; templates
-    /// as for HTTP bodies [default: {}]
+    /// grpc: the request message as JSON, an array of them (used in turn), or @FILE; ws:
+    /// the message's text, or @FILE; templates as for HTTP bodies [default: grpc {}, ws
+    /// rtt and send 'ping', ws subscribe none]
     #[arg(long, value_name = "JSON|@FILE", help_heading = "gRPC")]
     pub message: Option<String>,
+    /// ws: what a load does — rtt: send --message and wait for its answer; send: send it
+    /// (done when written); subscribe: wait for the next message the server pushes
+    /// (--message, if given, is sent once on each new connection)
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = WsModeArg::Rtt, help_heading = "WebSocket")]
+    pub ws_mode: WsModeArg,
+    /// ws, rtt: the answer is the message whose value at this JSONPath equals the sent
+    /// message's (e.g. '$.id'; other messages are skipped) [default: the next message]
+    #[arg(long, value_name = "JSONPATH", help_heading = "WebSocket")]
+    pub ws_match: Option<String>,
+    /// ws: send binary messages instead of text
+    #[arg(long, help_heading = "WebSocket")]
+    pub ws_binary: bool,
     /// grpc: messages a client-streaming or bidirectional call sends
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..), help_heading = "gRPC")]
     pub stream_messages: u32,
@@ -248,6 +261,17 @@ pub enum ArrivalKind {
     Constant,
     /// Exponential gaps with mean 1/rate
     Poisson,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum WsModeArg {
+    /// Send a message, wait for its answer
+    #[default]
+    Rtt,
+    /// Send a message
+    Send,
+    /// Wait for the next pushed message
+    Subscribe,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]

@@ -18,9 +18,29 @@ pub enum ServeCommand {
     Echo(ServeEchoArgs),
     /// The calc service over gRPC (calc.Calc/Compute, calc.Calc/Steps) with reflection.
     Grpc(ServeGrpcArgs),
+    /// A WebSocket server: echoes every message (after --delay), pushes --publish
+    /// messages a second to every connection.
+    Ws(ServeWsArgs),
 }
 
-/// TLS options of `serve http` and `serve grpc`.
+#[derive(Debug, Args)]
+pub struct ServeWsArgs {
+    #[command(flatten)]
+    pub common: ServeArgs,
+    /// Delay before each echo: 10ms, uniform:5ms-15ms, normal:10ms,2ms, exp:10ms
+    #[arg(long, value_name = "DIST", default_value = "0ms")]
+    pub delay: String,
+    /// Push this many messages a second ({"seq":N}) to every connection
+    #[arg(long, value_name = "RATE", default_value_t = 0.0, value_parser = parse_publish)]
+    pub publish: f64,
+    /// Do not echo the messages received (a sink for send loads)
+    #[arg(long)]
+    pub no_echo: bool,
+    #[command(flatten)]
+    pub tls: ServeTlsArgs,
+}
+
+/// TLS options of `serve http`, `serve grpc` and `serve ws`.
 #[derive(Debug, Args)]
 pub struct ServeTlsArgs {
     /// Serve TLS with this PEM certificate chain (needs --tls-key)
@@ -104,7 +124,7 @@ pub struct ServeEchoArgs {
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the address is printed on stderr)
-    /// [calc: 127.0.0.1:7070, http: 127.0.0.1:8080, grpc: 127.0.0.1:50051]
+    /// [calc: 127.0.0.1:7070, http: 127.0.0.1:8080, grpc: 127.0.0.1:50051, ws: 127.0.0.1:8765]
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
     /// Runtime worker threads
@@ -116,4 +136,14 @@ pub struct ServeArgs {
     /// Close connections idle this long
     #[arg(long, value_name = "DUR", default_value = "60s", value_parser = parse_positive_duration)]
     pub idle_timeout: Duration,
+}
+
+/// `--publish`: messages a second, 0 to 100,000.
+fn parse_publish(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if (0.0..=100_000.0).contains(&r) => Ok(r),
+        _ => Err(format!(
+            "'{s}' is not a rate from 0 to 100000 messages a second"
+        )),
+    }
 }

@@ -1,4 +1,4 @@
-//! `loadgen serve calc|http|echo`: run a built-in test server until a signal
+//! `loadgen serve calc|http|echo|grpc|ws`: run a built-in test server until a signal
 //! (SIGINT, SIGTERM, SIGQUIT or SIGHUP), then stop it gracefully.
 
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -10,7 +10,7 @@ use loadgen_servers::http::{Behaviour, Delay};
 
 use super::signals::shutdown_signal;
 use crate::args::{
-    ServeArgs, ServeCommand, ServeEchoArgs, ServeGrpcArgs, ServeHttpArgs, ServeTlsArgs,
+    ServeArgs, ServeCommand, ServeEchoArgs, ServeGrpcArgs, ServeHttpArgs, ServeTlsArgs, ServeWsArgs,
 };
 
 /// Runs the server `cmd` names.
@@ -20,7 +20,31 @@ pub fn serve(cmd: ServeCommand) -> anyhow::Result<ExitCode> {
         ServeCommand::Echo(a) => serve_echo(a),
         ServeCommand::Calc(a) => serve_calc(a),
         ServeCommand::Grpc(a) => serve_grpc(a),
+        ServeCommand::Ws(a) => serve_ws(a),
     }
+}
+
+fn serve_ws(a: ServeWsArgs) -> anyhow::Result<ExitCode> {
+    let addr = listen_addr(a.common.listen.as_deref().unwrap_or("127.0.0.1:8765"))?;
+    let limits = limits(&a.common);
+    let knobs = loadgen_servers::ws::Knobs {
+        delay: Delay::parse(&a.delay).context("--delay")?,
+        publish: a.publish,
+        echo: !a.no_echo,
+    };
+    let tls = tls_config(&a.tls)?;
+    loadgen_servers::runtime(a.common.threads as usize)?.block_on(async {
+        let listener =
+            loadgen_servers::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+        let scheme = if tls.is_some() { "wss" } else { "ws" };
+        crate::note!(
+            "loadgen: ws server listening on {} ({scheme})",
+            listener.local_addr()?
+        );
+        loadgen_servers::ws::run(listener, limits, knobs, tls, shutdown_signal()).await?;
+        crate::note!("loadgen: ws server stopped");
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 fn serve_grpc(a: ServeGrpcArgs) -> anyhow::Result<ExitCode> {

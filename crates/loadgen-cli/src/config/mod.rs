@@ -6,6 +6,7 @@ pub mod grpc;
 pub mod journeys;
 pub mod protocol;
 pub mod requests;
+pub mod ws;
 
 use std::time::Duration;
 

@@ -15,6 +15,7 @@ use loadgen::protocol::grpc::GrpcCaller;
 use loadgen::protocol::http::tls::{ClientAuth, Verify};
 use loadgen::protocol::http::{HttpCaller, HttpOptions, StatusSet};
 use loadgen::protocol::stream::{Framing, StreamOptions, TcpCaller, UdpCaller};
+use loadgen::protocol::ws::WsCaller;
 use loadgen::{LoadGen, Plan, ThreadContext};
 
 use super::requests::Source;
@@ -34,6 +35,8 @@ pub enum Protocol {
     Udp(StreamOptions),
     /// gRPC targets (the TLS options of HTTP; HTTP/2).
     Grpc(Arc<HttpOptions>),
+    /// WebSocket targets (the TLS options and headers of HTTP).
+    Ws(Arc<HttpOptions>),
 }
 
 impl Protocol {
@@ -56,6 +59,7 @@ impl Protocol {
                 o.http2 = true;
                 Protocol::Grpc(Arc::new(o))
             }
+            Scheme::Ws | Scheme::Wss => Protocol::Ws(Arc::new(super::ws::http_options(a)?)),
         })
     }
 
@@ -103,6 +107,15 @@ impl Protocol {
                 add("client", "h2 gRPC".into());
                 let tls = targets.iter().any(|t| matches!(t.scheme, Scheme::Grpcs));
                 add("tls", if tls { "yes" } else { "no" }.into());
+            }
+            Protocol::Ws(_) => {
+                add("client", "tungstenite WebSocket".into());
+                add("exchange", super::ws::mode(a).name().into());
+                let tls = targets.iter().any(|t| matches!(t.scheme, Scheme::Wss));
+                add("tls", if tls { "yes" } else { "no" }.into());
+                if let Some(m) = &a.ws_match {
+                    add("match", m.clone());
+                }
             }
             Protocol::Calc(_) => {}
         }
@@ -204,6 +217,35 @@ impl Protocol {
                     .expect("checked before the run")
                 })?
             }
+            Protocol::Ws(http) => {
+                let targets: Vec<_> = targets.iter().map(|t| t.http()).collect();
+                let tls = loadgen::protocol::http::tls_config(&http, &targets).context(
+                    if http.client_auth.is_some() {
+                        "--cacert/--cert/--key"
+                    } else {
+                        "--cacert"
+                    },
+                )?;
+                let seed = a.seed.unwrap_or_else(random_seed);
+                let shared = template::Shared {
+                    seed,
+                    shard: plan.process_shard.0,
+                    data,
+                };
+                let opts = Arc::new(super::ws::options(a, &http, shared)?);
+                if opts.messages.iter().any(|m| !m.is_fixed()) {
+                    plan.details.push(("seed".into(), seed.to_string()));
+                }
+                LoadGen::new(plan, move |t: &ThreadContext| {
+                    WsCaller::new(
+                        targets.clone(),
+                        t.share(connections),
+                        opts.clone(),
+                        tls.clone(),
+                        t.index,
+                    )
+                })?
+            }
         };
         Ok(lg)
     }
@@ -281,7 +323,7 @@ fn calc_options(a: &LoadArgs) -> anyhow::Result<CalcOptions> {
 }
 
 /// Text given inline, or read from a file with `@FILE` (at most a body file's cap).
-fn text_or_file(flag: &str, v: &str) -> anyhow::Result<Vec<u8>> {
+pub(super) fn text_or_file(flag: &str, v: &str) -> anyhow::Result<Vec<u8>> {
     match v.strip_prefix('@') {
         Some(path) => loadgen::limits::read_file(path, loadgen::limits::BODY_FILE)
             .with_context(|| format!("{flag} @{path}: cannot read the file")),
@@ -307,7 +349,7 @@ pub(super) fn headers(a: &LoadArgs) -> anyhow::Result<Vec<(String, String)>> {
         .collect()
 }
 
-fn http_options(a: &LoadArgs) -> anyhow::Result<HttpOptions> {
+pub(super) fn http_options(a: &LoadArgs) -> anyhow::Result<HttpOptions> {
     let headers = headers(a)?;
     let verify = match (&a.cacert, a.insecure) {
         (Some(_), true) => bail!("--cacert and --insecure contradict each other"),

@@ -6,6 +6,7 @@
 //!   reflection;
 //! - [`http`]: HTTP/1.1 (a fast built-in client, or hyper) and HTTP/2, over TCP or TLS;
 //! - [`stream`]: raw TCP and UDP (send a payload, compare the answer);
+//! - [`ws`]: WebSocket (`ws://`, `wss://`): rtt, send and subscribe loads;
 //! - [`frame`]: newline-delimited frames with a size cap;
 //! - [`net`]: sockets whose reads carry the kernel's receive time.
 
@@ -15,3 +16,4 @@ pub mod grpc;
 pub mod http;
 pub mod net;
 pub mod stream;
+pub mod ws;

@@ -287,9 +287,9 @@ fn params(s: &Summary) -> Vec<(&'static str, String)> {
 }
 
 /// The protocol details a report names, in this order.
-const DETAILS: [&str; 15] = [
-    "client", "call", "kind", "messages", "method", "requests", "tls", "streams", "body", "follow",
-    "data", "seed", "loads", "payload", "framing",
+const DETAILS: [&str; 17] = [
+    "client", "exchange", "match", "call", "kind", "messages", "method", "requests", "tls",
+    "streams", "body", "follow", "data", "seed", "loads", "payload", "framing",
 ];
 
 fn targets(s: &Summary) -> Vec<TargetRow> {

@@ -41,7 +41,7 @@ pub async fn connect(
 }
 
 /// [`connect`] without its time limit.
-async fn open(
+pub(crate) async fn open(
     target: &HttpTarget,
     tls: Option<&Arc<rustls::ClientConfig>>,
 ) -> Result<Stream, Failure> {

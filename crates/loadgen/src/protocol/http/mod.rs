@@ -29,6 +29,7 @@ pub mod via_hyper;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+pub(crate) use dial::open as open_stream;
 pub use dial::{Stream, connect};
 
 use crate::error::ConfigError;

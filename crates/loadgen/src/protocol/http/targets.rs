@@ -174,7 +174,10 @@ impl<R: BufRead> Reader<R> {
         let (method, url) = request_line(&first).ok_or_else(|| {
             self.err(
                 line,
-                format!("expected 'METHOD URL', got '{}'", clip(&first)),
+                format!(
+                    "expected 'METHOD URL', got '{}'",
+                    crate::limits::clip(&first)
+                ),
             )
         })?;
         if url.is_empty() {
@@ -218,13 +221,16 @@ impl<R: BufRead> Reader<R> {
                     self.line,
                     format!(
                         "malformed header line '{}': expected 'Name: value'",
-                        clip(t)
+                        crate::limits::clip(t)
                     ),
                 )
             })?;
             let k = k.trim();
             if !is_token(k) {
-                return Err(self.err(self.line, format!("'{}' is not a header name", clip(k))));
+                return Err(self.err(
+                    self.line,
+                    format!("'{}' is not a header name", crate::limits::clip(k)),
+                ));
             }
             head += t.len();
             if head > MAX_HEADERS {
@@ -258,12 +264,18 @@ impl<R: BufRead> Reader<R> {
         let j: Json = serde_json::from_str(&l)
             .map_err(|e| self.err(self.line, format!("not a JSON target: {e}")))?;
         if !is_token(&j.method) {
-            return Err(self.err(self.line, format!("'{}' is not a method", clip(&j.method))));
+            return Err(self.err(
+                self.line,
+                format!("'{}' is not a method", crate::limits::clip(&j.method)),
+            ));
         }
         let mut headers = Vec::new();
         for (k, vs) in j.header {
             if !is_token(&k) {
-                return Err(self.err(self.line, format!("'{}' is not a header name", clip(&k))));
+                return Err(self.err(
+                    self.line,
+                    format!("'{}' is not a header name", crate::limits::clip(&k)),
+                ));
             }
             headers.extend(vs.into_iter().map(|v| (k.clone(), v)));
         }
@@ -326,14 +338,6 @@ impl BodyFiles {
             self.by_file.insert(id, body.clone());
         }
         Ok(body)
-    }
-}
-
-/// The first 60 characters of `s`, for messages.
-fn clip(s: &str) -> String {
-    match s.char_indices().nth(60) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
     }
 }
 

@@ -1,0 +1,460 @@
+//! WebSocket (`ws://`, `wss://`): a load is one message exchange on a held connection.
+//!
+//! Connections are opened on demand up to the pool's cap, as for HTTP: TCP (or a proxy's
+//! tunnel), TLS for `wss`, then the upgrade handshake (tungstenite's), all within the
+//! target's connect timeout. Three modes:
+//!
+//! - [`WsMode::Rtt`]: send a message, wait for its answer — the next data message, or with
+//!   a [`Matcher`] the first whose JSONPath value equals the sent message's — then check it;
+//! - [`WsMode::Send`]: send a message; the load succeeds when it is written (a publish
+//!   load); what the server sends meanwhile is read and discarded without waiting;
+//! - [`WsMode::Subscribe`]: wait for the next message the server pushes (a fan-out load;
+//!   the first message of a connection, if given, is sent once after its handshake).
+//!
+//! Pings are answered (tungstenite queues the pong), fragmented messages reassembled, and
+//! every frame and message is bounded by [`limits::WS_MESSAGE`]: a larger header is a
+//! `response_error` before any of its payload is buffered. A close from the server, or an
+//! I/O error, mid-load is a `call_error` naming the close code; invalid UTF-8 in a text
+//! message and protocol violations are `response_error`s. A connection whose load ended
+//! early (timeout) is dropped, never reused: its late answer would pass for the next one.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::{FutureExt, SinkExt, StreamExt};
+use serde_json_path::JsonPath;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+use crate::caller::pool::Pool;
+use crate::caller::template::{Shared, Template};
+use crate::caller::{Caller, Load};
+use crate::limits;
+use crate::outcome::Failure;
+use crate::protocol::http::{HttpTarget, Stream, contains};
+
+/// What a load does on its connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WsMode {
+    /// Send a message and wait for its answer.
+    #[default]
+    Rtt,
+    /// Send a message; done when written.
+    Send,
+    /// Wait for the next message the server pushes.
+    Subscribe,
+}
+
+impl WsMode {
+    /// The mode as `--ws-mode` names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            WsMode::Rtt => "rtt",
+            WsMode::Send => "send",
+            WsMode::Subscribe => "subscribe",
+        }
+    }
+}
+
+/// Which answer is a message's: the one whose value at `path` equals the sent message's.
+#[derive(Debug, Clone)]
+pub struct Matcher {
+    /// The JSONPath as written (`$.id`).
+    pub text: String,
+    path: JsonPath,
+}
+
+impl Matcher {
+    /// Parses `text` as a JSONPath.
+    pub fn parse(text: &str) -> Result<Matcher, String> {
+        let path = JsonPath::parse(text).map_err(|e| format!("'{text}': {e}"))?;
+        Ok(Matcher {
+            text: text.to_string(),
+            path,
+        })
+    }
+
+    /// The one value `path` selects in the JSON text `json`, if it is JSON and there is
+    /// exactly one.
+    pub fn value(&self, json: &[u8]) -> Option<serde_json::Value> {
+        let v: serde_json::Value = serde_json::from_slice(json).ok()?;
+        self.path.query(&v).exactly_one().ok().cloned()
+    }
+}
+
+/// A WebSocket run's options.
+#[derive(Debug, Clone)]
+pub struct WsOptions {
+    /// What a load does.
+    pub mode: WsMode,
+    /// The messages, used in turn (load j sends message j mod n); templates as for HTTP
+    /// bodies. Subscribe: sent once on each new connection, if any.
+    pub messages: Vec<Template>,
+    /// Binary messages instead of text.
+    pub binary: bool,
+    /// Rtt: the answer is the message whose value here equals the sent one's.
+    pub matcher: Option<Matcher>,
+    /// The answer must contain this.
+    pub expect: Option<Vec<u8>>,
+    /// Extra headers of the upgrade request.
+    pub headers: Vec<(String, String)>,
+    /// What templates render with.
+    pub shared: Shared,
+}
+
+/// A message to send and, with a matcher, the value its answer must carry.
+pub struct WsRequest {
+    target: usize,
+    message: Option<Message>,
+    want: Option<serde_json::Value>,
+}
+
+/// An answer (rtt and subscribe) or nothing (send), and when it arrived.
+pub struct WsAnswer {
+    payload: Bytes,
+    arrived: Option<Instant>,
+}
+
+type Conn = WebSocketStream<Stream>;
+
+/// The WebSocket caller of one generator thread.
+pub struct WsCaller {
+    targets: Vec<HttpTarget>,
+    pools: Vec<Pool<Conn>>,
+    opts: Arc<WsOptions>,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    thread: usize,
+    scratch: RefCell<BytesMut>,
+}
+
+/// The tungstenite settings of every connection: frames and messages bounded, buffers
+/// small (a connection held idle costs little), every message written at once.
+pub fn config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(limits::WS_MESSAGE + 64 * 1024)
+        .max_message_size(Some(limits::WS_MESSAGE))
+        .max_frame_size(Some(limits::WS_MESSAGE))
+}
+
+impl WsCaller {
+    /// The caller of generator thread `thread`, at most `connections` per target.
+    pub fn new(
+        targets: Vec<HttpTarget>,
+        connections: u64,
+        opts: Arc<WsOptions>,
+        tls: Option<Arc<rustls::ClientConfig>>,
+        thread: usize,
+    ) -> WsCaller {
+        let pools = targets.iter().map(|_| Pool::new(connections)).collect();
+        WsCaller {
+            targets,
+            pools,
+            opts,
+            tls,
+            thread,
+            scratch: RefCell::new(BytesMut::new()),
+        }
+    }
+
+    /// Renders message `index` (of the messages in turn).
+    fn message(&self, index: u64) -> Option<Bytes> {
+        let n = self.opts.messages.len() as u64;
+        let t = self.opts.messages.get((index % n.max(1)) as usize)?;
+        if let Some(b) = t.shared_bytes() {
+            return Some(b);
+        }
+        let mut out = self.scratch.borrow_mut();
+        out.clear();
+        t.render(&self.opts.shared.context(index, self.thread), &mut out);
+        Some(out.split().freeze())
+    }
+
+    fn frame(&self, payload: Bytes) -> Message {
+        if self.opts.binary {
+            Message::Binary(payload)
+        } else {
+            // (a clone of `Bytes` shares the buffer)
+            match tungstenite::Utf8Bytes::try_from(payload.clone()) {
+                Ok(text) => Message::Text(text),
+                // a data field that is not UTF-8: sent as it is, in a binary message
+                Err(_) => Message::Binary(payload),
+            }
+        }
+    }
+
+    /// Opens a connection to `target`: TCP/TLS, then the upgrade handshake, within the
+    /// connect timeout (or the call's deadline); subscribe sends its first message.
+    async fn open(&self, target: usize) -> Result<Conn, Failure> {
+        let t = &self.targets[target];
+        let handshake = async {
+            let stream = crate::protocol::http::open_stream(t, self.tls.as_ref()).await?;
+            handshake(t, &self.opts.headers, stream).await
+        };
+        let mut ws = match t.connect_timeout {
+            None => handshake.await?,
+            Some(limit) => tokio::time::timeout(limit, handshake).await.map_err(|_| {
+                Failure::call(format!(
+                    "connect timeout after {}",
+                    humantime::format_duration(limit)
+                ))
+            })??,
+        };
+        if self.opts.mode == WsMode::Subscribe
+            && let Some(first) = self.message(0)
+        {
+            ws.send(self.frame(first)).await.map_err(failure)?;
+        }
+        Ok(ws)
+    }
+}
+
+/// The upgrade handshake over `stream`, with `headers` added to the request.
+async fn handshake(
+    t: &HttpTarget,
+    headers: &[(String, String)],
+    stream: Stream,
+) -> Result<Conn, Failure> {
+    use tungstenite::client::IntoClientRequest;
+    let scheme = if t.tls { "wss" } else { "ws" };
+    let uri = format!("{scheme}://{}{}", t.authority(), t.path);
+    let mut req = uri
+        .as_str()
+        .into_client_request()
+        .map_err(|e| Failure::call(format!("WebSocket request: {e}")))?;
+    for (k, v) in headers {
+        let name = http::HeaderName::from_bytes(k.as_bytes())
+            .map_err(|e| Failure::call(format!("header '{k}': {e}")))?;
+        let value = http::HeaderValue::from_str(v)
+            .map_err(|e| Failure::call(format!("header '{k}': {e}")))?;
+        req.headers_mut().insert(name, value);
+    }
+    match tokio_tungstenite::client_async_with_config(req, stream, Some(config())).await {
+        Ok((ws, _)) => Ok(ws),
+        Err(tungstenite::Error::Http(resp)) => Err(Failure::call(format!(
+            "handshake: answered {} instead of 101 Switching Protocols",
+            resp.status().as_u16()
+        ))),
+        Err(e) => Err(handshake_failure(e)),
+    }
+}
+
+fn handshake_failure(e: tungstenite::Error) -> Failure {
+    match e {
+        tungstenite::Error::Io(e) => Failure::from(e),
+        tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
+            Failure::call("handshake: the server closed the connection")
+        }
+        e => Failure::call(format!("handshake: {}", short(&e))),
+    }
+}
+
+/// A tungstenite error's text without what a peer wrote into it (group keys stay few).
+fn short(e: &tungstenite::Error) -> String {
+    use tungstenite::error::ProtocolError as P;
+    match e {
+        tungstenite::Error::Protocol(P::HttparseError(_)) => "an answer that does not parse".into(),
+        tungstenite::Error::Protocol(p) => {
+            let s = p.to_string();
+            s.split(':').next().unwrap_or(&s).to_string()
+        }
+        tungstenite::Error::Capacity(_) => {
+            format!("a message over {}", limits::size(limits::WS_MESSAGE as u64))
+        }
+        tungstenite::Error::Utf8(_) => "a text message that is not UTF-8".into(),
+        e => e.to_string(),
+    }
+}
+
+/// The outcome of a failed read or write on an open connection.
+fn failure(e: tungstenite::Error) -> Failure {
+    match e {
+        tungstenite::Error::Io(e) => Failure::from(e),
+        tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
+            Failure::call("connection closed")
+        }
+        tungstenite::Error::WriteBufferFull(_) => Failure::call("write buffer full"),
+        e @ (tungstenite::Error::Capacity(_)
+        | tungstenite::Error::Utf8(_)
+        | tungstenite::Error::Protocol(_)
+        | tungstenite::Error::AttackAttempt) => Failure::response(short(&e)),
+        e => Failure::call(short(&e)),
+    }
+}
+
+/// A close from the server mid-load: a `call_error` naming the code unless it is a
+/// normal one (1000, 1001); the reason the peer gave is left out (it is the peer's text).
+fn closed(frame: Option<&tungstenite::protocol::CloseFrame>) -> Failure {
+    match frame.map(|f| f.code) {
+        None => Failure::call("closed by the server (no code)"),
+        Some(CloseCode::Normal | CloseCode::Away) => Failure::call("closed by the server"),
+        Some(code) => Failure::call(format!(
+            "closed by the server with {} ({})",
+            u16::from(code),
+            code_name(code)
+        )),
+    }
+}
+
+fn code_name(code: CloseCode) -> &'static str {
+    match code {
+        CloseCode::Protocol => "protocol error",
+        CloseCode::Unsupported => "unsupported data",
+        CloseCode::Status => "no status",
+        CloseCode::Abnormal => "abnormal",
+        CloseCode::Invalid => "invalid data",
+        CloseCode::Policy => "policy violation",
+        CloseCode::Size => "message too big",
+        CloseCode::Extension => "extension required",
+        CloseCode::Error => "internal error",
+        CloseCode::Restart => "service restart",
+        CloseCode::Again => "try again later",
+        CloseCode::Tls => "TLS handshake",
+        _ => "other",
+    }
+}
+
+/// The next data message on `ws` (pings and pongs are tungstenite's business).
+async fn next_data(ws: &mut Conn) -> Result<Bytes, Failure> {
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(t))) => return Ok(Bytes::from(t)),
+            Some(Ok(Message::Binary(b))) => return Ok(b),
+            Some(Ok(Message::Close(f))) => return Err(closed(f.as_ref())),
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(failure(e)),
+            None => return Err(Failure::call("connection closed")),
+        }
+    }
+}
+
+impl Caller for WsCaller {
+    type Request = WsRequest;
+    type Response = WsAnswer;
+
+    fn build(&self, load: Load) -> WsRequest {
+        let (message, want) = match self.opts.mode {
+            WsMode::Subscribe => (None, None),
+            _ => {
+                let payload = self.message(load.index).unwrap_or_default();
+                let want = self
+                    .opts
+                    .matcher
+                    .as_ref()
+                    .and_then(|m| m.value(&payload))
+                    .or_else(|| self.opts.matcher.as_ref().map(|_| serde_json::Value::Null));
+                (Some(self.frame(payload)), want)
+            }
+        };
+        WsRequest {
+            target: load.target,
+            message,
+            want,
+        }
+    }
+
+    async fn call(&self, req: &WsRequest, _deadline: Instant) -> Result<WsAnswer, Failure> {
+        let mut lease = self.pools[req.target].get(|| self.open(req.target)).await?;
+        let ws = lease.get_mut();
+        let payload = match (self.opts.mode, &req.message) {
+            (WsMode::Subscribe, _) => next_data(ws).await?,
+            (WsMode::Send, Some(m)) => {
+                // what the server sent meanwhile is read (pings answered) and discarded,
+                // without waiting: a publisher's connection must not fill up
+                while let Some(r) = ws.next().now_or_never() {
+                    match r {
+                        Some(Ok(Message::Close(f))) => return Err(closed(f.as_ref())),
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => return Err(failure(e)),
+                        None => return Err(Failure::call("connection closed")),
+                    }
+                }
+                ws.send(m.clone()).await.map_err(failure)?;
+                Bytes::new()
+            }
+            (_, m) => {
+                if let Some(m) = m {
+                    ws.send(m.clone()).await.map_err(failure)?;
+                }
+                loop {
+                    let answer = next_data(ws).await?;
+                    match (&self.opts.matcher, &req.want) {
+                        (Some(m), Some(want)) if m.value(&answer).as_ref() != Some(want) => {}
+                        _ => break answer,
+                    }
+                }
+            }
+        };
+        let arrived = match self.opts.mode {
+            WsMode::Send => None,
+            _ => ws.get_ref().arrived(),
+        };
+        lease.put_back();
+        Ok(WsAnswer { payload, arrived })
+    }
+
+    fn check(&self, _load: Load, _req: &WsRequest, a: &WsAnswer) -> Result<(), Failure> {
+        match &self.opts.expect {
+            Some(e) if !contains(&a.payload, e) => Err(Failure::response(
+                "answer does not contain the expected text",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn arrival(&self, a: &WsAnswer) -> Option<Instant> {
+        a.arrived
+    }
+
+    fn stamps_arrivals(&self) -> bool {
+        self.opts.mode != WsMode::Send
+    }
+
+    fn capacity(&self) -> Option<u64> {
+        Some(self.pools.iter().map(|p| p.cap()).sum())
+    }
+
+    fn capacity_of(&self, target: usize) -> Option<u64> {
+        self.pools.get(target).map(|p| p.cap())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_matcher_takes_exactly_one_value_of_json() {
+        let m = Matcher::parse("$.id").unwrap();
+        assert_eq!(m.value(br#"{"id":7,"x":1}"#), Some(serde_json::json!(7)));
+        assert_eq!(m.value(b"not json"), None);
+        assert_eq!(m.value(br#"{"x":1}"#), None);
+        assert!(Matcher::parse("id[").is_err());
+    }
+
+    #[test]
+    fn close_codes_name_the_abnormal_ones_only() {
+        use tungstenite::protocol::CloseFrame;
+        let f = |code| CloseFrame {
+            code,
+            reason: "anything the peer wrote".into(),
+        };
+        assert_eq!(
+            closed(Some(&f(CloseCode::Normal))).message,
+            "closed by the server"
+        );
+        let e = closed(Some(&f(CloseCode::Error)));
+        assert_eq!(e.outcome, crate::outcome::Outcome::CallError);
+        assert_eq!(e.message, "closed by the server with 1011 (internal error)");
+        assert!(
+            !closed(Some(&f(CloseCode::from(4000))))
+                .message
+                .contains("peer")
+        );
+    }
+}
