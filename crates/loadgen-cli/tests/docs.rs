@@ -155,13 +155,13 @@ fn every_subcommand_and_scheme_is_in_the_help() {
     }
     let out = run(&["run", "--help"]);
     let run_help = String::from_utf8_lossy(&out.stdout);
-    for scheme in ["calc://", "http", "grpc", "tcp://", "udp://"] {
+    for scheme in ["calc://", "http", "grpc", "ws[s]://", "tcp://", "udp://"] {
         assert!(
             run_help.contains(scheme),
             "{scheme} missing from run --help"
         );
     }
-    for example in ["grpc://", "--targets", "--threshold", ".yaml"] {
+    for example in ["grpc://", "ws://", "--targets", "--threshold", ".yaml"] {
         let examples = &run_help[run_help.find("Examples:").unwrap()..];
         assert!(examples.contains(example), "no example with {example}");
     }
@@ -170,6 +170,7 @@ fn every_subcommand_and_scheme_is_in_the_help() {
         ("calc", "127.0.0.1:7070"),
         ("http", "127.0.0.1:8080"),
         ("grpc", "127.0.0.1:50051"),
+        ("ws", "127.0.0.1:8765"),
     ] {
         let out = run(&["serve", server, "--help"]);
         let text = String::from_utf8_lossy(&out.stdout);

@@ -29,6 +29,7 @@ Examples:
   loadgen serve echo --tcp 127.0.0.1:9000 --udp 127.0.0.1:9001
   loadgen run udp://127.0.0.1:9001 -r 1000 --payload ping
   loadgen run grpc://127.0.0.1:50051 --call calc.Calc/Compute --message '{\"operands\":[1,2]}' -r 500
+  loadgen serve ws &  loadgen run ws://127.0.0.1:8765/ -r 2000 --message '{\"id\":\"{{uuid}}\"}' --ws-match '$.id'
   loadgen run http://127.0.0.1:8080/ -r 1000 --threshold 'p(95)<20ms' --threshold 'errors<0.1%'
   loadgen run --targets requests.txt -r 500            # vegeta's targets format
   loadgen run examples/scenarios/shop.yaml -r 100 -d 1m   # journeys from a scenario file
@@ -175,7 +176,7 @@ fn parse_threshold(s: &str) -> Result<loadgen::report::threshold::Threshold, Str
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Targets: calc://HOST:PORT, http[s]://HOST[:PORT]/PATH, grpc[s]://HOST:PORT,
-    /// tcp://HOST:PORT, udp://HOST:PORT. Prefix WEIGHT* to weight one (e.g.
+    /// ws[s]://HOST[:PORT]/PATH, tcp://HOST:PORT, udp://HOST:PORT. Prefix WEIGHT* to weight one (e.g.
     /// 3*http://h:8080/a). A FILE.yaml is a scenario file (as --scenario)
     #[arg(required_unless_present_any = ["targets_file", "scenario"], value_name = "TARGET")]
     pub targets: Vec<String>,
