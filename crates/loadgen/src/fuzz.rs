@@ -34,6 +34,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("values", values),
     ("requests", requests),
     ("scenario", scenario),
+    ("ws_frames", ws_frames),
 ];
 
 /// Scenario files: read (strict YAML), written back and read again to the same text, their
@@ -86,10 +87,48 @@ fn run_now<F: Future>(fut: F) -> F::Output {
     }
 }
 
-/// An in-memory stream that hands out at most `step` bytes per read.
+/// WebSocket frames a server sends, read by the client: the same messages (or the same
+/// failure) whether they come at once or a few bytes at a time; failures only
+/// `response_error` or `call_error`; no message over the cap.
+pub fn ws_frames(data: &[u8]) {
+    use crate::protocol::ws::read_messages;
+    let step = 1 + usize::from(data.first().copied().unwrap_or(0) % 13);
+    let read = |step| {
+        let (lens, end) = run_now(read_messages(Trickle { data, step }, 64));
+        assert!(lens.iter().all(|&n| n <= crate::limits::WS_MESSAGE));
+        let end = end.map(|f| {
+            assert!(
+                matches!(f.outcome, Outcome::ResponseError | Outcome::CallError),
+                "{f:?}"
+            );
+            (f.outcome, f.message)
+        });
+        (lens, end)
+    };
+    assert_eq!(
+        read(usize::MAX),
+        read(step),
+        "the read boundaries changed the messages"
+    );
+}
+
+/// An in-memory stream that hands out at most `step` bytes per read; writes are taken and
+/// dropped.
 struct Trickle<'a> {
     data: &'a [u8],
     step: usize,
+}
+
+impl tokio::io::AsyncWrite for Trickle<'_> {
+    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, b: &[u8]) -> Poll<io::Result<usize>> {
+        Poll::Ready(Ok(b.len()))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
 }
 
 impl AsyncRead for Trickle<'_> {

@@ -320,7 +320,10 @@ fn code_name(code: CloseCode) -> &'static str {
 }
 
 /// The next data message on `ws` (pings and pongs are tungstenite's business).
-async fn next_data(ws: &mut Conn) -> Result<Bytes, Failure> {
+async fn next_data<S>(ws: &mut WebSocketStream<S>) -> Result<Bytes, Failure>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     loop {
         match ws.next().await {
             Some(Ok(Message::Text(t))) => return Ok(Bytes::from(t)),
@@ -422,6 +425,29 @@ impl Caller for WsCaller {
     fn capacity_of(&self, target: usize) -> Option<u64> {
         self.pools.get(target).map(|p| p.cap())
     }
+}
+
+/// What a client reads from `stream` (a server's bytes after the handshake): the lengths
+/// of up to `max` data messages, then the failure that ended the reading, if any — for the
+/// `ws_frames` fuzz target.
+pub async fn read_messages<S>(stream: S, max: usize) -> (Vec<usize>, Option<Failure>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut ws = WebSocketStream::from_raw_socket(
+        stream,
+        tungstenite::protocol::Role::Client,
+        Some(config()),
+    )
+    .await;
+    let mut lens = Vec::new();
+    while lens.len() < max {
+        match next_data(&mut ws).await {
+            Ok(m) => lens.push(m.len()),
+            Err(f) => return (lens, Some(f)),
+        }
+    }
+    (lens, None)
 }
 
 #[cfg(test)]

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# bench/ws.sh — WebSocket round trips (--ws-mode rtt) against `loadgen serve ws` on the other
+# core, and what a message costs next to loadgen's own HTTP/1.1 request:
+#   1. a fixed RATE (default 20,000 messages/s) for SECS: success %, p50, p99, CPU µs per
+#      message;
+#   2. closed loop, CONNS slots over CONNS connections (default 50), REPS rounds interleaved:
+#      ws rtt to `serve ws` vs an HTTP/1.1 GET to `serve http` (the same connections):
+#      CPU µs per load, medians, and the ratio;
+#   3. past capacity: the ws rate at 2× and 5× what the closed loop achieved — delivered,
+#      dropped, max RSS, elapsed;
+#   4. with Python's websockets installed (pip install websockets): its asyncio client as a
+#      peer row, CONNS connections each sending and awaiting one message at a time, closed
+#      loop, on the same core: messages/s and CPU µs per message.
+# The servers run on CPU 1, the generator on CPU 0 (one thread each).
+#
+# Usage: bench/ws.sh [--rate N] [--secs N] [--reps N] [--conns N] [--no-build]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RATE=20000 SECS=10 REPS=3 CONNS=50 BUILD=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --rate) RATE="$2"; shift 2 ;;
+    --secs) SECS="$2"; shift 2 ;;
+    --reps) REPS="$2"; shift 2 ;;
+    --conns) CONNS="$2"; shift 2 ;;
+    --no-build) BUILD=0; shift ;;
+    -h|--help) sed -n '2,/^set -e/{/^#/p}' "$0"; exit 0 ;;
+    *) echo "ws.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+. bench/lib.sh
+bench_init ws.sh "$BUILD"
+start_server ws ws; WS=$ADDR
+start_server http http; HTTP=$ADDR
+
+run() { # NAME TARGET ARGS...
+  local name="$1" target="$2"; shift 2
+  /usr/bin/time -v -o "$WD/$name.time" timeout -k 5 $((SECS * 3 + 60)) \
+    taskset -c 0 "$BIN" run "$target" --threads 1 --summary kv --quiet "$@" >"$WD/$name.kv" 2>"$WD/$name.err" \
+    || { echo "ws.sh: run $name failed:" >&2; cat "$WD/$name.err" >&2; exit 1; }
+}
+# wall-clock seconds of run NAME (/usr/bin/time's m:ss.cc)
+wall_s() { awk -F': ' '/Elapsed \(wall clock\)/ {n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; printf "%.2f", s}' "$WD/$1.time"; }
+per_load() { awk -v c="$(cpu_s "$1")" -v n="$(kv "$1" scheduled)" 'BEGIN {printf "%.2f\n", n ? c * 1e6 / n : 0}'; }
+line() { # NAME LABEL
+  printf '  %-26s %9s/s  success %7s of %-8s p50 %6s µs  p99 %7s µs  CPU %6s µs/load  dropped %-7s RSS %s MB  elapsed %s s\n' "$2" \
+    "$(kv "$1" rps)" "$(kv "$1" success)" "$(kv "$1" scheduled)" "$(kv "$1" p50_us)" "$(kv "$1" p99_us)" \
+    "$(per_load "$1" | tr -d '\n')" "$(kv "$1" dropped)" "$(rss_mb "$1")" "$(wall_s "$1")"
+}
+
+echo "loadgen $("$BIN" --version | awk '{print $2}'): serve ws $WS, serve http $HTTP (servers cpu 1, generator cpu 0)"
+echo "1. fixed rate, rtt"
+run fixed "ws://$WS/" -r "$RATE" -d "${SECS}s"
+line fixed "ws rtt at $RATE/s"
+awk -v s="$(kv fixed success)" -v n="$(kv fixed scheduled)" 'BEGIN {printf "  success %.3f %%\n", n ? 100 * s / n : 0}'
+
+echo "2. closed loop, $CONNS slots over $CONNS connections"
+for r in $(seq "$REPS"); do
+  run "ws$r" "ws://$WS/" -c "$CONNS" -d "${SECS}s"
+  run "h1$r" "http://$HTTP/" -c "$CONNS" -d "${SECS}s"
+  line "ws$r" "ws rtt ($r)"
+  line "h1$r" "HTTP/1.1 GET ($r)"
+done
+W=$(for r in $(seq "$REPS"); do per_load "ws$r"; done | median)
+H=$(for r in $(seq "$REPS"); do per_load "h1$r"; done | median)
+awk -v w="$W" -v h="$H" 'BEGIN {printf "  median CPU µs per load: ws rtt %s, HTTP/1.1 %s: %.2f×\n", w, h, w / h}'
+
+echo "3. past capacity"
+CLOSED=$(for r in $(seq "$REPS"); do kv "ws$r" rps; done | median)
+for k in 2 5; do
+  R=$(awk -v c="$CLOSED" -v k="$k" 'BEGIN {printf "%d", c * k}')
+  run "over$k" "ws://$WS/" -r "$R" -d "${SECS}s"
+  line "over$k" "ws rtt at ${k}× ($R/s)"
+done
+
+echo "4. Python websockets client"
+if python3 -c "import websockets.asyncio.client" 2>/dev/null; then
+  cat > "$WD/client.py" <<'PY'
+import asyncio, sys, time
+from websockets.asyncio.client import connect
+url, conns, secs = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+async def one(end, n):
+    async with connect(url) as ws:
+        while time.monotonic() < end:
+            await ws.send("ping"); await ws.recv(); n[0] += 1
+async def main():
+    n = [0]; end = time.monotonic() + secs
+    await asyncio.gather(*(one(end, n) for _ in range(conns)))
+    print(n[0])
+asyncio.run(main())
+PY
+  /usr/bin/time -v -o "$WD/py.time" taskset -c 0 python3 "$WD/client.py" "ws://$WS/" "$CONNS" "$SECS" >"$WD/py.out"
+  N=$(cat "$WD/py.out")
+  awk -v n="$N" -v s="$SECS" -v c="$(cpu_s py)" 'BEGIN {printf "  %-26s %9.1f/s  CPU %6.2f µs/message\n", "python websockets", n / s, c * 1e6 / n}'
+else
+  echo "  not installed (pip install websockets): no Python row"
+fi
