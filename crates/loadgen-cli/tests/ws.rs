@@ -348,8 +348,11 @@ fn interop_with_python_websockets() {
     ]);
     assert_eq!(s.counts.success, 200, "{:?}", errors(&s));
     // without the match the next message is the answer: the noise, which fails the check
+    // (the echo behind it is dropped before the connection's next send, or, when it comes
+    // later than that, taken for the next load's answer — so not every load fails)
     let s = ok_run(&[&rtt, "-n", "20", "--message", msg, "--expect-body", "echo"]);
-    assert_eq!(s.counts.response_error, 20, "{:?}", errors(&s));
+    assert!(s.counts.response_error >= 10, "{:?}", s.counts);
+    assert_eq!(s.counts.response_error + s.counts.success, 20);
     let s = ok_run(&[
         &format!("{}/binary", peer.1),
         "-n",

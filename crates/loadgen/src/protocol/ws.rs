@@ -4,8 +4,9 @@
 //! tunnel), TLS for `wss`, then the upgrade handshake (tungstenite's), all within the
 //! target's connect timeout. Three modes:
 //!
-//! - [`WsMode::Rtt`]: send a message, wait for its answer — the next data message, or with
-//!   a [`Matcher`] the first whose JSONPath value equals the sent message's — then check it;
+//! - [`WsMode::Rtt`]: send a message, wait for its answer — the next data message after
+//!   the send (what had arrived before it is dropped), or with a [`Matcher`] the first
+//!   whose JSONPath value equals the sent message's — then check it;
 //! - [`WsMode::Send`]: send a message; the load succeeds when it is written (a publish
 //!   load); what the server sends meanwhile is read and discarded without waiting;
 //! - [`WsMode::Subscribe`]: wait for the next message the server pushes (a fan-out load;
@@ -336,6 +337,21 @@ where
     }
 }
 
+/// Reads and drops what the server sent and the socket holds now (pings answered), without
+/// waiting; a close or an error among it fails the load.
+fn discard_arrived(ws: &mut Conn) -> Result<(), Failure> {
+    while ws.get_ref().has_input() {
+        match ws.next().now_or_never() {
+            None => return Ok(()),
+            Some(Some(Ok(Message::Close(f)))) => return Err(closed(f.as_ref())),
+            Some(Some(Ok(_))) => {}
+            Some(Some(Err(e))) => return Err(failure(e)),
+            Some(None) => return Err(Failure::call("connection closed")),
+        }
+    }
+    Ok(())
+}
+
 impl Caller for WsCaller {
     type Request = WsRequest;
     type Response = WsAnswer;
@@ -367,21 +383,15 @@ impl Caller for WsCaller {
         let payload = match (self.opts.mode, &req.message) {
             (WsMode::Subscribe, _) => next_data(ws).await?,
             (WsMode::Send, Some(m)) => {
-                // what the server sent meanwhile is read (pings answered) and discarded,
-                // without waiting: a publisher's connection must not fill up
-                while let Some(r) = ws.next().now_or_never() {
-                    match r {
-                        Some(Ok(Message::Close(f))) => return Err(closed(f.as_ref())),
-                        Some(Ok(_)) => {}
-                        Some(Err(e)) => return Err(failure(e)),
-                        None => return Err(Failure::call("connection closed")),
-                    }
-                }
+                // a publisher's connection must not fill up with what comes back
+                discard_arrived(ws)?;
                 ws.send(m.clone()).await.map_err(failure)?;
                 Bytes::new()
             }
             (_, m) => {
                 if let Some(m) = m {
+                    // what came before the send is no answer to it
+                    discard_arrived(ws)?;
                     ws.send(m.clone()).await.map_err(failure)?;
                 }
                 loop {
