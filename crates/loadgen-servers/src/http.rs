@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use hyper::body::{Frame, Incoming, SizeHint};
+use hyper::body::{Frame, SizeHint};
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -92,10 +92,38 @@ pub const ECHO_BUDGET: usize = 64 * 1024 * 1024;
 const CONN_BUFFER: usize = 16 * 1024;
 
 /// What every request shares: the default behaviour, the echo budget, the demo API.
-struct Shared {
+pub(crate) struct Shared {
     behaviour: Behaviour,
     budget: Arc<Semaphore>,
     demo: crate::demo::Demo,
+}
+
+impl Shared {
+    /// What the requests of one server share.
+    pub(crate) fn new(behaviour: Behaviour) -> Arc<Shared> {
+        Arc::new(Shared {
+            behaviour,
+            budget: Arc::new(Semaphore::new(ECHO_BUDGET)),
+            demo: crate::demo::Demo::default(),
+        })
+    }
+}
+
+/// A request's body as the handlers read it: hyper's (HTTP/1.1, HTTP/2) or HTTP/3's.
+pub(crate) trait ReqBody:
+    hyper::body::Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>>
+    + Unpin
+    + Send
+    + 'static
+{
+}
+
+impl<B> ReqBody for B where
+    B: hyper::body::Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>>
+        + Unpin
+        + Send
+        + 'static
+{
 }
 
 /// The largest request body the demo API reads.
@@ -103,7 +131,7 @@ const MAX_API_BODY: usize = 64 * 1024;
 
 /// A request to the demo API (`/api/…`): its body read (at most [`MAX_API_BODY`]), the
 /// delay and error rate applied as to any request, then answered by [`crate::demo`].
-async fn api(req: Request<Incoming>, shared: Arc<Shared>, busy: Busy) -> Response<Reply> {
+async fn api<B: ReqBody>(req: Request<B>, shared: Arc<Shared>, busy: Busy) -> Response<Reply> {
     let (parts, body) = req.into_parts();
     let b = &shared.behaviour;
     let query = parts.uri.query().unwrap_or("");
@@ -216,8 +244,8 @@ enum Refused {
 /// buffer doubles, up to the declared length or the cap): a head that declares 16 MiB and
 /// sends nothing reserves nothing, so it cannot starve the other requests; a body that
 /// does not fit what is left is refused (503), never waited for.
-async fn read_echo(
-    mut body: Incoming,
+async fn read_echo<B: ReqBody>(
+    mut body: B,
     budget: &Arc<Semaphore>,
 ) -> Result<(Bytes, Option<OwnedSemaphorePermit>), Refused> {
     let exact = hyper::body::Body::size_hint(&body).exact();
@@ -258,7 +286,7 @@ async fn read_echo(
 }
 
 /// Reads a body and drops it.
-async fn drain(mut body: Incoming) {
+async fn drain<B: ReqBody>(mut body: B) {
     while let Some(Ok(_)) = body.frame().await {}
 }
 
@@ -270,8 +298,8 @@ fn refusal(status: u16, why: &'static str) -> Response<Reply> {
         .expect("static response")
 }
 
-async fn handle(
-    req: Request<Incoming>,
+pub(crate) async fn handle<B: ReqBody>(
+    req: Request<B>,
     shared: Arc<Shared>,
     busy: Busy,
 ) -> Result<Response<Reply>, Infallible> {
@@ -374,11 +402,7 @@ pub async fn run(
     tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
-    let shared = Arc::new(Shared {
-        behaviour,
-        budget: Arc::new(Semaphore::new(ECHO_BUDGET)),
-        demo: crate::demo::Demo::default(),
-    });
+    let shared = Shared::new(behaviour);
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);

@@ -8,7 +8,7 @@
 //!
 //! - [`calc`]: the book's arithmetic service (JSON lines);
 //! - [`http`]: HTTP/1.1 + h2c (+ TLS) with delay, status, size and error knobs, and the
-//!   journey demo API ([`demo`]) under `/api/`;
+//!   journey demo API ([`demo`]) under `/api/`; [`h3`]: the same over HTTP/3;
 //! - [`echo`]: TCP and UDP echo;
 //! - [`grpc`]: the calc service over gRPC, with server reflection;
 //! - [`ws`]: WebSocket echo and publish.
@@ -29,6 +29,7 @@ pub mod calc;
 pub mod demo;
 pub mod echo;
 pub mod grpc;
+pub mod h3;
 pub mod http;
 pub mod idle;
 mod rng;

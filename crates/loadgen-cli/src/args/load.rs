@@ -106,7 +106,11 @@ pub struct LoadArgs {
     /// http: HTTP/2 (h2c with prior knowledge on http://, ALPN h2 on https://)
     #[arg(long, help_heading = "HTTP")]
     pub http2: bool,
-    /// http: concurrent streams per HTTP/2 connection, at most what the server allows (connections open as streams fill)
+    /// https: HTTP/3 over QUIC (quinn and the h3 crate, which calls itself experimental);
+    /// https:// targets only, TLS 1.3, no --proxy or --unix-socket
+    #[arg(long, conflicts_with_all = ["http2", "hyper"], help_heading = "HTTP")]
+    pub http3: bool,
+    /// http: concurrent streams per HTTP/2 or HTTP/3 connection, at most what the server allows (connections open as streams fill)
     #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..), help_heading = "HTTP")]
     pub streams: u32,
     /// http: use hyper for HTTP/1.1 too (instead of the fast built-in client)

@@ -95,6 +95,10 @@ pub struct ServeHttpArgs {
     /// Close the connection after every response (Connection: close)
     #[arg(long)]
     pub close: bool,
+    /// Serve HTTP/3 too, on UDP at the same port (QUIC; the --tls-cert certificate, or a
+    /// self-signed one for 127.0.0.1, ::1 and localhost)
+    #[arg(long)]
+    pub http3: bool,
     #[command(flatten)]
     pub tls: ServeTlsArgs,
 }

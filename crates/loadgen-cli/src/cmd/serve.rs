@@ -101,15 +101,54 @@ fn serve_http(a: ServeHttpArgs) -> anyhow::Result<ExitCode> {
         close: a.close,
     };
     let tls = tls_config(&a.tls)?;
+    let quic = if a.http3 {
+        let cfg = match &tls {
+            Some(t) => t.clone(),
+            None => {
+                let (cert, key) = loadgen_servers::h3::self_signed()?;
+                loadgen_servers::http::tls_config(cert.as_bytes(), key.as_bytes(), None)?
+            }
+        };
+        Some(loadgen_servers::h3::quic_config(&cfg, &limits)?)
+    } else {
+        None
+    };
+    let self_signed = tls.is_none();
     loadgen_servers::runtime(a.common.threads as usize)?.block_on(async {
         let listener =
             loadgen_servers::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+        let local = listener.local_addr()?;
         let scheme = if tls.is_some() { "https" } else { "http" };
-        crate::note!(
-            "loadgen: http server listening on {} ({scheme}, h1 + h2)",
-            listener.local_addr()?
-        );
+        crate::note!("loadgen: http server listening on {local} ({scheme}, h1 + h2)");
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let h3 = match quic {
+            None => None,
+            Some(cfg) => {
+                // the same port, on UDP
+                let udp = std::net::UdpSocket::bind(local)
+                    .with_context(|| format!("cannot bind UDP {local} for HTTP/3"))?;
+                crate::note!(
+                    "loadgen: http3 server listening on {local} (udp, h3{})",
+                    if self_signed {
+                        ", self-signed certificate"
+                    } else {
+                        ""
+                    }
+                );
+                Some(tokio::spawn(loadgen_servers::h3::run(
+                    udp,
+                    limits,
+                    behaviour.clone(),
+                    cfg,
+                    loadgen_servers::until_true(stop_rx),
+                )))
+            }
+        };
         loadgen_servers::http::run(listener, limits, behaviour, tls, shutdown_signal()).await?;
+        let _ = stop_tx.send(true);
+        if let Some(h) = h3 {
+            let _ = h.await;
+        }
         crate::note!("loadgen: http server stopped");
         Ok(ExitCode::SUCCESS)
     })

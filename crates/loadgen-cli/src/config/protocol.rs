@@ -43,8 +43,21 @@ impl Protocol {
     /// The options `a` gives for the protocol of `scheme`.
     pub fn of(scheme: Scheme, a: &LoadArgs) -> anyhow::Result<Protocol> {
         Ok(match scheme {
+            _ if a.http3 && !matches!(scheme, Scheme::Http | Scheme::Https) => {
+                bail!("--http3: for https:// targets only")
+            }
             Scheme::Calc => Protocol::Calc(calc_options(a)?),
-            Scheme::Http | Scheme::Https => Protocol::Http(Arc::new(http_options(a)?)),
+            Scheme::Http | Scheme::Https => {
+                if a.http3 {
+                    if scheme == Scheme::Http {
+                        bail!("--http3: QUIC is always TLS; use an https:// target");
+                    }
+                    if a.proxy.is_some() || a.unix_socket.is_some() {
+                        bail!("--http3: QUIC goes over UDP, not through --proxy or --unix-socket");
+                    }
+                }
+                Protocol::Http(Arc::new(http_options(a)?))
+            }
             Scheme::Tcp => Protocol::Tcp(stream_options(a)?),
             Scheme::Udp => Protocol::Udp(stream_options(a)?),
             Scheme::Grpc | Scheme::Grpcs => {
@@ -66,7 +79,7 @@ impl Protocol {
     /// Calls one connection carries at once (`--streams` for HTTP/2).
     fn per_connection(&self) -> u64 {
         match self {
-            Protocol::Http(o) | Protocol::Grpc(o) if o.http2 => u64::from(o.streams),
+            Protocol::Http(o) | Protocol::Grpc(o) if o.http2 || o.http3 => u64::from(o.streams),
             _ => 1,
         }
     }
@@ -78,10 +91,11 @@ impl Protocol {
         let mut add = |k: &str, v: String| d.push((k.to_string(), v));
         match self {
             Protocol::Http(o) => {
-                let client = match (o.http2, o.hyper_h1) {
-                    (true, _) => "h2 HTTP/2",
-                    (false, true) => "hyper HTTP/1.1",
-                    (false, false) => "fast HTTP/1.1",
+                let client = match (o.http3, o.http2, o.hyper_h1) {
+                    (true, _, _) => "quinn/h3 HTTP/3",
+                    (false, true, _) => "h2 HTTP/2",
+                    (false, false, true) => "hyper HTTP/1.1",
+                    (false, false, false) => "fast HTTP/1.1",
                 };
                 add("client", client.into());
                 if src.details().is_empty() {
@@ -89,7 +103,7 @@ impl Protocol {
                 }
                 let tls = targets.iter().any(|t| matches!(t.scheme, Scheme::Https));
                 add("tls", if tls { "yes" } else { "no" }.into());
-                if o.http2 {
+                if o.http2 || o.http3 {
                     add("streams", o.streams.to_string());
                 }
                 if !o.body.is_empty() {
@@ -388,6 +402,7 @@ pub(super) fn http_options(a: &LoadArgs) -> anyhow::Result<HttpOptions> {
         expect_body: a.expect_body.as_ref().map(|b| b.as_bytes().to_vec()),
         disable_keepalive: a.disable_keepalive,
         http2: a.http2,
+        http3: a.http3,
         streams: a.streams,
         hyper_h1: a.hyper,
         verify,

@@ -19,6 +19,7 @@ pub mod body_match;
 mod dial;
 pub mod fast;
 pub mod h1;
+pub mod h3;
 pub mod http2;
 pub mod redirect;
 pub mod request;
@@ -149,7 +150,9 @@ pub struct HttpOptions {
     pub disable_keepalive: bool,
     /// HTTP/2 (hyper).
     pub http2: bool,
-    /// Concurrent streams per HTTP/2 connection.
+    /// HTTP/3 over QUIC (quinn, h3): `https` targets only.
+    pub http3: bool,
+    /// Concurrent streams per HTTP/2 or HTTP/3 connection.
     pub streams: u32,
     /// Use hyper for HTTP/1.1 too (instead of the fast path).
     pub hyper_h1: bool,
@@ -172,6 +175,7 @@ impl Default for HttpOptions {
             expect_body: None,
             disable_keepalive: false,
             http2: false,
+            http3: false,
             streams: 1,
             hyper_h1: false,
             verify: tls::Verify::WebPki,
@@ -260,7 +264,11 @@ pub fn tls_config(
     if !targets.iter().any(|t| t.tls) {
         return Ok(None);
     }
-    let alpn: &[&[u8]] = if opts.http2 { &[b"h2"] } else { &[b"http/1.1"] };
+    let alpn: &[&[u8]] = match (opts.http3, opts.http2) {
+        (true, _) => &[b"h3"],
+        (false, true) => &[b"h2"],
+        (false, false) => &[b"http/1.1"],
+    };
     tls::client_config(&opts.verify, opts.client_auth.as_ref(), alpn).map(Some)
 }
 
@@ -308,7 +316,7 @@ impl HttpCaller {
         tls: Option<Arc<rustls::ClientConfig>>,
     ) -> HttpCaller {
         let endpoints = &requests.endpoints;
-        let client = if opts.http2 || opts.hyper_h1 {
+        let client = if opts.http2 || opts.http3 || opts.hyper_h1 {
             Client::Hyper(via_hyper::HyperCaller::new(
                 endpoints,
                 connections,

@@ -224,8 +224,9 @@ impl HttpRequests {
             fixed: Vec::new(),
             order,
             templates,
-            http2: opts.http2,
-            wire: !(opts.http2 || opts.hyper_h1),
+            // HTTP/3 takes the request as HTTP/2 does: an absolute URI, no connection headers
+            http2: opts.http2 || opts.http3,
+            wire: !(opts.http2 || opts.http3 || opts.hyper_h1),
             close: opts.disable_keepalive,
         };
         let mut buf = Scratch::default();

@@ -1,6 +1,7 @@
-//! `--hyper` and `--http2`: HTTP/1.1 through hyper's `client::conn`, HTTP/2 on `h2`
-//! directly ([`super::http2`]); no pool of hyper's own: connections are kept per shard, as
-//! everywhere in loadgen. Each HTTP/2 connection carries up to `streams` calls.
+//! `--hyper`, `--http2` and `--http3`: HTTP/1.1 through hyper's `client::conn`, HTTP/2 on
+//! `h2` directly ([`super::http2`]), HTTP/3 on quinn and `h3` ([`super::h3`]); no pool of
+//! hyper's own: connections are kept per shard, as everywhere in loadgen. Each HTTP/2 or
+//! HTTP/3 connection carries up to `streams` calls.
 
 use std::cell::{Cell, RefCell};
 use std::future::{Future, poll_fn};
@@ -72,19 +73,34 @@ fn hyper_failure(e: hyper::Error) -> Failure {
     Failure::call(msg)
 }
 
-/// An HTTP/2 connection shared by up to `streams` calls.
-struct H2Conn {
-    sender: super::http2::Sender,
+/// A multiplexing connection's sender (HTTP/2, HTTP/3): how many calls it may carry.
+pub(super) trait Mux {
+    /// Calls it may carry at once: `streams`, or fewer when the server allows fewer.
+    fn limit(&self, streams: u32) -> u32;
+}
+
+impl Mux for super::http2::Sender {
+    /// `--streams`, or fewer when the server allows fewer (its
+    /// SETTINGS_MAX_CONCURRENT_STREAMS; 100 until its SETTINGS came).
+    fn limit(&self, streams: u32) -> u32 {
+        let server = u32::try_from(self.current_max_send_streams()).unwrap_or(u32::MAX);
+        streams.min(server.max(1))
+    }
+}
+
+/// A multiplexed connection (HTTP/2, HTTP/3) shared by up to `streams` calls.
+pub(super) struct MuxConn<S> {
+    pub(super) sender: S,
     /// Its task has ended: the connection is closed.
-    ended: Rc<Cell<bool>>,
+    pub(super) ended: Rc<Cell<bool>>,
     active: Cell<u32>,
 }
 
-/// HTTP/2 connections to one target: a call takes a stream permit (tokio's semaphore,
+/// Multiplexed connections to one target: a call takes a stream permit (tokio's semaphore,
 /// `cap × streams` of them, FIFO, O(1) to give up), then the least busy connection with a
 /// free stream, or opens one.
-struct H2Pool {
-    conns: RefCell<Vec<Rc<H2Conn>>>,
+pub(super) struct MuxPool<S> {
+    conns: RefCell<Vec<Rc<MuxConn<S>>>>,
     streams_free: Semaphore,
     dialing: Cell<usize>,
     /// A dial ended (a connection was added, or it failed), or a stream was freed.
@@ -93,35 +109,26 @@ struct H2Pool {
     streams: u32,
 }
 
-/// A stream slot on an HTTP/2 connection; frees the slot when dropped.
-struct H2Lease<'a> {
-    conn: Rc<H2Conn>,
+/// A stream slot on a multiplexed connection; frees the slot when dropped.
+pub(super) struct MuxLease<'a, S> {
+    pub(super) conn: Rc<MuxConn<S>>,
     changed: &'a Notify,
     _permit: SemaphorePermit<'a>,
 }
 
-impl Drop for H2Lease<'_> {
+impl<S> Drop for MuxLease<'_, S> {
     fn drop(&mut self) {
         self.conn.active.set(self.conn.active.get() - 1);
         self.changed.notify_waiters();
     }
 }
 
-impl H2Conn {
-    /// Calls it may carry at once: `--streams`, or fewer when the server allows fewer
-    /// (its SETTINGS_MAX_CONCURRENT_STREAMS; 100 until its SETTINGS came).
-    fn limit(&self, streams: u32) -> u32 {
-        let server = u32::try_from(self.sender.current_max_send_streams()).unwrap_or(u32::MAX);
-        streams.min(server.max(1))
-    }
-}
-
-impl H2Pool {
-    fn new(cap: u64, streams: u32) -> Self {
+impl<S: Mux> MuxPool<S> {
+    pub(super) fn new(cap: u64, streams: u32) -> Self {
         let permits = cap
             .saturating_mul(u64::from(streams))
             .clamp(1, Semaphore::MAX_PERMITS as u64);
-        H2Pool {
+        MuxPool {
             conns: RefCell::new(Vec::new()),
             streams_free: Semaphore::new(permits as usize),
             dialing: Cell::new(0),
@@ -131,19 +138,19 @@ impl H2Pool {
         }
     }
 
-    async fn get<F, Fut>(&self, dial: F) -> Result<H2Lease<'_>, Failure>
+    pub(super) async fn get<F, Fut>(&self, dial: F) -> Result<MuxLease<'_, S>, Failure>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<(super::http2::Sender, Rc<Cell<bool>>), Failure>>,
+        Fut: Future<Output = Result<(S, Rc<Cell<bool>>), Failure>>,
     {
         let permit = self
             .streams_free
             .acquire()
             .await
             .expect("the pool's semaphore is never closed");
-        let lease = |conn: Rc<H2Conn>, permit| {
+        let lease = |conn: Rc<MuxConn<S>>, permit| {
             conn.active.set(conn.active.get() + 1);
-            H2Lease {
+            MuxLease {
                 conn,
                 changed: &self.changed,
                 _permit: permit,
@@ -159,7 +166,7 @@ impl H2Pool {
                 // inside the connection, out of sight
                 conns
                     .iter()
-                    .filter(|c| c.active.get() < c.limit(self.streams))
+                    .filter(|c| c.active.get() < c.sender.limit(self.streams))
                     .min_by_key(|c| c.active.get())
                     .cloned()
             };
@@ -173,8 +180,8 @@ impl H2Pool {
                 changed.await;
                 continue;
             }
-            struct Dialing<'a>(&'a H2Pool);
-            impl Drop for Dialing<'_> {
+            struct Dialing<'a, S>(&'a MuxPool<S>);
+            impl<S> Drop for Dialing<'_, S> {
                 fn drop(&mut self) {
                     self.0.dialing.set(self.0.dialing.get() - 1);
                     self.0.changed.notify_waiters();
@@ -185,7 +192,7 @@ impl H2Pool {
             // boxed, as in `Pool`: a dial is large and rare
             let sender = Box::pin(dial()).await;
             let conn = sender.map(|(sender, ended)| {
-                let c = Rc::new(H2Conn {
+                let c = Rc::new(MuxConn {
                     sender,
                     ended,
                     active: Cell::new(0),
@@ -201,7 +208,8 @@ impl H2Pool {
 
 enum Conns {
     H1(Pool<http1::SendRequest<Full<Bytes>>>),
-    H2(H2Pool),
+    H2(MuxPool<super::http2::Sender>),
+    H3(MuxPool<super::h3::Sender>),
 }
 
 struct Endpoint {
@@ -214,6 +222,8 @@ pub struct HyperCaller {
     endpoints: Vec<Endpoint>,
     opts: Arc<HttpOptions>,
     tls: Option<Arc<rustls::ClientConfig>>,
+    /// HTTP/3: the QUIC client (or why there is none).
+    quic: Option<Result<super::h3::Quic, String>>,
 }
 
 impl HyperCaller {
@@ -228,17 +238,24 @@ impl HyperCaller {
             .iter()
             .map(|t| Endpoint {
                 target: t.clone(),
-                conns: if opts.http2 {
-                    Conns::H2(H2Pool::new(connections, opts.streams))
+                conns: if opts.http3 {
+                    Conns::H3(MuxPool::new(connections, opts.streams))
+                } else if opts.http2 {
+                    Conns::H2(MuxPool::new(connections, opts.streams))
                 } else {
                     Conns::H1(Pool::new(connections))
                 },
             })
             .collect();
+        let quic = match (&tls, opts.http3) {
+            (Some(t), true) => Some(super::h3::Quic::new(t.clone())),
+            _ => None,
+        };
         HyperCaller {
             endpoints,
             opts,
             tls,
+            quic,
         }
     }
 
@@ -349,6 +366,7 @@ impl HyperCaller {
         self.endpoints.get(endpoint).map_or(0, |e| match &e.conns {
             Conns::H1(p) => p.cap(),
             Conns::H2(p) => p.cap.saturating_mul(u64::from(p.streams)),
+            Conns::H3(p) => p.cap.saturating_mul(u64::from(p.streams)),
         })
     }
 
@@ -412,6 +430,17 @@ impl HyperCaller {
                         r => return r.map_err(|f| f.failure),
                     }
                 }
+            }
+            Conns::H3(pool) => {
+                let quic = match &self.quic {
+                    Some(Ok(q)) => q,
+                    Some(Err(why)) => return Err(Failure::call(why.clone())),
+                    None => return Err(Failure::call("HTTP/3 needs an https:// target")),
+                };
+                // a connection that ended (its driver sets the flag) leaves the pool at the
+                // next call's choice
+                let lease = pool.get(|| quic.dial(&e.target)).await?;
+                super::h3::exchange_into(&lease.conn.sender, parts, sink).await
             }
         }
     }
