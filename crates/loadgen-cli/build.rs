@@ -1,6 +1,6 @@
-//! Finds the outside tools some tests need (tmux, promtool, Chromium, Python grpcio and
-//! websockets, xmllint, an IPv6 loopback), so that a test without its tool is reported
-//! by the test runner as ignored (`#[cfg_attr(not(has_tmux), ignore = "…")]`) instead of
+//! Finds the outside tools some tests need (tmux, promtool, Chromium, Python grpcio,
+//! websockets and aioquic, xmllint, an IPv6 loopback), so that a test without its tool is
+//! reported by the test runner as ignored (`#[cfg_attr(not(has_tmux), ignore = "…")]`) instead of
 //! passing without doing its work. Where `LOADGEN_REQUIRE_<TOOL>` is set (CI sets them all)
 //! the test runs whatever was found, and fails if its tool is missing.
 //!
@@ -11,7 +11,7 @@
 use std::process::{Command, Stdio};
 
 /// `cfg` name, the variable that requires it, and how to find it.
-const TOOLS: [(&str, &str, Probe); 7] = [
+const TOOLS: [(&str, &str, Probe); 8] = [
     ("has_tmux", "LOADGEN_REQUIRE_TMUX", Probe::OnPath(&["tmux"])),
     (
         "has_promtool",
@@ -37,6 +37,11 @@ const TOOLS: [(&str, &str, Probe); 7] = [
         "has_websockets",
         "LOADGEN_REQUIRE_WEBSOCKETS",
         Probe::Python("import websockets.asyncio.server"),
+    ),
+    (
+        "has_aioquic",
+        "LOADGEN_REQUIRE_AIOQUIC",
+        Probe::Python("import aioquic.asyncio, aioquic.h3.connection"),
     ),
     ("has_ipv6", "LOADGEN_REQUIRE_IPV6", Probe::Ipv6),
     (
