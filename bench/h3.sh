@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# bench/h3.sh — HTTP/3 (--http3) against `loadgen serve http --http3` on the other core, and
+# what a request costs next to loadgen's own HTTP/2 over TLS to the same server:
+#   1. a fixed RATE (default 5,000 requests/s) for SECS: success %, p50, p99, CPU µs per
+#      request;
+#   2. closed loop, 50 in flight over CONNS connections (default 4), REPS rounds interleaved:
+#      HTTP/3 vs HTTP/2 over TLS (both with the same certificate and streams): CPU µs per
+#      request, medians, and the ratio;
+#   3. past capacity: the HTTP/3 rate at 2× and 5× what the closed loop achieved —
+#      delivered, dropped, max RSS, elapsed;
+#   4. with an oha built with HTTP/3 (`oha --http3`), its closed loop as a peer row.
+# The server runs on CPU 1, the generator on CPU 0 (one thread each).
+#
+# Usage: bench/h3.sh [--rate N] [--secs N] [--reps N] [--conns N] [--no-build]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RATE=5000 SECS=10 REPS=3 CONNS=4 BUILD=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --rate) RATE="$2"; shift 2 ;;
+    --secs) SECS="$2"; shift 2 ;;
+    --reps) REPS="$2"; shift 2 ;;
+    --conns) CONNS="$2"; shift 2 ;;
+    --no-build) BUILD=0; shift ;;
+    -h|--help) sed -n '2,/^set -e/{/^#/p}' "$0"; exit 0 ;;
+    *) echo "h3.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+. bench/lib.sh
+bench_init h3.sh "$BUILD"
+command -v openssl >/dev/null || { echo "h3.sh: needs openssl for the server certificate" >&2; exit 2; }
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=127.0.0.1 \
+  -addext subjectAltName=IP:127.0.0.1 -keyout "$WD/key.pem" -out "$WD/cert.pem" 2>/dev/null
+start_server http http --http3 --tls-cert "$WD/cert.pem" --tls-key "$WD/key.pem"; H=$ADDR
+
+run() { # NAME ARGS...
+  local name="$1"; shift
+  /usr/bin/time -v -o "$WD/$name.time" timeout -k 5 $((SECS * 3 + 60)) \
+    taskset -c 0 "$BIN" run "https://$H/" --cacert "$WD/cert.pem" --threads 1 --summary kv --quiet "$@" \
+    >"$WD/$name.kv" 2>"$WD/$name.err" \
+    || { echo "h3.sh: run $name failed:" >&2; cat "$WD/$name.err" >&2; exit 1; }
+}
+wall_s() { awk -F': ' '/Elapsed \(wall clock\)/ {n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; printf "%.2f", s}' "$WD/$1.time"; }
+per_req() { awk -v c="$(cpu_s "$1")" -v n="$(kv "$1" scheduled)" 'BEGIN {printf "%.2f\n", n ? c * 1e6 / n : 0}'; }
+line() { # NAME LABEL
+  printf '  %-26s %9s/s  success %7s of %-8s p50 %6s µs  p99 %7s µs  CPU %6s µs/req  dropped %-7s RSS %s MB  elapsed %s s\n' "$2" \
+    "$(kv "$1" rps)" "$(kv "$1" success)" "$(kv "$1" scheduled)" "$(kv "$1" p50_us)" "$(kv "$1" p99_us)" \
+    "$(per_req "$1" | tr -d '\n')" "$(kv "$1" dropped)" "$(rss_mb "$1")" "$(wall_s "$1")"
+}
+
+echo "loadgen $("$BIN" --version | awk '{print $2}'): serve http --http3 $H (TLS both, server cpu 1, generator cpu 0)"
+echo "1. fixed rate"
+run fixed --http3 -r "$RATE" -d "${SECS}s"
+line fixed "HTTP/3 at $RATE/s"
+awk -v s="$(kv fixed success)" -v n="$(kv fixed scheduled)" 'BEGIN {printf "  success %.3f %%\n", n ? 100 * s / n : 0}'
+
+echo "2. closed loop, 50 in flight over $CONNS connections"
+for r in $(seq "$REPS"); do
+  run "h3$r" --http3 -c 50 --connections "$CONNS" -d "${SECS}s"
+  run "h2$r" --http2 -c 50 --connections "$CONNS" -d "${SECS}s"
+  line "h3$r" "HTTP/3 ($r)"
+  line "h2$r" "HTTP/2 over TLS ($r)"
+done
+A=$(for r in $(seq "$REPS"); do per_req "h3$r"; done | median)
+B=$(for r in $(seq "$REPS"); do per_req "h2$r"; done | median)
+awk -v a="$A" -v b="$B" 'BEGIN {printf "  median CPU µs per request: HTTP/3 %s, HTTP/2 %s: %.2f×\n", a, b, a / b}'
+
+echo "3. past capacity"
+CLOSED=$(for r in $(seq "$REPS"); do kv "h3$r" rps; done | median)
+for k in 2 5; do
+  R=$(awk -v c="$CLOSED" -v k="$k" 'BEGIN {printf "%d", c * k}')
+  run "over$k" --http3 -r "$R" -d "${SECS}s" --connections "$CONNS"
+  line "over$k" "HTTP/3 at ${k}× ($R/s)"
+done
+
+echo "4. oha --http3"
+if command -v oha >/dev/null && oha --help 2>/dev/null | grep -q -- --http3; then
+  /usr/bin/time -v -o "$WD/oha.time" taskset -c 0 oha --no-tui --http3 --insecure -c 50 -z "${SECS}s" "https://$H/" >"$WD/oha.out" 2>&1
+  N=$(sed -n 's/.*\[200\] \([0-9]*\) responses.*/\1/p' "$WD/oha.out")
+  awk -v n="$N" -v s="$SECS" -v c="$(cpu_s oha)" 'BEGIN {printf "  %-26s %9.1f/s  CPU %6.2f µs/req\n", "oha --http3", n / s, n ? c * 1e6 / n : 0}'
+else
+  echo "  no oha built with HTTP/3 here: no oha row"
+fi
