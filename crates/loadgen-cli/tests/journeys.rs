@@ -451,6 +451,60 @@ fn search_finds_the_journey_rate_that_meets_a_step_slo() {
 }
 
 #[test]
+fn websocket_steps_hold_one_connection_per_journey_and_chain_captures() {
+    let (_srv, addrs, _) = serve(&["ws", "--listen", "127.0.0.1:0"]);
+    let yaml = std::fs::read_to_string(example("chat.yaml"))
+        .unwrap()
+        .replace("127.0.0.1:8765", &addrs[0]);
+    let file = write("chat.yaml", &yaml);
+    let (code, s, err) = run_json(&[&file, "-r", "40", "-d", "500ms", "--threads", "1"]);
+    assert_eq!(code, Some(0), "{err}");
+    let s = s.unwrap();
+    assert_eq!(s.counts.scheduled, 20);
+    assert_eq!(s.counts.success, 20, "{:?}", s.errors);
+    let steps: Vec<_> = s
+        .per_step
+        .iter()
+        .map(|p| (p.step.as_str(), p.counts.success))
+        .collect();
+    assert_eq!(steps, [("hello", 20), ("again", 20), ("bye", 20)]);
+    // a check on the message that fails, a step that waits for nothing
+    let failing = yaml.replace("body: 'you said: hello'", "body: 'you said: goodbye'");
+    let file = write("chat-failing.yaml", &failing);
+    let (code, s, err) = run_json(&[&file, "-r", "40", "-d", "500ms", "--threads", "1"]);
+    assert_eq!(code, Some(0), "{err}");
+    let s = s.unwrap();
+    assert_eq!(s.counts.response_error, 20, "{:?}", s.errors);
+    // broken steps: one line each, with the place
+    for (step, want) in [
+        (
+            "ws: {send: x, match: $.id, receive: false}",
+            "match pairs a sent message",
+        ),
+        (
+            "ws: {url: http://127.0.0.1:9/}",
+            "a WebSocket step's url is ws://",
+        ),
+        ("ws: {receive: false}", "sends, receives or closes"),
+    ] {
+        let bad = write(
+            "ws-bad.yaml",
+            format!(
+                "version: 1\ndefaults: {{base: \"ws://{}/\"}}\nscenarios:\n  - name: s\n    steps:\n      - {step}\n",
+                addrs[0]
+            ),
+        );
+        let out = run(&["run", &bad]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{step}: {err}");
+        assert!(
+            err.contains("ws-bad.yaml:6:") && err.contains(want),
+            "{step}: {err}"
+        );
+    }
+}
+
+#[test]
 fn grpc_steps_chain_a_captured_answer_into_the_next_call() {
     let (_srv, addrs, _) = serve(&["grpc", "--listen", "127.0.0.1:0"]);
     // the second answer's formula holds the first answer's result, which it doubled

@@ -382,3 +382,58 @@ fn interop_with_python_websockets() {
     );
     assert_eq!(s.counts.call_error, 10);
 }
+
+#[test]
+fn the_handshake_is_reported_apart_and_shards_merge_it() {
+    let (_srv, addrs, _) = serve(&["ws", "--listen", "127.0.0.1:0"]);
+    let url = format!("ws://{}/", addrs[0]);
+    let mut files = Vec::new();
+    for shard in ["0/2", "1/2"] {
+        let file = tmp(&format!("ws-connect-{}.json", &shard[..1]));
+        let out = run(&[
+            "run",
+            &url,
+            "-n",
+            "200",
+            "-c",
+            "4",
+            "--shard",
+            shard,
+            "--json",
+            file.to_str().unwrap(),
+            "--summary",
+            "none",
+            "--quiet",
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = std::fs::read_to_string(&file).unwrap();
+        let s = loadgen::Summary::from_json(&text).unwrap();
+        // each shard's two connections, opened once each, timed apart from the messages
+        let (c, n) = s.connect().expect("the connects are timed");
+        assert_eq!(n, 2);
+        assert!(c.p50 > 0.0 && c.max < 1000.0, "{c:?}");
+        assert!(parse(&text).unwrap().connect_ms.is_some());
+        files.push(file);
+    }
+    let merged = tmp("ws-connect-merged.json");
+    let out = bin()
+        .args(["merge"])
+        .args(&files)
+        .args(["--json", merged.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("connect "));
+    let m = loadgen::Summary::from_json(&std::fs::read_to_string(&merged).unwrap()).unwrap();
+    assert_eq!(m.connect().map(|(_, n)| n), Some(4));
+}

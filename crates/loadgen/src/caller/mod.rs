@@ -120,6 +120,13 @@ pub trait Caller: 'static {
         let _ = out;
         false
     }
+
+    /// Adds how long the connections it opened took to open (µs: TCP, TLS, and a
+    /// protocol's own handshake) to `out`; nothing by default. The engine calls it when a
+    /// generator thread ends; reports show it apart from the loads' latency.
+    fn connects_into(&self, out: &mut crate::record::hist::Hist) {
+        let _ = out;
+    }
 }
 
 /// What a shard's caller is told about its share of the run.

@@ -19,6 +19,27 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 /// Connections being opened at once, per pool, at most.
 pub const MAX_DIALING: usize = 8;
 
+/// How long the connections a pool opened took to open — TCP, TLS, and a protocol's own
+/// handshake (WebSocket's upgrade, QUIC's) — as a histogram of µs, made on the first.
+#[derive(Default)]
+pub struct DialTimes(RefCell<Option<crate::record::hist::Hist>>);
+
+impl DialTimes {
+    /// Times a dial that started at `start` and succeeded now.
+    pub fn record_since(&self, start: std::time::Instant) {
+        let took = crate::engine::clock::now().saturating_duration_since(start);
+        let mut h = self.0.borrow_mut();
+        crate::record::hist::record(h.get_or_insert_with(crate::record::hist::new_hist), took);
+    }
+
+    /// Adds the times to `out`.
+    pub fn add_into(&self, out: &mut crate::record::hist::Hist) {
+        if let Some(h) = self.0.borrow().as_ref() {
+            crate::record::hist::add(out, h);
+        }
+    }
+}
+
 /// Connections to one target, at most `cap` open at once.
 pub struct Pool<T> {
     idle: RefCell<Vec<T>>,
@@ -26,6 +47,8 @@ pub struct Pool<T> {
     dialing: Semaphore,
     open: Cell<u64>,
     cap: u64,
+    /// How long its connections took to open.
+    pub dial_times: DialTimes,
 }
 
 /// A connection taken from a [`Pool`].
@@ -46,6 +69,7 @@ impl<T> Pool<T> {
             dialing: Semaphore::new(MAX_DIALING),
             open: Cell::new(0),
             cap,
+            dial_times: DialTimes::default(),
         }
     }
 
@@ -120,7 +144,9 @@ impl<T> Pool<T> {
         let _eager = crate::caller::reads::Eager::new();
         // boxed: a dial (connect, TLS handshake) is large and rare; inline, it would swell
         // the future of every call, and memory grows with the calls in flight
+        let start = crate::engine::clock::now();
         let conn = Box::pin(dial()).await?;
+        self.dial_times.record_since(start);
         self.open.set(self.open.get() + 1);
         lease.item = Some(conn);
         Ok(lease)

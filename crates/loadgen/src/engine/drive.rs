@@ -241,6 +241,7 @@ fn finish<C: Caller>(
     if runner.caller.journeys_into(&mut journeys) {
         agg.journeys = Some(journeys);
     }
+    runner.caller.connects_into(&mut agg.connects);
     RunnerOutput {
         agg,
         cpu: thread_cpu(),

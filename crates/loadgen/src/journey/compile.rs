@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::program::{CookieScope, Feed, Node, Pick, Scenario, Slot, Times};
+use super::program::{CookieScope, Feed, Node, Pick, Scenario, Slot, Times, Via};
 use super::request::{RequestSets, request};
 use super::{Journeys, Options};
 use crate::caller::data::{DataFeed, DataFormat};
@@ -286,6 +286,7 @@ impl Compiler<'_> {
             ("patch", s.patch.is_some()),
             ("delete", s.delete.is_some()),
             ("grpc", s.grpc.is_some()),
+            ("ws", s.ws.is_some()),
             ("think", s.think.is_some()),
             ("loop", s.repeat.is_some()),
             ("if", s.when.is_some()),
@@ -300,7 +301,7 @@ impl Compiler<'_> {
             [] => {
                 return Err(self.err(
                     s.pos,
-                    "a step needs one of request (or get, post, put, patch, delete), grpc, think, loop, if, group, parallel",
+                    "a step needs one of request (or get, post, put, patch, delete), grpc, ws, think, loop, if, group, parallel",
                 ));
             }
             [a, b, ..] => {
@@ -314,7 +315,7 @@ impl Compiler<'_> {
         };
         let request_kind = matches!(
             kind,
-            "request" | "get" | "post" | "put" | "patch" | "delete" | "grpc"
+            "request" | "get" | "post" | "put" | "patch" | "delete" | "grpc" | "ws"
         );
         if !request_kind {
             let extra = [
@@ -360,6 +361,12 @@ impl Compiler<'_> {
                     // captures of one request are not seen by the others: defined after
                     let before = self.slots.defined.len();
                     match self.step(r)? {
+                        Node::Request(req) if matches!(req.via, Via::Ws(_)) => {
+                            return Err(self.err(
+                                r.pos,
+                                "a parallel block holds HTTP and gRPC requests: WebSocket steps go one after another on their connection",
+                            ));
+                        }
                         Node::Request(req) => reqs.push(*req),
                         _ => {
                             return Err(self.err(r.pos, "a parallel block holds requests only"));
@@ -371,6 +378,7 @@ impl Compiler<'_> {
                 Node::Parallel(reqs)
             }
             "grpc" => Node::Request(Box::new(super::grpc::request(self, s)?)),
+            "ws" => Node::Request(Box::new(super::ws::request(self, s)?)),
             _ => Node::Request(Box::new(request(self, s)?)),
         })
     }

@@ -188,3 +188,4 @@ impl Journeys {
 
 #[cfg(test)]
 mod tests;
+mod ws;

@@ -131,6 +131,21 @@ pub(crate) enum Via {
     },
     /// A unary gRPC call.
     Grpc(Box<GrpcCall>),
+    /// A WebSocket exchange on the journey's connection.
+    Ws(Box<WsCall>),
+}
+
+/// A WebSocket step: what it sends, whether (and which message) it waits for, whether it
+/// closes the connection after.
+#[derive(Debug)]
+pub(crate) struct WsCall {
+    /// Its WebSocket endpoint (URL with path: one connection per journey and endpoint).
+    pub endpoint: usize,
+    pub send: Option<Template>,
+    pub binary: bool,
+    pub receive: bool,
+    pub matcher: Option<crate::protocol::ws::Matcher>,
+    pub close: bool,
 }
 
 /// A unary gRPC call: its answer, as JSON, is what checks and captures read.
@@ -174,7 +189,7 @@ impl Request {
     pub fn longest(&self) -> std::time::Duration {
         match &self.via {
             Via::Http { follow, .. } => self.timeout.saturating_mul(1 + follow),
-            Via::Grpc(_) => self.timeout,
+            Via::Grpc(_) | Via::Ws(_) => self.timeout,
         }
     }
 }

@@ -29,6 +29,9 @@ pub(crate) struct RequestSets {
     pub grpc: Vec<HttpTarget>,
     pub grpc_by_key: HashMap<String, usize>,
     pub schemas: HashMap<(usize, String), prost_reflect::DescriptorPool>,
+    /// WebSocket endpoints (URL and path).
+    pub ws: Vec<HttpTarget>,
+    pub ws_by_key: HashMap<String, usize>,
 }
 
 /// The compiled requests of a run, shared by its generator threads.
@@ -42,6 +45,8 @@ pub(crate) struct Requests {
     pub h2_opts: Arc<HttpOptions>,
     pub grpc: Vec<HttpTarget>,
     pub tls_grpc: Option<Arc<rustls::ClientConfig>>,
+    pub ws: Vec<HttpTarget>,
+    pub tls_ws: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl RequestSets {
@@ -60,6 +65,29 @@ impl RequestSets {
         self.grpc_by_key
             .insert(key.to_string(), self.grpc.len() - 1);
         Ok(self.grpc.len() - 1)
+    }
+
+    /// The WebSocket endpoint of `ws[s]://authority` and `path`, resolved the first time.
+    pub fn ws_endpoint(
+        &mut self,
+        origin: &str,
+        path: &str,
+        opts: &Options,
+    ) -> Result<usize, String> {
+        let key = format!("{origin}{path}");
+        if let Some(&i) = self.ws_by_key.get(&key) {
+            return Ok(i);
+        }
+        let http = origin
+            .strip_prefix("wss://")
+            .map(|r| format!("https://{r}"))
+            .or_else(|| origin.strip_prefix("ws://").map(|r| format!("http://{r}")))
+            .unwrap_or_else(|| origin.to_string());
+        let mut t = (opts.resolve)(&http)?;
+        t.path = path.to_string();
+        self.ws.push(t);
+        self.ws_by_key.insert(key, self.ws.len() - 1);
+        Ok(self.ws.len() - 1)
     }
 
     /// The endpoint of `scheme://authority`, resolved the first time.
@@ -110,6 +138,18 @@ impl RequestSets {
         } else {
             None
         };
+        let tls_ws = if self.ws.iter().any(|t| t.tls) {
+            Some(
+                crate::protocol::http::tls::client_config(
+                    &opts.verify,
+                    opts.client_auth.as_ref(),
+                    &[b"http/1.1"],
+                )
+                .map_err(|e| e.to_string())?,
+            )
+        } else {
+            None
+        };
         Ok(Requests {
             h1: set(self.h1, &h1_opts)?,
             h2: set(self.h2, &h2_opts)?,
@@ -120,6 +160,8 @@ impl RequestSets {
             h2_opts,
             grpc: self.grpc,
             tls_grpc,
+            ws: self.ws,
+            tls_ws,
         })
     }
 }

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use super::Journeys;
 use super::cookies::Jar;
 use super::extract::{self, Answer, Taken};
-use super::program::{Cond, CookieScope, GrpcCall, Node, Pick, Request, Slot, Times, Via};
+use super::program::{Cond, CookieScope, GrpcCall, Node, Pick, Request, Slot, Times, Via, WsCall};
 use crate::caller::template::{Context, mix};
 use crate::caller::{Caller, Load, ThreadContext};
 use crate::engine::clock;
@@ -52,6 +52,8 @@ struct State {
     active: Duration,
     /// When the engine ends the journey (its timeout).
     deadline: Instant,
+    /// Its WebSocket connections, by endpoint (opened by the first step there).
+    ws: RefCell<Vec<Option<Box<crate::protocol::ws::Conn>>>>,
 }
 
 impl State {
@@ -216,6 +218,7 @@ impl JourneyCaller {
             group_first: None,
             active: Duration::ZERO,
             deadline,
+            ws: RefCell::new(Vec::new()),
         };
         for &f in &sc.feeds {
             let feed = &j.feeds[f];
@@ -403,6 +406,7 @@ impl JourneyCaller {
                 follow,
             } => (*endpoint, *h2, *spec, method, *follow),
             Via::Grpc(g) => return self.grpc(st, r, g, ready).await,
+            Via::Ws(w) => return self.ws(st, r, w, ready).await,
         };
         let reqs = &self.j.requests;
         let ep = &reqs.endpoints[endpoint];
@@ -529,6 +533,115 @@ impl JourneyCaller {
                 sent: sink.sent,
                 end,
             };
+        }
+    }
+
+    /// The WebSocket step `r` on the journey's connection to its endpoint (opened now if
+    /// it has none): sends, then waits for the message (the matching one), then closes if
+    /// asked. The message received is what checks and captures read.
+    async fn ws(&self, st: &State, r: &Request, w: &WsCall, ready: Instant) -> Sent {
+        use futures_util::SinkExt;
+        let failed = |f: Failure| Sent {
+            answer: Err(f),
+            ready,
+            sent: None,
+            end: clock::now(),
+        };
+        let payload = w.send.as_ref().map(|t| {
+            let cx = Context {
+                index: st.index,
+                seed: self.j.seed,
+                thread: self.thread,
+                shard: self.j.shard,
+                data: None,
+                vars: &st.vars,
+                nonce: st.nonce.replace(st.nonce.get() + 1),
+            };
+            let mut b = bytes::BytesMut::new();
+            t.render(&cx, &mut b);
+            b.freeze()
+        });
+        let want = match (&w.matcher, &payload) {
+            (Some(m), Some(p)) => match m.value(p) {
+                Some(v) => Some((m, v)),
+                None => {
+                    return failed(Failure::new(
+                        Outcome::Fatal,
+                        format!("the message sent has no single JSON value at {}", m.text),
+                    ));
+                }
+            },
+            _ => None,
+        };
+        // the connection leaves the journey's state for the step (a timeout drops it)
+        let held = st
+            .ws
+            .borrow_mut()
+            .get_mut(w.endpoint)
+            .and_then(Option::take);
+        let target = &self.j.requests.ws[w.endpoint];
+        let tls = self.j.requests.tls_ws.as_ref();
+        let sent = clock::now();
+        let step = async {
+            let mut conn = match held {
+                Some(c) => c,
+                None => Box::new(crate::protocol::ws::connect(target, &[], tls).await?),
+            };
+            if let Some(p) = payload {
+                crate::protocol::ws::discard_arrived(&mut conn)?;
+                conn.send(crate::protocol::ws::frame(p, w.binary))
+                    .await
+                    .map_err(crate::protocol::ws::failure)?;
+            }
+            let mut got = Bytes::new();
+            if w.receive {
+                got = loop {
+                    let m = crate::protocol::ws::next_data(&mut *conn).await?;
+                    match &want {
+                        Some((matcher, v)) if matcher.value(&m).as_ref() != Some(v) => {}
+                        _ => break m,
+                    }
+                };
+            }
+            Ok::<_, Failure>((conn, got))
+        };
+        let res = tokio::time::timeout(r.timeout, Box::pin(step)).await;
+        let end = clock::now();
+        let (mut conn, got) = match res {
+            Err(_) => {
+                return failed(Failure::new(
+                    Outcome::Timeout,
+                    format!(
+                        "no message within {}",
+                        crate::report::fmt_ms(r.timeout.as_secs_f64() * 1000.0)
+                    ),
+                ));
+            }
+            Ok(Err(f)) => return failed(f),
+            Ok(Ok(x)) => x,
+        };
+        if w.close {
+            // a close frame, not waited for long: the step's time ends before it
+            let _ = tokio::time::timeout(Duration::from_millis(100), (*conn).close(None)).await;
+        } else {
+            let mut conns = st.ws.borrow_mut();
+            if conns.len() <= w.endpoint {
+                conns.resize_with(w.endpoint + 1, || None);
+            }
+            conns[w.endpoint] = Some(conn);
+        }
+        let mut a = Answer::new(self.j.max_body);
+        a.status = 200;
+        if got.len() > a.cap {
+            a.over = true;
+        } else {
+            a.body = got.to_vec();
+        }
+        Sent {
+            answer: Ok(a),
+            ready,
+            sent: Some(sent),
+            end,
         }
     }
 

@@ -120,7 +120,8 @@ pub struct WsAnswer {
     arrived: Option<Instant>,
 }
 
-type Conn = WebSocketStream<Stream>;
+/// A WebSocket connection over the HTTP dialer's stream.
+pub(crate) type Conn = WebSocketStream<Stream>;
 
 /// The WebSocket caller of one generator thread.
 pub struct WsCaller {
@@ -177,41 +178,54 @@ impl WsCaller {
     }
 
     fn frame(&self, payload: Bytes) -> Message {
-        if self.opts.binary {
-            Message::Binary(payload)
-        } else {
-            // (a clone of `Bytes` shares the buffer)
-            match tungstenite::Utf8Bytes::try_from(payload.clone()) {
-                Ok(text) => Message::Text(text),
-                // a data field that is not UTF-8: sent as it is, in a binary message
-                Err(_) => Message::Binary(payload),
-            }
-        }
+        frame(payload, self.opts.binary)
     }
 
     /// Opens a connection to `target`: TCP/TLS, then the upgrade handshake, within the
     /// connect timeout (or the call's deadline); subscribe sends its first message.
     async fn open(&self, target: usize) -> Result<Conn, Failure> {
-        let t = &self.targets[target];
-        let handshake = async {
-            let stream = crate::protocol::http::open_stream(t, self.tls.as_ref()).await?;
-            handshake(t, &self.opts.headers, stream).await
-        };
-        let mut ws = match t.connect_timeout {
-            None => handshake.await?,
-            Some(limit) => tokio::time::timeout(limit, handshake).await.map_err(|_| {
-                Failure::call(format!(
-                    "connect timeout after {}",
-                    humantime::format_duration(limit)
-                ))
-            })??,
-        };
+        let mut ws = connect(&self.targets[target], &self.opts.headers, self.tls.as_ref()).await?;
         if self.opts.mode == WsMode::Subscribe
             && let Some(first) = self.message(0)
         {
             ws.send(self.frame(first)).await.map_err(failure)?;
         }
         Ok(ws)
+    }
+}
+
+/// A message of `payload`: binary if asked, else text (binary when it is not UTF-8).
+pub(crate) fn frame(payload: Bytes, binary: bool) -> Message {
+    if binary {
+        return Message::Binary(payload);
+    }
+    // (a clone of `Bytes` shares the buffer)
+    match tungstenite::Utf8Bytes::try_from(payload.clone()) {
+        Ok(text) => Message::Text(text),
+        // a data field that is not UTF-8: sent as it is, in a binary message
+        Err(_) => Message::Binary(payload),
+    }
+}
+
+/// A new connection to `t`: TCP (or a tunnel), TLS for `wss`, the upgrade with `headers`;
+/// within the target's connect timeout when it has one.
+pub(crate) async fn connect(
+    t: &HttpTarget,
+    headers: &[(String, String)],
+    tls: Option<&Arc<rustls::ClientConfig>>,
+) -> Result<Conn, Failure> {
+    let open = async {
+        let stream = crate::protocol::http::open_stream(t, tls).await?;
+        handshake(t, headers, stream).await
+    };
+    match t.connect_timeout {
+        None => open.await,
+        Some(limit) => tokio::time::timeout(limit, open).await.map_err(|_| {
+            Failure::call(format!(
+                "connect timeout after {}",
+                humantime::format_duration(limit)
+            ))
+        })?,
     }
 }
 
@@ -273,7 +287,7 @@ fn short(e: &tungstenite::Error) -> String {
 }
 
 /// The outcome of a failed read or write on an open connection.
-fn failure(e: tungstenite::Error) -> Failure {
+pub(crate) fn failure(e: tungstenite::Error) -> Failure {
     match e {
         tungstenite::Error::Io(e) => Failure::from(e),
         tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
@@ -290,7 +304,7 @@ fn failure(e: tungstenite::Error) -> Failure {
 
 /// A close from the server mid-load: a `call_error` naming the code unless it is a
 /// normal one (1000, 1001); the reason the peer gave is left out (it is the peer's text).
-fn closed(frame: Option<&tungstenite::protocol::CloseFrame>) -> Failure {
+pub(crate) fn closed(frame: Option<&tungstenite::protocol::CloseFrame>) -> Failure {
     match frame.map(|f| f.code) {
         None => Failure::call("closed by the server (no code)"),
         Some(CloseCode::Normal | CloseCode::Away) => Failure::call("closed by the server"),
@@ -321,7 +335,7 @@ fn code_name(code: CloseCode) -> &'static str {
 }
 
 /// The next data message on `ws` (pings and pongs are tungstenite's business).
-async fn next_data<S>(ws: &mut WebSocketStream<S>) -> Result<Bytes, Failure>
+pub(crate) async fn next_data<S>(ws: &mut WebSocketStream<S>) -> Result<Bytes, Failure>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
@@ -339,7 +353,7 @@ where
 
 /// Reads and drops what the server sent and the socket holds now (pings answered), without
 /// waiting; a close or an error among it fails the load.
-fn discard_arrived(ws: &mut Conn) -> Result<(), Failure> {
+pub(crate) fn discard_arrived(ws: &mut Conn) -> Result<(), Failure> {
     while ws.get_ref().has_input() {
         match ws.next().now_or_never() {
             None => return Ok(()),
@@ -434,6 +448,12 @@ impl Caller for WsCaller {
 
     fn capacity_of(&self, target: usize) -> Option<u64> {
         self.pools.get(target).map(|p| p.cap())
+    }
+
+    fn connects_into(&self, out: &mut crate::record::hist::Hist) {
+        for p in &self.pools {
+            p.dial_times.add_into(out);
+        }
     }
 }
 

@@ -199,6 +199,9 @@ pub struct Aggregate {
     pub timeline: Vec<Bucket>,
     /// What the steps of journeys did (runs of scenarios only).
     pub journeys: Option<super::JourneyAgg>,
+    /// How long the connections the run opened took to open (TCP, TLS, a protocol's
+    /// handshake), µs; empty when the caller does not say.
+    pub connects: Hist,
 }
 
 impl Aggregate {
@@ -215,6 +218,7 @@ impl Aggregate {
             errors: ErrorGroups::default(),
             timeline: Vec::new(),
             journeys: None,
+            connects: hist::new_hist(),
         }
     }
 
@@ -227,6 +231,7 @@ impl Aggregate {
         hist::add(&mut self.latency_ok, &other.latency_ok);
         hist::add(&mut self.service, &other.service);
         hist::add(&mut self.lag, &other.lag);
+        hist::add(&mut self.connects, &other.connects);
         if self.targets.len() < other.targets.len() {
             self.targets
                 .resize_with(other.targets.len(), TargetAgg::default);

@@ -26,6 +26,11 @@ pub fn write(s: &Summary, w: &mut dyn Write) -> io::Result<()> {
     writeln!(w, "ok_p50_us={:.0}", us(ok.p50))?;
     writeln!(w, "ok_p99_us={:.0}", us(ok.p99))?;
     writeln!(w, "lag_p99_us={:.0}", us(s.lag().p99))?;
+    if let Some((c, n)) = s.connect() {
+        writeln!(w, "connects={n}")?;
+        writeln!(w, "connect_p50_us={:.0}", us(c.p50))?;
+        writeln!(w, "connect_p99_us={:.0}", us(c.p99))?;
+    }
     writeln!(w, "errors={}", c.scheduled - c.get(Outcome::Success))?;
     writeln!(w, "scheduled={}", c.scheduled)?;
     for o in Outcome::ALL {

@@ -198,6 +198,9 @@ fn percentiles(s: &Summary) -> Vec<(&'static str, Percentiles)> {
     }
     rows.push(("service time", s.service_time()));
     rows.push(("send lag", s.lag()));
+    if let Some((c, _)) = s.connect() {
+        rows.push(("connect", c));
+    }
     rows
 }
 
@@ -211,8 +214,14 @@ fn populations(s: &Summary) -> String {
             "the {all} answered loads (success, response_error, callee_error); latency ok: the {ok} successes"
         )
     };
+    let connect = match s.connect() {
+        Some((_, n)) => format!(
+            "; connect: the {n} connections opened (TCP, TLS, the protocol's handshake), apart from the loads"
+        ),
+        None => String::new(),
+    };
     format!(
-        "latency from the intended start, service time from the send, over {answered}; timeouts are counted, not timed"
+        "latency from the intended start, service time from the send, over {answered}; timeouts are counted, not timed{connect}"
     )
 }
 

@@ -166,7 +166,7 @@ pub struct ScenarioSpec {
     pub steps: Vec<At<StepSpec>>,
 }
 
-/// One step: exactly one of `request` (or a method shorthand), `grpc`, `think`, `loop`,
+/// One step: exactly one of `request` (or a method shorthand), `grpc`, `ws`, `think`, `loop`,
 /// `if`, `group`, `parallel`; a request step may add `check`, `capture`, `on_fail` and
 /// `timeout`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -196,6 +196,9 @@ pub struct StepSpec {
     /// A gRPC call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grpc: Option<At<GrpcSpec>>,
+    /// A WebSocket exchange on the journey's connection to its URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ws: Option<At<WsSpec>>,
     /// A pause: `2s`, `1s..3s`, `normal:2s,500ms`, `exp:2s`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub think: Option<At<Text>>,
@@ -278,6 +281,31 @@ pub struct GrpcSpec {
     /// Import paths of `proto`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub import_paths: Vec<At<String>>,
+}
+
+/// A WebSocket step: on the journey's connection to `url` (opened by its first step there,
+/// held until `close` or the journey's end), send a message and/or wait for one.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WsSpec {
+    /// `ws://HOST[:PORT]/PATH` or `wss://…` (default: `defaults.base`, when it is one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<At<String>>,
+    /// A message to send, as text (templates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send: Option<At<String>>,
+    /// Send it as a binary message (default: text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binary: Option<At<bool>>,
+    /// Wait for a message (default: true); its text is what checks and captures read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receive: Option<At<bool>>,
+    /// The answer is the message whose value at this JSONPath equals the sent one's.
+    #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
+    pub matching: Option<At<String>>,
+    /// Close the connection after the step (default: false; it closes with the journey).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub close: Option<At<bool>>,
 }
 
 /// A loop: `count` times, or `over` a captured list (each item `as` a variable), at most

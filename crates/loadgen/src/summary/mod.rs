@@ -304,6 +304,13 @@ impl Summary {
         Percentiles::of(&self.agg.lag)
     }
 
+    /// How long the run's connections took to open (TCP, TLS, a protocol's handshake),
+    /// and how many opened; `None` when the caller did not say.
+    pub fn connect(&self) -> Option<(Percentiles, u64)> {
+        let n = self.agg.connects.len();
+        (n > 0).then(|| (Percentiles::of(&self.agg.connects), n))
+    }
+
     /// Why the generator, not the target, limited the run (empty if it did not).
     ///
     /// A generator thread busy ≥ 90 % of the run could not have gone faster; late

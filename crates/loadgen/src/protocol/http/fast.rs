@@ -31,6 +31,13 @@ pub struct FastCaller {
 }
 
 impl FastCaller {
+    /// Adds how long its connections took to open to `out` (µs).
+    pub fn connects_into(&self, out: &mut crate::record::hist::Hist) {
+        for e in &self.endpoints {
+            e.pool.dial_times.add_into(out);
+        }
+    }
+
     /// A caller for `endpoints` with at most `connections` to each.
     pub fn new(
         endpoints: &[HttpTarget],

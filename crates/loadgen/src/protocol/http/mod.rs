@@ -414,6 +414,13 @@ impl crate::Caller for HttpCaller {
         resp.arrived
     }
 
+    fn connects_into(&self, out: &mut crate::record::hist::Hist) {
+        match &self.client {
+            Client::Fast(c) => c.connects_into(out),
+            Client::Hyper(c) => c.connects_into(out),
+        }
+    }
+
     fn stamps_arrivals(&self) -> bool {
         // hyper reads on its own connection tasks; only the fast client knows its reads
         matches!(self.client, Client::Fast(_))

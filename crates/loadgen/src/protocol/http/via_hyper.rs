@@ -107,6 +107,8 @@ pub(super) struct MuxPool<S> {
     changed: Notify,
     cap: u64,
     streams: u32,
+    /// How long its connections took to open.
+    dial_times: crate::caller::pool::DialTimes,
 }
 
 /// A stream slot on a multiplexed connection; frees the slot when dropped.
@@ -135,6 +137,7 @@ impl<S: Mux> MuxPool<S> {
             changed: Notify::new(),
             cap: cap.max(1),
             streams,
+            dial_times: Default::default(),
         }
     }
 
@@ -190,7 +193,11 @@ impl<S: Mux> MuxPool<S> {
             self.dialing.set(self.dialing.get() + 1);
             let guard = Dialing(self);
             // boxed, as in `Pool`: a dial is large and rare
+            let start = crate::engine::clock::now();
             let sender = Box::pin(dial()).await;
+            if sender.is_ok() {
+                self.dial_times.record_since(start);
+            }
             let conn = sender.map(|(sender, ended)| {
                 let c = Rc::new(MuxConn {
                     sender,
@@ -353,6 +360,17 @@ impl HyperCaller {
             lease.put_back();
         }
         Ok(r)
+    }
+
+    /// Adds how long its connections took to open to `out` (µs).
+    pub fn connects_into(&self, out: &mut crate::record::hist::Hist) {
+        for e in &self.endpoints {
+            match &e.conns {
+                Conns::H1(p) => p.dial_times.add_into(out),
+                Conns::H2(p) => p.dial_times.add_into(out),
+                Conns::H3(p) => p.dial_times.add_into(out),
+            }
+        }
     }
 
     /// Calls this caller can run at once: connections (× streams for HTTP/2) over every

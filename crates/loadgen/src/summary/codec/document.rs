@@ -274,6 +274,10 @@ pub struct HistogramsJson {
     pub service_time_us: String,
     /// Send-lag histogram.
     pub lag_us: String,
+    /// Connect-time histogram (the connections opened; absent when the caller does not
+    /// time its connects).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub connect_us: String,
 }
 
 /// How the generator itself fared (self-diagnosis).
@@ -405,6 +409,10 @@ pub struct SummaryJson {
     pub service_time_ms: PercentilesJson,
     /// Send-lag percentiles.
     pub lag_ms: PercentilesJson,
+    /// How long the connections took to open (TCP, TLS, a protocol's handshake), apart
+    /// from the loads; absent when the caller does not time its connects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_ms: Option<PercentilesJson>,
     /// True when the generator limited the run.
     pub generator_bound: bool,
     /// Generator CPU, s.

@@ -137,6 +137,7 @@ pub fn to_document(s: &Summary) -> SummaryJson {
         latency_ok_ms: s.latency_ok().into(),
         service_time_ms: s.service_time().into(),
         lag_ms: s.lag().into(),
+        connect_ms: s.connect().map(|(p, _)| p.into()),
         generator_bound: s.generator_bound(),
         generator_cpu_s: round3(facts.generator.cpu.as_secs_f64()),
         generator: generator_json(s),
@@ -161,6 +162,11 @@ pub fn to_document(s: &Summary) -> SummaryJson {
             latency_ok_us: b64_hist(&agg.latency_ok),
             service_time_us: b64_hist(&agg.service),
             lag_us: b64_hist(&agg.lag),
+            connect_us: if agg.connects.is_empty() {
+                String::new()
+            } else {
+                b64_hist(&agg.connects)
+            },
         },
     }
 }
@@ -518,6 +524,9 @@ fn aggregate(
     };
     agg.service = full_hist("histograms.service_time_us", &d.histograms.service_time_us)?;
     agg.lag = full_hist("histograms.lag_us", &d.histograms.lag_us)?;
+    if !d.histograms.connect_us.is_empty() {
+        agg.connects = full_hist("histograms.connect_us", &d.histograms.connect_us)?;
+    }
     for (i, t) in d.per_target.iter().enumerate() {
         let compact = |f: &str, b64: &str| {
             if b64.is_empty() {
