@@ -855,7 +855,7 @@ fn three_times_what_a_slow_server_takes_plateaus_at_what_it_takes() {
     let (mut server, addrs, _err) = serve(&["http", "--listen", "127.0.0.1:0", "--delay", "10ms"]);
     let url = format!("http://{}/", addrs[0]);
     let closed = tmp("closed-loop.json");
-    let (code, err, _) = run_measured(&[
+    let (code, err, closed_kb) = run_measured(&[
         "run",
         &url,
         "-c",
@@ -911,7 +911,12 @@ fn three_times_what_a_slow_server_takes_plateaus_at_what_it_takes() {
     assert!(s.counts.dropped > 0, "{:?}", s.counts);
     assert_eq!(s.counts.cancelled, 0, "{:?}", s.counts);
     assert!(s.saturation.target, "{:?}", s.saturation);
-    assert!(rss_kb < 32 * 1024, "max RSS {rss_kb} KiB");
+    // flat: three times the offered rate, a backlog dropped as it expires, and the memory
+    // of the closed loop (the binary's own pages, a debug build's, are most of both)
+    assert!(
+        rss_kb < closed_kb + 6 * 1024,
+        "max RSS {rss_kb} KiB against {closed_kb} KiB in the closed loop"
+    );
     // (the on-time end is asserted exactly, on virtual time, in the engine's tests)
 }
 

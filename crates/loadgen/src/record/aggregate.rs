@@ -200,8 +200,9 @@ pub struct Aggregate {
     /// What the steps of journeys did (runs of scenarios only).
     pub journeys: Option<super::JourneyAgg>,
     /// How long the connections the run opened took to open (TCP, TLS, a protocol's
-    /// handshake), µs; empty when the caller does not say.
-    pub connects: Hist,
+    /// handshake), µs; `None` when the caller does not say (made only then: a histogram
+    /// is a few hundred KiB, and aggregates are many).
+    pub connects: Option<Hist>,
 }
 
 impl Aggregate {
@@ -218,7 +219,7 @@ impl Aggregate {
             errors: ErrorGroups::default(),
             timeline: Vec::new(),
             journeys: None,
-            connects: hist::new_hist(),
+            connects: None,
         }
     }
 
@@ -231,7 +232,11 @@ impl Aggregate {
         hist::add(&mut self.latency_ok, &other.latency_ok);
         hist::add(&mut self.service, &other.service);
         hist::add(&mut self.lag, &other.lag);
-        hist::add(&mut self.connects, &other.connects);
+        match (&mut self.connects, &other.connects) {
+            (Some(a), Some(b)) => hist::add(a, b),
+            (None, Some(b)) => self.connects = Some(b.clone()),
+            _ => {}
+        }
         if self.targets.len() < other.targets.len() {
             self.targets
                 .resize_with(other.targets.len(), TargetAgg::default);

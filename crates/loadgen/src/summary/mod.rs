@@ -307,8 +307,8 @@ impl Summary {
     /// How long the run's connections took to open (TCP, TLS, a protocol's handshake),
     /// and how many opened; `None` when the caller did not say.
     pub fn connect(&self) -> Option<(Percentiles, u64)> {
-        let n = self.agg.connects.len();
-        (n > 0).then(|| (Percentiles::of(&self.agg.connects), n))
+        let h = self.agg.connects.as_ref()?;
+        (h.len() > 0).then(|| (Percentiles::of(h), h.len()))
     }
 
     /// Why the generator, not the target, limited the run (empty if it did not).

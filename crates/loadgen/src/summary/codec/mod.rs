@@ -162,11 +162,12 @@ pub fn to_document(s: &Summary) -> SummaryJson {
             latency_ok_us: b64_hist(&agg.latency_ok),
             service_time_us: b64_hist(&agg.service),
             lag_us: b64_hist(&agg.lag),
-            connect_us: if agg.connects.is_empty() {
-                String::new()
-            } else {
-                b64_hist(&agg.connects)
-            },
+            connect_us: agg
+                .connects
+                .as_ref()
+                .filter(|h| !h.is_empty())
+                .map(b64_hist)
+                .unwrap_or_default(),
         },
     }
 }
@@ -525,7 +526,10 @@ fn aggregate(
     agg.service = full_hist("histograms.service_time_us", &d.histograms.service_time_us)?;
     agg.lag = full_hist("histograms.lag_us", &d.histograms.lag_us)?;
     if !d.histograms.connect_us.is_empty() {
-        agg.connects = full_hist("histograms.connect_us", &d.histograms.connect_us)?;
+        agg.connects = Some(full_hist(
+            "histograms.connect_us",
+            &d.histograms.connect_us,
+        )?);
     }
     for (i, t) in d.per_target.iter().enumerate() {
         let compact = |f: &str, b64: &str| {
