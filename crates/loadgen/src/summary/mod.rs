@@ -308,7 +308,7 @@ impl Summary {
     /// and how many opened; `None` when the caller did not say.
     pub fn connect(&self) -> Option<(Percentiles, u64)> {
         let h = self.agg.connects.as_ref()?;
-        (h.len() > 0).then(|| (Percentiles::of(h), h.len()))
+        (!h.is_empty()).then(|| (Percentiles::of(h), h.len()))
     }
 
     /// Why the generator, not the target, limited the run (empty if it did not).
