@@ -83,6 +83,15 @@ fn live_lines_and_metrics_follow_the_run_and_end_at_the_summary() {
         m.contains("loadgen_latency_seconds_bucket{le=\"+Inf\""),
         "{m}"
     );
+    // the connections: how many are open, and how long each took to open, as the summary
+    let model = loadgen::Summary::from_json(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let (_, opened) = model.connect().expect("HTTP times its connects");
+    assert_eq!(
+        total(&m, "loadgen_connect_seconds_count", &[]),
+        opened,
+        "{m}"
+    );
+    assert!(m.contains("loadgen_connections_open{"), "{m}");
     let (out, _) = wait_with_timeout(child, Duration::from_secs(20));
     assert_eq!(out.status.code(), Some(0));
     // --live: one line per second, the timeline's fields; together they are the totals

@@ -425,6 +425,27 @@ impl prometheus_client::collector::Collector for Metrics {
             m.encode_family(&labels)?
                 .encode_histogram::<NoLabelSet>(sum, count, &b, None)?;
         }
+        // the protocols that keep connections say how many and how long they took to open
+        if let Some(n) = l.connections {
+            let mut m = enc.encode_descriptor(
+                "loadgen_connections_open",
+                "Connections the generator holds open now",
+                None,
+                T::Gauge,
+            )?;
+            ConstGauge::new(n as f64).encode(m.encode_family(&labels)?)?;
+        }
+        if let Some(h) = &l.connects {
+            let (sum, count, b) = buckets(h);
+            let mut m = enc.encode_descriptor(
+                "loadgen_connect_seconds",
+                "Time to open a connection: TCP, TLS and the protocol's handshake (WebSocket upgrade, QUIC)",
+                None,
+                T::Histogram,
+            )?;
+            m.encode_family(&labels)?
+                .encode_histogram::<NoLabelSet>(sum, count, &b, None)?;
+        }
         if let Some(j) = &l.journeys {
             let row = |i: usize| {
                 let info = self.steps.get(i);

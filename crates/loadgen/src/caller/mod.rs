@@ -127,6 +127,12 @@ pub trait Caller: 'static {
     fn connects_into(&self, out: &mut crate::record::hist::Hist) {
         let _ = out;
     }
+
+    /// Connections it holds open now (idle or busy); `None` (the default) when it does not
+    /// say. The live view reads it a few times a second.
+    fn connections_open(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// What a shard's caller is told about its share of the run.

@@ -384,6 +384,14 @@ impl<C: Caller> Runner<C> {
             if !self.caller.journeys_into(j) {
                 live.journeys = None;
             }
+            live.connections = self.caller.connections_open();
+            let mut connects = live
+                .connects
+                .take()
+                .unwrap_or_else(crate::record::hist::new_interval_hist);
+            connects.reset();
+            self.caller.connects_into(&mut connects);
+            live.connects = (!connects.is_empty()).then_some(connects);
         }
     }
 }

@@ -455,6 +455,10 @@ impl Caller for WsCaller {
             p.dial_times.add_into(out);
         }
     }
+
+    fn connections_open(&self) -> Option<u64> {
+        Some(self.pools.iter().map(|p| p.open()).sum())
+    }
 }
 
 /// What a client reads from `stream` (a server's bytes after the handshake): the lengths

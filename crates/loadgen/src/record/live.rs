@@ -53,6 +53,10 @@ pub struct LiveShard {
     pub errors: Vec<(Outcome, String, u64)>,
     /// What the steps of journeys did so far (runs of scenario files).
     pub journeys: Option<JourneyAgg>,
+    /// Connections its caller holds open now (`None`: the caller does not say).
+    pub connections: Option<u64>,
+    /// How long the connections opened so far took to open, µs (`None`: not timed).
+    pub connects: Option<Hist>,
 }
 
 impl Default for LiveShard {
@@ -65,6 +69,8 @@ impl Default for LiveShard {
             lag: hist::new_hist(),
             errors: Vec::new(),
             journeys: None,
+            connections: None,
+            connects: None,
         }
     }
 }
@@ -89,6 +95,10 @@ pub struct Live {
     pub cpu: Duration,
     /// What the steps of journeys did so far, every shard together.
     pub journeys: Option<JourneyAgg>,
+    /// Connections held open now, every shard together (`None`: the caller does not say).
+    pub connections: Option<u64>,
+    /// How long the connections opened so far took to open, µs (`None`: not timed).
+    pub connects: Option<Hist>,
 }
 
 impl Live {
@@ -102,6 +112,8 @@ impl Live {
             errors: Vec::new(),
             cpu: Duration::ZERO,
             journeys: None,
+            connections: None,
+            connects: None,
         }
     }
 
@@ -127,6 +139,14 @@ impl Live {
         match (&mut self.journeys, &s.journeys) {
             (Some(a), Some(b)) => *a += b,
             (None, Some(b)) => self.journeys = Some(b.clone()),
+            _ => {}
+        }
+        if let Some(n) = s.connections {
+            *self.connections.get_or_insert(0) += n;
+        }
+        match (&mut self.connects, &s.connects) {
+            (Some(a), Some(b)) => hist::add(a, b),
+            (None, Some(b)) => self.connects = Some(b.clone()),
             _ => {}
         }
         for (o, m, n) in &s.errors {

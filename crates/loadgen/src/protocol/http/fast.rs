@@ -31,6 +31,11 @@ pub struct FastCaller {
 }
 
 impl FastCaller {
+    /// Connections open now.
+    pub fn connections_open(&self) -> u64 {
+        self.endpoints.iter().map(|e| e.pool.open()).sum()
+    }
+
     /// Adds how long its connections took to open to `out` (µs).
     pub fn connects_into(&self, out: &mut crate::record::hist::Hist) {
         for e in &self.endpoints {

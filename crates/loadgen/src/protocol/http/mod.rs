@@ -421,6 +421,13 @@ impl crate::Caller for HttpCaller {
         }
     }
 
+    fn connections_open(&self) -> Option<u64> {
+        Some(match &self.client {
+            Client::Fast(c) => c.connections_open(),
+            Client::Hyper(c) => c.connections_open(),
+        })
+    }
+
     fn stamps_arrivals(&self) -> bool {
         // hyper reads on its own connection tasks; only the fast client knows its reads
         matches!(self.client, Client::Fast(_))

@@ -362,6 +362,18 @@ impl HyperCaller {
         Ok(r)
     }
 
+    /// Connections open now.
+    pub fn connections_open(&self) -> u64 {
+        self.endpoints
+            .iter()
+            .map(|e| match &e.conns {
+                Conns::H1(p) => p.open(),
+                Conns::H2(p) => p.conns.borrow().iter().filter(|c| !c.ended.get()).count() as u64,
+                Conns::H3(p) => p.conns.borrow().iter().filter(|c| !c.ended.get()).count() as u64,
+            })
+            .sum()
+    }
+
     /// Adds how long its connections took to open to `out` (µs).
     pub fn connects_into(&self, out: &mut crate::record::hist::Hist) {
         for e in &self.endpoints {
