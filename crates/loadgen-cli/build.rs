@@ -1,5 +1,5 @@
-//! Finds the outside tools some tests need (tmux, promtool, Chromium, Python grpcio,
-//! websockets and aioquic, xmllint, an IPv6 loopback), so that a test without its tool is
+//! Finds the outside tools some tests need (tmux, promtool and prometheus, Chromium, Python
+//! grpcio, websockets and aioquic, xmllint, an IPv6 loopback), so that a test without its tool is
 //! reported by the test runner as ignored (`#[cfg_attr(not(has_tmux), ignore = "…")]`) instead of
 //! passing without doing its work. Where `LOADGEN_REQUIRE_<TOOL>` is set (CI sets them all)
 //! the test runs whatever was found, and fails if its tool is missing.
@@ -11,12 +11,17 @@
 use std::process::{Command, Stdio};
 
 /// `cfg` name, the variable that requires it, and how to find it.
-const TOOLS: [(&str, &str, Probe); 8] = [
+const TOOLS: [(&str, &str, Probe); 9] = [
     ("has_tmux", "LOADGEN_REQUIRE_TMUX", Probe::OnPath(&["tmux"])),
     (
         "has_promtool",
         "LOADGEN_REQUIRE_PROMTOOL",
         Probe::OnPath(&["promtool"]),
+    ),
+    (
+        "has_prometheus",
+        "LOADGEN_REQUIRE_PROMETHEUS",
+        Probe::OnPath(&["prometheus"]),
     ),
     (
         "has_chromium",

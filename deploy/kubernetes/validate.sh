@@ -11,7 +11,10 @@
 #   3. loadgen's own rules for its Indexed Job: completionMode Indexed, restartPolicy
 #      Never, backoffLimit 0, and completions = parallelism = LOADGEN_SHARDS;
 #   4. a self-check: broken copies of job.yaml, written to a temporary directory, must each
-#      be rejected for the reason planted, so this script cannot pass vacuously.
+#      be rejected for the reason planted, so this script cannot pass vacuously;
+#   5. monitoring/: `promtool check rules` on the recording rules (rules.yml), and the
+#      PodMonitor (a CRD the schemas lack) checked by hand: its selector matches the Job's
+#      pod labels and its port is a named container port of the Job.
 #
 # Usage: deploy/kubernetes/validate.sh [FILE...]   (default: deploy/kubernetes/*.yaml)
 # Prints one line per file; exits 0 if all pass, 1 on a validation error, 2 on a setup error.
@@ -330,4 +333,45 @@ else:
           f"({', '.join(t for t, _, _ in BREAKS)})")
 print(f"manifests: {passed} passed, {failed} failed")
 sys.exit(status)
+PYTHON
+
+# 5. monitoring: the recording rules and the PodMonitor
+mon=$here/monitoring
+if command -v promtool >/dev/null; then
+  if out=$(promtool check rules "$mon/rules.yml" 2>&1); then
+    echo "ok   deploy/kubernetes/monitoring/rules.yml: promtool check rules ($(echo "$out" | grep -o '[0-9]* rules found'))"
+  else
+    echo "FAIL deploy/kubernetes/monitoring/rules.yml: $out"
+    exit 1
+  fi
+else
+  echo "validate.sh: promtool not found (Debian: apt-get install prometheus): rules not checked" >&2
+  exit 2
+fi
+"$py" - "$here/job.yaml" "$mon/podmonitor.yaml" <<'PYTHON'
+import sys
+import yaml
+
+job_path, pm_path = sys.argv[1:]
+job = next(d for d in yaml.safe_load_all(open(job_path)) if d and d.get("kind") == "Job")
+pm = yaml.safe_load(open(pm_path))
+errors = []
+if pm.get("apiVersion") != "monitoring.coreos.com/v1" or pm.get("kind") != "PodMonitor":
+    errors.append("not a monitoring.coreos.com/v1 PodMonitor")
+tmpl = job["spec"]["template"]
+labels = (tmpl.get("metadata") or {}).get("labels") or {}
+want = ((pm.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+if not want or any(labels.get(k) != v for k, v in want.items()):
+    errors.append(f"spec.selector.matchLabels {want} does not match the Job's pod labels {labels}")
+ports = {p.get("name"): p.get("containerPort") for c in tmpl["spec"]["containers"] for p in c.get("ports") or []}
+for ep in (pm.get("spec") or {}).get("podMetricsEndpoints") or []:
+    if ep.get("port") not in ports:
+        errors.append(f"podMetricsEndpoints port {ep.get('port')!r} is not a named port of the Job ({', '.join(map(str, ports)) or 'none'})")
+ann = (tmpl.get("metadata") or {}).get("annotations") or {}
+if ann.get("prometheus.io/port") != str(ports.get("metrics")):
+    errors.append(f"the prometheus.io/port annotation {ann.get('prometheus.io/port')!r} is not the metrics port {ports.get('metrics')!r}")
+if errors:
+    print("FAIL deploy/kubernetes/monitoring/podmonitor.yaml: " + "; ".join(errors))
+    sys.exit(1)
+print(f"ok   deploy/kubernetes/monitoring/podmonitor.yaml: selects the Job's pods, port metrics ({ports['metrics']})")
 PYTHON

@@ -178,6 +178,11 @@ pub struct LoadArgs {
     /// Serve Prometheus/OpenMetrics metrics at ADDR (e.g. 127.0.0.1:9090) during the run
     #[arg(long, value_name = "ADDR", help_heading = "Watching")]
     pub metrics: Option<String>,
+    /// The run's id, the `run` label of every --metrics series (the same on every shard, so
+    /// PromQL sums a run's shards) [default: start-SECS of --start-at,
+    /// else this process's start]
+    #[arg(long, value_name = "ID", env = "LOADGEN_RUN_ID", value_parser = parse_run_id, help_heading = "Watching")]
+    pub run_id: Option<String>,
     /// Keep --metrics serving this long after the report is written (for a last scrape)
     #[arg(long, value_name = "DUR", default_value = "0s", value_parser = parse_duration, help_heading = "Watching")]
     pub metrics_linger: Duration,
@@ -296,4 +301,17 @@ pub enum SummaryFormat {
     Kv,
     /// Nothing
     None,
+}
+
+/// `--run-id`: a Prometheus label value people type: 1 to 64 letters, digits, `-`, `_`, `.`.
+fn parse_run_id(s: &str) -> Result<String, String> {
+    if !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    {
+        Ok(s.to_string())
+    } else {
+        Err(format!("'{s}': 1 to 64 letters, digits, '-', '_' or '.'"))
+    }
 }

@@ -44,6 +44,8 @@ pub struct Labels {
     pub targets: Vec<String>,
     /// This process's shard, `I/N`.
     pub shard: String,
+    /// The run's id, the same on every shard (`--run-id`).
+    pub run: String,
     /// The run's planned length.
     pub total: Duration,
     /// The journeys' steps, in row order (empty for single calls).
@@ -258,6 +260,7 @@ struct Metrics {
     state: Arc<Mutex<State>>,
     targets: Vec<String>,
     shard: String,
+    run: String,
     steps: Vec<loadgen::record::StepInfo>,
 }
 
@@ -313,6 +316,7 @@ impl prometheus_client::collector::Collector for Metrics {
         };
         let sec = s.seconds.back();
         let shard = ("shard".to_string(), self.shard.clone());
+        let run = ("run".to_string(), self.run.clone());
         {
             let mut m = enc.encode_descriptor(
                 "loadgen_loads",
@@ -328,6 +332,7 @@ impl prometheus_client::collector::Collector for Metrics {
                             self.targets.get(i).cloned().unwrap_or_default(),
                         ),
                         shard.clone(),
+                        run.clone(),
                         ("outcome".to_string(), o.name().to_string()),
                     ];
                     ConstCounter::new(c.get(o)).encode(m.encode_family(&labels)?)?;
@@ -348,11 +353,12 @@ impl prometheus_client::collector::Collector for Metrics {
                         self.targets.get(i).cloned().unwrap_or_default(),
                     ),
                     shard.clone(),
+                    run.clone(),
                 ];
                 ConstCounter::new(c.scheduled).encode(m.encode_family(&labels)?)?;
             }
         }
-        let labels = vec![shard.clone()];
+        let labels = vec![shard.clone(), run.clone()];
         let mut counter = |name: &str, help: &str, v: u64| -> Result<(), std::fmt::Error> {
             let mut m = enc.encode_descriptor(name, help, None, T::Counter)?;
             ConstCounter::new(v).encode(m.encode_family(&labels)?)
@@ -463,6 +469,7 @@ impl prometheus_client::collector::Collector for Metrics {
                         info.map_or("request", |r| r.kind.name()).to_string(),
                     ),
                     shard.clone(),
+                    run.clone(),
                 ]
             };
             {
@@ -571,6 +578,7 @@ impl Endpoint {
             state: feed.state.clone(),
             targets: feed.labels.targets.clone(),
             shard: feed.labels.shard.clone(),
+            run: feed.labels.run.clone(),
             steps: feed.labels.steps.clone(),
         }));
         let registry = Arc::new(registry);

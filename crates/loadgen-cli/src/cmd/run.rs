@@ -240,6 +240,7 @@ impl Watch {
         let labels = Labels {
             targets: plan.targets.iter().map(|t| t.name.clone()).collect(),
             shard: format!("{index}/{count}"),
+            run: run_id(a),
             total: plan.schedule.duration(),
             steps: plan.steps.clone(),
         };
@@ -295,4 +296,21 @@ fn run_with_signals(
         t.finish();
     }
     Ok((summary?, lost.into_iter().collect()))
+}
+
+/// The run's id for `--metrics`: `--run-id`, else one every shard of the run agrees on
+/// without being told — the `--start-at` time they share (Unix seconds) — else this
+/// process's start (a run of one).
+fn run_id(a: &LoadArgs) -> String {
+    if let Some(id) = &a.run_id {
+        return id.clone();
+    }
+    let at = a.start_at.unwrap_or_else(std::time::SystemTime::now);
+    let secs = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    match a.start_at {
+        Some(_) => format!("start-{secs}"),
+        None => format!("{secs}-{}", std::process::id()),
+    }
 }
