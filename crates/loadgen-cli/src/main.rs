@@ -50,6 +50,7 @@ fn main() -> ExitCode {
         args::Command::Report(a) => cmd::merge::report(a),
         args::Command::Search(a) => cmd::search::search(a),
         args::Command::Compare(a) => cmd::compare::compare(a),
+        args::Command::Watch(a) => cmd::watch::watch(a),
     };
     match result {
         Ok(code) => code,

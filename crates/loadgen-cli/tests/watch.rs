@@ -190,13 +190,18 @@ struct Pane {
 
 impl Pane {
     fn start(name: &str, env: &str, args: &str) -> Pane {
+        Pane::start_cmd(name, env, &format!("run {args} --tui"))
+    }
+
+    /// `loadgen COMMAND` in a tmux pane of its own.
+    fn start_cmd(name: &str, env: &str, command: &str) -> Pane {
         let dir = tmp(name);
         std::fs::create_dir_all(&dir).unwrap();
         let session = format!("loadgen-{name}-{}", std::process::id());
         let done = dir.join("done");
         let d = done.display();
         let script = format!(
-            "{env} '{}' run {args} --tui; echo \"exit=$?\" > '{d}.tmp'; stty -a >> '{d}.tmp'; mv '{d}.tmp' '{d}'; sleep 60",
+            "{env} '{}' {command}; echo \"exit=$?\" > '{d}.tmp'; stty -a >> '{d}.tmp'; mv '{d}.tmp' '{d}'; sleep 60",
             env!("CARGO_BIN_EXE_loadgen"),
         );
         let out = Command::new("tmux")
@@ -342,4 +347,166 @@ fn the_dashboard_moves_stops_on_q_and_gives_the_terminal_back() {
     // the report is on the normal screen
     let screen = pane.screen();
     assert!(screen.contains("accounted"), "{screen}");
+}
+
+/// Three shard processes of one run, starting in 2 s, serving `--metrics` for a while after:
+/// the processes, their metrics addresses and their JSON summaries' paths.
+fn three_shards(
+    name: &str,
+    url: &str,
+    secs: u32,
+) -> (Vec<Server>, Vec<String>, Vec<std::path::PathBuf>) {
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 2;
+    let (mut procs, mut addrs, mut files) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..3 {
+        let json = tmp(&format!("{name}-{i}.json"));
+        let _ = std::fs::remove_file(&json);
+        let mut child = bin()
+            .args(["run", url, "-r", "300", "-d", &format!("{secs}s")])
+            .args([
+                "--shard",
+                &format!("{i}/3"),
+                "--start-at",
+                &start.to_string(),
+            ])
+            .args(["--metrics", "127.0.0.1:0", "--metrics-linger", "4s"])
+            .args([
+                "--json",
+                json.to_str().unwrap(),
+                "--summary",
+                "none",
+                "--quiet",
+            ])
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut err = BufReader::new(child.stderr.take().unwrap());
+        addrs.push(metrics_addr(&mut err));
+        std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+        procs.push(Server(child));
+        files.push(json);
+    }
+    (procs, addrs, files)
+}
+
+/// The merge of `files`, once each is written.
+fn merged(name: &str, files: &[std::path::PathBuf]) -> Summary {
+    let t = Instant::now();
+    while !files
+        .iter()
+        .all(|f| std::fs::read_to_string(f).is_ok_and(|s| s.trim_end().ends_with('}')))
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the shards did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = tmp(&format!("{name}-merged.json"));
+    let r = bin()
+        .arg("merge")
+        .args(files)
+        .args(["--json", out.to_str().unwrap(), "--summary", "none"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        r.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    parse(&std::fs::read_to_string(&out).unwrap()).unwrap()
+}
+
+#[test]
+fn watch_sums_the_shards_live_and_ends_with_the_merge() {
+    let (_http, addrs, _) = serve(&["http", "--listen", "127.0.0.1:0"]);
+    let url = format!("http://{}/", addrs[0]);
+    let (_shards, metrics, files) = three_shards("watch-fleet", &url, 2);
+    let out = bin()
+        .arg("watch")
+        .args(&metrics)
+        .args(["--every", "300ms", "--give-up", "10s"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // lines while the run went, every shard answering, the counts growing
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("shards 3/3")).collect();
+    assert!(lines.len() >= 4, "{text}");
+    assert!(lines.iter().any(|l| !l.contains("scheduled 0 ")), "{text}");
+    let m = merged("watch-fleet", &files);
+    let last = text.lines().last().unwrap();
+    assert!(
+        last.starts_with(&format!(
+            "fleet ended: 3 shards, scheduled {}, success {}, ",
+            m.counts.scheduled, m.counts.success
+        )) && last.ends_with("(every load accounted for)"),
+        "{last} vs {:?}",
+        m.counts
+    );
+}
+
+#[test]
+fn watch_names_a_shard_that_died() {
+    let (_http, addrs, _) = serve(&["http", "--listen", "127.0.0.1:0"]);
+    let url = format!("http://{}/", addrs[0]);
+    let (mut shards, metrics, _) = three_shards("watch-dead", &url, 3);
+    let watch = bin()
+        .arg("watch")
+        .args(&metrics)
+        .args(["--every", "300ms", "--give-up", "2s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // shard 2 dies mid-run
+    std::thread::sleep(Duration::from_millis(3000));
+    let _ = shards[2].kill();
+    let (out, took) = wait_with_timeout(watch, Duration::from_secs(30));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}{err}");
+    assert!(took < Duration::from_secs(20), "{took:?}");
+    assert!(text.contains(&format!("missing: {}", metrics[2])), "{text}");
+    assert!(
+        err.contains(&metrics[2]) && err.contains("did not end"),
+        "{err}"
+    );
+}
+
+#[test]
+#[cfg_attr(not(has_tmux), ignore = "needs tmux (apt-get install tmux)")]
+fn watch_shows_the_fleet_in_the_dashboard() {
+    let (_http, addrs, _) = serve(&["http", "--listen", "127.0.0.1:0"]);
+    let url = format!("http://{}/", addrs[0]);
+    let (_shards, metrics, files) = three_shards("watch-tui", &url, 4);
+    let pane = Pane::start_cmd(
+        "watch-tui",
+        "",
+        &format!("watch {} --every 500ms --tui", metrics.join(" ")),
+    );
+    let view = pane.wait_for("loads per second");
+    assert!(view.contains("fleet of 3"), "{view}");
+    let end = pane.ended();
+    assert!(end.starts_with("exit=0"), "{end}");
+    let m = merged("watch-tui", &files);
+    let screen = pane.screen();
+    assert!(
+        screen.contains(&format!(
+            "fleet ended: 3 shards, scheduled {}, success {}",
+            m.counts.scheduled, m.counts.success
+        )),
+        "{screen}"
+    );
 }

@@ -229,6 +229,8 @@ fn hostile_conn(mut s: TcpStream) {
         "/utf8" => &[0x81, 2, 0xff, 0xfe],
         // a close with 1011
         "/close1011" => &[0x88, 2, 0x03, 0xf3],
+        // gone without a close frame
+        "/drop" => return,
         "/pings" => {
             let until = Instant::now() + Duration::from_secs(5);
             while Instant::now() < until && s.write_all(&[0x89, 0]).is_ok() {}
@@ -271,6 +273,12 @@ fn hostile_peers_end_in_their_class_on_time() {
             "closed by the server with 1011 (internal error)",
         ),
         ("/pings", &[], "timeout", "no response within the timeout"),
+        (
+            "/drop",
+            &[],
+            "call_error",
+            "connection closed (no close frame)",
+        ),
     ];
     for (path, extra, outcome, message) in cases {
         let url = format!("ws://{addr}{path}");
@@ -436,4 +444,19 @@ fn the_handshake_is_reported_apart_and_shards_merge_it() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("connect "));
     let m = loadgen::Summary::from_json(&std::fs::read_to_string(&merged).unwrap()).unwrap();
     assert_eq!(m.connect().map(|(_, n)| n), Some(4));
+}
+
+#[test]
+fn a_kept_connection_the_server_closed_while_idle_is_replaced() {
+    // the server drops connections idle for 300 ms; loads come every 500 ms on one
+    // connection: each finds it closed before sending, and goes on a new one
+    let (_srv, addrs, _) = serve(&["ws", "--listen", "127.0.0.1:0", "--idle-timeout", "300ms"]);
+    let url = format!("ws://{}/", addrs[0]);
+    let s = ok_run(&[&url, "-r", "2", "-d", "2s", "--connections", "1"]);
+    assert_eq!(
+        (s.counts.scheduled, s.counts.success),
+        (4, 4),
+        "{:?}",
+        errors(&s)
+    );
 }

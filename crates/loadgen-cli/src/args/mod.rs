@@ -63,6 +63,26 @@ pub enum Command {
     /// noise and a verdict; --fail-if gates for CI (exit code 2).
     #[command(after_help = COMPARE_EXAMPLES)]
     Compare(CompareArgs),
+    /// Watch a fleet: scrape several shards' --metrics and show the run summed, live (a
+    /// line a second, or the --tui dashboard), until every shard has ended.
+    Watch(WatchArgs),
+}
+
+/// `loadgen watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// The shards' --metrics endpoints: HOST:PORT or http://HOST:PORT[/metrics]
+    #[arg(required = true, value_name = "URL")]
+    pub urls: Vec<String>,
+    /// Scrape this often
+    #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_positive_duration)]
+    pub every: Duration,
+    /// The full-screen dashboard of run --tui (q quits); needs a terminal
+    #[arg(long)]
+    pub tui: bool,
+    /// Give up this long after the last shard answered, if not every shard has ended
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_positive_duration)]
+    pub give_up: Duration,
 }
 
 const COMPARE_EXAMPLES: &str = "\

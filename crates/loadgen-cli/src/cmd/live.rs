@@ -216,25 +216,37 @@ fn sample(
     end: bool,
 ) {
     let now = m.live();
-    let line = {
-        let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
-        let sec = Second::between(s.last.as_ref(), &now);
-        let mut line = None;
-        if !end || !sec.span.is_zero() {
-            line = out.map(|_| loadgen::summary::codec::live_line(&sec, steps) + "\n");
-            if s.seconds.len() == HISTORY {
-                s.seconds.pop_front();
-            }
-            s.seconds.push_back(sec);
-        }
-        s.last = Some(now);
-        s.ended = end;
-        line
-    };
+    let line = push(state, now, end, |sec| {
+        out.map(|_| loadgen::summary::codec::live_line(sec, steps) + "\n")
+    });
     // written outside the state's lock, through a queue: a stalled reader holds nothing
     if let (Some(o), Some(line)) = (out, line) {
         o.send(line);
     }
+}
+
+/// Adds the sample `now` to `state`: the second since the last one (unless it is an empty
+/// last one), kept for [`HISTORY`] seconds; `line` turns that second into what `--live`
+/// writes.
+pub fn push<T>(
+    state: &Mutex<State>,
+    now: Live,
+    end: bool,
+    line: impl FnOnce(&Second) -> Option<T>,
+) -> Option<T> {
+    let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+    let sec = Second::between(s.last.as_ref(), &now);
+    let mut out = None;
+    if !end || !sec.span.is_zero() {
+        out = line(&sec);
+        if s.seconds.len() == HISTORY {
+            s.seconds.pop_front();
+        }
+        s.seconds.push_back(sec);
+    }
+    s.last = Some(now);
+    s.ended = end;
+    out
 }
 
 /// `--live FILE|-`.
@@ -261,6 +273,7 @@ struct Metrics {
     targets: Vec<String>,
     shard: String,
     run: String,
+    total: Duration,
     steps: Vec<loadgen::record::StepInfo>,
 }
 
@@ -403,6 +416,11 @@ impl prometheus_client::collector::Collector for Metrics {
                 "loadgen_elapsed_seconds",
                 "Time since the run started",
                 l.snapshot.elapsed.as_secs_f64(),
+            ),
+            (
+                "loadgen_planned_seconds",
+                "The run's planned length (0: until its loads are done)",
+                self.total.as_secs_f64(),
             ),
             (
                 "loadgen_run_ended",
@@ -579,6 +597,7 @@ impl Endpoint {
             targets: feed.labels.targets.clone(),
             shard: feed.labels.shard.clone(),
             run: feed.labels.run.clone(),
+            total: feed.labels.total,
             steps: feed.labels.steps.clone(),
         }));
         let registry = Arc::new(registry);

@@ -11,3 +11,4 @@ pub mod search;
 pub mod serve;
 pub mod signals;
 pub mod tui;
+pub mod watch;

@@ -131,6 +131,11 @@ impl Signals {
         t.run = Some((stopper, grace));
     }
 
+    /// True once a stop signal has come.
+    pub fn stop_requested(&self) -> bool {
+        self.target.lock().unwrap_or_else(|e| e.into_inner()).count > 0
+    }
+
     /// Waits `d`, or less if a stop signal comes (`--metrics-linger` after the run).
     pub fn linger(&self, d: Duration) {
         let t = self.target.lock().unwrap_or_else(|e| e.into_inner());

@@ -29,6 +29,23 @@ use super::live::{Labels, State};
 /// Seconds the charts show.
 const WINDOW: usize = 120;
 
+/// What the keys stop: a run (q: stop, a second Ctrl-C: abort), or `loadgen watch`.
+pub trait Quit: Send + 'static {
+    /// q, Esc or Ctrl-C.
+    fn stop(&self);
+    /// Ctrl-C while stopping.
+    fn abort(&self);
+}
+
+impl Quit for Stopper {
+    fn stop(&self) {
+        Stopper::stop(self);
+    }
+    fn abort(&self) {
+        Stopper::abort(self);
+    }
+}
+
 /// The dashboard, drawn by its own thread until [`Tui::finish`].
 pub struct Tui {
     done: Arc<AtomicBool>,
@@ -40,7 +57,7 @@ impl Tui {
     pub fn start(
         state: Arc<Mutex<State>>,
         labels: Labels,
-        stopper: Stopper,
+        stopper: impl Quit,
     ) -> anyhow::Result<Tui> {
         let terminal = ratatui::try_init()
             .map_err(|e| anyhow::anyhow!("--tui: cannot use the terminal: {e}"))?;
@@ -91,7 +108,7 @@ fn run(
     mut terminal: ratatui::DefaultTerminal,
     state: &Mutex<State>,
     labels: &Labels,
-    stopper: &Stopper,
+    stopper: &impl Quit,
     done: &AtomicBool,
 ) -> std::io::Result<()> {
     let mut view = View::default();

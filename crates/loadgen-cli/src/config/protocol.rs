@@ -150,6 +150,12 @@ impl Protocol {
         a: &LoadArgs,
     ) -> anyhow::Result<LoadGen> {
         let targets = &src.endpoints;
+        if let Protocol::Http(o) = &self
+            && o.http3
+            && let Some(t) = targets.iter().find(|t| t.scheme != Scheme::Https)
+        {
+            bail!("--http3: QUIC is always TLS; {} is not https://", t.url);
+        }
         let connections = connections(&plan, a, self.per_connection(), targets.len())?;
         plan.connections = Some(connections);
         plan.details = self.details(a, src);

@@ -61,6 +61,9 @@ impl WsMode {
     }
 }
 
+/// The largest message a [`Matcher`] parses.
+pub const MATCH_MAX: usize = 1024 * 1024;
+
 /// Which answer is a message's: the one whose value at `path` equals the sent message's.
 #[derive(Debug, Clone)]
 pub struct Matcher {
@@ -79,9 +82,13 @@ impl Matcher {
         })
     }
 
-    /// The one value `path` selects in the JSON text `json`, if it is JSON and there is
-    /// exactly one.
+    /// The one value `path` selects in the JSON text `json`, if it is JSON of at most
+    /// [`MATCH_MAX`] bytes and there is exactly one (a larger message never matches: its
+    /// parsed form could take many times its size).
     pub fn value(&self, json: &[u8]) -> Option<serde_json::Value> {
+        if json.len() > MATCH_MAX {
+            return None;
+        }
         let v: serde_json::Value = serde_json::from_slice(json).ok()?;
         self.path.query(&v).exactly_one().ok().cloned()
     }
@@ -107,11 +114,12 @@ pub struct WsOptions {
     pub shared: Shared,
 }
 
-/// A message to send and, with a matcher, the value its answer must carry.
+/// A message to send and, with a matcher, the value its answer must carry (`None` when
+/// the message has none: the load fails at once).
 pub struct WsRequest {
     target: usize,
     message: Option<Message>,
-    want: Option<serde_json::Value>,
+    want: Option<Option<serde_json::Value>>,
 }
 
 /// An answer (rtt and subscribe) or nothing (send), and when it arrived.
@@ -179,18 +187,6 @@ impl WsCaller {
 
     fn frame(&self, payload: Bytes) -> Message {
         frame(payload, self.opts.binary)
-    }
-
-    /// Opens a connection to `target`: TCP/TLS, then the upgrade handshake, within the
-    /// connect timeout (or the call's deadline); subscribe sends its first message.
-    async fn open(&self, target: usize) -> Result<Conn, Failure> {
-        let mut ws = connect(&self.targets[target], &self.opts.headers, self.tls.as_ref()).await?;
-        if self.opts.mode == WsMode::Subscribe
-            && let Some(first) = self.message(0)
-        {
-            ws.send(self.frame(first)).await.map_err(failure)?;
-        }
-        Ok(ws)
     }
 }
 
@@ -294,6 +290,12 @@ pub(crate) fn failure(e: tungstenite::Error) -> Failure {
             Failure::call("connection closed")
         }
         tungstenite::Error::WriteBufferFull(_) => Failure::call("write buffer full"),
+        // the peer went away without a close frame: the connection's end, not an answer
+        tungstenite::Error::Protocol(
+            tungstenite::error::ProtocolError::ResetWithoutClosingHandshake
+            | tungstenite::error::ProtocolError::SendAfterClosing
+            | tungstenite::error::ProtocolError::ReceivedAfterClosing,
+        ) => Failure::call("connection closed (no close frame)"),
         e @ (tungstenite::Error::Capacity(_)
         | tungstenite::Error::Utf8(_)
         | tungstenite::Error::Protocol(_)
@@ -354,8 +356,10 @@ where
 /// Reads and drops what the server sent and the socket holds now (pings answered), without
 /// waiting; a close or an error among it fails the load.
 pub(crate) fn discard_arrived(ws: &mut Conn) -> Result<(), Failure> {
-    while ws.get_ref().has_input() {
-        match ws.next().now_or_never() {
+    // not gated on the socket's readiness: tungstenite (and rustls) may hold whole frames
+    // already read; a poll that finds nothing costs one read that would block
+    loop {
+        match tokio::task::unconstrained(ws.next()).now_or_never() {
             None => return Ok(()),
             Some(Some(Ok(Message::Close(f)))) => return Err(closed(f.as_ref())),
             Some(Some(Ok(_))) => {}
@@ -363,7 +367,6 @@ pub(crate) fn discard_arrived(ws: &mut Conn) -> Result<(), Failure> {
             Some(None) => return Err(Failure::call("connection closed")),
         }
     }
-    Ok(())
 }
 
 impl Caller for WsCaller {
@@ -375,12 +378,7 @@ impl Caller for WsCaller {
             WsMode::Subscribe => (None, None),
             _ => {
                 let payload = self.message(load.index).unwrap_or_default();
-                let want = self
-                    .opts
-                    .matcher
-                    .as_ref()
-                    .and_then(|m| m.value(&payload))
-                    .or_else(|| self.opts.matcher.as_ref().map(|_| serde_json::Value::Null));
+                let want = self.opts.matcher.as_ref().map(|m| m.value(&payload));
                 (Some(self.frame(payload)), want)
             }
         };
@@ -392,26 +390,57 @@ impl Caller for WsCaller {
     }
 
     async fn call(&self, req: &WsRequest, _deadline: Instant) -> Result<WsAnswer, Failure> {
-        let mut lease = self.pools[req.target].get(|| self.open(req.target)).await?;
+        if let (Some(m), Some(None)) = (&self.opts.matcher, &req.want) {
+            return Err(Failure::new(
+                crate::outcome::Outcome::Fatal,
+                format!("the message sent has no single JSON value at {}", m.text),
+            ));
+        }
+        let pool = &self.pools[req.target];
+        let dial = || {
+            crate::protocol::ws::connect(
+                &self.targets[req.target],
+                &self.opts.headers,
+                self.tls.as_ref(),
+            )
+        };
+        let mut lease = pool.get(dial).await?;
+        if req.message.is_some() {
+            // what came before the send is no answer to it (and a publisher's connection
+            // must not fill up); a kept connection the server closed while it was idle is
+            // replaced, once — nothing was sent on it
+            if let Err(f) = discard_arrived(lease.get_mut()) {
+                if !lease.reused() {
+                    return Err(f);
+                }
+                drop(lease);
+                lease = pool.get_fresh(dial).await?;
+            }
+        } else if !lease.reused()
+            && let Some(first) = self.message(0)
+        {
+            // subscribe: the subscription, once per connection, after the timed connect
+            lease
+                .get_mut()
+                .send(self.frame(first))
+                .await
+                .map_err(failure)?;
+        }
         let ws = lease.get_mut();
         let payload = match (self.opts.mode, &req.message) {
             (WsMode::Subscribe, _) => next_data(ws).await?,
             (WsMode::Send, Some(m)) => {
-                // a publisher's connection must not fill up with what comes back
-                discard_arrived(ws)?;
                 ws.send(m.clone()).await.map_err(failure)?;
                 Bytes::new()
             }
             (_, m) => {
                 if let Some(m) = m {
-                    // what came before the send is no answer to it
-                    discard_arrived(ws)?;
                     ws.send(m.clone()).await.map_err(failure)?;
                 }
                 loop {
                     let answer = next_data(ws).await?;
                     match (&self.opts.matcher, &req.want) {
-                        (Some(m), Some(want)) if m.value(&answer).as_ref() != Some(want) => {}
+                        (Some(m), Some(Some(want))) if m.value(&answer).as_ref() != Some(want) => {}
                         _ => break answer,
                     }
                 }

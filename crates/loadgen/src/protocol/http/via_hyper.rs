@@ -467,6 +467,9 @@ impl HyperCaller {
                     Some(Err(why)) => return Err(Failure::call(why.clone())),
                     None => return Err(Failure::call("HTTP/3 needs an https:// target")),
                 };
+                if !e.target.tls {
+                    return Err(Failure::call("HTTP/3 needs an https:// target"));
+                }
                 // a connection that ended (its driver sets the flag) leaves the pool at the
                 // next call's choice
                 let lease = pool.get(|| quic.dial(&e.target)).await?;
