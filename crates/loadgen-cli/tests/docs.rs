@@ -142,7 +142,7 @@ fn every_subcommand_and_scheme_is_in_the_help() {
     let out = run(&["--help"]);
     let top = String::from_utf8_lossy(&out.stdout);
     for sub in [
-        "run", "serve", "demo", "merge", "report", "search", "compare",
+        "run", "serve", "demo", "merge", "report", "search", "compare", "watch",
     ] {
         assert!(
             top.contains(&format!("  {sub}")),
