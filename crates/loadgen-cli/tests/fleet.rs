@@ -238,6 +238,16 @@ fn three_shards_add_up_in_a_real_prometheus() {
     }
     let r = query(port, &format!("loadgen_run:scheduled:sum{sel}")).unwrap();
     assert_eq!(values(&r, "")[0].1, 1800.0);
+    let r = query(port, &format!("loadgen_run:responses:sum{sel}")).unwrap();
+    let classes = values(&r, "status_class");
+    let class = |c: &str| {
+        classes
+            .iter()
+            .find(|(k, _)| k == c)
+            .map_or(0.0, |(_, v)| *v)
+    };
+    assert_eq!(class("5xx"), m.counts.callee_error as f64, "{classes:?}");
+    assert_eq!(class("2xx"), m.counts.success as f64, "{classes:?}");
     let r = query(port, &format!("loadgen_run:shards:count{sel}")).unwrap();
     assert_eq!(values(&r, "")[0].1, 3.0);
     // the fleet p99 from the summed buckets: within one bucket of the merged p99

@@ -74,6 +74,16 @@ fn live_lines_and_metrics_follow_the_run_and_end_at_the_summary() {
         s.counts.callee_error
     );
     assert!(s.counts.callee_error > 0, "--error-rate 0.1 made some");
+    // the answers by status class: the 503s are the callee errors, the 200s the successes
+    assert_eq!(
+        total(&m, "loadgen_responses_total", &["status_class=\"5xx\""]),
+        s.counts.callee_error,
+        "{m}"
+    );
+    assert_eq!(
+        total(&m, "loadgen_responses_total", &["status_class=\"2xx\""]),
+        s.counts.success
+    );
     // latency counts every answered load: the 503s too
     assert_eq!(
         total(&m, "loadgen_latency_seconds_count", &[]),

@@ -352,6 +352,28 @@ impl prometheus_client::collector::Collector for Metrics {
                 }
             }
         }
+        if l.status.iter().any(|c| c.iter().any(|&n| n > 0)) {
+            let mut m = enc.encode_descriptor(
+                "loadgen_responses",
+                "Answers by status class (HTTP: 1xx..5xx), whatever their outcome",
+                None,
+                T::Counter,
+            )?;
+            for (i, classes) in l.status.iter().enumerate() {
+                for (k, &n) in classes.iter().enumerate() {
+                    let labels = vec![
+                        (
+                            "target".to_string(),
+                            self.targets.get(i).cloned().unwrap_or_default(),
+                        ),
+                        shard.clone(),
+                        run.clone(),
+                        ("status_class".to_string(), format!("{}xx", k + 1)),
+                    ];
+                    ConstCounter::new(n).encode(m.encode_family(&labels)?)?;
+                }
+            }
+        }
         {
             let mut m = enc.encode_descriptor(
                 "loadgen_scheduled",

@@ -57,6 +57,8 @@ struct View {
     run: String,
     shard: String,
     connections: Option<u64>,
+    /// Answers by status class (1xx..5xx), per target.
+    status: BTreeMap<String, [u64; 5]>,
     /// Cumulative bucket counts by upper bound (seconds), as exposed.
     latency: Vec<(f64, f64)>,
     lag: Vec<(f64, f64)>,
@@ -156,6 +158,13 @@ fn view(text: &str) -> View {
                     .or_default()
                     .scheduled = n;
             }
+            "loadgen_responses_total" | "loadgen_responses" => {
+                let class = s.label("status_class").as_bytes().first().copied();
+                if let Some(c @ b'1'..=b'5') = class {
+                    v.status.entry(s.label("target").to_string()).or_default()
+                        [usize::from(c - b'1')] = n;
+                }
+            }
             "loadgen_sent_total" | "loadgen_sent" => v.sent = n,
             "loadgen_in_flight" => v.in_flight = n,
             "loadgen_generator_cpu_seconds_total" | "loadgen_generator_cpu_seconds" => {
@@ -230,6 +239,7 @@ fn fleet(shards: &[Shard]) -> (Live, Vec<String>) {
         journeys: None,
         connections: None,
         connects: None,
+        status: vec![[0; 5]; names.len()],
     };
     let mut cpu = 0.0;
     for v in shards.iter().filter_map(|s| s.last.as_ref()) {
@@ -237,6 +247,13 @@ fn fleet(shards: &[Shard]) -> (Live, Vec<String>) {
             let i = names.iter().position(|n| n == name).unwrap_or(0);
             live.targets[i] += c;
             live.counts += c;
+        }
+        for (name, classes) in &v.status {
+            if let Some(i) = names.iter().position(|n| n == name) {
+                for (a, b) in live.status[i].iter_mut().zip(classes) {
+                    *a += b;
+                }
+            }
         }
         live.snapshot.sent += v.sent;
         live.snapshot.in_flight += v.in_flight;

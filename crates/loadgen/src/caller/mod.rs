@@ -128,6 +128,13 @@ pub trait Caller: 'static {
         let _ = out;
     }
 
+    /// The class of an answer's status, 1 to 5 (HTTP's 1xx..5xx), for the live
+    /// `status_class` series; `None` (the default) when the protocol has none.
+    fn status_class(&self, response: &Self::Response) -> Option<u8> {
+        let _ = response;
+        None
+    }
+
     /// Connections it holds open now (idle or busy); `None` (the default) when it does not
     /// say. The live view reads it a few times a second.
     fn connections_open(&self) -> Option<u64> {

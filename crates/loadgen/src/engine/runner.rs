@@ -258,6 +258,11 @@ impl<C: Caller> Runner<C> {
             .sent(send, send.saturating_duration_since(intended));
     }
 
+    /// An answer of target `target` had status class `class` (1..=5).
+    pub(crate) fn status_class(&self, target: usize, class: u8) {
+        self.rec.borrow_mut().status_class(target, class);
+    }
+
     /// A load ended at `end` with `r`.
     pub(crate) fn record(
         &self,

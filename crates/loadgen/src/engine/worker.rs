@@ -38,7 +38,7 @@ pub(crate) async fn run<C: Caller>(runner: Rc<Runner<C>>) {
             send,
             armed: true,
         };
-        let (r, end) = call(
+        let (r, end, class) = call(
             &runner,
             &mut guard.load,
             send,
@@ -48,12 +48,15 @@ pub(crate) async fn run<C: Caller>(runner: Rc<Runner<C>>) {
         .await;
         guard.armed = false;
         runner.record(guard.load, intended, send, end, r);
+        if let Some(c) = class {
+            runner.status_class(guard.load.target, c);
+        }
     }
     runner.worker_ended();
 }
 
-/// One call: build, call before `deadline`, check; returns the result and when the call
-/// ended (the response's arrival when the caller knows it). Panics become `fatal`. The
+/// One call: build, call before `deadline`, check; returns the result, when the call
+/// ended (the response's arrival when the caller knows it) and its status class, if any. Panics become `fatal`. The
 /// load's target becomes the request's report row when the caller chose the request.
 async fn call<C: Caller>(
     runner: &Runner<C>,
@@ -61,15 +64,15 @@ async fn call<C: Caller>(
     send: Instant,
     deadline: Instant,
     mut sleep: Pin<&mut Sleep>,
-) -> (Result<(), Failure>, Instant) {
+) -> (Result<(), Failure>, Instant, Option<u8>) {
     let caller = &runner.caller;
     let req = match catch_unwind(AssertUnwindSafe(|| caller.build(*load))) {
         Ok(r) => r,
-        Err(p) => return (Err(Failure::from_panic(p)), clock::now()),
+        Err(p) => return (Err(Failure::from_panic(p)), clock::now(), None),
     };
     let row = match catch_unwind(AssertUnwindSafe(|| caller.report_target(&req))) {
         Ok(row) => row,
-        Err(p) => return (Err(Failure::from_panic(p)), clock::now()),
+        Err(p) => return (Err(Failure::from_panic(p)), clock::now(), None),
     };
     if let Some(t) = row {
         // a row the run does not have is the caller's bug: the load keeps its own
@@ -104,20 +107,21 @@ async fn call<C: Caller>(
     let now = clock::now();
     let resp = match resp {
         Ok(r) => r,
-        Err(f) => return (Err(f), now),
+        Err(f) => return (Err(f), now, None),
     };
+    let class = catch_unwind(AssertUnwindSafe(|| caller.status_class(&resp))).unwrap_or(None);
     // a response read after its deadline is in time if it arrived in time (read in a batch)
     let arrival = match catch_unwind(AssertUnwindSafe(|| caller.arrival(&resp))) {
         Ok(at) => at,
-        Err(p) => return (Err(Failure::from_panic(p)), now),
+        Err(p) => return (Err(Failure::from_panic(p)), now, class),
     };
     let end = completion(arrival, send, now);
     if end > deadline {
-        return (Err(timeout()), now);
+        return (Err(timeout()), now, None);
     }
     let checked = catch_unwind(AssertUnwindSafe(|| caller.check(load, &req, &resp)))
         .unwrap_or_else(|p| Err(Failure::from_panic(p)));
-    (checked, end)
+    (checked, end, class)
 }
 
 /// When a call ended: its response's arrival when that is plausible — not before the

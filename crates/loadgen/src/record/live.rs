@@ -57,6 +57,8 @@ pub struct LiveShard {
     pub connections: Option<u64>,
     /// How long the connections opened so far took to open, µs (`None`: not timed).
     pub connects: Option<Hist>,
+    /// Answers per target by status class, 1xx..5xx (empty: none has one).
+    pub status: Vec<[u64; 5]>,
 }
 
 impl Default for LiveShard {
@@ -71,6 +73,7 @@ impl Default for LiveShard {
             journeys: None,
             connections: None,
             connects: None,
+            status: Vec::new(),
         }
     }
 }
@@ -99,6 +102,8 @@ pub struct Live {
     pub connections: Option<u64>,
     /// How long the connections opened so far took to open, µs (`None`: not timed).
     pub connects: Option<Hist>,
+    /// Answers per target by status class, 1xx..5xx, every shard together.
+    pub status: Vec<[u64; 5]>,
 }
 
 impl Live {
@@ -114,6 +119,7 @@ impl Live {
             journeys: None,
             connections: None,
             connects: None,
+            status: Vec::new(),
         }
     }
 
@@ -140,6 +146,14 @@ impl Live {
             (Some(a), Some(b)) => *a += b,
             (None, Some(b)) => self.journeys = Some(b.clone()),
             _ => {}
+        }
+        if self.status.len() < s.status.len() {
+            self.status.resize(s.status.len(), [0; 5]);
+        }
+        for (a, b) in self.status.iter_mut().zip(&s.status) {
+            for (x, y) in a.iter_mut().zip(b) {
+                *x += y;
+            }
         }
         if let Some(n) = s.connections {
             *self.connections.get_or_insert(0) += n;

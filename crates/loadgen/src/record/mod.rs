@@ -56,6 +56,8 @@ pub struct Recorder {
     cur: usize,
     cur_hist: Hist,
     last_p99_us: u64,
+    /// Answers per target by status class (1xx..5xx), for the live view.
+    status: Vec<[u64; 5]>,
 }
 
 impl Recorder {
@@ -71,6 +73,7 @@ impl Recorder {
             cur: 0,
             cur_hist: hist::new_interval_hist(),
             last_p99_us: 0,
+            status: Vec::new(),
         }
     }
 
@@ -219,6 +222,7 @@ impl Recorder {
     pub fn live_into(&self, l: &mut live::LiveShard) {
         l.targets.clear();
         l.targets.extend(self.agg.targets.iter().map(|t| t.counts));
+        l.status.clone_from(&self.status);
         l.latency.reset();
         let _ = l.latency.add(&self.agg.latency);
         l.lag.reset();
@@ -232,6 +236,17 @@ impl Recorder {
                 .take(live::TOP_ERRORS)
                 .map(|(o, m, n)| (o, m.into_owned(), n)),
         );
+    }
+
+    /// An answer of `target` with status class `class` (1..=5; others are not counted).
+    pub fn status_class(&mut self, target: usize, class: u8) {
+        if !(1..=5).contains(&class) {
+            return;
+        }
+        if self.status.len() <= target {
+            self.status.resize(target + 1, [0; 5]);
+        }
+        self.status[target][usize::from(class - 1)] += 1;
     }
 
     /// Loads sent so far.

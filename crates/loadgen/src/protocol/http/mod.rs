@@ -421,6 +421,11 @@ impl crate::Caller for HttpCaller {
         }
     }
 
+    fn status_class(&self, resp: &HttpResponse) -> Option<u8> {
+        let class = (resp.status / 100) as u8;
+        (1..=5).contains(&class).then_some(class)
+    }
+
     fn connections_open(&self) -> Option<u64> {
         Some(match &self.client {
             Client::Fast(c) => c.connections_open(),
