@@ -1,6 +1,6 @@
 //! HTTP/3 (`--http3`): QUIC by quinn, HTTP/3 framing by the `h3` crate (which calls itself
 //! experimental). A connection carries up to `--streams` calls, as HTTP/2's does, in the
-//! same pool ([`super::via_hyper::MuxPool`]); its driver task is spawned on the shard.
+//! same pool (`via_hyper`'s `MuxPool`); its driver task is spawned on the shard.
 //!
 //! One UDP socket (a quinn endpoint) per generator thread and address family carries every
 //! connection of that thread. TLS is the run's (`-k`, `--cacert`, `--cert`/`--key`) with
