@@ -54,18 +54,17 @@ run() {
 kv() { sed -n "s/^$2=//p" "$WD/$1.kv"; }
 cpu_s() { awk -F': ' '/User time|System time/ {s += $2} END {printf "%.3f", s}' "$WD/$1.time"; }
 rss_mb() { awk -F': ' '/Maximum resident/ {printf "%.1f", $2 / 1024}' "$WD/$1.time"; }
-per_load() { awk -v c="$(cpu_s "$1")" -v n="$(kv "$1" scheduled)" 'BEGIN {printf "%.2f", n ? c * 1e6 / n : 0}'; }
 
 echo "loadgen $("$BIN" --version | awk '{print $2}') against $TARGET (server cpu 1, generator cpu 0, 1 thread each)"
 echo
 
 run closed -d "${SECS}s" -c 50
 printf 'closed loop, 50 slots, %ss:  %s loads/s   CPU %s µs/load   p50 %s µs   p99 %s µs   errors %s   max RSS %s MB\n' \
-  "$SECS" "$(kv closed rps)" "$(per_load closed)" "$(kv closed p50_us)" "$(kv closed p99_us)" "$(kv closed errors)" "$(rss_mb closed)"
+  "$SECS" "$(kv closed rps)" "$(us_per_load closed)" "$(kv closed p50_us)" "$(kv closed p99_us)" "$(kv closed errors)" "$(rss_mb closed)"
 
 run fixed -r "$RATE" -d "${SECS}s" -t 1s
 awk -v o="$(kv fixed offered_rate)" -v r="$RATE" -v s="$(kv fixed success)" -v n="$(kv fixed scheduled)" \
-  -v cpu="$(per_load fixed)" -v p50="$(kv fixed p50_us)" -v p99="$(kv fixed p99_us)" -v rss="$(rss_mb fixed)" \
+  -v cpu="$(us_per_load fixed)" -v p50="$(kv fixed p50_us)" -v p99="$(kv fixed p99_us)" -v rss="$(rss_mb fixed)" \
   -v d="$(kv fixed dropped)" -v secs="$SECS" 'BEGIN {
   printf "fixed %d LPS, %ss:  offered %.1f/s (%+.3f%% of target)   success %.3f%%   dropped %d   CPU %s µs/load   p50 %s µs   p99 %s µs   max RSS %s MB\n",
     r, secs, o, (o - r) / r * 100, n ? s * 100 / n : 0, d, cpu, p50, p99, rss }'

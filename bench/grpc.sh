@@ -48,11 +48,10 @@ run() { # NAME TARGET ARGS...
     taskset -c 0 "$BIN" run "$target" --threads 1 --summary kv --quiet "$@" >"$WD/$name.kv" 2>"$WD/$name.err" \
     || { echo "grpc.sh: run $name failed:" >&2; cat "$WD/$name.err" >&2; exit 1; }
 }
-per_call() { awk -v c="$(cpu_s "$1")" -v n="$(kv "$1" scheduled)" 'BEGIN {printf "%.2f\n", n ? c * 1e6 / n : 0}'; }
 line() { # NAME LABEL
   printf '  %-28s %9s/s  success %6s of %-8s p50 %6s µs  p99 %7s µs  CPU %6s µs/call  dropped %s\n' "$2" \
     "$(kv "$1" rps)" "$(kv "$1" success)" "$(kv "$1" scheduled)" "$(kv "$1" p50_us)" "$(kv "$1" p99_us)" \
-    "$(per_call "$1" | tr -d '\n')" "$(kv "$1" dropped)"
+    "$(us_per_load "$1" | tr -d '\n')" "$(kv "$1" dropped)"
 }
 
 echo "loadgen $("$BIN" --version | awk '{print $2}'): serve grpc $GRPC, serve http $HTTP (servers cpu 1, generator cpu 0)"
@@ -70,12 +69,12 @@ h2load_rows() {
       -H 'te: trailers' "http://$GRPC/calc.Calc/Compute" >"$WD/hl$r.out" 2>&1
     local n; n=$(sed -n 's/^requests: .* \([0-9]*\) succeeded.*/\1/p' "$WD/hl$r.out")
     awk -v c="$(cpu_s "hl$r")" -v n="$n" 'BEGIN {printf "%.2f\n", n ? c * 1e6 / n : 0}' > "$WD/hl$r.per"
-    printf '  %-28s %9s/s  CPU %6s µs/call\n' "closed 48, loadgen gRPC ($r)" "$(kv "lg$r" rps)" "$(per_call "lg$r" | tr -d '\n')"
+    printf '  %-28s %9s/s  CPU %6s µs/call\n' "closed 48, loadgen gRPC ($r)" "$(kv "lg$r" rps)" "$(us_per_load "lg$r" | tr -d '\n')"
     printf '  %-28s %9s/s  CPU %6s µs/call  (%s calls)\n' "closed 48, h2load ($r)" \
       "$(sed -n 's/.*finished in .*, \([0-9.]*\) req\/s.*/\1/p' "$WD/hl$r.out")" "$(cat "$WD/hl$r.per")" "$n"
   done
   local L H
-  L=$(for r in $(seq "$REPS"); do per_call "lg$r"; done | median)
+  L=$(for r in $(seq "$REPS"); do us_per_load "lg$r"; done | median)
   H=$(for r in $(seq "$REPS"); do cat "$WD/hl$r.per"; done | median)
   awk -v l="$L" -v h="$H" 'BEGIN {printf "median CPU µs per call, 48 in flight over 4 connections: loadgen gRPC %s, h2load %s: %.2f×\n", l, h, l / h}'
 }
@@ -93,10 +92,10 @@ for r in $(seq "$REPS"); do
   line "b$r" "closed, HTTP/2 POST (round $r)"
   line "p$r" "closed, h2 POST grpc (round $r)"
 done
-G=$(for r in $(seq "$REPS"); do per_call "g$r"; done | median)
-H=$(for r in $(seq "$REPS"); do per_call "h$r"; done | median)
-B=$(for r in $(seq "$REPS"); do per_call "b$r"; done | median)
-P=$(for r in $(seq "$REPS"); do per_call "p$r"; done | median)
+G=$(for r in $(seq "$REPS"); do us_per_load "g$r"; done | median)
+H=$(for r in $(seq "$REPS"); do us_per_load "h$r"; done | median)
+B=$(for r in $(seq "$REPS"); do us_per_load "b$r"; done | median)
+P=$(for r in $(seq "$REPS"); do us_per_load "p$r"; done | median)
 echo "median CPU µs per call, closed loop, gRPC $G:"
 awk -v g="$G" -v h="$H" 'BEGIN {printf "  vs an HTTP/2 GET to serve http (%s): %.2f×\n", h, g / h}'
 awk -v g="$G" -v b="$B" 'BEGIN {printf "  vs an HTTP/2 POST of the same 9 bytes to serve http (%s): %.2f×\n", b, g / b}'
@@ -109,8 +108,8 @@ for r in $(seq "$REPS"); do
   line "gf$r" "$F/s, gRPC (round $r)"
   line "hf$r" "$F/s, HTTP/2 (round $r)"
 done
-G=$(for r in $(seq "$REPS"); do per_call "gf$r"; done | median)
-H=$(for r in $(seq "$REPS"); do per_call "hf$r"; done | median)
+G=$(for r in $(seq "$REPS"); do us_per_load "gf$r"; done | median)
+H=$(for r in $(seq "$REPS"); do us_per_load "hf$r"; done | median)
 awk -v g="$G" -v h="$H" -v f="$F" 'BEGIN {printf "median CPU µs per call at %d/s: gRPC %s, HTTP/2 %s: %.2f×\n", f, g, h, g / h}'
 for k in 2 5; do
   R=$(awk -v c="$C" -v k="$k" 'BEGIN {printf "%d", c * k}')

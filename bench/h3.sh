@@ -41,12 +41,10 @@ run() { # NAME ARGS...
     >"$WD/$name.kv" 2>"$WD/$name.err" \
     || { echo "h3.sh: run $name failed:" >&2; cat "$WD/$name.err" >&2; exit 1; }
 }
-wall_s() { awk -F': ' '/Elapsed \(wall clock\)/ {n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; printf "%.2f", s}' "$WD/$1.time"; }
-per_req() { awk -v c="$(cpu_s "$1")" -v n="$(kv "$1" scheduled)" 'BEGIN {printf "%.2f\n", n ? c * 1e6 / n : 0}'; }
 line() { # NAME LABEL
   printf '  %-26s %9s/s  success %7s of %-8s p50 %6s µs  p99 %7s µs  CPU %6s µs/req  dropped %-7s RSS %s MB  elapsed %s s\n' "$2" \
     "$(kv "$1" rps)" "$(kv "$1" success)" "$(kv "$1" scheduled)" "$(kv "$1" p50_us)" "$(kv "$1" p99_us)" \
-    "$(per_req "$1" | tr -d '\n')" "$(kv "$1" dropped)" "$(rss_mb "$1")" "$(wall_s "$1")"
+    "$(us_per_load "$1" | tr -d '\n')" "$(kv "$1" dropped)" "$(rss_mb "$1")" "$(wall_s "$1")"
 }
 
 echo "loadgen $("$BIN" --version | awk '{print $2}'): serve http --http3 $H (TLS both, server cpu 1, generator cpu 0)"
@@ -62,8 +60,8 @@ for r in $(seq "$REPS"); do
   line "h3$r" "HTTP/3 ($r)"
   line "h2$r" "HTTP/2 over TLS ($r)"
 done
-A=$(for r in $(seq "$REPS"); do per_req "h3$r"; done | median)
-B=$(for r in $(seq "$REPS"); do per_req "h2$r"; done | median)
+A=$(for r in $(seq "$REPS"); do us_per_load "h3$r"; done | median)
+B=$(for r in $(seq "$REPS"); do us_per_load "h2$r"; done | median)
 awk -v a="$A" -v b="$B" 'BEGIN {printf "  median CPU µs per request: HTTP/3 %s, HTTP/2 %s: %.2f×\n", a, b, a / b}'
 
 echo "3. past capacity"

@@ -12,6 +12,8 @@
 #   kv NAME KEY         a value of run NAME's `--summary kv` output ($WD/NAME.kv)
 #   cpu_s NAME          user + system seconds of run NAME ($WD/NAME.time, /usr/bin/time -v)
 #   rss_mb NAME         its max RSS, MB
+#   wall_s NAME         its wall-clock seconds
+#   us_per_load NAME    its CPU µs per scheduled load (cpu_s over `kv NAME scheduled`)
 #   median              the median of the numbers on stdin, one per line
 
 bench_init() {
@@ -45,5 +47,7 @@ start_server() {
 
 kv() { sed -n "s/^$2=//p" "$WD/$1.kv"; }
 cpu_s() { awk -F': ' '/User time|System time/ {s += $2} END {printf "%.3f", s}' "$WD/$1.time"; }
+wall_s() { awk -F': ' '/Elapsed \(wall clock\)/ {n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; printf "%.2f", s}' "$WD/$1.time"; }
+us_per_load() { awk -v c="$(cpu_s "$1")" -v n="$(kv "$1" scheduled)" 'BEGIN {printf "%.2f\n", n ? c * 1e6 / n : 0}'; }
 rss_mb() { awk -F': ' '/Maximum resident/ {printf "%.1f", $2 / 1024}' "$WD/$1.time"; }
 median() { sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }

@@ -50,8 +50,6 @@ run() { # NAME ARGS...
     taskset -c 0 "$BIN" run --threads 1 --summary kv --quiet "$@" >"$WD/$name.kv" 2>"$WD/$name.err" \
     || { echo "requests.sh: run $name failed:" >&2; cat "$WD/$name.err" >&2; exit 1; }
 }
-wall_s() { awk -F': ' '/Elapsed \(wall/ {n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; printf "%.2f", s}' "$WD/$1.time"; }
-per_req() { awk -v c="$(cpu_s "$1")" -v n="$(kv "$1" scheduled)" 'BEGIN {printf "%.2f\n", n ? c * 1e6 / n : 0}'; }
 
 echo "loadgen $("$BIN" --version | awk '{print $2}') against serve http on $ADDR (server cpu 1, generator cpu 0, 1 thread each), closed loop 50 slots, ${SECS}s × $REPS"
 BODY='{"id":"00000000-0000-4000-8000-000000000000","n":1}'
@@ -61,12 +59,12 @@ for r in $(seq "$REPS"); do
   run "stream$r" --targets "$WD/stream.txt" -c 50 -d "${SECS}s"
   for k in fixed file stream; do
     printf '  rep %d %-6s %8s req/s   CPU %6s µs/request   success %s of %s   max RSS %s MB\n' \
-      "$r" "$k" "$(kv "$k$r" rps)" "$(per_req "$k$r")" "$(kv "$k$r" success)" "$(kv "$k$r" scheduled)" "$(rss_mb "$k$r")"
+      "$r" "$k" "$(kv "$k$r" rps)" "$(us_per_load "$k$r")" "$(kv "$k$r" success)" "$(kv "$k$r" scheduled)" "$(rss_mb "$k$r")"
   done
 done
-F=$(for r in $(seq "$REPS"); do per_req "fixed$r"; done | median)
-L=$(for r in $(seq "$REPS"); do per_req "file$r"; done | median)
-S=$(for r in $(seq "$REPS"); do per_req "stream$r"; done | median)
+F=$(for r in $(seq "$REPS"); do us_per_load "fixed$r"; done | median)
+L=$(for r in $(seq "$REPS"); do us_per_load "file$r"; done | median)
+S=$(for r in $(seq "$REPS"); do us_per_load "stream$r"; done | median)
 awk -v f="$F" -v l="$L" -v s="$S" 'BEGIN {
   printf "median CPU µs/request: fixed %s   file+templates %s (%.2f×)   streamed file+templates %s (%.2f×)\n", f, l, l / f, s, s / f }'
 

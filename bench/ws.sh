@@ -40,13 +40,10 @@ run() { # NAME TARGET ARGS...
     taskset -c 0 "$BIN" run "$target" --threads 1 --summary kv --quiet "$@" >"$WD/$name.kv" 2>"$WD/$name.err" \
     || { echo "ws.sh: run $name failed:" >&2; cat "$WD/$name.err" >&2; exit 1; }
 }
-# wall-clock seconds of run NAME (/usr/bin/time's m:ss.cc)
-wall_s() { awk -F': ' '/Elapsed \(wall clock\)/ {n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; printf "%.2f", s}' "$WD/$1.time"; }
-per_load() { awk -v c="$(cpu_s "$1")" -v n="$(kv "$1" scheduled)" 'BEGIN {printf "%.2f\n", n ? c * 1e6 / n : 0}'; }
 line() { # NAME LABEL
   printf '  %-26s %9s/s  success %7s of %-8s p50 %6s µs  p99 %7s µs  CPU %6s µs/load  dropped %-7s RSS %s MB  elapsed %s s\n' "$2" \
     "$(kv "$1" rps)" "$(kv "$1" success)" "$(kv "$1" scheduled)" "$(kv "$1" p50_us)" "$(kv "$1" p99_us)" \
-    "$(per_load "$1" | tr -d '\n')" "$(kv "$1" dropped)" "$(rss_mb "$1")" "$(wall_s "$1")"
+    "$(us_per_load "$1" | tr -d '\n')" "$(kv "$1" dropped)" "$(rss_mb "$1")" "$(wall_s "$1")"
 }
 
 echo "loadgen $("$BIN" --version | awk '{print $2}'): serve ws $WS, serve http $HTTP (servers cpu 1, generator cpu 0)"
@@ -62,8 +59,8 @@ for r in $(seq "$REPS"); do
   line "ws$r" "ws rtt ($r)"
   line "h1$r" "HTTP/1.1 GET ($r)"
 done
-W=$(for r in $(seq "$REPS"); do per_load "ws$r"; done | median)
-H=$(for r in $(seq "$REPS"); do per_load "h1$r"; done | median)
+W=$(for r in $(seq "$REPS"); do us_per_load "ws$r"; done | median)
+H=$(for r in $(seq "$REPS"); do us_per_load "h1$r"; done | median)
 awk -v w="$W" -v h="$H" 'BEGIN {printf "  median CPU µs per load: ws rtt %s, HTTP/1.1 %s: %.2f×\n", w, h, w / h}'
 
 echo "3. past capacity"

@@ -9,8 +9,8 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use support::*;
 
@@ -26,15 +26,6 @@ fn bucket_of(seconds: f64) -> usize {
         .iter()
         .position(|&b| seconds <= b)
         .unwrap_or(BUCKETS.len())
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn free_port() -> u16 {
@@ -89,48 +80,15 @@ fn values(r: &[serde_json::Value], by: &str) -> Vec<(String, f64)> {
 fn three_shards_add_up_in_a_real_prometheus() {
     let (_srv, addrs, _) = serve(&["http", "--listen", "127.0.0.1:0", "--error-rate", "0.05"]);
     let url = format!("http://{}/", addrs[0]);
-    let start = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 5;
     let run_id = format!("fleet-{}", std::process::id());
-    let mut shards = Vec::new();
-    let mut files = Vec::new();
-    let mut targets = Vec::new();
-    for i in 0..3 {
-        let json = tmp(&format!("fleet-shard-{i}.json"));
-        let _ = std::fs::remove_file(&json);
-        let mut child = bin()
-            .args([
-                "run",
-                &url,
-                "-r",
-                "600",
-                "-d",
-                "3s",
-                "--shard",
-                &format!("{i}/3"),
-            ])
-            .args(["--start-at", &start.to_string(), "--run-id", &run_id])
-            .args(["--metrics", "127.0.0.1:0", "--metrics-linger", "15s"])
-            .args([
-                "--json",
-                json.to_str().unwrap(),
-                "--summary",
-                "none",
-                "--quiet",
-            ])
-            .stdin(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
-        targets.push(metrics_addr(&mut err));
-        std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
-        shards.push(Killed(child));
-        files.push(json);
-    }
+    let (_shards, targets, files) = shards(
+        "fleet-shard",
+        &url,
+        3,
+        &["-r", "600", "-d", "3s", "--run-id", &run_id],
+        5,
+        "15s",
+    );
     let rules = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../deploy/kubernetes/monitoring/rules.yml"
@@ -149,7 +107,7 @@ fn three_shards_add_up_in_a_real_prometheus() {
     let data = tmp("fleet-prometheus-data");
     let _ = std::fs::remove_dir_all(&data);
     let port = free_port();
-    let _prom = Killed(
+    let _prom = Server(
         std::process::Command::new("prometheus")
             .arg(format!("--config.file={config}"))
             .arg(format!("--storage.tsdb.path={}", data.display()))
@@ -160,31 +118,7 @@ fn three_shards_add_up_in_a_real_prometheus() {
             .unwrap(),
     );
     // the shards' summaries, merged
-    let t = Instant::now();
-    while !files
-        .iter()
-        .all(|f| std::fs::read_to_string(f).is_ok_and(|s| s.ends_with('\n') || s.ends_with('}')))
-    {
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "the shards did not finish"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let merged = tmp("fleet-merged.json");
-    let out = bin()
-        .arg("merge")
-        .args(&files)
-        .args(["--json", merged.to_str().unwrap(), "--summary", "none"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let m = parse(&std::fs::read_to_string(&merged).unwrap()).unwrap();
+    let m = merged("fleet", &files);
     assert_eq!(m.counts.scheduled, 1800);
     assert!(m.counts.callee_error > 0, "--error-rate 0.05 made some");
     // Prometheus: every shard scraped after its end, and the rules evaluated after that

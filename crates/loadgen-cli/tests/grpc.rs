@@ -4,9 +4,6 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-
 use support::*;
 
 fn proto() -> String {
@@ -217,35 +214,26 @@ fn bad_grpc_input_is_one_line_before_the_first_load() {
 }
 
 /// A server nobody here wrote: Python's grpcio, with or without reflection.
-struct Peer(std::process::Child, String);
+struct Peer {
+    _process: Server,
+    url: String,
+}
 
 impl Peer {
     fn start(reflection: bool) -> Peer {
         let fds = tmp("peer-calc.protoset");
         std::fs::write(&fds, loadgen_servers::grpc::DESCRIPTOR).unwrap();
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/grpc_calc.py");
-        let mut cmd = Command::new("python3");
-        cmd.arg(script).arg(&fds);
-        if reflection {
-            cmd.arg("reflection");
+        let fds = fds.to_str().unwrap();
+        let args: &[&str] = if reflection {
+            &[fds, "reflection"]
+        } else {
+            &[fds]
+        };
+        let (server, port) = python_peer("grpc_calc.py", args);
+        Peer {
+            _process: server,
+            url: format!("grpc://127.0.0.1:{port}"),
         }
-        let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port: u16 = line
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("the peer printed '{line}'"));
-        Peer(child, format!("grpc://127.0.0.1:{port}"))
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
@@ -264,7 +252,7 @@ fn interop_with_python_grpcio_by_proto_and_by_reflection() {
             vec!["--proto", &p]
         };
         let mut args = vec![
-            peer.1.as_str(),
+            peer.url.as_str(),
             "--call",
             "calc.Calc/Compute",
             "--message",
@@ -284,7 +272,7 @@ fn interop_with_python_grpcio_by_proto_and_by_reflection() {
             s.errors
         );
         let mut args = vec![
-            peer.1.as_str(),
+            peer.url.as_str(),
             "--call",
             "calc.Calc/Compute",
             "--message",
@@ -305,7 +293,7 @@ fn interop_with_python_grpcio_by_proto_and_by_reflection() {
         );
         // a status message of control sequences is shown, not obeyed
         let mut args = vec![
-            peer.1.as_str(),
+            peer.url.as_str(),
             "--call",
             "calc.Calc/Compute",
             "--message",
@@ -326,11 +314,8 @@ fn interop_with_python_grpcio_by_proto_and_by_reflection() {
 
 #[test]
 fn grpcs_with_a_self_signed_certificate() {
-    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
-    let (c, k) = (tmp("grpcs.pem"), tmp("grpcs.key"));
-    std::fs::write(&c, cert.cert.pem()).unwrap();
-    std::fs::write(&k, cert.signing_key.serialize_pem()).unwrap();
-    let (c, k) = (c.to_str().unwrap(), k.to_str().unwrap());
+    let (c, k) = cert("grpcs");
+    let (c, k) = (c.as_str(), k.as_str());
     let (_srv, addrs, _) = serve(&[
         "grpc",
         "--listen",

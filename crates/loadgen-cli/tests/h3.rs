@@ -5,38 +5,10 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::net::UdpSocket;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::*;
-
-fn ok_run(args: &[&str]) -> Summary {
-    let (code, s, err) = run_json(args);
-    assert_eq!(code, Some(0), "{err}");
-    assert!(!err.contains("panicked"), "{err}");
-    s.unwrap()
-}
-
-fn errors(s: &Summary) -> Vec<(String, String)> {
-    s.errors
-        .iter()
-        .map(|e| (e.outcome.clone(), e.message.clone()))
-        .collect()
-}
-
-/// A certificate for 127.0.0.1: its PEM files' paths.
-fn cert(name: &str) -> (String, String) {
-    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
-    let (c, k) = (tmp(&format!("{name}.pem")), tmp(&format!("{name}.key")));
-    std::fs::write(&c, cert.cert.pem()).unwrap();
-    std::fs::write(&k, cert.signing_key.serialize_pem()).unwrap();
-    (
-        c.to_str().unwrap().to_string(),
-        k.to_str().unwrap().to_string(),
-    )
-}
 
 #[test]
 fn http3_against_serve_http() {
@@ -168,16 +140,6 @@ fn a_silent_or_stopped_quic_peer_ends_in_timeouts_on_time() {
     assert_eq!(c.success + c.timeout, c.scheduled, "{c:?} {:?}", errors(&s));
 }
 
-/// The aioquic peer (tests/peers/h3_peer.py): its base URL; it ends with the test.
-struct Peer(std::process::Child, String);
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 #[cfg_attr(
     not(has_aioquic),
@@ -185,24 +147,9 @@ impl Drop for Peer {
 )]
 fn interop_with_aioquic() {
     let (c, k) = cert("h3-peer");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/h3_peer.py");
-    let mut child = Command::new("python3")
-        .args([script, &c, &k])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port: u16 = line
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("the peer printed '{line}'"));
-    let peer = Peer(child, format!("https://127.0.0.1:{port}"));
-    let root = format!("{}/", peer.1);
+    let (_peer, port) = python_peer("h3_peer.py", &[&c, &k]);
+    let base = format!("https://127.0.0.1:{port}");
+    let root = format!("{}/", base);
     let s = ok_run(&[
         &root,
         "--http3",
@@ -220,15 +167,9 @@ fn interop_with_aioquic() {
         "hello from aioquic ping",
     ]);
     assert_eq!(s.counts.success, 200, "{:?}", errors(&s));
-    let s = ok_run(&[
-        &format!("{}/status/503", peer.1),
-        "--http3",
-        "-k",
-        "-n",
-        "10",
-    ]);
+    let s = ok_run(&[&format!("{}/status/503", base), "--http3", "-k", "-n", "10"]);
     assert_eq!(s.counts.callee_error, 10, "{:?}", errors(&s));
-    let s = ok_run(&[&format!("{}/reset", peer.1), "--http3", "-k", "-n", "10"]);
+    let s = ok_run(&[&format!("{}/reset", base), "--http3", "-k", "-n", "10"]);
     assert_eq!(
         errors(&s),
         vec![(

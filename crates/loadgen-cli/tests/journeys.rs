@@ -451,7 +451,7 @@ fn search_finds_the_journey_rate_that_meets_a_step_slo() {
 }
 
 #[test]
-fn websocket_steps_hold_one_connection_per_journey_and_chain_captures() {
+fn websocket_steps_chain_captures_and_checks_through_a_journey() {
     let (_srv, addrs, _) = serve(&["ws", "--listen", "127.0.0.1:0"]);
     let yaml = std::fs::read_to_string(example("chat.yaml"))
         .unwrap()

@@ -6,15 +6,6 @@ mod support;
 
 use support::*;
 
-/// A self-signed certificate for 127.0.0.1: (cert, key) file paths.
-fn cert(name: &str) -> (String, String) {
-    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
-    let (c, k) = (tmp(&format!("{name}.pem")), tmp(&format!("{name}.key")));
-    std::fs::write(&c, cert.cert.pem()).unwrap();
-    std::fs::write(&k, cert.signing_key.serialize_pem()).unwrap();
-    (c.display().to_string(), k.display().to_string())
-}
-
 /// `len` bytes that are not text (and hold `{{`, which must not be read as a template),
 /// with `MARKER` in the middle.
 fn binary(len: usize) -> Vec<u8> {

@@ -359,78 +359,14 @@ fn the_dashboard_moves_stops_on_q_and_gives_the_terminal_back() {
     assert!(screen.contains("accounted"), "{screen}");
 }
 
-/// Three shard processes of one run, starting in 2 s, serving `--metrics` for a while after:
-/// the processes, their metrics addresses and their JSON summaries' paths.
+/// Three shards of one run at 300 loads/s for `secs`, starting in 2 s (see `shards`).
 fn three_shards(
     name: &str,
     url: &str,
     secs: u32,
 ) -> (Vec<Server>, Vec<String>, Vec<std::path::PathBuf>) {
-    let start = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 2;
-    let (mut procs, mut addrs, mut files) = (Vec::new(), Vec::new(), Vec::new());
-    for i in 0..3 {
-        let json = tmp(&format!("{name}-{i}.json"));
-        let _ = std::fs::remove_file(&json);
-        let mut child = bin()
-            .args(["run", url, "-r", "300", "-d", &format!("{secs}s")])
-            .args([
-                "--shard",
-                &format!("{i}/3"),
-                "--start-at",
-                &start.to_string(),
-            ])
-            .args(["--metrics", "127.0.0.1:0", "--metrics-linger", "4s"])
-            .args([
-                "--json",
-                json.to_str().unwrap(),
-                "--summary",
-                "none",
-                "--quiet",
-            ])
-            .stdin(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut err = BufReader::new(child.stderr.take().unwrap());
-        addrs.push(metrics_addr(&mut err));
-        std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
-        procs.push(Server(child));
-        files.push(json);
-    }
-    (procs, addrs, files)
-}
-
-/// The merge of `files`, once each is written.
-fn merged(name: &str, files: &[std::path::PathBuf]) -> Summary {
-    let t = Instant::now();
-    while !files
-        .iter()
-        .all(|f| std::fs::read_to_string(f).is_ok_and(|s| s.trim_end().ends_with('}')))
-    {
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "the shards did not finish"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let out = tmp(&format!("{name}-merged.json"));
-    let r = bin()
-        .arg("merge")
-        .args(files)
-        .args(["--json", out.to_str().unwrap(), "--summary", "none"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        r.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&r.stderr)
-    );
-    parse(&std::fs::read_to_string(&out).unwrap()).unwrap()
+    let d = format!("{secs}s");
+    shards(name, url, 3, &["-r", "300", "-d", &d], 2, "4s")
 }
 
 #[test]

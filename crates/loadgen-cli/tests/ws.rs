@@ -5,26 +5,11 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::*;
-
-fn ok_run(args: &[&str]) -> Summary {
-    let (code, s, err) = run_json(args);
-    assert_eq!(code, Some(0), "{err}");
-    assert!(!err.contains("panicked"), "{err}");
-    s.unwrap()
-}
-
-fn errors(s: &Summary) -> Vec<(String, String)> {
-    s.errors
-        .iter()
-        .map(|e| (e.outcome.clone(), e.message.clone()))
-        .collect()
-}
 
 #[test]
 fn rtt_send_and_subscribe_against_serve_ws() {
@@ -107,11 +92,8 @@ fn subscribe_counts_the_messages_pushed() {
 
 #[test]
 fn wss_with_a_self_signed_certificate() {
-    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
-    let (c, k) = (tmp("wss.pem"), tmp("wss.key"));
-    std::fs::write(&c, cert.cert.pem()).unwrap();
-    std::fs::write(&k, cert.signing_key.serialize_pem()).unwrap();
-    let (c, k) = (c.to_str().unwrap(), k.to_str().unwrap());
+    let (c, k) = cert("wss");
+    let (c, k) = (c.as_str(), k.as_str());
     let (_srv, addrs, _) = serve(&[
         "ws",
         "--listen",
@@ -298,47 +280,15 @@ fn hostile_peers_end_in_their_class_on_time() {
     }
 }
 
-/// The Python peer (tests/peers/ws_peer.py): its base URL; it ends with the test.
-struct Peer(std::process::Child, String);
-
-impl Peer {
-    fn start() -> Peer {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/ws_peer.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            // it logs every connection the run's end drops
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port: u16 = line
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("the peer printed '{line}'"));
-        Peer(child, format!("ws://127.0.0.1:{port}"))
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 #[cfg_attr(
     not(has_websockets),
     ignore = "needs Python websockets (pip install websockets)"
 )]
 fn interop_with_python_websockets() {
-    let peer = Peer::start();
-    let rtt = format!("{}/rtt", peer.1);
+    let (_peer, port) = python_peer("ws_peer.py", &[]);
+    let base = format!("ws://127.0.0.1:{port}");
+    let rtt = format!("{base}/rtt");
     let msg = r#"{"id":"{{index}}","x":"y"}"#;
     // the answer is the one with the sent id, not the noise before it
     let s = ok_run(&[
@@ -362,7 +312,7 @@ fn interop_with_python_websockets() {
     assert!(s.counts.response_error >= 10, "{:?}", s.counts);
     assert_eq!(s.counts.response_error + s.counts.success, 20);
     let s = ok_run(&[
-        &format!("{}/binary", peer.1),
+        &format!("{}/binary", base),
         "-n",
         "50",
         "--ws-binary",
@@ -371,7 +321,7 @@ fn interop_with_python_websockets() {
     ]);
     assert_eq!(s.counts.success, 50, "{:?}", errors(&s));
     let s = ok_run(&[
-        &format!("{}/fragmented", peer.1),
+        &format!("{}/fragmented", base),
         "-n",
         "50",
         "--message",
@@ -380,7 +330,7 @@ fn interop_with_python_websockets() {
         "one-two-three-",
     ]);
     assert_eq!(s.counts.success, 50, "{:?}", errors(&s));
-    let s = ok_run(&[&format!("{}/close1011", peer.1), "-n", "10"]);
+    let s = ok_run(&[&format!("{}/close1011", base), "-n", "10"]);
     assert_eq!(
         errors(&s),
         vec![(

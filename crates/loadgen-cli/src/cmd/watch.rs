@@ -33,10 +33,9 @@ pub const MAX_BODY: u64 = 16 * 1024 * 1024;
 
 /// One shard's endpoint.
 struct Shard {
-    /// As given, for messages.
+    /// `HOST:PORT` as given: for messages and the Host header.
     name: String,
     addr: SocketAddr,
-    host: String,
     path: String,
     /// What it said last (kept when it stops answering).
     last: Option<View>,
@@ -115,16 +114,21 @@ fn sample(line: &str) -> Option<Sample> {
         }
     }
     let value = rest.split_whitespace().next()?;
-    let value = match value {
-        "+Inf" => f64::INFINITY,
-        "-Inf" => f64::NEG_INFINITY,
-        v => v.parse().ok()?,
-    };
+    let value = number(value)?;
     Some(Sample {
         name,
         labels,
         value,
     })
+}
+
+/// A number as the exposition writes it (`+Inf`, `-Inf`, Go's floats).
+fn number(v: &str) -> Option<f64> {
+    match v {
+        "+Inf" => Some(f64::INFINITY),
+        "-Inf" => Some(f64::NEG_INFINITY),
+        v => v.parse().ok(),
+    }
 }
 
 impl Sample {
@@ -146,42 +150,40 @@ fn view(text: &str) -> View {
         }
         let n = s.value.max(0.0) as u64;
         match s.name.as_str() {
-            "loadgen_loads_total" | "loadgen_loads" => {
+            "loadgen_loads_total" => {
                 if let Some(o) = Outcome::from_name(s.label("outcome")) {
                     let t = v.targets.entry(s.label("target").to_string()).or_default();
                     t.outcomes[o] = n;
                 }
             }
-            "loadgen_scheduled_total" | "loadgen_scheduled" => {
+            "loadgen_scheduled_total" => {
                 v.targets
                     .entry(s.label("target").to_string())
                     .or_default()
                     .scheduled = n;
             }
-            "loadgen_responses_total" | "loadgen_responses" => {
+            "loadgen_responses_total" => {
                 let class = s.label("status_class").as_bytes().first().copied();
                 if let Some(c @ b'1'..=b'5') = class {
                     v.status.entry(s.label("target").to_string()).or_default()
                         [usize::from(c - b'1')] = n;
                 }
             }
-            "loadgen_sent_total" | "loadgen_sent" => v.sent = n,
+            "loadgen_sent_total" => v.sent = n,
             "loadgen_in_flight" => v.in_flight = n,
-            "loadgen_generator_cpu_seconds_total" | "loadgen_generator_cpu_seconds" => {
-                v.cpu_s = s.value
-            }
+            "loadgen_generator_cpu_seconds_total" => v.cpu_s = s.value,
             "loadgen_elapsed_seconds" => v.elapsed_s = s.value,
             "loadgen_planned_seconds" => v.planned_s = s.value,
             "loadgen_run_ended" => v.ended = s.value >= 1.0,
             "loadgen_connections_open" => v.connections = Some(n),
-            "loadgen_latency_seconds_bucket" => {
-                if let Ok(le) = s.label("le").replace("+Inf", "inf").parse::<f64>() {
-                    v.latency.push((le, s.value));
-                }
-            }
-            "loadgen_send_lag_seconds_bucket" => {
-                if let Ok(le) = s.label("le").replace("+Inf", "inf").parse::<f64>() {
-                    v.lag.push((le, s.value));
+            "loadgen_latency_seconds_bucket" | "loadgen_send_lag_seconds_bucket" => {
+                let into = if s.name.starts_with("loadgen_latency") {
+                    &mut v.latency
+                } else {
+                    &mut v.lag
+                };
+                if let Some(le) = number(s.label("le")) {
+                    into.push((le, s.value));
                 }
             }
             _ => {}
@@ -295,7 +297,6 @@ fn endpoint(url: &str) -> anyhow::Result<Shard> {
     Ok(Shard {
         name: hostport.to_string(),
         addr,
-        host: hostport.to_string(),
         path: path.to_string(),
         last: None,
         answered: None,
@@ -312,7 +313,7 @@ fn fetch(s: &Shard, timeout: Duration) -> Result<String, String> {
     write!(
         c,
         "GET {} HTTP/1.0\r\nHost: {}\r\nAccept: text/plain\r\n\r\n",
-        s.path, s.host
+        s.path, s.name
     )
     .map_err(|e| e.to_string())?;
     let mut body = Vec::new();
@@ -570,7 +571,6 @@ mod tests {
         let mk = |n| Shard {
             name: "x".into(),
             addr: "127.0.0.1:1".parse().unwrap(),
-            host: "x".into(),
             path: "/metrics".into(),
             last: Some(view(&text(n))),
             answered: None,

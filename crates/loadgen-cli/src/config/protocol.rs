@@ -166,13 +166,7 @@ impl Protocol {
             })?,
             Protocol::Http(opts) => {
                 let http_targets: Vec<_> = targets.iter().map(|t| t.http()).collect();
-                let tls = loadgen::protocol::http::tls_config(&opts, &http_targets).context(
-                    if opts.client_auth.is_some() {
-                        "--cacert/--cert/--key"
-                    } else {
-                        "--cacert"
-                    },
-                )?;
+                let tls = tls(&opts, &http_targets)?;
                 let seeded = src.seeded(a, &opts);
                 let seed = a.seed.unwrap_or_else(random_seed);
                 if seeded {
@@ -206,13 +200,7 @@ impl Protocol {
             })?,
             Protocol::Grpc(http) => {
                 let targets: Vec<_> = targets.iter().map(|t| t.http()).collect();
-                let tls = loadgen::protocol::http::tls_config(&http, &targets).context(
-                    if http.client_auth.is_some() {
-                        "--cacert/--cert/--key"
-                    } else {
-                        "--cacert"
-                    },
-                )?;
+                let tls = tls(&http, &targets)?;
                 let opts = Arc::new(super::grpc::options(a, &targets[0], tls.clone())?);
                 let seed = a.seed.unwrap_or_else(random_seed);
                 let shared = template::Shared {
@@ -239,13 +227,7 @@ impl Protocol {
             }
             Protocol::Ws(http) => {
                 let targets: Vec<_> = targets.iter().map(|t| t.http()).collect();
-                let tls = loadgen::protocol::http::tls_config(&http, &targets).context(
-                    if http.client_auth.is_some() {
-                        "--cacert/--cert/--key"
-                    } else {
-                        "--cacert"
-                    },
-                )?;
+                let tls = tls(&http, &targets)?;
                 let seed = a.seed.unwrap_or_else(random_seed);
                 let shared = template::Shared {
                     seed,
@@ -269,6 +251,19 @@ impl Protocol {
         };
         Ok(lg)
     }
+}
+
+/// The TLS client config of `opts` for `targets` (`None`: none is TLS), an error naming
+/// the flags it came from.
+fn tls(
+    opts: &HttpOptions,
+    targets: &[loadgen::protocol::http::HttpTarget],
+) -> anyhow::Result<Option<Arc<rustls::ClientConfig>>> {
+    loadgen::protocol::http::tls_config(opts, targets).context(if opts.client_auth.is_some() {
+        "--cacert/--cert/--key"
+    } else {
+        "--cacert"
+    })
 }
 
 /// A seed for a run that was given none: the clock and the process id, mixed.

@@ -73,6 +73,31 @@ impl Drop for Server {
     }
 }
 
+/// Starts the Python peer `tests/peers/SCRIPT` with `args` (a server nobody here wrote),
+/// which prints the port it listens on as its first line: the process (killed when
+/// dropped; its stdin is a pipe that closes then) and the port.
+pub fn python_peer(script: &str, args: &[&str]) -> (Server, u16) {
+    let path = format!("{}/tests/peers/{script}", env!("CARGO_MANIFEST_DIR"));
+    let mut child = Command::new("python3")
+        .arg(&path)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        // peers log every connection a run's end drops
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{script} printed '{line}'"));
+    (Server(child), port)
+}
+
 /// Starts `loadgen serve ARGS` and returns it, the addresses it printed, and its later
 /// stderr lines.
 pub fn serve(args: &[&str]) -> (Server, Vec<String>, std::sync::mpsc::Receiver<String>) {
@@ -281,4 +306,115 @@ pub fn total(text: &str, name: &str, with: &[&str]) -> u64 {
         .filter(|l| l.starts_with(name) && with.iter().all(|w| l.contains(w)))
         .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap() as u64)
         .sum()
+}
+
+/// Shards of one run: `loadgen run URL ARGS --shard I/N --start-at (now + start_in s)
+/// --metrics 127.0.0.1:0 --metrics-linger LINGER --json …`, for I in 0..N. The processes
+/// (killed when dropped), their metrics addresses and their JSON summaries' paths.
+pub fn shards(
+    name: &str,
+    url: &str,
+    n: usize,
+    args: &[&str],
+    start_in: u64,
+    linger: &str,
+) -> (Vec<Server>, Vec<String>, Vec<std::path::PathBuf>) {
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + start_in;
+    let (mut procs, mut addrs, mut files) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..n {
+        let json = tmp(&format!("{name}-{i}.json"));
+        let _ = std::fs::remove_file(&json);
+        let mut child = bin()
+            .args(["run", url])
+            .args(args)
+            .args([
+                "--shard",
+                &format!("{i}/{n}"),
+                "--start-at",
+                &start.to_string(),
+            ])
+            .args(["--metrics", "127.0.0.1:0", "--metrics-linger", linger])
+            .args([
+                "--json",
+                json.to_str().unwrap(),
+                "--summary",
+                "none",
+                "--quiet",
+            ])
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut err = BufReader::new(child.stderr.take().unwrap());
+        addrs.push(metrics_addr(&mut err));
+        std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+        procs.push(Server(child));
+        files.push(json);
+    }
+    (procs, addrs, files)
+}
+
+/// `loadgen merge FILES --json NAME-merged.json`, once every file is written: the merged
+/// summary's path.
+pub fn merge_files(name: &str, files: &[std::path::PathBuf]) -> std::path::PathBuf {
+    let t = Instant::now();
+    while !files
+        .iter()
+        .all(|f| std::fs::read_to_string(f).is_ok_and(|s| s.trim_end().ends_with('}')))
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the shards did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = tmp(&format!("{name}-merged.json"));
+    let r = bin()
+        .arg("merge")
+        .args(files)
+        .args(["--json", out.to_str().unwrap(), "--summary", "none"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        r.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    out
+}
+
+/// The merge of `files` (see [`merge_files`]), read.
+pub fn merged(name: &str, files: &[std::path::PathBuf]) -> Summary {
+    parse(&std::fs::read_to_string(merge_files(name, files)).unwrap()).unwrap()
+}
+
+/// A self-signed certificate for 127.0.0.1, written as `NAME.pem` and `NAME.key`: their
+/// paths.
+pub fn cert(name: &str) -> (String, String) {
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let (c, k) = (tmp(&format!("{name}.pem")), tmp(&format!("{name}.key")));
+    std::fs::write(&c, cert.cert.pem()).unwrap();
+    std::fs::write(&k, cert.signing_key.serialize_pem()).unwrap();
+    (c.display().to_string(), k.display().to_string())
+}
+
+/// `run ARGS`, which must exit 0 without a panic: its JSON summary.
+pub fn ok_run(args: &[&str]) -> Summary {
+    let (code, s, err) = run_json(args);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    s.unwrap()
+}
+
+/// A summary's error groups as (outcome, message) pairs, the most frequent first.
+pub fn errors(s: &Summary) -> Vec<(String, String)> {
+    s.errors
+        .iter()
+        .map(|e| (e.outcome.clone(), e.message.clone()))
+        .collect()
 }

@@ -258,12 +258,7 @@ impl<C: Caller> Runner<C> {
             .sent(send, send.saturating_duration_since(intended));
     }
 
-    /// An answer of target `target` had status class `class` (1..=5).
-    pub(crate) fn status_class(&self, target: usize, class: u8) {
-        self.rec.borrow_mut().status_class(target, class);
-    }
-
-    /// A load ended at `end` with `r`.
+    /// A load ended at `end` with `r`; its answer's status class, if it had one.
     pub(crate) fn record(
         &self,
         load: Load,
@@ -271,6 +266,7 @@ impl<C: Caller> Runner<C> {
         send: Instant,
         end: Instant,
         r: Result<(), Failure>,
+        class: Option<u8>,
     ) {
         self.in_flight.set(self.in_flight.get().saturating_sub(1));
         if let Some(l) = &self.lanes {
@@ -282,6 +278,9 @@ impl<C: Caller> Runner<C> {
         let outcome = r.as_ref().map_or_else(|f| f.outcome, |()| Outcome::Success);
         {
             let mut rec = self.rec.borrow_mut();
+            if let Some(c) = class {
+                rec.status_class(load.target, c);
+            }
             match r {
                 Ok(()) => rec.success(load.target, end, end - intended, end - send),
                 Err(f) => rec.failure_timed(

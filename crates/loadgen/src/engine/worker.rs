@@ -47,10 +47,7 @@ pub(crate) async fn run<C: Caller>(runner: Rc<Runner<C>>) {
         )
         .await;
         guard.armed = false;
-        runner.record(guard.load, intended, send, end, r);
-        if let Some(c) = class {
-            runner.status_class(guard.load.target, c);
-        }
+        runner.record(guard.load, intended, send, end, r, class);
     }
     runner.worker_ended();
 }
@@ -149,7 +146,7 @@ impl<C: Caller> Drop for InFlight<'_, C> {
         if self.armed {
             let (failure, end) = unfinished(self.send, self.runner.timeout, clock::now());
             self.runner
-                .record(self.load, self.intended, self.send, end, Err(failure));
+                .record(self.load, self.intended, self.send, end, Err(failure), None);
         }
     }
 }

@@ -6,12 +6,10 @@
 use std::path::PathBuf;
 
 use super::compile::Compiler;
-use super::program::{GrpcCall, Request, Source, Via};
-use super::request::{captures, checks, compile_template, grpc_tls, json_template};
+use super::program::{GrpcCall, Request, Via};
+use super::request::{body_checks, body_request, compile_template, grpc_tls, json_template};
 use crate::caller::template::{Escape, Template};
 use crate::protocol::grpc::schema;
-use crate::protocol::http::StatusSet;
-use crate::record::StepKind;
 use crate::spec::{At, SpecError, StepSpec};
 
 /// How long reflection may take at compile time.
@@ -115,32 +113,12 @@ pub(crate) fn request(c: &mut Compiler<'_>, s: &At<StepSpec>) -> Result<Request,
     }
     let headers = crate::protocol::grpc::request_headers(&metadata)
         .map_err(|e| c.err(g.pos, e.to_string()))?;
-    if let Some(k) = &s.check
-        && let Some(pos) = k
-            .status
-            .as_ref()
-            .map(|x| x.pos)
-            .or_else(|| k.header.0.first().map(|(h, _)| h.pos))
-    {
-        return Err(c.err(
-            pos,
-            "a gRPC step succeeds on status OK: check its answer with jsonpath, exists, regex or body",
-        ));
-    }
-    let (_, checks) = checks(c, s)?;
-    let captures = captures(c, s)?;
-    if let Some(cap) = captures
-        .iter()
-        .find(|k| matches!(k.source, Source::Header(_) | Source::Cookie(_)))
-    {
-        return Err(c.err(
-            s.pos,
-            format!(
-                "{}: a gRPC step's captures read its answer (jsonpath or regex)",
-                cap.label
-            ),
-        ));
-    }
+    let (checks, captures) = body_checks(
+        c,
+        s,
+        "a gRPC step succeeds on status OK: check its answer with jsonpath, exists, regex or body",
+        "a gRPC step's captures read its answer",
+    )?;
     let uri = format!(
         "{}://{}{}",
         if c.sets.grpc[endpoint].tls {
@@ -157,30 +135,13 @@ pub(crate) fn request(c: &mut Compiler<'_>, s: &At<StepSpec>) -> Result<Request,
         Some(n) => n.clone(),
         None => c.default_name("grpc", call, g.call.pos),
     };
-    let mut reads: Vec<usize> = message
-        .slots()
-        .chain(checks.iter().flat_map(super::program::Check::slots))
-        .collect();
-    reads.sort_unstable();
-    reads.dedup();
-    let row = c.row(&name, StepKind::Request)?;
-    Ok(Request {
-        row,
-        name: name.value,
-        via: Via::Grpc(Box::new(GrpcCall {
-            endpoint,
-            method,
-            uri,
-            message,
-            headers,
-        })),
-        reads,
-        timeout,
-        abort,
-        status: StatusSet::default(),
-        checks,
-        captures,
-        keep_body: true,
-        headers: Vec::new(),
-    })
+    let reads: Vec<usize> = message.slots().collect();
+    let via = Via::Grpc(Box::new(GrpcCall {
+        endpoint,
+        method,
+        uri,
+        message,
+        headers,
+    }));
+    body_request(c, name, via, reads, timeout, abort, checks, captures)
 }

@@ -575,6 +575,70 @@ pub(crate) fn checks(
     Ok((status, out))
 }
 
+/// The checks and captures of a step whose answer is a body only (gRPC's JSON form, a
+/// WebSocket message): a status or header check is refused with `no_status`, a header or
+/// cookie capture with "`LABEL`: `captures_read` (jsonpath or regex)".
+pub(crate) fn body_checks(
+    c: &mut Compiler<'_>,
+    s: &At<StepSpec>,
+    no_status: &str,
+    captures_read: &str,
+) -> Result<(Vec<Check>, Vec<Capture>), SpecError> {
+    if let Some(k) = &s.check
+        && let Some(pos) = k
+            .status
+            .as_ref()
+            .map(|x| x.pos)
+            .or_else(|| k.header.0.first().map(|(h, _)| h.pos))
+    {
+        return Err(c.err(pos, no_status));
+    }
+    let (_, checks) = checks(c, s)?;
+    let captures = captures(c, s)?;
+    if let Some(cap) = captures
+        .iter()
+        .find(|k| matches!(k.source, Source::Header(_) | Source::Cookie(_)))
+    {
+        return Err(c.err(
+            s.pos,
+            format!("{}: {captures_read} (jsonpath or regex)", cap.label),
+        ));
+    }
+    Ok((checks, captures))
+}
+
+/// A step whose answer is a body only (gRPC, WebSocket) as a [`Request`]: its report row
+/// `name`, the variables its templates (`reads`) and checks read, no status to check.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn body_request(
+    c: &mut Compiler<'_>,
+    name: At<String>,
+    via: Via,
+    mut reads: Vec<usize>,
+    timeout: std::time::Duration,
+    abort: bool,
+    checks: Vec<Check>,
+    captures: Vec<Capture>,
+) -> Result<Request, SpecError> {
+    reads.extend(checks.iter().flat_map(Check::slots));
+    reads.sort_unstable();
+    reads.dedup();
+    let row = c.row(&name, StepKind::Request)?;
+    Ok(Request {
+        row,
+        name: name.value,
+        via,
+        reads,
+        timeout,
+        abort,
+        status: StatusSet::default(),
+        checks,
+        captures,
+        keep_body: true,
+        headers: Vec::new(),
+    })
+}
+
 pub(crate) fn captures(c: &mut Compiler<'_>, s: &At<StepSpec>) -> Result<Vec<Capture>, SpecError> {
     let mut out = Vec::new();
     let mut defs: Vec<(String, Pos, bool)> = Vec::new();

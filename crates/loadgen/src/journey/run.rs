@@ -81,6 +81,29 @@ struct Sent {
     end: Instant,
 }
 
+impl Sent {
+    /// A step that failed now, ready since `ready`.
+    fn failed(f: Failure, ready: Instant) -> Sent {
+        Sent {
+            answer: Err(f),
+            ready,
+            sent: None,
+            end: clock::now(),
+        }
+    }
+}
+
+/// A step's own timeout ran out: `no WHAT within T`.
+fn timed_out(r: &Request, what: &str) -> Failure {
+    Failure::new(
+        Outcome::Timeout,
+        format!(
+            "no {what} within {}",
+            crate::report::fmt_ms(r.timeout.as_secs_f64() * 1000.0)
+        ),
+    )
+}
+
 /// Records a step (or group) still running when the journey is dropped: `timeout` past
 /// the journey's deadline, `cancelled` otherwise (the run stopped).
 struct Pending<'a> {
@@ -197,6 +220,32 @@ impl JourneyCaller {
             vus: RefCell::default(),
             thread: t.index,
             j,
+        }
+    }
+
+    /// The answer of a step that is a body only (gRPC's JSON, a WebSocket message) of `len`
+    /// bytes, as checks and captures read it: status 200, the body kept up to the run's cap.
+    fn body_answer(&self, len: usize, body: impl FnOnce() -> Vec<u8>) -> Answer {
+        let mut a = Answer::new(self.j.max_body);
+        a.status = 200;
+        if len > a.cap {
+            a.over = true;
+        } else {
+            a.body = body();
+        }
+        a
+    }
+
+    /// The template context of the next render in journey `st` (each render its own nonce).
+    fn cx<'a>(&self, st: &'a State) -> Context<'a> {
+        Context {
+            index: st.index,
+            seed: self.j.seed,
+            thread: self.thread,
+            shard: self.j.shard,
+            data: None,
+            vars: &st.vars,
+            nonce: st.nonce.replace(st.nonce.get() + 1),
         }
     }
 
@@ -382,12 +431,7 @@ impl JourneyCaller {
     }
 
     async fn send_inner(&self, st: &State, r: &Request, ready: Instant) -> Sent {
-        let failed = |f: Failure| Sent {
-            answer: Err(f),
-            ready,
-            sent: None,
-            end: clock::now(),
-        };
+        let failed = |f: Failure| Sent::failed(f, ready);
         if let Some(&s) = r.reads.iter().find(|&&s| st.vars[s].is_none()) {
             return failed(Failure::new(
                 Outcome::Fatal,
@@ -417,15 +461,7 @@ impl JourneyCaller {
         let mut hops = 0;
         let cookies = st.jar.borrow().is_some();
         loop {
-            let cx = Context {
-                index: st.index,
-                seed: self.j.seed,
-                thread: self.thread,
-                shard: self.j.shard,
-                data: None,
-                vars: &st.vars,
-                nonce: st.nonce.replace(st.nonce.get() + 1),
-            };
+            let cx = self.cx(st);
             // the request's path, rendered once more only when cookies or a redirect
             // need it
             let req_path = std::cell::OnceCell::new();
@@ -483,13 +519,7 @@ impl JourneyCaller {
             let end = clock::now();
             let status = match res {
                 Err(_) => {
-                    return failed(Failure::new(
-                        Outcome::Timeout,
-                        format!(
-                            "no response within {}",
-                            crate::report::fmt_ms(r.timeout.as_secs_f64() * 1000.0)
-                        ),
-                    ));
+                    return failed(timed_out(r, "response"));
                 }
                 Ok(Err(f)) => return failed(f),
                 Ok(Ok(s)) => s,
@@ -541,22 +571,9 @@ impl JourneyCaller {
     /// asked. The message received is what checks and captures read.
     async fn ws(&self, st: &State, r: &Request, w: &WsCall, ready: Instant) -> Sent {
         use futures_util::SinkExt;
-        let failed = |f: Failure| Sent {
-            answer: Err(f),
-            ready,
-            sent: None,
-            end: clock::now(),
-        };
+        let failed = |f: Failure| Sent::failed(f, ready);
         let payload = w.send.as_ref().map(|t| {
-            let cx = Context {
-                index: st.index,
-                seed: self.j.seed,
-                thread: self.thread,
-                shard: self.j.shard,
-                data: None,
-                vars: &st.vars,
-                nonce: st.nonce.replace(st.nonce.get() + 1),
-            };
+            let cx = self.cx(st);
             let mut b = bytes::BytesMut::new();
             t.render(&cx, &mut b);
             b.freeze()
@@ -609,13 +626,7 @@ impl JourneyCaller {
         let end = clock::now();
         let (mut conn, got) = match res {
             Err(_) => {
-                return failed(Failure::new(
-                    Outcome::Timeout,
-                    format!(
-                        "no message within {}",
-                        crate::report::fmt_ms(r.timeout.as_secs_f64() * 1000.0)
-                    ),
-                ));
+                return failed(timed_out(r, "message"));
             }
             Ok(Err(f)) => return failed(f),
             Ok(Ok(x)) => x,
@@ -630,13 +641,7 @@ impl JourneyCaller {
             }
             conns[w.endpoint] = Some(conn);
         }
-        let mut a = Answer::new(self.j.max_body);
-        a.status = 200;
-        if got.len() > a.cap {
-            a.over = true;
-        } else {
-            a.body = got.to_vec();
-        }
+        let a = self.body_answer(got.len(), || got.to_vec());
         Sent {
             answer: Ok(a),
             ready,
@@ -647,21 +652,8 @@ impl JourneyCaller {
 
     /// Makes the gRPC call of step `r`; its answer as JSON is what checks and captures read.
     async fn grpc(&self, st: &State, r: &Request, g: &GrpcCall, ready: Instant) -> Sent {
-        let failed = |f: Failure| Sent {
-            answer: Err(f),
-            ready,
-            sent: None,
-            end: clock::now(),
-        };
-        let cx = Context {
-            index: st.index,
-            seed: self.j.seed,
-            thread: self.thread,
-            shard: self.j.shard,
-            data: None,
-            vars: &st.vars,
-            nonce: st.nonce.replace(st.nonce.get() + 1),
-        };
+        let failed = |f: Failure| Sent::failed(f, ready);
+        let cx = self.cx(st);
         let mut json = bytes::BytesMut::new();
         g.message.render(&cx, &mut json);
         let msg = std::str::from_utf8(&json)
@@ -694,13 +686,7 @@ impl JourneyCaller {
         let end = clock::now();
         let answer = match res {
             Err(_) => {
-                return failed(Failure::new(
-                    Outcome::Timeout,
-                    format!(
-                        "no response within {}",
-                        crate::report::fmt_ms(r.timeout.as_secs_f64() * 1000.0)
-                    ),
-                ));
+                return failed(timed_out(r, "response"));
             }
             Ok(Err(f)) => return failed(f),
             Ok(Ok(None)) => return failed(Failure::response("OK without an answer message")),
@@ -710,13 +696,7 @@ impl JourneyCaller {
             Ok(j) => j,
             Err(why) => return failed(Failure::response(why)),
         };
-        let mut a = Answer::new(self.j.max_body);
-        a.status = 200;
-        if json.len() > a.cap {
-            a.over = true;
-        } else {
-            a.body = json.into_bytes();
-        }
+        let a = self.body_answer(json.len(), || json.into_bytes());
         Sent {
             answer: Ok(a),
             ready,

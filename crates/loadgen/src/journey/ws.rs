@@ -5,12 +5,10 @@
 //! captures read the message received.
 
 use super::compile::Compiler;
-use super::program::{Request, Source, Via, WsCall};
-use super::request::{captures, checks, compile_template};
+use super::program::{Request, Via, WsCall};
+use super::request::{body_checks, body_request, compile_template};
 use crate::caller::template::Escape;
-use crate::protocol::http::StatusSet;
 use crate::protocol::ws::Matcher;
-use crate::record::StepKind;
 use crate::spec::{At, SpecError, StepSpec};
 
 /// Compiles the WebSocket step `s`.
@@ -86,32 +84,12 @@ pub(crate) fn request(c: &mut Compiler<'_>, s: &At<StepSpec>) -> Result<Request,
             Some(Matcher::parse(m.as_str()).map_err(|e| c.err(m.pos, e))?)
         }
     };
-    if let Some(k) = &s.check
-        && let Some(pos) = k
-            .status
-            .as_ref()
-            .map(|x| x.pos)
-            .or_else(|| k.header.0.first().map(|(h, _)| h.pos))
-    {
-        return Err(c.err(
-            pos,
-            "a WebSocket step has no status or headers: check its message with jsonpath, exists, regex or body",
-        ));
-    }
-    let (_, checks) = checks(c, s)?;
-    let captures = captures(c, s)?;
-    if let Some(cap) = captures
-        .iter()
-        .find(|k| matches!(k.source, Source::Header(_) | Source::Cookie(_)))
-    {
-        return Err(c.err(
-            s.pos,
-            format!(
-                "{}: a WebSocket step's captures read its message (jsonpath or regex)",
-                cap.label
-            ),
-        ));
-    }
+    let (checks, captures) = body_checks(
+        c,
+        s,
+        "a WebSocket step has no status or headers: check its message with jsonpath, exists, regex or body",
+        "a WebSocket step's captures read its message",
+    )?;
     if !receive && (!checks.is_empty() || !captures.is_empty()) {
         return Err(c.err(
             s.pos,
@@ -122,32 +100,14 @@ pub(crate) fn request(c: &mut Compiler<'_>, s: &At<StepSpec>) -> Result<Request,
         Some(n) => n.clone(),
         None => c.default_name("ws", &url.value, url.pos),
     };
-    let mut reads: Vec<usize> = send
-        .iter()
-        .flat_map(|t| t.slots())
-        .chain(checks.iter().flat_map(super::program::Check::slots))
-        .collect();
-    reads.sort_unstable();
-    reads.dedup();
-    let row = c.row(&name, StepKind::Request)?;
-    Ok(Request {
-        row,
-        name: name.value,
-        via: Via::Ws(Box::new(WsCall {
-            endpoint,
-            send,
-            binary: w.binary.as_ref().is_some_and(|b| b.value),
-            receive,
-            matcher,
-            close,
-        })),
-        reads,
-        timeout,
-        abort,
-        status: StatusSet::default(),
-        checks,
-        captures,
-        keep_body: true,
-        headers: Vec::new(),
-    })
+    let reads: Vec<usize> = send.iter().flat_map(|t| t.slots()).collect();
+    let via = Via::Ws(Box::new(WsCall {
+        endpoint,
+        send,
+        binary: w.binary.as_ref().is_some_and(|b| b.value),
+        receive,
+        matcher,
+        close,
+    }));
+    body_request(c, name, via, reads, timeout, abort, checks, captures)
 }

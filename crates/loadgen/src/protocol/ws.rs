@@ -214,15 +214,7 @@ pub(crate) async fn connect(
         let stream = crate::protocol::http::open_stream(t, tls).await?;
         handshake(t, headers, stream).await
     };
-    match t.connect_timeout {
-        None => open.await,
-        Some(limit) => tokio::time::timeout(limit, open).await.map_err(|_| {
-            Failure::call(format!(
-                "connect timeout after {}",
-                humantime::format_duration(limit)
-            ))
-        })?,
-    }
+    crate::protocol::http::within_connect_timeout(t.connect_timeout, open).await
 }
 
 /// The upgrade handshake over `stream`, with `headers` added to the request.

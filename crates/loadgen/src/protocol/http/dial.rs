@@ -27,16 +27,24 @@ pub async fn connect(
     target: &HttpTarget,
     tls: Option<&Arc<rustls::ClientConfig>>,
 ) -> Result<Stream, Failure> {
-    match target.connect_timeout {
-        None => open(target, tls).await,
-        Some(limit) => tokio::time::timeout(limit, open(target, tls))
-            .await
-            .unwrap_or_else(|_| {
-                Err(Failure::call(format!(
-                    "connect timeout after {}",
-                    humantime::format_duration(limit)
-                )))
-            }),
+    within_connect_timeout(target.connect_timeout, open(target, tls)).await
+}
+
+/// `open` within `limit` (`--connect-timeout`), if there is one: past it, a `call_error`
+/// ("connect timeout after 200ms"). Every protocol's connect — TCP, TLS, WebSocket's
+/// upgrade, QUIC's handshake — is bounded by this one rule.
+pub(crate) async fn within_connect_timeout<T>(
+    limit: Option<std::time::Duration>,
+    open: impl std::future::Future<Output = Result<T, Failure>>,
+) -> Result<T, Failure> {
+    match limit {
+        None => open.await,
+        Some(limit) => tokio::time::timeout(limit, open).await.unwrap_or_else(|_| {
+            Err(Failure::call(format!(
+                "connect timeout after {}",
+                humantime::format_duration(limit)
+            )))
+        }),
     }
 }
 

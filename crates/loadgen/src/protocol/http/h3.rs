@@ -79,17 +79,7 @@ impl Quic {
     /// A new HTTP/3 connection to `target` within its connect timeout: the sender, and the
     /// flag its driver sets when the connection ends.
     pub async fn dial(&self, target: &HttpTarget) -> Result<(Sender, Rc<Cell<bool>>), Failure> {
-        match target.connect_timeout {
-            None => self.open(target).await,
-            Some(limit) => tokio::time::timeout(limit, self.open(target))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(Failure::call(format!(
-                        "connect timeout after {}",
-                        humantime::format_duration(limit)
-                    )))
-                }),
-        }
+        super::within_connect_timeout(target.connect_timeout, self.open(target)).await
     }
 
     async fn open(&self, target: &HttpTarget) -> Result<(Sender, Rc<Cell<bool>>), Failure> {

@@ -30,8 +30,8 @@ pub mod via_hyper;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-pub(crate) use dial::open as open_stream;
 pub use dial::{Stream, connect};
+pub(crate) use dial::{open as open_stream, within_connect_timeout};
 
 use crate::error::ConfigError;
 use crate::outcome::Failure;
