@@ -18,15 +18,21 @@
 #      message (`h2load -c 4 -m 12 -t 1 -d frame.bin -H content-type:application/grpc`; no
 #      decoding, no status check), REPS rounds interleaved: CPU µs per call, medians, ratio.
 #      `--h2load-only` runs just this comparison.
+#   6. `--instructions` (needs valgrind): instructions per call, user space, counted by
+#      callgrind (within a fraction of a percent run after run, whatever else the machine
+#      does): loadgen's gRPC caller and h2load, each at 48 in flight over 4 connections,
+#      the count of a 31,000-call run less that of a 1,000-call run, over 30,000. Runs
+#      only this.
 # The server runs on CPU 1, the generator on CPU 0 (one thread each).
 #
-# Usage: bench/grpc.sh [--rate N] [--secs N] [--reps N] [--conns N]
+# Usage: bench/grpc.sh [--rate N] [--secs N] [--reps N] [--conns N] [--h2load-only] [--instructions]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-RATE=5000 SECS=10 REPS=3 CONNS=4 ONLY_H2LOAD=0
+RATE=5000 SECS=10 REPS=3 CONNS=4 ONLY_H2LOAD=0 ONLY_INSTR=0
 while [ $# -gt 0 ]; do
   case "$1" in
+    --instructions) ONLY_INSTR=1; shift ;;
     --h2load-only) ONLY_H2LOAD=1; shift ;;
     --rate) RATE="$2"; shift 2 ;;
     --secs) SECS="$2"; shift 2 ;;
@@ -78,6 +84,29 @@ h2load_rows() {
   H=$(for r in $(seq "$REPS"); do cat "$WD/hl$r.per"; done | median)
   awk -v l="$L" -v h="$H" 'BEGIN {printf "median CPU µs per call, 48 in flight over 4 connections: loadgen gRPC %s, h2load %s: %.2f×\n", l, h, l / h}'
 }
+instructions() { # NAME COMMAND... (the command takes -n CALLS appended)
+  local name="$1" n; shift
+  for n in 1000 31000; do
+    timeout -k 5 600 valgrind --tool=callgrind --callgrind-out-file="$WD/$name.$n.cg" "$@" -n "$n" \
+      >"$WD/$name.$n.out" 2>"$WD/$name.$n.err" \
+      || { echo "grpc.sh: $name under callgrind failed:" >&2; tail -5 "$WD/$name.$n.err" >&2; exit 1; }
+  done
+  awk '/^summary:/ {n[FILENAME] = $2} END {for (f in n) if (f ~ /31000/) b = n[f]; else a = n[f]; printf "%.0f\n", (b - a) / 30000}' \
+    "$WD/$name.1000.cg" "$WD/$name.31000.cg"
+}
+instruction_rows() {
+  command -v valgrind >/dev/null || { echo "grpc.sh: --instructions needs valgrind (apt-get install -y valgrind)" >&2; exit 2; }
+  local L H
+  L=$(instructions lg "$BIN" run "grpc://$GRPC" "${CALL[@]}" -c 48 --connections 4 --threads 1 --summary kv --quiet)
+  echo "  instructions per call, loadgen gRPC (48 in flight over 4 connections): $L"
+  if command -v h2load >/dev/null; then
+    H=$(instructions hl h2load -c 4 -m 12 -t 1 -d "$WD/frame.bin" -H 'content-type: application/grpc' \
+      -H 'te: trailers' "http://$GRPC/calc.Calc/Compute")
+    echo "  instructions per call, h2load posting the same frame: $H"
+    awk -v l="$L" -v h="$H" 'BEGIN {printf "  loadgen ÷ h2load: %.2f×\n", l / h}'
+  fi
+}
+if [ "$ONLY_INSTR" = 1 ]; then instruction_rows; exit 0; fi
 if [ "$ONLY_H2LOAD" = 1 ]; then h2load_rows; exit 0; fi
 run fixed "grpc://$GRPC" "${CALL[@]}" -r "$RATE" -d "${SECS}s"
 line fixed "gRPC unary at $RATE/s"

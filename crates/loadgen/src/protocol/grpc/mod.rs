@@ -318,8 +318,14 @@ pub fn request_headers(metadata: &[(String, String)]) -> Result<http::HeaderMap,
         headers.append(key, val);
     }
     http2::strip_connection_headers(&mut headers);
+    // a slot for each call's own value (`exchange` replaces it): inserted per call instead,
+    // it grows the cloned map's tables (a reallocation and a rehash a call)
+    headers.insert(GRPC_TIMEOUT, http::HeaderValue::from_static("1m"));
     Ok(headers)
 }
+
+/// The `grpc-timeout` header's name.
+const GRPC_TIMEOUT: http::HeaderName = http::HeaderName::from_static("grpc-timeout");
 
 /// An answer message of `desc` as JSON (its canonical JSON mapping).
 pub fn decode_json(
@@ -355,9 +361,8 @@ pub async fn exchange(
         *request.method_mut() = http::Method::POST;
         *request.uri_mut() = uri.clone();
         *request.headers_mut() = headers.clone();
-        request
-            .headers_mut()
-            .insert("grpc-timeout", timeout.clone());
+        // replaces the slot `request_headers` made: the clone grows nothing
+        request.headers_mut().insert(GRPC_TIMEOUT, timeout.clone());
         let sent = async {
             let (resp, mut send) = http2::open(&session, &ended, request, false).await?;
             send.send_data(body.clone(), true)
@@ -400,9 +405,12 @@ pub async fn exchange(
     let trailers = body.trailers().await.map_err(|e| http2::failure(&e))?;
     // the status is in the trailers, or in the head of a trailers-only answer
     let at = trailers.as_ref().unwrap_or(&head.headers);
+    // found by comparing names: a trailer block holds one or two, and `HeaderMap::get`
+    // with a string parses and hashes the name on every call
     let code = at
-        .get("grpc-status")
-        .and_then(|v| v.to_str().ok())
+        .iter()
+        .find(|(k, _)| k.as_str() == "grpc-status")
+        .and_then(|(_, v)| v.to_str().ok())
         .and_then(|v| v.parse::<i32>().ok())
         .ok_or_else(|| Failure::response("an answer without grpc-status"))?;
     if code != 0 {
