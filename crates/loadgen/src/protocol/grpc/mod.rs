@@ -680,17 +680,25 @@ mod tests {
         }
     }
 
-    /// A gRPC server that answers every call with `data` (raw DATA bytes) and status 0.
-    async fn answering(data: &'static [u8]) -> std::net::SocketAddr {
+    /// The request headers a server received, in order.
+    type Seen = std::sync::Arc<std::sync::Mutex<Vec<http::HeaderMap>>>;
+
+    /// A gRPC server that answers every call with `data` (raw DATA bytes) and status 0; the
+    /// request headers it received.
+    async fn answering(data: &'static [u8]) -> (std::net::SocketAddr, Seen) {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
+        let seen = Seen::default();
+        let saw = seen.clone();
         tokio::spawn(async move {
             while let Ok((s, _)) = l.accept().await {
+                let saw = saw.clone();
                 tokio::spawn(async move {
                     let Ok(mut conn) = h2::server::handshake(s).await else {
                         return;
                     };
-                    while let Some(Ok((_req, mut respond))) = conn.accept().await {
+                    while let Some(Ok((req, mut respond))) = conn.accept().await {
+                        saw.lock().unwrap().push(req.headers().clone());
                         let head = http::Response::builder()
                             .status(200)
                             .header("content-type", "application/grpc")
@@ -707,7 +715,7 @@ mod tests {
                 });
             }
         });
-        addr
+        (addr, seen)
     }
 
     #[test]
@@ -740,19 +748,8 @@ mod tests {
             (b"\x00\x00\x00\x00\x02hi\x00\x00\x00\x00\x02ho", false, None),
         ];
         for (data, one, want) in cases {
-            let addr = answering(data).await;
-            let target = HttpTarget {
-                url: format!("http://127.0.0.1:{}", addr.port()),
-                tls: false,
-                host: "127.0.0.1".into(),
-                port: addr.port(),
-                addr,
-                path: "/".into(),
-                unix: None,
-                proxy: None,
-                connect_timeout: None,
-            };
-            let conn = conn::Conn::<conn::H2>::new(&target, None).unwrap();
+            let (addr, _) = answering(data).await;
+            let conn = conn_to(addr);
             let uri: http::Uri = format!("http://127.0.0.1:{}/a.B/C", addr.port())
                 .parse()
                 .unwrap();
@@ -772,5 +769,57 @@ mod tests {
                 (w, got) => panic!("{data:?}: wanted {w:?}, got {got:?}"),
             }
         }
+    }
+
+    /// A connection slot for the server at `addr`.
+    fn conn_to(addr: std::net::SocketAddr) -> conn::Conn<conn::H2> {
+        let target = HttpTarget {
+            url: format!("http://127.0.0.1:{}", addr.port()),
+            tls: false,
+            host: "127.0.0.1".into(),
+            port: addr.port(),
+            addr,
+            path: "/".into(),
+            unix: None,
+            proxy: None,
+            connect_timeout: None,
+        };
+        conn::Conn::new(&target, None).unwrap()
+    }
+
+    #[test]
+    fn each_call_sends_its_own_grpc_timeout_once() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(tokio::task::LocalSet::new().run_until(async {
+            let (addr, seen) = answering(b"\x00\x00\x00\x00\x02hi").await;
+            let conn = conn_to(addr);
+            let uri: http::Uri = format!("http://127.0.0.1:{}/a.B/C", addr.port())
+                .parse()
+                .unwrap();
+            // a user's own grpc-timeout is replaced by the call's, as is the slot
+            let metadata =
+                [("grpc-timeout", "5S"), ("x-a", "1")].map(|(k, v)| (k.into(), v.into()));
+            let headers = request_headers(&metadata).unwrap();
+            let body = super::framed(b"", 1);
+            for ms in [1234, 99] {
+                exchange(&conn, &uri, &headers, &body, grpc_timeout(ms), true)
+                    .await
+                    .unwrap();
+            }
+            let seen = seen.lock().unwrap();
+            let timeouts: Vec<Vec<_>> = seen
+                .iter()
+                .map(|h| h.get_all("grpc-timeout").iter().cloned().collect())
+                .collect();
+            assert_eq!(timeouts, [vec!["1234m"], vec!["99m"]]);
+            for h in seen.iter() {
+                assert_eq!(h["x-a"], "1");
+                assert_eq!(h["content-type"], "application/grpc");
+                assert_eq!(h["te"], "trailers");
+            }
+        }));
     }
 }
