@@ -261,6 +261,8 @@ fn second_sigint_stops_at_once_and_still_reports() {
             "10s",
             "--connections",
             "200",
+            "--threads",
+            "1",
             "--json",
         ])
         .arg(&json)
@@ -280,7 +282,12 @@ fn second_sigint_stops_at_once_and_still_reports() {
     let s = parse(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert!(s.counts.invariant_holds(), "{:?}", s.counts);
     assert!(s.counts.cancelled >= 90, "{:?}", s.counts);
-    assert_eq!(s.counts.cancelled, s.counts.scheduled);
+    // every load sent was in flight and is cancelled; a load that fell due just as the first
+    // SIGINT came, before a worker took it, was never sent and is dropped (DESIGN: "never
+    // sent"): at most one, on one generator thread
+    let c = &s.counts;
+    assert_eq!(c.cancelled + c.dropped, c.scheduled, "{c:?}");
+    assert!(c.dropped <= 1, "{c:?}");
 }
 
 #[test]
