@@ -48,16 +48,10 @@ start_server grpc grpc; GRPC=$ADDR
 start_server http http; HTTP=$ADDR
 
 CALL=(--call calc.Calc/Compute --message '{"operands":[12,5],"op":"ADD"}' --expect-body '12 + 5 = 17')
-run() { # NAME TARGET ARGS...
-  local name="$1" target="$2"; shift 2
-  /usr/bin/time -v -o "$WD/$name.time" timeout -k 5 $((SECS * 3 + 60)) \
-    taskset -c 0 "$BIN" run "$target" --threads 1 --summary kv --quiet "$@" >"$WD/$name.kv" 2>"$WD/$name.err" \
-    || { echo "grpc.sh: run $name failed:" >&2; cat "$WD/$name.err" >&2; exit 1; }
-}
 line() { # NAME LABEL
   printf '  %-28s %9s/s  success %6s of %-8s p50 %6s µs  p99 %7s µs  CPU %6s µs/call  dropped %s\n' "$2" \
     "$(kv "$1" rps)" "$(kv "$1" success)" "$(kv "$1" scheduled)" "$(kv "$1" p50_us)" "$(kv "$1" p99_us)" \
-    "$(us_per_load "$1" | tr -d '\n')" "$(kv "$1" dropped)"
+    "$(us_per_load "$1")" "$(kv "$1" dropped)"
 }
 
 echo "loadgen $("$BIN" --version | awk '{print $2}'): serve grpc $GRPC, serve http $HTTP (servers cpu 1, generator cpu 0)"
@@ -69,13 +63,13 @@ h2load_rows() {
     return
   fi
   for r in $(seq "$REPS"); do
-    run "lg$r" "grpc://$GRPC" "${CALL[@]}" -c 48 --connections 4 -d "${SECS}s"
+    lg_run "lg$r" "grpc://$GRPC" "${CALL[@]}" -c 48 --connections 4 -d "${SECS}s"
     /usr/bin/time -v -o "$WD/hl$r.time" timeout -k 5 $((SECS + 30)) taskset -c 0 \
       h2load -c 4 -m 12 -t 1 -D "$SECS" -d "$WD/frame.bin" -H 'content-type: application/grpc' \
       -H 'te: trailers' "http://$GRPC/calc.Calc/Compute" >"$WD/hl$r.out" 2>&1
     local n; n=$(sed -n 's/^requests: .* \([0-9]*\) succeeded.*/\1/p' "$WD/hl$r.out")
     awk -v c="$(cpu_s "hl$r")" -v n="$n" 'BEGIN {printf "%.2f\n", n ? c * 1e6 / n : 0}' > "$WD/hl$r.per"
-    printf '  %-28s %9s/s  CPU %6s µs/call\n' "closed 48, loadgen gRPC ($r)" "$(kv "lg$r" rps)" "$(us_per_load "lg$r" | tr -d '\n')"
+    printf '  %-28s %9s/s  CPU %6s µs/call\n' "closed 48, loadgen gRPC ($r)" "$(kv "lg$r" rps)" "$(us_per_load "lg$r")"
     printf '  %-28s %9s/s  CPU %6s µs/call  (%s calls)\n' "closed 48, h2load ($r)" \
       "$(sed -n 's/.*finished in .*, \([0-9.]*\) req\/s.*/\1/p' "$WD/hl$r.out")" "$(cat "$WD/hl$r.per")" "$n"
   done
@@ -91,8 +85,8 @@ instructions() { # NAME COMMAND... (the command takes -n CALLS appended)
       >"$WD/$name.$n.out" 2>"$WD/$name.$n.err" \
       || { echo "grpc.sh: $name under callgrind failed:" >&2; tail -5 "$WD/$name.$n.err" >&2; exit 1; }
   done
-  awk '/^summary:/ {n[FILENAME] = $2} END {for (f in n) if (f ~ /31000/) b = n[f]; else a = n[f]; printf "%.0f\n", (b - a) / 30000}' \
-    "$WD/$name.1000.cg" "$WD/$name.31000.cg"
+  awk -v a="$(awk '/^summary:/ {print $2}' "$WD/$name.1000.cg")" \
+    -v b="$(awk '/^summary:/ {print $2}' "$WD/$name.31000.cg")" 'BEGIN {printf "%.0f\n", (b - a) / 30000}'
 }
 instruction_rows() {
   command -v valgrind >/dev/null || { echo "grpc.sh: --instructions needs valgrind (apt-get install -y valgrind)" >&2; exit 2; }
@@ -108,14 +102,14 @@ instruction_rows() {
 }
 if [ "$ONLY_INSTR" = 1 ]; then instruction_rows; exit 0; fi
 if [ "$ONLY_H2LOAD" = 1 ]; then h2load_rows; exit 0; fi
-run fixed "grpc://$GRPC" "${CALL[@]}" -r "$RATE" -d "${SECS}s"
+lg_run fixed "grpc://$GRPC" "${CALL[@]}" -r "$RATE" -d "${SECS}s"
 line fixed "gRPC unary at $RATE/s"
 POST=(--http2 -m POST -H 'content-type: application/grpc' -H 'te: trailers' --body "@$WD/frame.bin")
 for r in $(seq "$REPS"); do
-  run "g$r" "grpc://$GRPC" "${CALL[@]}" -c 50 --connections "$CONNS" -d "${SECS}s"
-  run "h$r" "http://$HTTP/" --http2 -c 50 --connections "$CONNS" -d "${SECS}s"
-  run "b$r" "http://$HTTP/" --http2 -m POST --body "@$WD/frame.bin" -c 50 --connections "$CONNS" -d "${SECS}s"
-  run "p$r" "http://$GRPC/calc.Calc/Compute" "${POST[@]}" -c 50 --connections "$CONNS" -d "${SECS}s"
+  lg_run "g$r" "grpc://$GRPC" "${CALL[@]}" -c 50 --connections "$CONNS" -d "${SECS}s"
+  lg_run "h$r" "http://$HTTP/" --http2 -c 50 --connections "$CONNS" -d "${SECS}s"
+  lg_run "b$r" "http://$HTTP/" --http2 -m POST --body "@$WD/frame.bin" -c 50 --connections "$CONNS" -d "${SECS}s"
+  lg_run "p$r" "http://$GRPC/calc.Calc/Compute" "${POST[@]}" -c 50 --connections "$CONNS" -d "${SECS}s"
   line "g$r" "closed, gRPC (round $r)"
   line "h$r" "closed, HTTP/2 GET (round $r)"
   line "b$r" "closed, HTTP/2 POST (round $r)"
@@ -132,8 +126,8 @@ awk -v g="$G" -v p="$P" 'BEGIN {printf "  vs the same gRPC request by the HTTP/2
 C=$(for r in $(seq "$REPS"); do kv "g$r" rps; done | median)
 F=$(awk -v c="$C" 'BEGIN {printf "%d", c * 0.6}')
 for r in $(seq "$REPS"); do
-  run "gf$r" "grpc://$GRPC" "${CALL[@]}" -r "$F" --connections "$CONNS" -d "${SECS}s"
-  run "hf$r" "http://$HTTP/" --http2 -r "$F" --connections "$CONNS" -d "${SECS}s"
+  lg_run "gf$r" "grpc://$GRPC" "${CALL[@]}" -r "$F" --connections "$CONNS" -d "${SECS}s"
+  lg_run "hf$r" "http://$HTTP/" --http2 -r "$F" --connections "$CONNS" -d "${SECS}s"
   line "gf$r" "$F/s, gRPC (round $r)"
   line "hf$r" "$F/s, HTTP/2 (round $r)"
 done
@@ -142,7 +136,7 @@ H=$(for r in $(seq "$REPS"); do us_per_load "hf$r"; done | median)
 awk -v g="$G" -v h="$H" -v f="$F" 'BEGIN {printf "median CPU µs per call at %d/s: gRPC %s, HTTP/2 %s: %.2f×\n", f, g, h, g / h}'
 for k in 2 5; do
   R=$(awk -v c="$C" -v k="$k" 'BEGIN {printf "%d", c * k}')
-  run "over$k" "grpc://$GRPC" "${CALL[@]}" -r "$R" --connections "$CONNS" -d "${SECS}s"
+  lg_run "over$k" "grpc://$GRPC" "${CALL[@]}" -r "$R" --connections "$CONNS" -d "${SECS}s"
   line "over$k" "gRPC at ${k}× ($R/s)"
 done
 h2load_rows

@@ -34,31 +34,21 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
   -addext subjectAltName=IP:127.0.0.1 -keyout "$WD/key.pem" -out "$WD/cert.pem" 2>/dev/null
 start_server http http --http3 --tls-cert "$WD/cert.pem" --tls-key "$WD/key.pem"; H=$ADDR
 
-run() { # NAME ARGS...
-  local name="$1"; shift
-  /usr/bin/time -v -o "$WD/$name.time" timeout -k 5 $((SECS * 3 + 60)) \
-    taskset -c 0 "$BIN" run "https://$H/" --cacert "$WD/cert.pem" --threads 1 --summary kv --quiet "$@" \
-    >"$WD/$name.kv" 2>"$WD/$name.err" \
-    || { echo "h3.sh: run $name failed:" >&2; cat "$WD/$name.err" >&2; exit 1; }
-}
-line() { # NAME LABEL
-  printf '  %-26s %9s/s  success %7s of %-8s p50 %6s µs  p99 %7s µs  CPU %6s µs/req  dropped %-7s RSS %s MB  elapsed %s s\n' "$2" \
-    "$(kv "$1" rps)" "$(kv "$1" success)" "$(kv "$1" scheduled)" "$(kv "$1" p50_us)" "$(kv "$1" p99_us)" \
-    "$(us_per_load "$1" | tr -d '\n')" "$(kv "$1" dropped)" "$(rss_mb "$1")" "$(wall_s "$1")"
-}
+# NAME ARGS...: a run against the server, trusting its certificate
+run() { lg_run "$1" "https://$H/" --cacert "$WD/cert.pem" "${@:2}"; }
 
 echo "loadgen $("$BIN" --version | awk '{print $2}'): serve http --http3 $H (TLS both, server cpu 1, generator cpu 0)"
 echo "1. fixed rate"
 run fixed --http3 -r "$RATE" -d "${SECS}s"
-line fixed "HTTP/3 at $RATE/s"
+lg_row fixed "HTTP/3 at $RATE/s" req
 awk -v s="$(kv fixed success)" -v n="$(kv fixed scheduled)" 'BEGIN {printf "  success %.3f %%\n", n ? 100 * s / n : 0}'
 
 echo "2. closed loop, 50 in flight over $CONNS connections"
 for r in $(seq "$REPS"); do
   run "h3$r" --http3 -c 50 --connections "$CONNS" -d "${SECS}s"
   run "h2$r" --http2 -c 50 --connections "$CONNS" -d "${SECS}s"
-  line "h3$r" "HTTP/3 ($r)"
-  line "h2$r" "HTTP/2 over TLS ($r)"
+  lg_row "h3$r" "HTTP/3 ($r)" req
+  lg_row "h2$r" "HTTP/2 over TLS ($r)" req
 done
 A=$(for r in $(seq "$REPS"); do us_per_load "h3$r"; done | median)
 B=$(for r in $(seq "$REPS"); do us_per_load "h2$r"; done | median)
@@ -69,7 +59,7 @@ CLOSED=$(for r in $(seq "$REPS"); do kv "h3$r" rps; done | median)
 for k in 2 5; do
   R=$(awk -v c="$CLOSED" -v k="$k" 'BEGIN {printf "%d", c * k}')
   run "over$k" --http3 -r "$R" -d "${SECS}s" --connections "$CONNS"
-  line "over$k" "HTTP/3 at ${k}× ($R/s)"
+  lg_row "over$k" "HTTP/3 at ${k}× ($R/s)" req
 done
 
 echo "4. oha --http3"

@@ -15,6 +15,12 @@
 #   wall_s NAME         its wall-clock seconds
 #   us_per_load NAME    its CPU µs per scheduled load (cpu_s over `kv NAME scheduled`)
 #   median              the median of the numbers on stdin, one per line
+#   lg_run NAME ARGS... `loadgen run ARGS --threads 1 --summary kv --quiet` on CPU 0, under
+#                       /usr/bin/time and a timeout of 3 × $SECS + 60 s: $WD/NAME.kv,
+#                       .time, .err; a failed run prints its errors and ends the script
+#   lg_row NAME LABEL UNIT
+#                       a table row of run NAME: rate, successes of scheduled, p50, p99,
+#                       CPU µs per UNIT, dropped, max RSS, elapsed
 
 bench_init() {
   BENCH=$1
@@ -51,3 +57,14 @@ wall_s() { awk -F': ' '/Elapsed \(wall clock\)/ {n = split($2, t, ":"); s = 0; f
 us_per_load() { awk -v c="$(cpu_s "$1")" -v n="$(kv "$1" scheduled)" 'BEGIN {printf "%.2f\n", n ? c * 1e6 / n : 0}'; }
 rss_mb() { awk -F': ' '/Maximum resident/ {printf "%.1f", $2 / 1024}' "$WD/$1.time"; }
 median() { sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+lg_run() {
+  local name="$1"; shift
+  /usr/bin/time -v -o "$WD/$name.time" timeout -k 5 $((SECS * 3 + 60)) \
+    taskset -c 0 "$BIN" run "$@" --threads 1 --summary kv --quiet >"$WD/$name.kv" 2>"$WD/$name.err" \
+    || { echo "$BENCH: run $name failed:" >&2; cat "$WD/$name.err" >&2; exit 1; }
+}
+lg_row() {
+  printf '  %-26s %9s/s  success %7s of %-8s p50 %6s µs  p99 %7s µs  CPU %6s µs/%-4s  dropped %-7s RSS %s MB  elapsed %s s\n' "$2" \
+    "$(kv "$1" rps)" "$(kv "$1" success)" "$(kv "$1" scheduled)" "$(kv "$1" p50_us)" "$(kv "$1" p99_us)" \
+    "$(us_per_load "$1")" "$3" "$(kv "$1" dropped)" "$(rss_mb "$1")" "$(wall_s "$1")"
+}

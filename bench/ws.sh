@@ -34,30 +34,18 @@ bench_init ws.sh "$BUILD"
 start_server ws ws; WS=$ADDR
 start_server http http; HTTP=$ADDR
 
-run() { # NAME TARGET ARGS...
-  local name="$1" target="$2"; shift 2
-  /usr/bin/time -v -o "$WD/$name.time" timeout -k 5 $((SECS * 3 + 60)) \
-    taskset -c 0 "$BIN" run "$target" --threads 1 --summary kv --quiet "$@" >"$WD/$name.kv" 2>"$WD/$name.err" \
-    || { echo "ws.sh: run $name failed:" >&2; cat "$WD/$name.err" >&2; exit 1; }
-}
-line() { # NAME LABEL
-  printf '  %-26s %9s/s  success %7s of %-8s p50 %6s µs  p99 %7s µs  CPU %6s µs/load  dropped %-7s RSS %s MB  elapsed %s s\n' "$2" \
-    "$(kv "$1" rps)" "$(kv "$1" success)" "$(kv "$1" scheduled)" "$(kv "$1" p50_us)" "$(kv "$1" p99_us)" \
-    "$(us_per_load "$1" | tr -d '\n')" "$(kv "$1" dropped)" "$(rss_mb "$1")" "$(wall_s "$1")"
-}
-
 echo "loadgen $("$BIN" --version | awk '{print $2}'): serve ws $WS, serve http $HTTP (servers cpu 1, generator cpu 0)"
 echo "1. fixed rate, rtt"
-run fixed "ws://$WS/" -r "$RATE" -d "${SECS}s"
-line fixed "ws rtt at $RATE/s"
+lg_run fixed "ws://$WS/" -r "$RATE" -d "${SECS}s"
+lg_row fixed "ws rtt at $RATE/s" load
 awk -v s="$(kv fixed success)" -v n="$(kv fixed scheduled)" 'BEGIN {printf "  success %.3f %%\n", n ? 100 * s / n : 0}'
 
 echo "2. closed loop, $CONNS slots over $CONNS connections"
 for r in $(seq "$REPS"); do
-  run "ws$r" "ws://$WS/" -c "$CONNS" -d "${SECS}s"
-  run "h1$r" "http://$HTTP/" -c "$CONNS" -d "${SECS}s"
-  line "ws$r" "ws rtt ($r)"
-  line "h1$r" "HTTP/1.1 GET ($r)"
+  lg_run "ws$r" "ws://$WS/" -c "$CONNS" -d "${SECS}s"
+  lg_run "h1$r" "http://$HTTP/" -c "$CONNS" -d "${SECS}s"
+  lg_row "ws$r" "ws rtt ($r)" load
+  lg_row "h1$r" "HTTP/1.1 GET ($r)" load
 done
 W=$(for r in $(seq "$REPS"); do us_per_load "ws$r"; done | median)
 H=$(for r in $(seq "$REPS"); do us_per_load "h1$r"; done | median)
@@ -67,8 +55,8 @@ echo "3. past capacity"
 CLOSED=$(for r in $(seq "$REPS"); do kv "ws$r" rps; done | median)
 for k in 2 5; do
   R=$(awk -v c="$CLOSED" -v k="$k" 'BEGIN {printf "%d", c * k}')
-  run "over$k" "ws://$WS/" -r "$R" -d "${SECS}s"
-  line "over$k" "ws rtt at ${k}× ($R/s)"
+  lg_run "over$k" "ws://$WS/" -r "$R" -d "${SECS}s"
+  lg_row "over$k" "ws rtt at ${k}× ($R/s)" load
 done
 
 echo "4. Python websockets client"
@@ -89,7 +77,7 @@ asyncio.run(main())
 PY
   /usr/bin/time -v -o "$WD/py.time" taskset -c 0 python3 "$WD/client.py" "ws://$WS/" "$CONNS" "$SECS" >"$WD/py.out"
   N=$(cat "$WD/py.out")
-  awk -v n="$N" -v s="$SECS" -v c="$(cpu_s py)" 'BEGIN {printf "  %-26s %9.1f/s  CPU %6.2f µs/message\n", "python websockets", n / s, c * 1e6 / n}'
+  awk -v n="$N" -v s="$SECS" -v c="$(cpu_s py)" 'BEGIN {printf "  %-26s %9.1f/s  CPU %6.2f µs/message\n", "python websockets", n / s, n ? c * 1e6 / n : 0}'
 else
   echo "  not installed (pip install websockets): no Python row"
 fi

@@ -457,9 +457,7 @@ fn websocket_steps_chain_captures_and_checks_through_a_journey() {
         .unwrap()
         .replace("127.0.0.1:8765", &addrs[0]);
     let file = write("chat.yaml", &yaml);
-    let (code, s, err) = run_json(&[&file, "-r", "40", "-d", "500ms", "--threads", "1"]);
-    assert_eq!(code, Some(0), "{err}");
-    let s = s.unwrap();
+    let s = ok_run(&[&file, "-r", "40", "-d", "500ms", "--threads", "1"]);
     assert_eq!(s.counts.scheduled, 20);
     assert_eq!(s.counts.success, 20, "{:?}", s.errors);
     let steps: Vec<_> = s
@@ -471,9 +469,7 @@ fn websocket_steps_chain_captures_and_checks_through_a_journey() {
     // a check on the message that fails, a step that waits for nothing
     let failing = yaml.replace("body: 'you said: hello'", "body: 'you said: goodbye'");
     let file = write("chat-failing.yaml", &failing);
-    let (code, s, err) = run_json(&[&file, "-r", "40", "-d", "500ms", "--threads", "1"]);
-    assert_eq!(code, Some(0), "{err}");
-    let s = s.unwrap();
+    let s = ok_run(&[&file, "-r", "40", "-d", "500ms", "--threads", "1"]);
     assert_eq!(s.counts.response_error, 20, "{:?}", s.errors);
     // broken steps: one line each, with the place
     for (step, want) in [
@@ -517,9 +513,7 @@ fn grpc_steps_chain_a_captured_answer_into_the_next_call() {
         );
     assert!(yaml.contains("{{sum}} * 2"), "{yaml}");
     let file = write("grpc.yaml", &yaml);
-    let (code, s, err) = run_json(&[&file, "-r", "40", "-d", "500ms", "--threads", "1"]);
-    assert_eq!(code, Some(0), "{err}");
-    let s = s.unwrap();
+    let s = ok_run(&[&file, "-r", "40", "-d", "500ms", "--threads", "1"]);
     assert_eq!(s.counts.scheduled, 20);
     assert_eq!(s.counts.success, 20, "{:?}", s.errors);
     assert_eq!(s.per_step[1].counts.success, 20);

@@ -93,7 +93,7 @@ pub async fn run(
 async fn connection(incoming: quinn::Incoming, shared: Arc<Shared>) -> Result<(), String> {
     let conn = incoming.await.map_err(|e| e.to_string())?;
     let mut h3c = h3::server::builder()
-        .max_field_section_size(16 * 1024)
+        .max_field_section_size(crate::http::CONN_BUFFER as u64)
         .build::<_, Bytes>(h3_quinn::Connection::new(conn))
         .await
         .map_err(|e| e.to_string())?;

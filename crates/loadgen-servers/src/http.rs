@@ -89,7 +89,7 @@ fn parse_query_duration(s: &str) -> Option<Duration> {
 pub const ECHO_BUDGET: usize = 64 * 1024 * 1024;
 
 /// Bytes a connection buffers on its own: the HTTP/1 read buffer.
-const CONN_BUFFER: usize = 16 * 1024;
+pub(crate) const CONN_BUFFER: usize = 16 * 1024;
 
 /// What every request shares: the default behaviour, the echo budget, the demo API.
 pub(crate) struct Shared {

@@ -43,6 +43,13 @@ struct Shard {
     answered: Option<Instant>,
 }
 
+impl Shard {
+    /// Whether its last scrape said its run had ended.
+    fn ended(&self) -> bool {
+        self.last.as_ref().is_some_and(|v| v.ended)
+    }
+}
+
 /// What one scrape of a shard says.
 #[derive(Debug, Clone, Default, PartialEq)]
 struct View {
@@ -54,7 +61,6 @@ struct View {
     planned_s: f64,
     ended: bool,
     run: String,
-    shard: String,
     connections: Option<u64>,
     /// Answers by status class (1xx..5xx), per target.
     status: BTreeMap<String, [u64; 5]>,
@@ -146,7 +152,6 @@ fn view(text: &str) -> View {
     for s in samples(text) {
         if v.run.is_empty() {
             v.run = s.label("run").to_string();
-            v.shard = s.label("shard").to_string();
         }
         let n = s.value.max(0.0) as u64;
         match s.name.as_str() {
@@ -366,7 +371,8 @@ pub fn watch(a: WatchArgs) -> anyhow::Result<ExitCode> {
     let state = Arc::new(Mutex::new(State::default()));
     let mut tui: Option<Tui> = None;
     let started = Instant::now();
-    let mut prev: Option<(Live, Instant)> = None;
+    // the fleet's counts at the last scrape, for the rates over the interval
+    let mut prev: Option<(Counts, Instant)> = None;
     let out = std::io::stdout();
     let code = loop {
         let t = Instant::now();
@@ -393,9 +399,7 @@ pub fn watch(a: WatchArgs) -> anyhow::Result<ExitCode> {
             }
         }
         let (live, names) = fleet(&shards);
-        let ended = shards
-            .iter()
-            .all(|s| s.last.as_ref().is_some_and(|v| v.ended));
+        let ended = shards.iter().all(Shard::ended);
         let answering = shards.len() - missing.len();
         if a.tui && tui.is_none() && answering > 0 {
             let planned = shards
@@ -421,14 +425,11 @@ pub fn watch(a: WatchArgs) -> anyhow::Result<ExitCode> {
             Some((p, at)) => {
                 let secs = at.elapsed().as_secs_f64();
                 (
-                    fmt_rate(
-                        live.counts.scheduled.saturating_sub(p.counts.scheduled),
-                        secs,
-                    ),
+                    fmt_rate(live.counts.scheduled.saturating_sub(p.scheduled), secs),
                     fmt_rate(
                         live.counts
                             .get(Outcome::Success)
-                            .saturating_sub(p.counts.get(Outcome::Success)),
+                            .saturating_sub(p.get(Outcome::Success)),
                         secs,
                     ),
                 )
@@ -455,8 +456,11 @@ pub fn watch(a: WatchArgs) -> anyhow::Result<ExitCode> {
                 format!("  missing: {}", missing.join(", "))
             }
         );
-        prev = Some((live.clone(), Instant::now()));
-        super::live::push(&state, live, ended, |_| None::<()>);
+        prev = Some((live.counts, Instant::now()));
+        if a.tui {
+            // what the dashboard draws (nothing reads it without one)
+            super::live::push(&state, live, ended, |_| None::<()>);
+        }
         if tui.is_none() {
             let mut o = out.lock();
             writeln!(o, "{}", loadgen::report::term::clean(&line))?;
@@ -476,7 +480,7 @@ pub fn watch(a: WatchArgs) -> anyhow::Result<ExitCode> {
                 "fleet ended: {} shards, {}{}",
                 shards.len(),
                 parts.join(", "),
-                if c.accounted() == c.scheduled {
+                if c.invariant_holds() {
                     " (every load accounted for)"
                 } else {
                     ""
@@ -490,21 +494,18 @@ pub fn watch(a: WatchArgs) -> anyhow::Result<ExitCode> {
             }
             break ExitCode::SUCCESS;
         }
-        // a shard silent for --give-up (or never heard from) while others ended: give up
-        let last_heard = shards.iter().filter_map(|s| s.answered).max();
-        let silent_for = last_heard.map_or(started.elapsed(), |h| h.elapsed());
-        if silent_for > a.give_up
-            || shards.iter().any(|s| {
-                !s.last.as_ref().is_some_and(|v| v.ended)
-                    && s.answered.map_or(started.elapsed(), |h| h.elapsed()) > a.give_up
-            })
-        {
+        // a shard that has not ended and is silent for --give-up (or never heard from):
+        // give up (when every shard is that silent, one of them has not ended, or the run
+        // would have ended above)
+        if shards.iter().any(|s| {
+            !s.ended() && s.answered.map_or(started.elapsed(), |h| h.elapsed()) > a.give_up
+        }) {
             if let Some(t) = tui.take() {
                 t.finish();
             }
             let lost: Vec<&str> = shards
                 .iter()
-                .filter(|s| !s.last.as_ref().is_some_and(|v| v.ended))
+                .filter(|s| !s.ended())
                 .map(|s| s.name.as_str())
                 .collect();
             crate::note!(

@@ -76,7 +76,7 @@ impl Protocol {
         })
     }
 
-    /// Calls one connection carries at once (`--streams` for HTTP/2).
+    /// Calls one connection carries at once (`--streams` for HTTP/2 and HTTP/3).
     fn per_connection(&self) -> u64 {
         match self {
             Protocol::Http(o) | Protocol::Grpc(o) if o.http2 || o.http3 => u64::from(o.streams),
@@ -337,10 +337,10 @@ fn calc_options(a: &LoadArgs) -> anyhow::Result<CalcOptions> {
     })
 }
 
-/// Text given inline, or read from a file with `@FILE` (at most a body file's cap).
-pub(super) fn text_or_file(flag: &str, v: &str) -> anyhow::Result<Vec<u8>> {
+/// Text given inline, or read from a file with `@FILE` (at most `cap` bytes).
+pub(super) fn text_or_file(flag: &str, v: &str, cap: u64) -> anyhow::Result<Vec<u8>> {
     match v.strip_prefix('@') {
-        Some(path) => loadgen::limits::read_file(path, loadgen::limits::BODY_FILE)
+        Some(path) => loadgen::limits::read_file(path, cap)
             .with_context(|| format!("{flag} @{path}: cannot read the file")),
         None => Ok(v.as_bytes().to_vec()),
     }
@@ -390,7 +390,7 @@ pub(super) fn http_options(a: &LoadArgs) -> anyhow::Result<HttpOptions> {
         body: a
             .body
             .as_deref()
-            .map(|b| text_or_file("--body", b))
+            .map(|b| text_or_file("--body", b, loadgen::limits::BODY_FILE))
             .transpose()?
             .unwrap_or_default(),
         expect_status: a
@@ -426,7 +426,7 @@ pub(super) fn http_options(a: &LoadArgs) -> anyhow::Result<HttpOptions> {
 fn stream_options(a: &LoadArgs) -> anyhow::Result<StreamOptions> {
     let payload = match &a.payload {
         None => b"ping\n".to_vec(),
-        Some(p) if p.starts_with('@') => text_or_file("--payload", p)?,
+        Some(p) if p.starts_with('@') => text_or_file("--payload", p, loadgen::limits::BODY_FILE)?,
         Some(p) => unescape(p).map_err(|e| anyhow::anyhow!("--payload: {e}"))?,
     };
     if payload.is_empty() {

@@ -48,11 +48,11 @@ pub fn options(
 ) -> anyhow::Result<WsOptions> {
     let mode = mode(a);
     let text = match (&a.message, mode) {
-        (Some(m), _) => Some(match m.strip_prefix('@') {
-            Some(path) => loadgen::limits::read_file(path, loadgen::limits::MESSAGE_FILE)
-                .with_context(|| format!("--message @{path}: cannot read the file"))?,
-            None => m.as_bytes().to_vec(),
-        }),
+        (Some(m), _) => Some(super::protocol::text_or_file(
+            "--message",
+            m,
+            loadgen::limits::MESSAGE_FILE,
+        )?),
         (None, WsMode::Subscribe) => None,
         (None, _) => Some(DEFAULT_MESSAGE.as_bytes().to_vec()),
     };

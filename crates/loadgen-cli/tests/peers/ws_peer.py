@@ -3,7 +3,8 @@ tests/ws.rs. It listens on 127.0.0.1:0, prints its port, and behaves by path:
 
   /rtt         each JSON message {"id": ...} is answered by an unrelated message first,
                then by {"id": <the same id>, "echo": <the message>}
-  /binary      each message is echoed back as a binary message
+  /binary      each binary message is echoed back; a text message closes the connection
+               with 1003 (unsupported data): a client that ignored --ws-binary fails
   /fragmented  each message is echoed back in three fragments
   /close1011   the first message closes the connection with 1011 (internal error)
 
@@ -25,8 +26,10 @@ async def handler(ws):
             await ws.send(json.dumps({"id": "not yours", "noise": True}))
             await ws.send(json.dumps({"id": m["id"], "echo": m}))
         elif path == "/binary":
-            data = msg if isinstance(msg, bytes) else msg.encode()
-            await ws.send(data)
+            if not isinstance(msg, bytes):
+                await ws.close(1003, "binary messages only")
+                return
+            await ws.send(msg)
         elif path == "/fragmented":
             text = msg if isinstance(msg, str) else msg.decode()
             third = max(1, len(text) // 3)

@@ -138,18 +138,9 @@ impl RequestSets {
         } else {
             None
         };
-        let tls_ws = if self.ws.iter().any(|t| t.tls) {
-            Some(
-                crate::protocol::http::tls::client_config(
-                    &opts.verify,
-                    opts.client_auth.as_ref(),
-                    &[b"http/1.1"],
-                )
-                .map_err(|e| e.to_string())?,
-            )
-        } else {
-            None
-        };
+        // WebSocket upgrades go over HTTP/1.1: the HTTP/1.1 options' ALPN
+        let tls_ws =
+            crate::protocol::http::tls_config(&h1_opts, &self.ws).map_err(|e| e.to_string())?;
         Ok(Requests {
             h1: set(self.h1, &h1_opts)?,
             h2: set(self.h2, &h2_opts)?,

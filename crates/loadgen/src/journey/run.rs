@@ -187,6 +187,8 @@ pub struct JourneyCaller {
     h2: HyperCaller,
     /// Connections of each gRPC endpoint, and the calls in flight on each.
     grpc: Vec<GrpcConns>,
+    /// The `grpc-timeout` values of its gRPC steps.
+    grpc_timeout: crate::protocol::grpc::TimeoutHeader,
     rec: RefCell<JourneyAgg>,
     scratch: RefCell<Scratch>,
     /// Jars of virtual users between their journeys (cookie scope `vu`).
@@ -215,6 +217,7 @@ impl JourneyCaller {
                     (c, busy)
                 })
                 .collect(),
+            grpc_timeout: Default::default(),
             rec: RefCell::new(JourneyAgg::new(j.rows.len())),
             scratch: RefCell::default(),
             vus: RefCell::default(),
@@ -238,6 +241,11 @@ impl JourneyCaller {
 
     /// The template context of the next render in journey `st` (each render its own nonce).
     fn cx<'a>(&self, st: &'a State) -> Context<'a> {
+        self.cx_nonce(st, st.nonce.replace(st.nonce.get() + 1))
+    }
+
+    /// The template context of journey `st` with `nonce`.
+    fn cx_nonce<'a>(&self, st: &'a State, nonce: u64) -> Context<'a> {
         Context {
             index: st.index,
             seed: self.j.seed,
@@ -245,7 +253,7 @@ impl JourneyCaller {
             shard: self.j.shard,
             data: None,
             vars: &st.vars,
-            nonce: st.nonce.replace(st.nonce.get() + 1),
+            nonce,
         }
     }
 
@@ -579,14 +587,9 @@ impl JourneyCaller {
             b.freeze()
         });
         let want = match (&w.matcher, &payload) {
-            (Some(m), Some(p)) => match m.value(p) {
-                Some(v) => Some((m, v)),
-                None => {
-                    return failed(Failure::new(
-                        Outcome::Fatal,
-                        format!("the message sent has no single JSON value at {}", m.text),
-                    ));
-                }
+            (Some(m), Some(p)) => match m.want(p) {
+                Ok(v) => Some((m, v)),
+                Err(f) => return failed(f),
             },
             _ => None,
         };
@@ -612,13 +615,8 @@ impl JourneyCaller {
             }
             let mut got = Bytes::new();
             if w.receive {
-                got = loop {
-                    let m = crate::protocol::ws::next_data(&mut *conn).await?;
-                    match &want {
-                        Some((matcher, v)) if matcher.value(&m).as_ref() != Some(v) => {}
-                        _ => break m,
-                    }
-                };
+                let want = want.as_ref().map(|(m, v)| (*m, v));
+                got = crate::protocol::ws::next_answer(&mut *conn, want).await?;
             }
             Ok::<_, Failure>((conn, got))
         };
@@ -641,7 +639,7 @@ impl JourneyCaller {
             }
             conns[w.endpoint] = Some(conn);
         }
-        let a = self.body_answer(got.len(), || got.to_vec());
+        let a = self.body_answer(got.len(), || Vec::from(got));
         Sent {
             answer: Ok(a),
             ready,
@@ -666,20 +664,14 @@ impl JourneyCaller {
         let (conns, busy) = &self.grpc[g.endpoint];
         let i = (0..busy.len()).min_by_key(|&i| busy[i].get()).unwrap_or(0);
         busy[i].set(busy[i].get() + 1);
-        struct Busy<'a>(&'a Cell<u32>);
-        impl Drop for Busy<'_> {
-            fn drop(&mut self) {
-                self.0.set(self.0.get().saturating_sub(1));
-            }
-        }
-        let _busy = Busy(&busy[i]);
+        let _busy = crate::protocol::grpc::Busy(&busy[i]);
         let sent = clock::now();
         let call = crate::protocol::grpc::exchange(
             &conns[i],
             &g.uri,
             &g.headers,
             &body,
-            crate::protocol::grpc::timeout_header(sent + r.timeout),
+            self.grpc_timeout.until(sent + r.timeout),
             true,
         );
         let res = tokio::time::timeout(r.timeout, Box::pin(call)).await;
@@ -725,17 +717,8 @@ impl JourneyCaller {
             Err(f) => (f.outcome, None, Some(f)),
             Ok(mut a) => {
                 let render = |t: &crate::caller::template::Template| {
-                    let cx = Context {
-                        index: st.index,
-                        seed: self.j.seed,
-                        thread: self.thread,
-                        shard: self.j.shard,
-                        data: None,
-                        vars: &st.vars,
-                        nonce: 0,
-                    };
                     let mut b = bytes::BytesMut::new();
-                    t.render(&cx, &mut b);
+                    t.render(&self.cx_nonce(st, 0), &mut b);
                     b.freeze()
                 };
                 let (n, failed) = extract::checks(r, &mut a, took, &render);

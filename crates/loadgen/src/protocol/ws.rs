@@ -92,6 +92,29 @@ impl Matcher {
         let v: serde_json::Value = serde_json::from_slice(json).ok()?;
         self.path.query(&v).exactly_one().ok().cloned()
     }
+
+    /// The value an answer to `sent` must carry: a message without exactly one at the path
+    /// is `fatal` (no answer could match it).
+    pub(crate) fn want(&self, sent: &[u8]) -> Result<serde_json::Value, Failure> {
+        self.value(sent).ok_or_else(|| self.no_value())
+    }
+
+    /// Why a message sent cannot be matched.
+    fn no_value(&self) -> Failure {
+        Failure::new(
+            crate::outcome::Outcome::Fatal,
+            format!("the message sent has no single JSON value at {}", self.text),
+        )
+    }
+
+    /// Whether `json` carries `want` at the path (exactly one value, equal).
+    fn selects(&self, json: &[u8], want: &serde_json::Value) -> bool {
+        if json.len() > MATCH_MAX {
+            return false;
+        }
+        serde_json::from_slice::<serde_json::Value>(json)
+            .is_ok_and(|v| self.path.query(&v).exactly_one().ok() == Some(want))
+    }
 }
 
 /// A WebSocket run's options.
@@ -139,6 +162,9 @@ pub struct WsCaller {
     tls: Option<Arc<rustls::ClientConfig>>,
     thread: usize,
     scratch: RefCell<BytesMut>,
+    /// The message of every load and the value its answer carries, when the one message
+    /// has no template to render: framed (its text checked) and parsed once.
+    fixed: Option<(Message, Option<Option<serde_json::Value>>)>,
 }
 
 /// The tungstenite settings of every connection: frames and messages bounded, buffers
@@ -162,6 +188,13 @@ impl WsCaller {
         thread: usize,
     ) -> WsCaller {
         let pools = targets.iter().map(|_| Pool::new(connections)).collect();
+        let fixed = match opts.messages.as_slice() {
+            [t] => t.shared_bytes().map(|b| {
+                let want = opts.matcher.as_ref().map(|m| m.value(&b));
+                (frame(b, opts.binary), want)
+            }),
+            _ => None,
+        };
         WsCaller {
             targets,
             pools,
@@ -169,6 +202,7 @@ impl WsCaller {
             tls,
             thread,
             scratch: RefCell::new(BytesMut::new()),
+            fixed,
         }
     }
 
@@ -345,6 +379,24 @@ where
     }
 }
 
+/// The next data message; with `want`, the next that carries its value at its matcher's
+/// path (the others are answers to other messages, skipped).
+pub(crate) async fn next_answer<S>(
+    ws: &mut WebSocketStream<S>,
+    want: Option<(&Matcher, &serde_json::Value)>,
+) -> Result<Bytes, Failure>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    loop {
+        let m = next_data(ws).await?;
+        match want {
+            Some((matcher, v)) if !matcher.selects(&m, v) => {}
+            _ => return Ok(m),
+        }
+    }
+}
+
 /// Reads and drops what the server sent and the socket holds now (pings answered), without
 /// waiting; a close or an error among it fails the load.
 pub(crate) fn discard_arrived(ws: &mut Conn) -> Result<(), Failure> {
@@ -366,8 +418,9 @@ impl Caller for WsCaller {
     type Response = WsAnswer;
 
     fn build(&self, load: Load) -> WsRequest {
-        let (message, want) = match self.opts.mode {
-            WsMode::Subscribe => (None, None),
+        let (message, want) = match (self.opts.mode, &self.fixed) {
+            (WsMode::Subscribe, _) => (None, None),
+            (_, Some((m, want))) => (Some(m.clone()), want.clone()),
             _ => {
                 let payload = self.message(load.index).unwrap_or_default();
                 let want = self.opts.matcher.as_ref().map(|m| m.value(&payload));
@@ -383,10 +436,7 @@ impl Caller for WsCaller {
 
     async fn call(&self, req: &WsRequest, _deadline: Instant) -> Result<WsAnswer, Failure> {
         if let (Some(m), Some(None)) = (&self.opts.matcher, &req.want) {
-            return Err(Failure::new(
-                crate::outcome::Outcome::Fatal,
-                format!("the message sent has no single JSON value at {}", m.text),
-            ));
+            return Err(m.no_value());
         }
         let pool = &self.pools[req.target];
         let dial = || {
@@ -429,13 +479,8 @@ impl Caller for WsCaller {
                 if let Some(m) = m {
                     ws.send(m.clone()).await.map_err(failure)?;
                 }
-                loop {
-                    let answer = next_data(ws).await?;
-                    match (&self.opts.matcher, &req.want) {
-                        (Some(m), Some(Some(want))) if m.value(&answer).as_ref() != Some(want) => {}
-                        _ => break answer,
-                    }
-                }
+                let want = req.want.as_ref().and_then(Option::as_ref);
+                next_answer(ws, self.opts.matcher.as_ref().zip(want)).await?
             }
         };
         let arrived = match self.opts.mode {

@@ -191,9 +191,8 @@ pub struct GrpcCaller {
     conns: Vec<Vec<conn::Conn<conn::H2>>>,
     /// Calls in flight per connection of each target.
     busy: Vec<Vec<Cell<u32>>>,
-    /// The last `grpc-timeout` sent: most calls of a run have the same time left, to the
-    /// millisecond, so its value is made once.
-    timeout_value: RefCell<(u128, http::HeaderValue)>,
+    /// The `grpc-timeout` values of the calls.
+    timeout_value: TimeoutHeader,
     /// The last answer that passed `--expect-body`.
     passed: RefCell<Option<Bytes>>,
 }
@@ -239,7 +238,7 @@ impl GrpcCaller {
                 .map(|c| c.iter().map(|_| Cell::new(0)).collect())
                 .collect(),
             conns,
-            timeout_value: RefCell::new((0, grpc_timeout(0))),
+            timeout_value: TimeoutHeader::default(),
             passed: RefCell::new(None),
         })
     }
@@ -277,16 +276,6 @@ impl GrpcCaller {
                 "the answer does not contain the expected text",
             ))
         }
-    }
-
-    /// `grpc-timeout` for a call ending at `deadline`.
-    fn timeout_value(&self, deadline: Instant) -> http::HeaderValue {
-        let ms = timeout_ms(deadline.saturating_duration_since(Instant::now()));
-        let mut last = self.timeout_value.borrow_mut();
-        if last.0 != ms {
-            *last = (ms, grpc_timeout(ms));
-        }
-        last.1.clone()
     }
 }
 
@@ -422,11 +411,26 @@ pub async fn exchange(
     Ok(last)
 }
 
-/// `grpc-timeout` for the time left until `deadline`.
-pub fn timeout_header(deadline: Instant) -> http::HeaderValue {
-    grpc_timeout(timeout_ms(
-        deadline.saturating_duration_since(Instant::now()),
-    ))
+/// `grpc-timeout` values of one caller's calls. The last one is kept: most calls of a run
+/// have the same time left, to the millisecond, so its value is made once.
+pub struct TimeoutHeader(RefCell<(u128, http::HeaderValue)>);
+
+impl Default for TimeoutHeader {
+    fn default() -> TimeoutHeader {
+        TimeoutHeader(RefCell::new((0, grpc_timeout(0))))
+    }
+}
+
+impl TimeoutHeader {
+    /// `grpc-timeout` for a call ending at `deadline`.
+    pub fn until(&self, deadline: Instant) -> http::HeaderValue {
+        let ms = timeout_ms(deadline.saturating_duration_since(Instant::now()));
+        let mut last = self.0.borrow_mut();
+        if last.0 != ms {
+            *last = (ms, grpc_timeout(ms));
+        }
+        last.1.clone()
+    }
 }
 
 /// gRPC messages cut out of an answer's DATA chunks: slices of the chunk itself while
@@ -530,7 +534,7 @@ pub struct GrpcRequest {
 
 /// A call's place on a connection, given back when the call ends (or is dropped at its
 /// deadline).
-struct Busy<'a>(&'a Cell<u32>);
+pub(crate) struct Busy<'a>(pub(crate) &'a Cell<u32>);
 
 impl Drop for Busy<'_> {
     fn drop(&mut self) {
@@ -593,7 +597,7 @@ impl crate::Caller for GrpcCaller {
             &self.uris[req.target],
             &self.headers,
             &body,
-            self.timeout_value(deadline),
+            self.timeout_value.until(deadline),
             matches!(self.kind, Kind::Unary | Kind::ClientStreaming),
         )
         .await?;

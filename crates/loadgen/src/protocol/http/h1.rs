@@ -212,6 +212,14 @@ pub trait Sink {
     fn header(&mut self, name: &[u8], value: &[u8]) {
         let _ = (name, value);
     }
+    /// The headers of the final answer, each to [`Sink::header`] if it wants them.
+    fn headers(&mut self, map: &http::HeaderMap) {
+        if self.wants_headers() {
+            for (k, v) in map {
+                self.header(k.as_str().as_bytes(), v.as_bytes());
+            }
+        }
+    }
     /// The next piece of the body.
     fn body(&mut self, chunk: &[u8]);
 }

@@ -148,12 +148,11 @@ pub async fn exchange_into<K: Sink>(
     sink: &mut K,
 ) -> Result<u16, Failure> {
     let mut sender = sender.clone();
-    let mut req = http::Request::new(());
-    *req.method_mut() = parts.method.clone();
-    *req.uri_mut() = parts.uri.clone();
-    *req.headers_mut() = parts.headers.clone();
     sink.sending();
-    let mut stream = sender.send_request(req).await.map_err(stream_failure)?;
+    let mut stream = sender
+        .send_request(parts.head(()))
+        .await
+        .map_err(stream_failure)?;
     if !parts.body.is_empty() {
         stream
             .send_data(parts.body.clone())
@@ -162,11 +161,7 @@ pub async fn exchange_into<K: Sink>(
     }
     stream.finish().await.map_err(stream_failure)?;
     let resp = stream.recv_response().await.map_err(stream_failure)?;
-    if sink.wants_headers() {
-        for (k, v) in resp.headers() {
-            sink.header(k.as_str().as_bytes(), v.as_bytes());
-        }
-    }
+    sink.headers(resp.headers());
     while let Some(mut chunk) = stream.recv_data().await.map_err(stream_failure)? {
         while chunk.has_remaining() {
             let c = chunk.chunk();

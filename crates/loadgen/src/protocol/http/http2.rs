@@ -153,12 +153,8 @@ pub async fn exchange_into<K: Sink>(
     parts: &Parts,
     sink: &mut K,
 ) -> Result<u16, CallFailed> {
-    let mut req = http::Request::new(());
-    *req.method_mut() = parts.method.clone();
-    *req.uri_mut() = parts.uri.clone();
-    *req.headers_mut() = parts.headers.clone();
     let bodiless = parts.body.is_empty();
-    let (resp, mut send) = open(sender, ended, req, bodiless).await?;
+    let (resp, mut send) = open(sender, ended, parts.head(()), bodiless).await?;
     sink.sending();
     if !bodiless {
         // queued whole (the body is held anyway) and sent as the windows allow
@@ -167,11 +163,7 @@ pub async fn exchange_into<K: Sink>(
     }
     let resp = answer(resp).await?;
     let status = resp.status().as_u16();
-    if sink.wants_headers() {
-        for (k, v) in resp.headers() {
-            sink.header(k.as_str().as_bytes(), v.as_bytes());
-        }
-    }
+    sink.headers(resp.headers());
     let mut body = resp.into_body();
     while let Some(d) = body.data().await {
         let d = d.map_err(|e| failure(&e))?;

@@ -255,8 +255,8 @@ pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     memchr::memmem::find(haystack, needle).is_some()
 }
 
-/// The TLS client config for a run: `None` when no target is `https`. Offers ALPN `h2`
-/// for HTTP/2, `http/1.1` otherwise.
+/// The TLS client config for a run: `None` when no target is `https`. Offers ALPN `h3`
+/// for HTTP/3, `h2` for HTTP/2, `http/1.1` otherwise.
 pub fn tls_config(
     opts: &HttpOptions,
     targets: &[HttpTarget],

@@ -81,6 +81,17 @@ pub struct Parts {
     pub body: Bytes,
 }
 
+impl Parts {
+    /// The request's head (method, URI, headers) carrying `body`.
+    pub fn head<B>(&self, body: B) -> http::Request<B> {
+        let mut req = http::Request::new(body);
+        *req.method_mut() = self.method.clone();
+        *req.uri_mut() = self.uri.clone();
+        *req.headers_mut() = self.headers.clone();
+        req
+    }
+}
+
 /// Every request of a run, shared by its threads.
 pub struct HttpRequests {
     /// Where connections go: one pool per endpoint.

@@ -224,7 +224,7 @@ struct Endpoint {
     conns: Conns,
 }
 
-/// The hyper caller of one shard (HTTP/1.1 or HTTP/2).
+/// The hyper caller of one shard (HTTP/1.1, HTTP/2 or HTTP/3).
 pub struct HyperCaller {
     endpoints: Vec<Endpoint>,
     opts: Arc<HttpOptions>,
@@ -267,11 +267,7 @@ impl HyperCaller {
     }
 
     fn request(parts: &Parts) -> http::Request<Full<Bytes>> {
-        let mut req = http::Request::new(Full::new(parts.body.clone()));
-        *req.method_mut() = parts.method.clone();
-        *req.uri_mut() = parts.uri.clone();
-        *req.headers_mut() = parts.headers.clone();
-        req
+        parts.head(Full::new(parts.body.clone()))
     }
 
     async fn read<K: Sink>(
@@ -280,11 +276,7 @@ impl HyperCaller {
         sink: &mut K,
     ) -> Result<u16, Failure> {
         let status = resp.status().as_u16();
-        if sink.wants_headers() {
-            for (k, v) in resp.headers() {
-                sink.header(k.as_str().as_bytes(), v.as_bytes());
-            }
-        }
+        sink.headers(resp.headers());
         let mut body = resp.into_body();
         // fed to the sink as it streams
         while let Some(frame) = body.frame().await {
@@ -385,8 +377,8 @@ impl HyperCaller {
         }
     }
 
-    /// Calls this caller can run at once: connections (× streams for HTTP/2) over every
-    /// target.
+    /// Calls this caller can run at once: connections (× streams for HTTP/2 and HTTP/3)
+    /// over every target.
     pub fn capacity(&self) -> u64 {
         (0..self.endpoints.len()).map(|e| self.capacity_of(e)).sum()
     }
