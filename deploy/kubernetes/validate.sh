@@ -364,7 +364,10 @@ want = ((pm.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
 if not want or any(labels.get(k) != v for k, v in want.items()):
     errors.append(f"spec.selector.matchLabels {want} does not match the Job's pod labels {labels}")
 ports = {p.get("name"): p.get("containerPort") for c in tmpl["spec"]["containers"] for p in c.get("ports") or []}
-for ep in (pm.get("spec") or {}).get("podMetricsEndpoints") or []:
+endpoints = (pm.get("spec") or {}).get("podMetricsEndpoints") or []
+if not endpoints:
+    errors.append("no podMetricsEndpoints: nothing would be scraped")
+for ep in endpoints:
     if ep.get("port") not in ports:
         errors.append(f"podMetricsEndpoints port {ep.get('port')!r} is not a named port of the Job ({', '.join(map(str, ports)) or 'none'})")
 ann = (tmpl.get("metadata") or {}).get("annotations") or {}
