@@ -1,6 +1,10 @@
 //! Batched reads keep latency true: at a low rate the engine sleeps from one load to the
 //! next and reads each response at the next tick, long after it arrived; the kernel's
 //! receive timestamp still dates it to its arrival.
+//!
+//! Were a response dated when it is read, every load here would take ~38 ms. The bounds are
+//! on p90 (the 23rd of 25 loads), so two loads a busy machine stalls cannot fail the test
+//! while a dating that does not work still fails it on every load.
 
 mod support;
 
@@ -44,10 +48,11 @@ fn responses_read_at_the_next_tick_count_from_their_arrival() {
         p.batch_reads = batch;
         let s = run_http(p, http_target(server.addr(), "/"), HttpOptions::default());
         assert_eq!(s.counts.success, 25, "{:?}", s.errors);
+        eprintln!("http batch {batch}: {:?}", s.latency_ms);
         assert!(
-            s.latency_ms.p99 < 20.0,
-            "batch {batch}: p99 {} ms for a 2 ms server",
-            s.latency_ms.p99
+            s.latency_ms.p90 < 20.0,
+            "batch {batch}: p90 {} ms for a 2 ms server",
+            s.latency_ms.p90
         );
         assert!(s.latency_ms.min >= 2.0, "{}", s.latency_ms.min);
     }
@@ -70,6 +75,7 @@ fn responses_read_at_the_next_tick_count_from_their_arrival() {
         },
     );
     assert_eq!(s.counts.success, 25);
-    assert!(s.latency_ms.p99 < 10.0, "calc p99 {} ms", s.latency_ms.p99);
+    eprintln!("calc: {:?}", s.latency_ms);
+    assert!(s.latency_ms.p90 < 10.0, "calc p90 {} ms", s.latency_ms.p90);
     calc.stop().unwrap();
 }

@@ -127,10 +127,24 @@ pub(crate) fn run<F: CallerFactory>(
             }
         }
     };
+    // a thread that will batch its reads has the kernel stamping receives before its
+    // first load (see `net::Stamping`), and keeps it so until its run ends
+    let _stamping =
+        batches_reads(&plan, &caller).then(|| crate::protocol::net::Stamping::hold(STAMPING_WAIT));
     let _ = ready.send(Ok(()));
     let t0 = go.recv().ok().flatten()?;
     let local = tokio::task::LocalSet::new();
     Some(local.block_on(&rt, drive(ctx, caller, control, plan, t0)))
+}
+
+/// How long a thread waits, before the run, for the kernel to stamp receives (it usually
+/// takes well under a millisecond; past this the run goes on, best effort).
+const STAMPING_WAIT: Duration = Duration::from_millis(250);
+
+/// True when the thread will read responses in batches at its pacing ticks (see `tick`):
+/// asked for, a precise timer, an open schedule, and a caller that dates its responses.
+fn batches_reads<C: Caller>(plan: &Plan, caller: &C) -> bool {
+    plan.batch_reads && plan.precise_timer && !plan.schedule.is_closed() && caller.stamps_arrivals()
 }
 
 /// Starts a worker of `runner` in `set` (here, not in the runner: the runner is what
@@ -175,11 +189,7 @@ fn new_runner<C: Caller>(
             busy: RefCell::new(vec![0; caps.len()]),
             caps: caps.iter().map(|&c| c.max(1)).collect(),
         });
-    if plan.batch_reads
-        && plan.precise_timer
-        && !plan.schedule.is_closed()
-        && caller.stamps_arrivals()
-    {
+    if batches_reads(plan, &caller) {
         super::tick::install();
     }
     let max_workers = ctx.slots.min(caller.capacity().unwrap_or(u64::MAX)).max(1);

@@ -276,6 +276,61 @@ pub async fn udp_recv(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<(usize, 
     }
 }
 
+/// Keeps the kernel's receive timestamping switched on while it lives.
+///
+/// Linux stamps received packets only while some socket asks for it, and switches that on
+/// through deferred work when the first one asks: until the work has run, packets arrive
+/// unstamped and a read late at the next tick would date its response late. One is held
+/// by each generator thread that batches its reads, from before the run's first load to
+/// its end, so the first responses are dated too and a thread whose connections are all
+/// closed and reopened does not switch timestamping off and on between them.
+pub(crate) struct Stamping {
+    _pair: Option<(std::net::TcpStream, std::net::TcpStream)>,
+}
+
+impl Stamping {
+    /// Asks for receive timestamps on a loopback connection of its own and waits (at most
+    /// `wait`: best effort) until a byte sent over it comes back stamped.
+    pub(crate) fn hold(wait: std::time::Duration) -> Stamping {
+        Stamping {
+            _pair: if cfg!(target_os = "linux") {
+                stamped_pair(wait).ok()
+            } else {
+                None
+            },
+        }
+    }
+}
+
+fn stamped_pair(
+    wait: std::time::Duration,
+) -> io::Result<(std::net::TcpStream, std::net::TcpStream)> {
+    let listener = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))?;
+    let mut tx = std::net::TcpStream::connect(listener.local_addr()?)?;
+    let (rx, _) = listener.accept()?;
+    rx.set_nonblocking(true)?;
+    sys::enable_timestamps(&rx);
+    let until = Instant::now() + wait;
+    let mut b = [0u8; 64];
+    loop {
+        std::io::Write::write_all(&mut tx, b"s")?;
+        let stamped = loop {
+            match sys::recv(&rx, &mut b, true) {
+                Ok((0, _)) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok((_, at)) => break at.is_some(),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && Instant::now() < until => {
+                    std::thread::sleep(std::time::Duration::from_micros(50))
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        if stamped || Instant::now() >= until {
+            return Ok((tx, rx));
+        }
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+}
+
 /// The monotonic instant of a wall-clock kernel timestamp: now, minus how long ago it was.
 fn instant_of(at: SystemTime) -> Instant {
     let now = Instant::now();
@@ -462,6 +517,39 @@ mod tests {
         if cfg!(target_os = "linux") {
             let at = c.arrived().expect("a receive timestamp");
             assert!(at + std::time::Duration::from_millis(40) < before_read);
+        }
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn while_stamping_is_held_a_new_connection_s_first_read_is_stamped() {
+        // without it, the kernel switches stamping on (and, once the last socket that asked
+        // is closed, off) through deferred work: a connection's first answers can come
+        // unstamped, and a batched read would date them late
+        let _held = Stamping::hold(std::time::Duration::from_secs(1));
+        for round in 0..10 {
+            let (mut tx, rx) = {
+                let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                let tx = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+                (tx, l.accept().unwrap().0)
+            };
+            sys::enable_timestamps(&rx);
+            std::io::Write::write_all(&mut tx, b"x").unwrap();
+            let mut b = [0u8; 8];
+            // loopback delivers at once, or on a busy machine a moment later
+            let (n, at) = (0..1000)
+                .find_map(|_| match sys::recv(&rx, &mut b, true) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                        None
+                    }
+                    r => Some(r.unwrap()),
+                })
+                .expect("the byte sent");
+            assert_eq!(n, 1);
+            assert!(at.is_some(), "round {round}: an unstamped first read");
+            drop((tx, rx));
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
 
