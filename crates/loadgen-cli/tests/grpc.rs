@@ -347,6 +347,9 @@ fn demo_over_grpc_runs_out_of_the_box() {
         "--grpc",
         "-d",
         "1s",
+        // the demo's 50 ms timeout would make a busy machine's stall fail loads
+        "-t",
+        "1s",
         "-r",
         "300",
         "--json",

@@ -115,12 +115,13 @@ fn unix_server(path: &std::path::Path) {
 #[test]
 fn answers_over_a_unix_socket_are_dated_when_they_arrive() {
     // a Unix socket gives no kernel receive time: its answers must not wait for the next
-    // pacing tick (100 ms apart at 20 loads/s with a 1 s timeout)
+    // pacing tick (100 ms apart at 20 loads/s with a 1 s timeout: dated there, the median
+    // would be some 50 ms; the 10 ms margin is for a busy machine between two runs)
     let path = tmp("http.sock");
     unix_server(&path);
     let sock = path.to_str().unwrap();
     for client in [&[][..], &["--hyper"][..]] {
-        let p90 = |extra: &[&str]| {
+        let p50 = |extra: &[&str]| {
             let mut args = vec![
                 "http://localhost/",
                 "--unix-socket",
@@ -138,12 +139,12 @@ fn answers_over_a_unix_socket_are_dated_when_they_arrive() {
             assert_eq!(code, Some(0), "{err}");
             let s = s.unwrap();
             assert_eq!(s.counts.success, 20, "{:?}", s.errors);
-            s.latency_ms.p90
+            s.latency_ms.p50
         };
-        let (batched, eager) = (p90(&[]), p90(&["--eager-reads"]));
+        let (batched, eager) = (p50(&[]), p50(&["--eager-reads"]));
         assert!(
-            batched < eager + 1.0,
-            "{client:?}: p90 {batched} ms, eager {eager} ms"
+            batched < eager + 10.0,
+            "{client:?}: p50 {batched} ms, eager {eager} ms"
         );
     }
 }
@@ -151,7 +152,8 @@ fn answers_over_a_unix_socket_are_dated_when_they_arrive() {
 #[test]
 fn answers_over_tcp_and_tls_are_dated_when_they_arrive() {
     // TCP gives a kernel receive time on every read, TLS reads through the same socket:
-    // batched reads must date answers as the eager ones do
+    // batched reads must date answers as the eager ones do (dated at the tick, 100 ms
+    // apart, the median would be some 50 ms)
     let (c, k) = cert("dated");
     let (_plain, plain, _) = serve(&["http", "--listen", "127.0.0.1:0"]);
     let (_tls, tls, _) = serve(&[
@@ -190,7 +192,7 @@ fn answers_over_tcp_and_tls_are_dated_when_they_arrive() {
         };
         let (batched, eager) = (p50(&[]), p50(&["--eager-reads"]));
         assert!(
-            batched < eager + 1.0,
+            batched < eager + 10.0,
             "{url}: p50 {batched} ms, eager {eager} ms"
         );
     }

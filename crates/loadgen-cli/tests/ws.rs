@@ -65,11 +65,12 @@ fn rtt_send_and_subscribe_against_serve_ws() {
 fn subscribe_counts_the_messages_pushed() {
     let (_srv, addrs, _) = serve(&["ws", "--listen", "127.0.0.1:0", "--publish", "50"]);
     let url = format!("ws://{}/feed", addrs[0]);
-    // 10 subscribers × 50 messages/s × 2 s ≈ 1000 messages (less the first tick's wait)
+    // 10 subscribers × 50 messages/s × 2 s ≈ 1000 messages (less the first tick's wait,
+    // and a server held back by a busy machine publishes later, not more)
     let s = ok_run(&[&url, "-c", "10", "-d", "2s", "--ws-mode", "subscribe"]);
     assert_eq!(s.counts.success, s.counts.scheduled - s.counts.cancelled);
     assert!(
-        (800..=1100).contains(&s.counts.success),
+        (600..=1100).contains(&s.counts.success),
         "{} messages",
         s.counts.success
     );

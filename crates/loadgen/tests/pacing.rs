@@ -2,9 +2,11 @@
 //! next and reads each response at the next tick, long after it arrived; the kernel's
 //! receive timestamp still dates it to its arrival.
 //!
-//! Were a response dated when it is read, every load here would take ~38 ms. The bounds are
-//! on p90 (the 23rd of 25 loads), so two loads a busy machine stalls cannot fail the test
-//! while a dating that does not work still fails it on every load.
+//! Were a response dated when it is read, every load here would take 38-50 ms (measured: a
+//! median of 50.5 ms with the callers' arrival times ignored). The bounds are on the median,
+//! so the loads a busy machine stalls cannot fail the test while a dating that does not work
+//! still fails it; that a connection's very first answer is dated too is
+//! `protocol::net`'s unit test.
 
 mod support;
 
@@ -50,9 +52,9 @@ fn responses_read_at_the_next_tick_count_from_their_arrival() {
         assert_eq!(s.counts.success, 25, "{:?}", s.errors);
         eprintln!("http batch {batch}: {:?}", s.latency_ms);
         assert!(
-            s.latency_ms.p90 < 20.0,
-            "batch {batch}: p90 {} ms for a 2 ms server",
-            s.latency_ms.p90
+            s.latency_ms.p50 < 20.0,
+            "batch {batch}: p50 {} ms for a 2 ms server",
+            s.latency_ms.p50
         );
         assert!(s.latency_ms.min >= 2.0, "{}", s.latency_ms.min);
     }
@@ -76,6 +78,6 @@ fn responses_read_at_the_next_tick_count_from_their_arrival() {
     );
     assert_eq!(s.counts.success, 25);
     eprintln!("calc: {:?}", s.latency_ms);
-    assert!(s.latency_ms.p90 < 10.0, "calc p90 {} ms", s.latency_ms.p90);
+    assert!(s.latency_ms.p50 < 10.0, "calc p50 {} ms", s.latency_ms.p50);
     calc.stop().unwrap();
 }

@@ -101,7 +101,6 @@ impl Progress {
 
 fn show(mode: Mode, m: &Monitor, total: Duration, period: Duration, done: &AtomicBool) {
     let tick = Duration::from_millis(50);
-    let every = (period.as_millis() / tick.as_millis()).max(1) as u32;
     let bar = (mode == Mode::Bar).then(|| {
         let b = ProgressBar::with_draw_target(
             Some(total.as_millis() as u64),
@@ -114,12 +113,18 @@ fn show(mode: Mode, m: &Monitor, total: Duration, period: Duration, done: &Atomi
         b
     });
     let mut prev = m.snapshot();
-    let mut n = 0u32;
+    // lines on a fixed grid from the start (sleeps that run late do not push every later
+    // line back), the end looked for at least every tick
+    let start = std::time::Instant::now();
+    let mut next = start + period;
     while !done.load(Ordering::SeqCst) {
-        std::thread::sleep(tick);
-        n += 1;
-        if !n.is_multiple_of(every) {
+        let now = std::time::Instant::now();
+        if now < next {
+            std::thread::sleep(tick.min(next - now));
             continue;
+        }
+        while next <= now {
+            next += period;
         }
         let now = m.snapshot();
         let text = line(&prev, &now, total);

@@ -319,11 +319,13 @@ pub fn shards(
     start_in: u64,
     linger: &str,
 ) -> (Vec<Server>, Vec<String>, Vec<std::path::PathBuf>) {
+    // fractional Unix seconds: the shards have all of `start_in` to start
     let start = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
-        .as_secs()
-        + start_in;
+        .as_secs_f64()
+        + start_in as f64;
+    let start = format!("{start:.3}");
     let (mut procs, mut addrs, mut files) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..n {
         let json = tmp(&format!("{name}-{i}.json"));
@@ -331,12 +333,7 @@ pub fn shards(
         let mut child = bin()
             .args(["run", url])
             .args(args)
-            .args([
-                "--shard",
-                &format!("{i}/{n}"),
-                "--start-at",
-                &start.to_string(),
-            ])
+            .args(["--shard", &format!("{i}/{n}"), "--start-at", &start])
             .args(["--metrics", "127.0.0.1:0", "--metrics-linger", linger])
             .args([
                 "--json",

@@ -495,6 +495,7 @@ mod tests {
 
     #[tokio::test]
     async fn reads_carry_the_kernel_receive_time() {
+        let _held = Stamping::hold(std::time::Duration::from_secs(1));
         crate::caller::reads::set_batching(true);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -505,7 +506,6 @@ mod tests {
             s.write_all(b"pong").await.unwrap();
         });
         let mut c = StampedTcp::connect(addr).await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         c.write_all(b"ping").await.unwrap();
         server.await.unwrap();
         // the answer is in the socket buffer; read it a while later
@@ -555,6 +555,7 @@ mod tests {
 
     #[tokio::test]
     async fn prompt_reads_skip_the_timestamp() {
+        let _held = Stamping::hold(std::time::Duration::from_secs(1));
         // a saturated dispatcher reads as answers come: a plain read, dated by the caller
         crate::caller::reads::set_batching(true);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -568,7 +569,6 @@ mod tests {
             }
         });
         let mut c = StampedTcp::connect(addr).await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         let mut b = [0u8; 4];
         for prompt in [true, false] {
             crate::caller::reads::set_prompt(prompt);
@@ -583,12 +583,10 @@ mod tests {
 
     #[tokio::test]
     async fn datagrams_carry_the_kernel_receive_time() {
+        let _held = Stamping::hold(std::time::Duration::from_secs(1));
         crate::caller::reads::set_batching(true);
         let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let c = udp_connect(server.local_addr().unwrap()).await.unwrap();
-        // the kernel turns timestamping on through deferred work: give it a moment (until
-        // then a datagram is stamped when it is read, which is the read time anyway)
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         c.send(b"ping").await.unwrap();
         let mut b = [0u8; 16];
         let (n, from) = server.recv_from(&mut b).await.unwrap();
