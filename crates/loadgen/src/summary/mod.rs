@@ -314,8 +314,10 @@ impl Summary {
     /// Why the generator, not the target, limited the run (empty if it did not).
     ///
     /// A generator thread busy ≥ 90 % of the run could not have gone faster; late
-    /// dispatcher wake-ups count only when the thread was also busy (≥ 50 %), since on an
-    /// idle thread they point at the machine (a noisy neighbour), not at loadgen.
+    /// dispatcher wake-ups count when the thread was also busy (≥ 50 %), since on an
+    /// idle thread they point at the machine (a noisy neighbour), not at loadgen — unless
+    /// loads were dropped while the target was not saturated: then the machine did not
+    /// give the generator the CPU it needed, and the drops are the generator's side too.
     pub fn generator_reasons(&self) -> Vec<String> {
         let g = &self.facts.generator;
         let closed = self.run.arrival == ArrivalKind::Closed;
@@ -330,6 +332,13 @@ impl Summary {
         if !closed && wake_ms > 2.0 && g.max_busy >= 0.5 {
             r.push(format!(
                 "the dispatcher woke {wake_ms:.1} ms late at p99 while {:.0}% busy: the generator could not keep the schedule",
+                g.max_busy * 100.0
+            ));
+        }
+        let dropped = self.agg.counts.get(Outcome::Dropped);
+        if !closed && wake_ms > 2.0 && g.max_busy < 0.5 && dropped > 0 && !self.saturated_long() {
+            r.push(format!(
+                "the dispatcher woke {wake_ms:.1} ms late at p99 with the thread only {:.0}% busy, and {dropped} loads were dropped while the target kept up: the machine did not give the generator the CPU (other processes?)",
                 g.max_busy * 100.0
             ));
         }
@@ -359,7 +368,7 @@ impl Summary {
         let dropped = self.agg.counts.get(Outcome::Dropped);
         let window = self.facts.window.as_secs_f64();
         let busy = l.saturated.as_secs_f64();
-        if dropped == 0 || busy < 0.1 * window.max(0.001) || self.generator_bound() {
+        if dropped == 0 || !self.saturated_long() || self.generator_bound() {
             return Vec::new();
         }
         let what = if l.capacity_bound {
@@ -380,6 +389,11 @@ impl Summary {
                 "if the target can take more calls at once, raise --concurrency".into()
             },
         ]
+    }
+
+    /// Every allowed call busy while loads waited for at least a tenth of the run.
+    fn saturated_long(&self) -> bool {
+        self.facts.load.saturated.as_secs_f64() >= 0.1 * self.facts.window.as_secs_f64().max(0.001)
     }
 
     /// True when the target saturated (see [`Summary::saturation_reasons`]).
@@ -452,5 +466,59 @@ pub(crate) fn sample(agg: Aggregate, window: Duration) -> Summary {
         agg,
         thresholds: Vec::new(),
         warnings: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Recorder;
+    use std::time::Instant;
+
+    /// 1000 loads over 1 s, `dropped` of them dropped, the rest fast successes; the
+    /// generator woke `wake_ms` late at p99, `busy` of the run busy; every slot busy for
+    /// `saturated` of the run.
+    fn run(dropped: u64, wake_ms: u64, busy: f64, saturated: Duration) -> Summary {
+        let t0 = Instant::now();
+        let mut r = Recorder::new(t0, Duration::from_millis(100), 1);
+        for i in 0..1000u64 {
+            let at = t0 + Duration::from_millis(i);
+            r.scheduled(0, at);
+            if i < dropped {
+                r.failure(0, at, Outcome::Dropped, "d".into());
+            } else {
+                let lat = Duration::from_micros(200);
+                r.sent(at, Duration::ZERO);
+                r.success(0, at + lat, lat, lat);
+            }
+        }
+        let mut s = sample(r.finish(), Duration::from_secs(1));
+        s.facts.generator.wake_late_p99 = Duration::from_millis(wake_ms);
+        s.facts.generator.max_busy = busy;
+        s.facts.load.saturated = saturated;
+        s
+    }
+
+    #[test]
+    fn a_starved_generator_that_dropped_loads_says_so() {
+        // late wake-ups on a thread the machine starved, loads dropped, the target idle
+        let s = run(800, 39, 0.49, Duration::ZERO);
+        assert!(s.generator_bound());
+        let r = s.generator_reasons();
+        assert!(r[0].contains("did not give the generator the CPU"), "{r:?}");
+        assert!(r[0].contains("800 loads were dropped"), "{r:?}");
+        assert!(s.saturation_reasons().is_empty());
+        // late wake-ups alone, with nothing dropped: a noisy neighbour, no harm done
+        assert!(!run(0, 39, 0.49, Duration::ZERO).generator_bound());
+        // drops while every slot was busy: the target's, not the generator's
+        let target = run(800, 39, 0.49, Duration::from_millis(500));
+        assert!(
+            !target.generator_bound(),
+            "{:?}",
+            target.generator_reasons()
+        );
+        assert!(!target.saturation_reasons().is_empty());
+        // on time: nothing to say
+        assert!(!run(800, 1, 0.49, Duration::ZERO).generator_bound());
     }
 }
