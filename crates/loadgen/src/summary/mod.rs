@@ -336,16 +336,20 @@ impl Summary {
             ));
         }
         let dropped = self.agg.counts.get(Outcome::Dropped);
-        if !closed && wake_ms > 2.0 && g.max_busy < 0.5 && dropped > 0 && !self.saturated_long() {
+        let stall = g.stall_max.as_secs_f64();
+        if !closed && stall >= STALL.as_secs_f64() && dropped > 0 {
+            r.push(format!(
+                "the generator stalled for {stall:.2} s at once (the process was stopped, or starved of CPU): loads due then were dropped by the generator, not the target"
+            ));
+        } else if !closed
+            && wake_ms > 2.0
+            && g.max_busy < 0.5
+            && dropped > 0
+            && !self.saturated_long()
+        {
             r.push(format!(
                 "the dispatcher woke {wake_ms:.1} ms late at p99 with the thread only {:.0}% busy, and {dropped} loads were dropped while the target kept up: the machine did not give the generator the CPU (other processes?)",
                 g.max_busy * 100.0
-            ));
-        }
-        let stall = g.stall_max.as_secs_f64();
-        if !closed && stall >= STALL.as_secs_f64() && self.agg.counts.get(Outcome::Dropped) > 0 {
-            r.push(format!(
-                "the generator stalled for {stall:.2} s at once (the process was stopped, or starved of CPU): loads due then were dropped by the generator, not the target"
             ));
         }
         let lag = self.lag();
@@ -520,5 +524,11 @@ mod tests {
         assert!(!target.saturation_reasons().is_empty());
         // on time: nothing to say
         assert!(!run(800, 1, 0.49, Duration::ZERO).generator_bound());
+        // one stall explains the drops: said once, as the stall (and the send lag)
+        let mut stalled = run(800, 39, 0.49, Duration::ZERO);
+        stalled.facts.generator.stall_max = Duration::from_secs(1);
+        let r = stalled.generator_reasons();
+        assert!(r[0].contains("the generator stalled"), "{r:?}");
+        assert!(!r.iter().any(|l| l.contains("did not give")), "{r:?}");
     }
 }
