@@ -385,7 +385,9 @@ fn steps_are_watched_live_and_the_live_sums_are_the_summary() {
 
 #[test]
 fn search_finds_the_journey_rate_that_meets_a_step_slo() {
-    // 2 requests of 10 ms each, 5 journeys in flight at most: about 250 journeys/s
+    // 2 requests of 10 ms each, 5 journeys in flight at most: about 250 journeys/s (the
+    // SLOs on p90: a step's p99 over 400 ms is two loads, which a busy machine's stall can
+    // push past 100 ms far below capacity)
     let (_srv, addrs, _) = serve(&["http", "--listen", "127.0.0.1:0", "--delay", "10ms"]);
     let file = write(
         "search.yaml",
@@ -398,9 +400,9 @@ fn search_finds_the_journey_rate_that_meets_a_step_slo() {
         "search",
         &file,
         "--slo",
-        "step:b p99<100ms",
+        "step:b p90<100ms",
         "--slo",
-        "journey p99<100ms",
+        "journey p90<100ms",
         "--min-rate",
         "50",
         "--max-rate",

@@ -128,9 +128,18 @@ pub(crate) fn run<F: CallerFactory>(
         }
     };
     // a thread that will batch its reads has the kernel stamping receives before its
-    // first load (see `net::Stamping`), and keeps it so until its run ends
-    let _stamping =
+    // first load (see `net::Stamping`), and keeps it so until its run ends; where no
+    // stamp comes (another kernel, or none within the wait) it reads responses as they
+    // arrive instead, rather than date them a tick late
+    let stamping =
         batches_reads(&plan, &caller).then(|| crate::protocol::net::Stamping::hold(STAMPING_WAIT));
+    let plan = match &stamping {
+        Some(s) if !s.works() => Arc::new(Plan {
+            batch_reads: false,
+            ..(*plan).clone()
+        }),
+        _ => plan,
+    };
     let _ = ready.send(Ok(()));
     let t0 = go.recv().ok().flatten()?;
     let local = tokio::task::LocalSet::new();
@@ -138,7 +147,7 @@ pub(crate) fn run<F: CallerFactory>(
 }
 
 /// How long a thread waits, before the run, for the kernel to stamp receives (it usually
-/// takes well under a millisecond; past this the run goes on, best effort).
+/// takes well under a millisecond; past this the thread reads responses as they arrive).
 const STAMPING_WAIT: Duration = Duration::from_millis(250);
 
 /// True when the thread will read responses in batches at its pacing ticks (see `tick`):

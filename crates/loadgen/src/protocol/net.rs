@@ -286,25 +286,36 @@ pub async fn udp_recv(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<(usize, 
 /// closed and reopened does not switch timestamping off and on between them.
 pub(crate) struct Stamping {
     _pair: Option<(std::net::TcpStream, std::net::TcpStream)>,
+    works: bool,
 }
 
 impl Stamping {
     /// Asks for receive timestamps on a loopback connection of its own and waits (at most
-    /// `wait`: best effort) until a byte sent over it comes back stamped.
+    /// `wait`) until a byte sent over it comes back stamped.
     pub(crate) fn hold(wait: std::time::Duration) -> Stamping {
-        Stamping {
-            _pair: if cfg!(target_os = "linux") {
-                stamped_pair(wait).ok()
-            } else {
-                None
+        match cfg!(target_os = "linux").then(|| stamped_pair(wait)) {
+            Some(Ok((pair, works))) => Stamping {
+                _pair: Some(pair),
+                works,
+            },
+            _ => Stamping {
+                _pair: None,
+                works: false,
             },
         }
     }
+
+    /// True when a byte came back stamped: the kernel dates what this thread receives.
+    pub(crate) fn works(&self) -> bool {
+        self.works
+    }
 }
 
+/// A loopback connection whose receiving end asks for timestamps, and whether a byte sent
+/// over it came back stamped within `wait`.
 fn stamped_pair(
     wait: std::time::Duration,
-) -> io::Result<(std::net::TcpStream, std::net::TcpStream)> {
+) -> io::Result<((std::net::TcpStream, std::net::TcpStream), bool)> {
     let listener = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))?;
     let mut tx = std::net::TcpStream::connect(listener.local_addr()?)?;
     let (rx, _) = listener.accept()?;
@@ -325,7 +336,7 @@ fn stamped_pair(
             }
         };
         if stamped || Instant::now() >= until {
-            return Ok((tx, rx));
+            return Ok(((tx, rx), stamped));
         }
         std::thread::sleep(std::time::Duration::from_micros(200));
     }
@@ -526,7 +537,8 @@ mod tests {
         // without it, the kernel switches stamping on (and, once the last socket that asked
         // is closed, off) through deferred work: a connection's first answers can come
         // unstamped, and a batched read would date them late
-        let _held = Stamping::hold(std::time::Duration::from_secs(1));
+        let held = Stamping::hold(std::time::Duration::from_secs(1));
+        assert!(held.works());
         for round in 0..10 {
             let (mut tx, rx) = {
                 let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
