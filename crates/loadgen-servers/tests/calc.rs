@@ -21,11 +21,19 @@ fn connect(s: &Spawned) -> (TcpStream, BufReader<TcpStream>) {
 }
 
 fn ask(c: &mut TcpStream, r: &mut BufReader<TcpStream>, line: &str) -> serde_json::Value {
-    c.write_all(line.as_bytes()).unwrap();
-    c.write_all(b"\n").unwrap();
+    parse(&answer(c, r, line))
+}
+
+/// Sends `line` and reads the answer's line: empty when the connection is closed instead.
+fn answer(c: &mut TcpStream, r: &mut BufReader<TcpStream>, line: &str) -> String {
+    let _ = c.write_all(format!("{line}\n").as_bytes());
     let mut answer = String::new();
-    r.read_line(&mut answer).unwrap();
-    serde_json::from_str(&answer).unwrap_or_else(|e| panic!("{answer:?}: {e}"))
+    let _ = r.read_line(&mut answer);
+    answer
+}
+
+fn parse(answer: &str) -> serde_json::Value {
+    serde_json::from_str(answer).unwrap_or_else(|e| panic!("{answer:?}: {e}"))
 }
 
 #[test]
@@ -142,29 +150,29 @@ fn connections_over_the_cap_are_closed() {
         3
     );
     let (mut c3, mut r3) = connect(&s);
-    let _ = c3.write_all(b"{\"id\":3,\"operands\":[1,3],\"operator\":\"+\"}\n");
-    let mut answer = String::new();
-    assert_eq!(
-        r3.read_line(&mut answer).unwrap_or(0),
-        0,
-        "third connection closed: {answer}"
+    let third = answer(
+        &mut c3,
+        &mut r3,
+        r#"{"id":3,"operands":[1,3],"operator":"+"}"#,
     );
+    assert!(third.is_empty(), "third connection closed: {third}");
     drop((c1, r1));
     // the closed one's place is free again once the server has seen it close (a moment,
     // longer on a busy machine): a new connection is answered within 5 s
     let deadline = Instant::now() + Duration::from_secs(5);
-    let answer = loop {
+    let fourth = loop {
         std::thread::sleep(Duration::from_millis(50));
         let (mut c4, mut r4) = connect(&s);
-        let _ = c4.write_all(b"{\"id\":4,\"operands\":[1,4],\"operator\":\"+\"}\n");
-        let mut answer = String::new();
-        if r4.read_line(&mut answer).unwrap_or(0) > 0 || Instant::now() > deadline {
-            break answer;
+        let a = answer(
+            &mut c4,
+            &mut r4,
+            r#"{"id":4,"operands":[1,4],"operator":"+"}"#,
+        );
+        if !a.is_empty() || Instant::now() > deadline {
+            break a;
         }
     };
-    let v: serde_json::Value =
-        serde_json::from_str(&answer).unwrap_or_else(|e| panic!("{answer:?}: {e}"));
-    assert_eq!(v["result"], 5);
+    assert_eq!(parse(&fourth)["result"], 5);
 }
 
 #[test]

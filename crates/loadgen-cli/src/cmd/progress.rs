@@ -115,15 +115,14 @@ fn show(mode: Mode, m: &Monitor, total: Duration, period: Duration, done: &Atomi
     let mut prev = m.snapshot();
     // lines on a fixed grid from the start (sleeps that run late do not push every later
     // line back), the end looked for at least every tick
-    let start = std::time::Instant::now();
-    let mut next = start + period;
+    let mut next = std::time::Instant::now() + period;
     while !done.load(Ordering::SeqCst) {
-        let now = std::time::Instant::now();
-        if now < next {
-            std::thread::sleep(tick.min(next - now));
+        let t = std::time::Instant::now();
+        if t < next {
+            std::thread::sleep(tick.min(next - t));
             continue;
         }
-        while next <= now {
+        while next <= t {
             next += period;
         }
         let now = m.snapshot();

@@ -127,34 +127,32 @@ pub(crate) fn run<F: CallerFactory>(
             }
         }
     };
-    // a thread that will batch its reads has the kernel stamping receives before its
-    // first load (see `net::Stamping`), and keeps it so until its run ends; where no
+    // a thread that batches its reads (see `tick`) has the kernel stamping receives before
+    // its first load (see `net::Stamping`), and keeps it so until its run ends; where no
     // stamp comes (another kernel, or none within the wait) it reads responses as they
     // arrive instead, rather than date them a tick late
-    let stamping =
-        batches_reads(&plan, &caller).then(|| crate::protocol::net::Stamping::hold(STAMPING_WAIT));
-    let plan = match &stamping {
-        Some(s) if !s.works() => Arc::new(Plan {
-            batch_reads: false,
-            ..(*plan).clone()
-        }),
-        _ => plan,
-    };
+    let stamping = (plan.batch_reads
+        && plan.precise_timer
+        && !plan.schedule.is_closed()
+        && caller.stamps_arrivals())
+    .then(|| crate::protocol::net::Stamping::hold(STAMPING_WAIT))
+    .flatten();
+    if stamping.is_some() {
+        // before the caller opens connections (they ask for timestamps if the thread batches)
+        let _in = rt.enter();
+        super::tick::install();
+    }
     let _ = ready.send(Ok(()));
     let t0 = go.recv().ok().flatten()?;
     let local = tokio::task::LocalSet::new();
-    Some(local.block_on(&rt, drive(ctx, caller, control, plan, t0)))
+    let out = local.block_on(&rt, drive(ctx, caller, control, plan, t0));
+    drop(stamping);
+    Some(out)
 }
 
 /// How long a thread waits, before the run, for the kernel to stamp receives (it usually
 /// takes well under a millisecond; past this the thread reads responses as they arrive).
 const STAMPING_WAIT: Duration = Duration::from_millis(250);
-
-/// True when the thread will read responses in batches at its pacing ticks (see `tick`):
-/// asked for, a precise timer, an open schedule, and a caller that dates its responses.
-fn batches_reads<C: Caller>(plan: &Plan, caller: &C) -> bool {
-    plan.batch_reads && plan.precise_timer && !plan.schedule.is_closed() && caller.stamps_arrivals()
-}
 
 /// Starts a worker of `runner` in `set` (here, not in the runner: the runner is what
 /// workers use, so it does not start them).
@@ -198,9 +196,6 @@ fn new_runner<C: Caller>(
             busy: RefCell::new(vec![0; caps.len()]),
             caps: caps.iter().map(|&c| c.max(1)).collect(),
         });
-    if batches_reads(plan, &caller) {
-        super::tick::install();
-    }
     let max_workers = ctx.slots.min(caller.capacity().unwrap_or(u64::MAX)).max(1);
     let results = control
         .results_tx

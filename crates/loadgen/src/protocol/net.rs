@@ -285,60 +285,60 @@ pub async fn udp_recv(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<(usize, 
 /// its end, so the first responses are dated too and a thread whose connections are all
 /// closed and reopened does not switch timestamping off and on between them.
 pub(crate) struct Stamping {
-    _pair: Option<(std::net::TcpStream, std::net::TcpStream)>,
-    works: bool,
+    _pair: (std::net::TcpStream, std::net::TcpStream),
 }
 
 impl Stamping {
     /// Asks for receive timestamps on a loopback connection of its own and waits (at most
-    /// `wait`) until a byte sent over it comes back stamped.
-    pub(crate) fn hold(wait: std::time::Duration) -> Stamping {
-        match cfg!(target_os = "linux").then(|| stamped_pair(wait)) {
-            Some(Ok((pair, works))) => Stamping {
-                _pair: Some(pair),
-                works,
-            },
-            _ => Stamping {
-                _pair: None,
-                works: false,
-            },
+    /// `wait`) until a byte sent over it comes back stamped; `None` if none did (or off
+    /// Linux): the kernel does not date what this thread receives.
+    pub(crate) fn hold(wait: std::time::Duration) -> Option<Stamping> {
+        if !cfg!(target_os = "linux") {
+            return None;
         }
-    }
-
-    /// True when a byte came back stamped: the kernel dates what this thread receives.
-    pub(crate) fn works(&self) -> bool {
-        self.works
+        let (mut tx, rx) = stamping_pair().ok()?;
+        let until = Instant::now() + wait;
+        loop {
+            if byte_stamped(&mut tx, &rx, until).ok()? {
+                return Some(Stamping { _pair: (tx, rx) });
+            }
+            if Instant::now() >= until {
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
     }
 }
 
-/// A loopback connection whose receiving end asks for timestamps, and whether a byte sent
-/// over it came back stamped within `wait`.
-fn stamped_pair(
-    wait: std::time::Duration,
-) -> io::Result<((std::net::TcpStream, std::net::TcpStream), bool)> {
+/// A loopback connection: its sending end, and its receiving end (non-blocking) asking
+/// for receive timestamps.
+fn stamping_pair() -> io::Result<(std::net::TcpStream, std::net::TcpStream)> {
     let listener = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))?;
-    let mut tx = std::net::TcpStream::connect(listener.local_addr()?)?;
+    let tx = std::net::TcpStream::connect(listener.local_addr()?)?;
     let (rx, _) = listener.accept()?;
     rx.set_nonblocking(true)?;
     sys::enable_timestamps(&rx);
-    let until = Instant::now() + wait;
+    Ok((tx, rx))
+}
+
+/// Sends a byte over a [`stamping_pair`] and reads it (waiting for it until `until`):
+/// whether it came with a receive timestamp.
+fn byte_stamped(
+    tx: &mut std::net::TcpStream,
+    rx: &std::net::TcpStream,
+    until: Instant,
+) -> io::Result<bool> {
+    std::io::Write::write_all(tx, b"s")?;
     let mut b = [0u8; 64];
     loop {
-        std::io::Write::write_all(&mut tx, b"s")?;
-        let stamped = loop {
-            match sys::recv(&rx, &mut b, true) {
-                Ok((0, _)) => return Err(io::ErrorKind::UnexpectedEof.into()),
-                Ok((_, at)) => break at.is_some(),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock && Instant::now() < until => {
-                    std::thread::sleep(std::time::Duration::from_micros(50))
-                }
-                Err(e) => return Err(e),
+        match sys::recv(rx, &mut b, true) {
+            Ok((0, _)) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok((_, at)) => return Ok(at.is_some()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && Instant::now() < until => {
+                std::thread::sleep(std::time::Duration::from_micros(50))
             }
-        };
-        if stamped || Instant::now() >= until {
-            return Ok(((tx, rx), stamped));
+            Err(e) => return Err(e),
         }
-        std::thread::sleep(std::time::Duration::from_micros(200));
     }
 }
 
@@ -537,29 +537,13 @@ mod tests {
         // without it, the kernel switches stamping on (and, once the last socket that asked
         // is closed, off) through deferred work: a connection's first answers can come
         // unstamped, and a batched read would date them late
-        let held = Stamping::hold(std::time::Duration::from_secs(1));
-        assert!(held.works());
+        let _held = Stamping::hold(std::time::Duration::from_secs(1)).expect("stamping on");
         for round in 0..10 {
-            let (mut tx, rx) = {
-                let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-                let tx = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
-                (tx, l.accept().unwrap().0)
-            };
-            sys::enable_timestamps(&rx);
-            std::io::Write::write_all(&mut tx, b"x").unwrap();
-            let mut b = [0u8; 8];
+            let (mut tx, rx) = stamping_pair().unwrap();
             // loopback delivers at once, or on a busy machine a moment later
-            let (n, at) = (0..1000)
-                .find_map(|_| match sys::recv(&rx, &mut b, true) {
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        std::thread::sleep(std::time::Duration::from_millis(1));
-                        None
-                    }
-                    r => Some(r.unwrap()),
-                })
-                .expect("the byte sent");
-            assert_eq!(n, 1);
-            assert!(at.is_some(), "round {round}: an unstamped first read");
+            let until = Instant::now() + std::time::Duration::from_secs(1);
+            let stamped = byte_stamped(&mut tx, &rx, until).unwrap();
+            assert!(stamped, "round {round}: an unstamped first read");
             drop((tx, rx));
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
